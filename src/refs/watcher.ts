@@ -1,0 +1,262 @@
+// Watches a repository's refs with inotify (fs.watch, one watcher per directory under refs/, plus
+// the git dir itself for packed-refs) and reports new ref values in batches. Used by the local
+// transport inside a worker and by the server-side notifier.
+//
+// A ref's value is its loose file when there is one, else its packed-refs line. Every event
+// re-reads the affected file and compares the resulting value with the last one reported, so
+// `git pack-refs`/`git gc` (which moves values from loose files into packed-refs without changing
+// them) reports nothing, lock files never count, and a half-written or garbled file is ignored
+// until a later event shows a complete value.
+
+import { watch, type FSWatcher, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+
+export interface RefWatcherOptions {
+  /** The repository's (common) git dir. */
+  gitDir: string;
+  /** Ref name -> new object id, coalesced; deletions are not reported. */
+  onChange(changes: Map<string, string>): void;
+  /** Watching failed: the repository vanished or could not be read. */
+  onError(err: Error): void;
+  /**
+   * After a batch goes out, further changes within this many ms are gathered into the next batch.
+   * The first change of a quiet period is not delayed by it.
+   */
+  windowMs?: number;
+}
+
+export interface RefWatcher {
+  /** Current value of every ref, as last seen. */
+  snapshot(): Map<string, string>;
+  close(): void;
+}
+
+/**
+ * 20 ms: long enough that one transaction's ref renames (a push of many branches, a mirror fetch)
+ * that straddle the leading-edge flush still arrive as one more line rather than many, short enough
+ * to be invisible next to the fetch it triggers (a local fetch costs ~10 ms).
+ */
+export const DEFAULT_WINDOW_MS = 20;
+
+/**
+ * The first change waits this long before going out, so that the other renames of the same ref
+ * transaction (git renames every lock file back to back) land in the same batch.
+ */
+const SETTLE_MS = 2;
+
+const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+export function watchRefs(options: RefWatcherOptions): Promise<RefWatcher> {
+  return new Promise((resolve, reject) => {
+    try {
+      const watcher = new Watcher(options);
+      resolve(watcher);
+    } catch (err) {
+      reject(err);
+    }
+  });
+}
+
+class Watcher implements RefWatcher {
+  private readonly gitDir: string;
+  private readonly refsDir: string;
+  private readonly windowMs: number;
+  private readonly watchers = new Map<string, FSWatcher>();
+  private loose = new Map<string, string>();
+  private packed = new Map<string, string>();
+  /** Values as last reported (or found at start): the baseline changes are measured against. */
+  private reported = new Map<string, string>();
+  private pending = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastFlush = -Infinity;
+  private closed = false;
+
+  constructor(private readonly options: RefWatcherOptions) {
+    this.gitDir = options.gitDir;
+    this.refsDir = join(this.gitDir, 'refs');
+    this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    if (!isDirectory(this.refsDir)) {
+      throw new Error(`${this.gitDir} is not a git repository (no refs directory)`);
+    }
+    // Watch first, then read: a change that lands in between is seen by both, never by neither.
+    this.watchDir(this.gitDir, (name) => {
+      if (name === 'packed-refs') this.packedChanged();
+      else if (name === 'refs' && !isDirectory(this.refsDir)) this.fail(new Error(`${this.refsDir} vanished`));
+    });
+    this.watchRefsDir(this.refsDir, true);
+    this.packed = readPackedRefs(this.gitDir);
+    for (const [ref, value] of this.effectiveAll()) this.reported.set(ref, value);
+  }
+
+  snapshot(): Map<string, string> {
+    return new Map(this.effectiveAll());
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private fail(err: Error): void {
+    if (this.closed) return;
+    this.close();
+    this.options.onError(err);
+  }
+
+  private watchDir(dir: string, onName: (name: string) => void): void {
+    let w: FSWatcher;
+    try {
+      w = watch(dir, { persistent: true }, (_event, name) => {
+        if (!this.closed && name !== null) onName(name.toString());
+      });
+    } catch (err) {
+      if (dir === this.gitDir || dir === this.refsDir) throw err;
+      return; // a subdirectory removed before we got to it
+    }
+    w.on('error', (err) => {
+      w.close();
+      this.watchers.delete(dir);
+      if (dir === this.gitDir || dir === this.refsDir) this.fail(err);
+    });
+    this.watchers.set(dir, w);
+  }
+
+  /** Watches a directory under refs/ and everything below it, reading the refs found there. */
+  private watchRefsDir(dir: string, initial: boolean): void {
+    if (this.watchers.has(dir)) return;
+    this.watchDir(dir, (name) => this.entryChanged(join(dir, name)));
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return;
+    }
+    // A directory that appears later (a push of `topic/x`) holds refs that are news, not baseline.
+    for (const name of entries) this.entryChanged(join(dir, name), initial);
+  }
+
+  private entryChanged(path: string, initial = false): void {
+    if (path.endsWith('.lock')) return;
+    let isDir = false;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      // gone: a deleted ref, or a directory git pruned after its last ref was deleted
+      const w = this.watchers.get(path);
+      if (w) {
+        w.close();
+        this.watchers.delete(path);
+      }
+      this.setLoose(this.refName(path), undefined, initial);
+      for (const ref of [...this.loose.keys()]) {
+        if (ref.startsWith(this.refName(path) + '/')) this.setLoose(ref, undefined, initial);
+      }
+      return;
+    }
+    if (isDir) {
+      this.watchRefsDir(path, initial);
+      return;
+    }
+    const value = readRefFile(path);
+    if (value === undefined) return; // half-written, symbolic or garbage: wait for the next event
+    this.setLoose(this.refName(path), value, initial);
+  }
+
+  private refName(path: string): string {
+    return path.slice(this.gitDir.length + 1).split(sep).join('/');
+  }
+
+  private setLoose(ref: string, value: string | undefined, initial: boolean): void {
+    if (value === undefined) this.loose.delete(ref);
+    else this.loose.set(ref, value);
+    if (!initial) this.recheck(ref);
+    else if (value !== undefined) this.reported.set(ref, value);
+  }
+
+  private packedChanged(): void {
+    const before = this.packed;
+    this.packed = readPackedRefs(this.gitDir);
+    for (const ref of new Set([...before.keys(), ...this.packed.keys()])) this.recheck(ref);
+  }
+
+  private effective(ref: string): string | undefined {
+    return this.loose.get(ref) ?? this.packed.get(ref);
+  }
+
+  private *effectiveAll(): Iterable<[string, string]> {
+    for (const [ref, value] of this.packed) if (!this.loose.has(ref)) yield [ref, value];
+    yield* this.loose;
+  }
+
+  private recheck(ref: string): void {
+    const value = this.effective(ref);
+    if (value === undefined) {
+      this.reported.delete(ref); // deletions are not reported, but a re-creation must be
+      this.pending.delete(ref);
+      return;
+    }
+    if (this.reported.get(ref) === value) {
+      this.pending.delete(ref);
+      return;
+    }
+    this.pending.set(ref, value);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.pending.size === 0) return;
+    const wait = Math.max(SETTLE_MS, this.lastFlush + this.windowMs - Date.now());
+    this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.closed || this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    for (const [ref, value] of batch) this.reported.set(ref, value);
+    this.lastFlush = Date.now();
+    this.options.onChange(batch);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readRefFile(path: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!text.endsWith('\n')) return undefined; // git always ends a ref with a newline
+  const value = text.slice(0, -1);
+  return OBJECT_ID.test(value) ? value : undefined;
+}
+
+/** Parses packed-refs; peeled lines (`^sha`) and the header are skipped. */
+export function readPackedRefs(gitDir: string): Map<string, string> {
+  const refs = new Map<string, string>();
+  let text: string;
+  try {
+    text = readFileSync(join(gitDir, 'packed-refs'), 'utf8');
+  } catch {
+    return refs;
+  }
+  for (const line of text.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space < 0 || line.startsWith('#') || line.startsWith('^')) continue;
+    const value = line.slice(0, space);
+    if (OBJECT_ID.test(value)) refs.set(line.slice(space + 1), value);
+  }
+  return refs;
+}
