@@ -1,0 +1,104 @@
+// `git-remote-daemon notifychanges [<repo>]`: the server end of the notifier wire protocol
+// (docs/server.md). Prints READY once it watches the repository's refs, then one CHANGED line per
+// batch of ref updates, and exits as soon as the client is gone. A thin layer over the ref watcher.
+//
+// Over ssh without a pty a closed channel does not kill the remote command, it only closes the
+// command's stdin; so stdin EOF is the main signal to leave, or notifiers would pile up on the
+// server. A write that fails (EPIPE) and SIGHUP/SIGTERM/SIGINT/SIGPIPE end it too.
+
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { watchRefs, type RefWatcher } from '../refs/watcher.js';
+import { formatChanged, formatReady } from './notifywire.js';
+import { findRepository, RepoPathError } from './repopath.js';
+
+export interface NotifierIO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+export interface NotifierOptions {
+  /** Coalescing window handed to the ref watcher (its default when unset: 20 ms). */
+  windowMs?: number;
+  /** Streams to use instead of the process's own (the restricted shell runs us in-process). */
+  io?: NotifierIO;
+}
+
+const PROGRAM = 'git-remote-daemon notifychanges';
+const STOP_SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGPIPE'] as const;
+
+/** Runs the notifier until the client goes away; resolves to the process exit code. */
+export async function runNotifyChanges(repo: string | undefined, options: NotifierOptions = {}): Promise<number> {
+  const io = options.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  const complain = (text: string) => io.stderr.write(`${PROGRAM}: ${text}\n`);
+
+  // Listen for the end before anything slow: a client that hangs up during start-up must not
+  // leave us watching forever.
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  let done = false;
+  const end = (code: number) => {
+    if (!done) {
+      done = true;
+      finish(code);
+    }
+  };
+  const onStdinEnd = () => end(0);
+  const onStdoutError = () => end(0); // EPIPE: the reader is gone, which is how a session ends
+  const signalHandlers = STOP_SIGNALS.map((name) => {
+    const handler = () => end(128 + osConstants.signals[name]);
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  io.stdin.on('data', discard);
+  io.stdin.once('end', onStdinEnd);
+  io.stdin.once('close', onStdinEnd);
+  io.stdin.once('error', onStdinEnd);
+  io.stdout.on('error', onStdoutError);
+  io.stdin.resume();
+
+  let watcher: RefWatcher | undefined;
+  let failed = false;
+  try {
+    // A bad path is reported even when the client has already hung up: that is an error, not a
+    // normal end, and the exit code should say so.
+    const repository = await findRepository(repo);
+    if (!done) {
+      watcher = await watchRefs({
+        gitDir: repository.commonDir,
+        windowMs: options.windowMs,
+        onChange(changes) {
+          // One write per line, each at most PIPE_BUF bytes: atomic on a pipe, never torn.
+          for (const line of formatChanged(changes.values())) if (!done) io.stdout.write(line);
+        },
+        onError(err) {
+          complain(`stopped watching: ${err.message}`);
+          end(1);
+        },
+      });
+      if (done) watcher.close();
+      else io.stdout.write(formatReady());
+    }
+  } catch (err) {
+    complain(err instanceof RepoPathError ? err.message : `cannot watch: ${(err as Error).message}`);
+    failed = true;
+    end(1);
+  }
+
+  const code = failed ? 1 : await finished;
+  watcher?.close();
+  for (const [name, handler] of signalHandlers) process.off(name, handler);
+  io.stdin.off('data', discard);
+  io.stdin.off('end', onStdinEnd);
+  io.stdin.off('close', onStdinEnd);
+  io.stdin.off('error', onStdinEnd);
+  io.stdin.pause();
+  // Release stdin so that nothing keeps the event loop (and so the process) alive.
+  if (io.stdin === process.stdin) io.stdin.destroy();
+  return code;
+}
+
+function discard(): void {
+  // Input carries no meaning in this protocol; only its end does.
+}
