@@ -37,7 +37,7 @@ export interface SessionTask {
   /** Start paused or offline, when the coordinator is (PAUSE/LOSTNET arrived before this start). */
   initialState: 'running' | 'paused' | 'lostnet';
   /** Test hook, only settable through the coordinator's constructor options (never config). */
-  crashAfterMs?: number;
+  crash?: CrashTest;
 }
 
 export type ToWorker =
@@ -62,4 +62,12 @@ export type FromWorker =
   | { type: 'emit'; message: Emitted }
   /** Detail for the log only (stderr of git, reasons behind a retry); not a protocol message. */
   | { type: 'log'; text: string }
-  | { type: 'retry'; at: number | null };
+  | { type: 'retry'; at: number | null }
+  /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
+  | { type: 'child'; pid: number; alive: boolean };
+
+/** How a test makes a worker misbehave: throw, reject unhandled, or exhaust its memory limit. */
+export interface CrashTest {
+  afterMs: number;
+  how: 'throw' | 'reject' | 'oom';
+}

@@ -1,0 +1,47 @@
+// Every process a worker starts is spawned here, in its own process group, so that the worker can
+// end it and all its descendants (git fetch runs upload-pack, ssh helpers...) with one signal, and
+// so the coordinator can do the same if the worker's thread dies before it could.
+
+import spawn, { type Subprocess, type Options } from 'nano-spawn';
+
+type ChildListener = (pid: number, alive: boolean) => void;
+
+const running = new Set<number>();
+let listener: ChildListener = () => {};
+
+/** Tells the coordinator about each child so it can clean up after a crashed worker. */
+export function onChildren(fn: ChildListener): void {
+  listener = fn;
+}
+
+export function run(file: string, args: readonly string[], options: Options = {}): Subprocess {
+  const subprocess = spawn(file, args, { ...options, detached: true });
+  void subprocess.nodeChildProcess.then((child) => {
+    const pid = child.pid;
+    if (pid === undefined) return;
+    running.add(pid);
+    listener(pid, true);
+    child.once('exit', () => {
+      running.delete(pid);
+      listener(pid, false);
+    });
+  }, () => {});
+  return subprocess;
+}
+
+/** Signals a child's whole process group; harmless when it is already gone. */
+export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const pid of running) killGroup(pid, signal);
+}
+
+export function runningCount(): number {
+  return running.size;
+}

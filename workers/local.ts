@@ -1,0 +1,91 @@
+// The local transport: a remote that is a path on this machine (a bare repository on the same
+// disk, a USB drive, NFS). "Connected" means its refs are being watched with inotify.
+
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { localPath } from '../src/config.js';
+import { watchRefs } from '../src/refs/watcher.js';
+import type { RemoteSpec, RepoInfo } from '../src/workerapi.js';
+import type { Connection, RefMap, Transport, TransportEvents } from './transport.js';
+import { run } from './children.js';
+
+export function localTransport(spec: RemoteSpec, repo: RepoInfo): Transport {
+  const path = localPath(spec.url, repo);
+  return {
+    async connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
+      const gitDir = findGitDir(path);
+      signal.throwIfAborted();
+      let settle!: { resolve(): void; reject(err: Error): void };
+      const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      const watcher = await watchRefs({
+        gitDir,
+        onChange: (refs) => events.changed({ kind: 'refs', refs }),
+        onError: (err) => settle.reject(new Error(`lost ${path}: ${err.message}`)),
+      });
+      return {
+        done,
+        listRefs: () => listRefs(gitDir),
+        fetchEnv: async () => ({}),
+        async close() {
+          watcher.close();
+          settle.resolve();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The repository a path names, tried the way git's upload-pack does (`path/.git`, `path`,
+ * `path.git`): never by walking up into an enclosing repository.
+ */
+export function findGitDir(path: string): string {
+  for (const candidate of [join(path, '.git'), path, `${path}.git/.git`, `${path}.git`]) {
+    const gitDir = asGitDir(candidate);
+    if (gitDir) return commonDir(gitDir);
+  }
+  throw new Error(`${path} is not a git repository`);
+}
+
+function asGitDir(candidate: string): string | undefined {
+  let stat;
+  try {
+    stat = statSync(candidate);
+  } catch {
+    return undefined;
+  }
+  if (stat.isFile()) {
+    // A gitfile (`gitdir: <path>`), as in submodules and linked worktrees.
+    const match = /^gitdir: (.+)$/m.exec(readFileSync(candidate, 'utf8'));
+    if (!match) return undefined;
+    const target = isAbsolute(match[1]) ? match[1] : resolve(dirname(candidate), match[1]);
+    return asGitDir(target);
+  }
+  if (!stat.isDirectory()) return undefined;
+  try {
+    statSync(join(candidate, 'HEAD'));
+    return candidate;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linked worktrees keep their refs in the common dir. */
+function commonDir(gitDir: string): string {
+  try {
+    const common = readFileSync(join(gitDir, 'commondir'), 'utf8').trim();
+    return isAbsolute(common) ? common : resolve(gitDir, common);
+  } catch {
+    return gitDir;
+  }
+}
+
+async function listRefs(gitDir: string): Promise<RefMap> {
+  const { stdout } = await run('git', ['--git-dir', gitDir, 'for-each-ref', '--format=%(objectname) %(refname)']);
+  const refs: RefMap = new Map();
+  for (const line of stdout.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
+  }
+  return refs;
+}

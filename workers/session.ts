@@ -1,0 +1,234 @@
+// One remote's life inside its worker thread: connect through the transport, report CONNECTED,
+// catch up, fetch whatever changes, and reconnect with backoff when the connection is lost, until
+// the coordinator says stop. This is the piscina task; it resolves only on a clean stop.
+
+import type { MessagePort } from 'node:worker_threads';
+import { Backoff } from '../src/backoff.js';
+import type { Emitted } from '../src/protocol.js';
+import type { CrashTest, FromWorker, SessionTask, ToWorker } from '../src/workerapi.js';
+import { killAll, onChildren } from './children.js';
+import { Fetcher } from './fetcher.js';
+import { ObjectChecker } from './objects.js';
+import { TrackingRefs } from './tracking.js';
+import { NeedsUser, type Connection, type RemoteChange, type Transport } from './transport.js';
+import { createTransport } from './transports.js';
+
+/** A connection that lasted this long resets the backoff: the remote is healthy again. */
+const HEALTHY_AFTER_MS = 60_000;
+
+type Mode = 'running' | 'paused' | 'lostnet' | 'stopping';
+
+export default async function session(task: SessionTask): Promise<string> {
+  const s = new Session(task);
+  if (task.crash) misbehave(task.crash);
+  await s.run();
+  return 'stopped';
+}
+
+class Session {
+  private readonly port: MessagePort;
+  private readonly name: string;
+  private mode: Mode;
+  private needsUser = false;
+  /** Settles at the next PAUSE/LOSTNET/RESUME/STOP; replaced each time, so waiters never pile up. */
+  private modeChanged!: Promise<void>;
+  private fireModeChanged!: () => void;
+  private readonly backoff = new Backoff();
+  private readonly transport: Transport;
+  private readonly objects: ObjectChecker;
+  private readonly tracking: TrackingRefs;
+  private readonly fetcher: Fetcher;
+  private connection: Connection | undefined;
+  private lastWarning: string | undefined;
+
+  constructor(private readonly task: SessionTask) {
+    this.port = task.port as MessagePort;
+    this.name = task.spec.name;
+    this.mode = task.initialState;
+    this.armModeSignal();
+    const { spec, repo } = task;
+    this.transport = createTransport(spec, repo);
+    this.objects = new ObjectChecker(repo.cwd);
+    this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects);
+    this.fetcher = new Fetcher({
+      remote: spec.name,
+      cwd: repo.cwd,
+      env: async () => (this.connection ? this.connection.fetchEnv() : {}),
+      writeFetchHead: spec.fetchRefspecs.some((r) => !r.includes(':') && !r.startsWith('^')),
+      onStart: () => this.emit({ type: 'SYNCING', remote: this.name }),
+      onDone: ({ ok, stderr }) => {
+        if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
+        if (!ok) this.warn(`git fetch failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+        this.emit({ type: 'DONESYNCING', remote: this.name, ok });
+      },
+    });
+    onChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
+    this.port.on('message', (message: ToWorker) => this.command(message));
+  }
+
+  private post(message: FromWorker): void {
+    this.port.postMessage(message);
+  }
+
+  private emit(message: Emitted): void {
+    this.post({ type: 'emit', message });
+  }
+
+  private log(text: string): void {
+    this.post({ type: 'log', text });
+  }
+
+  /** A WARNING, said once per change of state rather than once per attempt. */
+  private warn(text: string): void {
+    if (text === this.lastWarning) {
+      this.log(text);
+      return;
+    }
+    this.lastWarning = text;
+    this.emit({ type: 'WARNING', remote: this.name, text });
+  }
+
+  private armModeSignal(): void {
+    this.modeChanged = new Promise((resolve) => (this.fireModeChanged = resolve));
+  }
+
+  private setMode(mode: Mode): void {
+    if (this.mode === 'stopping') return;
+    this.mode = mode;
+    const fire = this.fireModeChanged;
+    this.armModeSignal();
+    fire();
+  }
+
+  private command(message: ToWorker): void {
+    switch (message.type) {
+      case 'pause':
+        return this.setMode('paused');
+      case 'lostnet':
+        return this.setMode('lostnet');
+      case 'resume':
+        this.needsUser = false;
+        this.backoff.reset();
+        return this.setMode('running');
+      case 'changed':
+        // Offering local refs to the remote is not done yet; noted so the log shows it arrived.
+        return this.log(`local refs changed: ${message.refs.join(' ')}`);
+      case 'stop':
+        return this.setMode('stopping');
+    }
+  }
+
+  async run(): Promise<void> {
+    while (this.mode !== 'stopping') {
+      if (this.mode !== 'running' || this.needsUser) {
+        await this.modeChanged;
+        continue;
+      }
+      const connection = await this.connect();
+      if (connection) await this.serve(connection);
+    }
+    this.fetcher.stop();
+    killAll();
+    this.objects.close();
+    this.port.close();
+  }
+
+  /** One attempt; on failure waits out the backoff (or until told otherwise). */
+  private async connect(): Promise<Connection | undefined> {
+    const abort = new AbortController();
+    void this.modeChanged.then(() => abort.abort());
+    let connection: Connection | undefined;
+    try {
+      connection = await this.transport.connect(
+        {
+          changed: (change) => this.changed(connection, change),
+          warn: (text) => this.warn(text),
+          log: (text) => this.log(text),
+        },
+        abort.signal,
+      );
+      if (this.mode !== 'running') {
+        await connection.close(); // told to pause or stop while connecting
+        return undefined;
+      }
+      return connection;
+    } catch (err) {
+      if (this.mode !== 'running') return undefined;
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof NeedsUser) {
+        this.needsUser = true;
+        this.warn(`${message}; not retrying until RESUME or RELOAD`);
+        return undefined;
+      }
+      this.warn(`cannot connect: ${message}`);
+      const delay = this.backoff.next();
+      this.post({ type: 'retry', at: Date.now() + delay });
+      await Promise.race([new Promise((r) => setTimeout(r, delay)), this.modeChanged]);
+      this.post({ type: 'retry', at: null });
+      return undefined;
+    }
+  }
+
+  /** Connected: report it, catch up, and hold on until the connection ends or we are told to. */
+  private async serve(connection: Connection): Promise<void> {
+    this.connection = connection;
+    this.lastWarning = undefined;
+    const since = Date.now();
+    this.emit({ type: 'CONNECTED', remote: this.name });
+    void this.catchUp(connection);
+    const ended = await Promise.race([
+      connection.done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+      this.modeChanged.then(() => 'told' as const),
+    ]);
+    this.connection = undefined;
+    if (ended === 'told') {
+      await connection.close();
+    } else {
+      if (ended) this.warn(`disconnected: ${ended.message}`);
+      await connection.close();
+    }
+    this.emit({ type: 'DISCONNECTED', remote: this.name });
+    if (Date.now() - since >= HEALTHY_AFTER_MS) this.backoff.reset();
+    if (ended !== 'told' && this.mode === 'running') {
+      if (ended instanceof NeedsUser) {
+        this.needsUser = true;
+        return;
+      }
+      const delay = this.backoff.next();
+      this.post({ type: 'retry', at: Date.now() + delay });
+      await Promise.race([new Promise((r) => setTimeout(r, delay)), this.modeChanged]);
+      this.post({ type: 'retry', at: null });
+    }
+  }
+
+  /** After every (re)connect: one fetch if the remote moved while nobody watched. */
+  private async catchUp(connection: Connection): Promise<void> {
+    try {
+      const refs = await connection.listRefs();
+      if (this.connection === connection && (await this.tracking.needsFetch({ kind: 'refs', refs }))) await this.fetcher.request();
+    } catch (err) {
+      if (this.connection === connection) this.warn(`cannot list the remote's refs: ${(err as Error).message}`);
+    }
+  }
+
+  private changed(connection: Connection | undefined, change: RemoteChange): void {
+    void (async () => {
+      if (connection !== undefined && this.connection !== connection) return;
+      try {
+        if (await this.tracking.needsFetch(change)) await this.fetcher.request();
+      } catch (err) {
+        this.warn(`cannot compare with local refs: ${(err as Error).message}`);
+      }
+    })();
+  }
+}
+
+/** Test-only: reachable solely through the coordinator's constructor options, never config. */
+function misbehave({ afterMs, how }: CrashTest): void {
+  setTimeout(() => {
+    if (how === 'throw') throw new Error('worker crash requested by test');
+    if (how === 'reject') void Promise.reject(new Error('unhandled rejection requested by test'));
+    const hoard: number[][] = [];
+    for (;;) hoard.push(new Array(1 << 20).fill(hoard.length));
+  }, afterMs).unref();
+}
