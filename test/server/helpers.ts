@@ -1,5 +1,5 @@
 // Shared by the server tests: start the notifier as a real process and read its lines with deadlines.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,4 +118,18 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** argv for the OpenSSH client running `command` on the harness's server, without a pty. */
+export function sshArgv(sshd: { sshArgs: string[]; port: number; user: string; host: string }, command?: string, extra: string[] = []): string[] {
+  return [...sshd.sshArgs, ...extra, '-T', '-p', String(sshd.port), `${sshd.user}@${sshd.host}`, ...(command === undefined ? [] : [command])];
+}
+
+/** PIDs of the test user's processes whose command line matches `pattern` (pgrep -f). */
+export function serverProcesses(user: string, pattern: string): Promise<number[]> {
+  return new Promise((resolvePids) => {
+    execFile('pgrep', ['-u', user, '-f', pattern], { encoding: 'utf8' }, (err, stdout) => {
+      resolvePids(err ? [] : stdout.trim().split('\n').filter(Boolean).map(Number));
+    });
+  });
 }
