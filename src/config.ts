@@ -23,15 +23,18 @@ export interface LoadedConfig {
 
 /** Finds the repository the daemon runs in (like every git command, from `cwd` upwards). */
 export async function findRepo(cwd: string): Promise<RepoInfo> {
-  let out: string;
-  try {
-    ({ stdout: out } = await spawn('git', ['rev-parse', '--absolute-git-dir', '--is-bare-repository', '--show-toplevel'], { cwd }));
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(stderr || `not a git repository: ${cwd}`);
-  }
-  const [gitDir, bare, top] = out.split('\n');
-  return { gitDir, cwd: bare === 'true' || !top ? gitDir : top };
+  const revParse = async (...args: string[]) => {
+    try {
+      return (await spawn('git', ['rev-parse', ...args], { cwd })).stdout;
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr?.trim();
+      throw new Error(stderr?.replace(/^fatal: /, '') || `not a git repository: ${cwd}`);
+    }
+  };
+  const [gitDir, inWorkTree] = (await revParse('--absolute-git-dir', '--is-inside-work-tree')).split('\n');
+  // Bare, or inside the git dir itself: git commands run fine from the git dir.
+  if (inWorkTree !== 'true') return { gitDir, cwd: gitDir };
+  return { gitDir, cwd: await revParse('--show-toplevel') };
 }
 
 export async function readGitConfig(repo: RepoInfo): Promise<GitConfig> {

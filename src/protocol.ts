@@ -37,7 +37,7 @@ const NO_ARGS = new Set<ConsumedType>(['PAUSE', 'LOSTNET', 'RESUME', 'RELOAD', '
 export function parseConsumed(line: string): ParseResult {
   if (line.endsWith('\r')) line = line.slice(0, -1); // tolerate CRLF senders
   if (line.length === 0) return { ok: false, error: 'empty line' };
-  if (/[\x00-\x08\x0b-\x1f\x7f]/.test(line)) return { ok: false, error: 'control character in line' };
+  if (/[\x00-\x1f\x7f]/.test(line)) return { ok: false, error: 'control character in line' };
   if (line.includes('\uFFFD')) return { ok: false, error: 'line is not valid UTF-8' };
   const words = line.split(' ');
   const verb = words[0];

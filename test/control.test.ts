@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { LineSplitter, readControl, ControlOutput } from '../src/control.js';
+import { MAX_LINE_BYTES, type Consumed } from '../src/protocol.js';
+
+function split(chunks: (string | Buffer)[], max?: number) {
+  const lines: string[] = [];
+  const overlong: number[] = [];
+  const s = new LineSplitter({ line: (l) => lines.push(l), overlong: (n) => overlong.push(n) }, max);
+  for (const c of chunks) s.push(typeof c === 'string' ? Buffer.from(c) : c);
+  s.end();
+  return { lines, overlong };
+}
+
+test('lines split across chunks, CRLF and a last line without newline', () => {
+  assert.deepEqual(split(['PAU', 'SE\nRES', 'UME\r\nSTOP']).lines, ['PAUSE', 'RESUME\r', 'STOP']);
+});
+
+test('a multibyte character split between chunks decodes whole; invalid bytes do not', () => {
+  const euro = Buffer.from('€');
+  assert.deepEqual(split([Buffer.concat([Buffer.from('CHANGED refs/heads/'), euro.subarray(0, 1)]), Buffer.concat([euro.subarray(1), Buffer.from('\n')])]).lines, ['CHANGED refs/heads/€']);
+  assert.ok(split([Buffer.from([0x43, 0xff, 0x0a])]).lines[0].includes('\uFFFD'));
+});
+
+test('an over-long line is dropped up to its newline, without being held in memory', () => {
+  const big = Buffer.alloc(1 << 20, 0x41);
+  const { lines, overlong } = split([big, big, '\nSTOP\n'], MAX_LINE_BYTES);
+  assert.deepEqual(lines, ['STOP']);
+  assert.deepEqual(overlong, [2 << 20]);
+});
+
+test('readControl routes messages, reports bad lines and sees the end', async () => {
+  const input = new PassThrough();
+  const messages: Consumed[] = [];
+  const bad: string[] = [];
+  const ended = new Promise<void>((resolve) => readControl(input, { onMessage: (m) => messages.push(m), onBadLine: (p) => bad.push(p), onEnd: resolve }));
+  input.write('PAUSE\nnonsense\n');
+  input.write(Buffer.alloc(70_000, 0x42));
+  input.end('\nCHANGED refs/heads/x\n');
+  await ended;
+  assert.deepEqual(messages, [{ type: 'PAUSE' }, { type: 'CHANGED', refs: ['refs/heads/x'] }]);
+  assert.equal(bad.length, 2);
+  assert.match(bad[0], /unknown message "nonsense"/);
+  assert.match(bad[1], /70000 bytes is longer than the 65536 allowed/);
+});
+
+test('output writes one whole line per message and tells when its reader is gone', async () => {
+  const out = new PassThrough();
+  const chunks: string[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c.toString()));
+  let closed = 0;
+  const output = new ControlOutput(out, () => closed++);
+  output.write({ type: 'CONNECTED', remote: 'a' });
+  output.write({ type: 'DONESYNCING', remote: 'a', ok: true });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(chunks, ['CONNECTED a\n', 'DONESYNCING a 1\n']);
+  out.destroy(new Error('EPIPE'));
+  await new Promise((r) => setImmediate(r));
+  output.write({ type: 'SYNCING', remote: 'a' });
+  assert.equal(closed, 1);
+});

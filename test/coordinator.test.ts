@@ -1,0 +1,49 @@
+// The coordinator in-process: workers that crash cost only their own remote.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Coordinator } from '../src/coordinator.js';
+import { findRepo } from '../src/config.js';
+import { formatEmitted, type Emitted } from '../src/protocol.js';
+import type { CrashTest } from '../src/workerapi.js';
+import { makeFixture, git, pushCommit, refValue, commit } from './support/git.js';
+import { eventually } from './support/daemon.js';
+import { processesIn } from './support/procs.js';
+
+for (const how of ['throw', 'reject', 'oom'] as CrashTest['how'][]) {
+  test(`a worker that dies (${how}) is restarted while the other remote keeps syncing`, async (t) => {
+    const fx = makeFixture();
+    const second = join(fx.root, 'second.git');
+    git(fx.root, 'clone', '-q', '--bare', fx.remote, second);
+    git(fx.local, 'remote', 'add', 'second', second);
+    git(fx.local, 'fetch', '-q', 'second');
+    const lines: string[] = [];
+    const coordinator = new Coordinator({
+      repo: await findRepo(fx.local),
+      emit: (m: Emitted) => lines.push(formatEmitted(m)),
+      log: () => {},
+      env: {},
+      crash: { origin: { afterMs: 300, how } },
+      restartBackoff: { initialMs: 100, maxMs: 200 },
+    });
+    t.after(async () => {
+      await coordinator.stop();
+      fx.cleanup();
+    });
+    await coordinator.start();
+    await eventually(() => lines.includes('CONNECTED origin') && lines.includes('CONNECTED second'), 'both connected');
+    await eventually(() => lines.some((l) => l.startsWith('WARNING origin worker failed')), 'the crash is reported', 20_000);
+    const crashAt = lines.findIndex((l) => l.startsWith('WARNING origin worker failed'));
+    assert.ok(lines.slice(0, crashAt).includes('DISCONNECTED origin') || lines.slice(crashAt).includes('DISCONNECTED origin'));
+    // The other remote keeps syncing while origin is down or restarting.
+    const sha = commit(fx.pusher);
+    git(fx.pusher, 'push', '-q', second, 'HEAD:refs/heads/main');
+    await eventually(() => refValue(fx.local, 'refs/remotes/second/main') === sha, 'second still syncs');
+    await eventually(() => lines.filter((l) => l === 'CONNECTED origin').length === 2, 'origin restarted', 10_000);
+    const sha2 = pushCommit(fx.pusher);
+    await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha2, 'the restarted origin syncs');
+    assert.equal(lines.filter((l) => l === 'DISCONNECTED second').length, 0, `second was never touched: ${lines.join(' | ')}`);
+    await coordinator.stop();
+    await eventually(() => processesIn(fx.local).length === 0, 'nothing left running', 2000);
+  });
+}

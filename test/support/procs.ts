@@ -1,0 +1,17 @@
+// What processes are still around, judged from /proc, for "nothing left running" checks.
+import { readdirSync, readlinkSync } from 'node:fs';
+
+/** Pids of processes (other than this one) whose working directory is inside `dir`. */
+export function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (cwd === dir || cwd.startsWith(`${dir}/`)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to see
+    }
+  }
+  return pids;
+}
