@@ -93,6 +93,12 @@ function updateRef(repo: string, ref: string, sha: string): Promise<number> {
   });
 }
 
+function within<T>(promise: Promise<T>, ms: number, why: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why())), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function stats(samples: number[]): { median: number; p90: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -114,7 +120,7 @@ export async function benchNotifier(): Promise<void> {
     const ours = new Session('git-remote-daemon notifychanges', [process.execPath, join(CHECKOUT, 'bin/git-remote-daemon'), 'notifychanges', repo], root);
     const annex = new Session('git-annex-shell notifychanges', ['git-annex-shell', 'notifychanges', repo], root);
     sessions.push(ours, annex);
-    await Promise.all(sessions.map((s) => s.isReady));
+    await Promise.all(sessions.map((s) => within(s.isReady, 15_000, () => `${s.name} never said READY; stderr: ${s.stderr}`)));
     // git-annex-shell reports the refs it finds at start-up; a first update gets both past that.
     await updateRef(repo, 'refs/tags/warmup', shas[UPDATES]!);
     await Promise.all(sessions.map((s) => s.arrival(shas[UPDATES]!)));
