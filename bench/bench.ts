@@ -1,0 +1,5 @@
+// `npm run bench`: every performance figure the project claims, measured in one run.
+import { benchLocal } from './local.js';
+
+console.log(`git-remote-daemon benchmarks (node ${process.version}); medians, measured side by side in this run\n`);
+await benchLocal();

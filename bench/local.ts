@@ -1,0 +1,81 @@
+// Local remotes: push-to-fetched latency and the daemon's memory with 1 and 10 remotes.
+
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeFixture, git, commit } from '../test/support/git.js';
+import { startDaemon } from '../test/support/daemon.js';
+import { median, report } from './report.js';
+
+function pushAsync(cwd: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    spawn('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], { cwd, stdio: 'ignore' }).once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`git push exited ${code}`)),
+    ),
+  );
+}
+
+/** Median ms from `git push` returning to the daemon's DONESYNCING for that push, over `pushes`. */
+export async function localLatency(pushes = 20): Promise<number[]> {
+  const fx = makeFixture();
+  const d = startDaemon(fx.local, ['--foreground']);
+  try {
+    await d.waitFor('CONNECTED origin');
+    const samples: number[] = [];
+    for (let i = 0; i < pushes; i++) {
+      const sha = commit(fx.pusher);
+      const from = d.lines.length;
+      const fetched = (async () => {
+        for (let seen = from; ; ) {
+          await d.waitFor('DONESYNCING origin 1', { from: seen });
+          seen = d.lines.indexOf('DONESYNCING origin 1', seen) + 1;
+          if (git(fx.local, 'rev-parse', 'refs/remotes/origin/main') === sha) return performance.now();
+        }
+      })();
+      await pushAsync(fx.pusher);
+      const pushed = performance.now();
+      samples.push(Math.max(0, (await fetched) - pushed));
+    }
+    return samples;
+  } finally {
+    await d.stop();
+    fx.cleanup();
+  }
+}
+
+function memoryOf(pid: number): { rssMb: number; pssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMb: kb(status, 'VmRSS') / 1024, pssMb: kb(rollup, 'Pss') / 1024 };
+}
+
+/** Resident memory of the daemon process (all its worker threads) with `remotes` local remotes. */
+export async function localMemory(remotes: number): Promise<{ rssMb: number; pssMb: number }> {
+  const fx = makeFixture();
+  for (let i = 1; i < remotes; i++) {
+    const path = join(fx.root, `r${i}.git`);
+    git(fx.root, 'clone', '-q', '--bare', fx.remote, path);
+    git(fx.local, 'remote', 'add', `r${i}`, path);
+    git(fx.local, 'fetch', '-q', `r${i}`);
+  }
+  const d = startDaemon(fx.local, ['--foreground']);
+  try {
+    await d.waitForCount(/^CONNECTED /, remotes, 30_000);
+    // Let start-up garbage settle: a few quiet seconds are what a daemon spends most of its life in.
+    await new Promise((r) => setTimeout(r, 3000));
+    return memoryOf(d.child.pid!);
+  } finally {
+    await d.stop();
+    fx.cleanup();
+  }
+}
+
+export async function benchLocal(): Promise<void> {
+  const samples = await localLatency(20);
+  report('local remote: push-to-fetched, median of 20 (target < 30 ms)', `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`);
+  const one = await localMemory(1);
+  const ten = await localMemory(10);
+  report('daemon memory, 1 local remote', `RSS ${one.rssMb.toFixed(1)} MB, PSS ${one.pssMb.toFixed(1)} MB`);
+  report('daemon memory, 10 local remotes', `RSS ${ten.rssMb.toFixed(1)} MB, PSS ${ten.pssMb.toFixed(1)} MB (${((ten.pssMb - one.pssMb) / 9).toFixed(1)} MB PSS per added remote)`);
+}

@@ -1,0 +1,89 @@
+// `npm run demo`: the daemon at work on throwaway repositories, with nothing to set up.
+// A bare repository plays the remote, "alice" pushes to it, and the daemon keeps "bob" up to date.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../../bin/git-remote-daemon', import.meta.url));
+const root = realpathSync(mkdtempSync(join(tmpdir(), 'grd-demo-')));
+const env = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Alice',
+  GIT_AUTHOR_EMAIL: 'alice@example.invalid',
+  GIT_COMMITTER_NAME: 'Alice',
+  GIT_COMMITTER_EMAIL: 'alice@example.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const started = Date.now();
+const say = (text: string) => console.log(`${String(Date.now() - started).padStart(6)} ms  ${text}`);
+
+function cleanup(): void {
+  rmSync(root, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+
+const remote = join(root, 'remote.git');
+const alice = join(root, 'alice');
+const bob = join(root, 'bob');
+git(root, 'init', '-q', '--bare', '-b', 'main', remote);
+git(root, 'init', '-q', '-b', 'main', alice);
+git(alice, 'remote', 'add', 'origin', remote);
+git(alice, 'commit', '-q', '--allow-empty', '-m', 'initial');
+git(alice, 'push', '-q', 'origin', 'main');
+git(root, 'clone', '-q', remote, bob);
+
+console.log(`Throwaway repositories in ${root}:
+  remote.git  the remote (a bare repository)
+  alice/      a clone that pushes to it
+  bob/        the clone the daemon keeps up to date
+Lines marked "<" are the daemon's control protocol on its stdout; ">" is what we send it.
+`);
+say('$ git-remote-daemon --foreground      (in bob/)');
+const daemon = spawn(process.execPath, [bin, '--foreground'], { cwd: bob, env, stdio: ['pipe', 'pipe', 'inherit'] });
+const waiting: { match: string; resolve: () => void }[] = [];
+createInterface({ input: daemon.stdout }).on('line', (line) => {
+  say(`<  ${line}`);
+  const i = waiting.findIndex((w) => w.match === line);
+  if (i >= 0) waiting.splice(i, 1)[0].resolve();
+});
+const expect = (line: string) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the daemon did not say "${line}" within 10 s`)), 10_000);
+    waiting.push({ match: line, resolve: () => (clearTimeout(timer), resolve()) });
+  });
+
+async function push(message: string): Promise<void> {
+  git(alice, 'commit', '-q', '--allow-empty', '-m', message);
+  const fetched = expect('DONESYNCING origin 1');
+  say(`$ git push    (alice: "${message}")`);
+  // Asynchronously, so the daemon's lines are shown the moment they come, even during the push.
+  await new Promise<void>((resolve, reject) =>
+    spawn('git', ['push', '-q', 'origin', 'main'], { cwd: alice, env, stdio: 'inherit' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error('git push failed')))),
+  );
+  say('   (git push returned)');
+  await fetched;
+  say(`   bob's origin/main is now: ${git(bob, 'log', '-1', '--format=%h %s', 'origin/main')}`);
+}
+
+try {
+  await expect('CONNECTED origin');
+  await push('first change');
+  await new Promise((r) => setTimeout(r, 500));
+  await push('second change');
+  say('>  STOP');
+  daemon.stdin.write('STOP\n');
+  const code = await new Promise<number | null>((resolve) => daemon.once('exit', resolve));
+  say(`the daemon exited with ${code}; bob's own branch and work tree were not touched:`);
+  console.log(`        bob main:        ${git(bob, 'log', '-1', '--format=%h %s', 'main')}`);
+  console.log(`        bob origin/main: ${git(bob, 'log', '-1', '--format=%h %s', 'origin/main')}`);
+  console.log(`\nRemoved ${root}.`);
+} catch (err) {
+  console.error(`demo failed: ${(err as Error).message}`);
+  daemon.kill();
+  process.exitCode = 1;
+}
