@@ -206,3 +206,22 @@ test('path forms: ~/repo, ~user/repo, /~/repo, relative, repo for repo.git, none
     assert.deepEqual(await nextChanged(runs[i]!, `the change for ${c.name}`), [blob], c.name);
   }
 });
+
+test('a push into a new ref directory is reported', async (t) => {
+  const fx = fixture(t);
+  const run = await notifier(t, fx.remote);
+  const sha = commit(fx.pusher);
+  git(fx.pusher, 'push', '-q', 'origin', 'HEAD:refs/heads/feature/deep/x');
+  assert.deepEqual(await nextChanged(run), [sha]);
+  const sha2 = commit(fx.pusher);
+  git(fx.pusher, 'push', '-q', 'origin', 'HEAD:refs/heads/feature/deep/x');
+  assert.deepEqual(await nextChanged(run), [sha2]);
+});
+
+test('a repository that vanishes while watched: one line on stderr, exit 1', async (t) => {
+  const fx = fixture(t);
+  const run = await notifier(t, fx.remote);
+  rmSync(fx.remote, { recursive: true, force: true });
+  assert.equal(await exitWithin(run, 2000), 1);
+  assert.match(run.stderr(), /^git-remote-daemon notifychanges: stopped watching: [^\n]+\n$/);
+});
