@@ -1,7 +1,7 @@
 // Decides whether a change on the remote needs a fetch here: only when it would bring something
 // new into the refs that `remote.<name>.fetch` names. The local tracking refs are read fresh each
-// time (one `git for-each-ref`), so a push made from this repository, which already moved them,
-// costs no fetch.
+// time (through the worker's long-lived cat-file, or one `git for-each-ref` when only object ids
+// are known), so a push made from this repository, which already moved them, costs no fetch.
 
 import { FetchRefspecs } from '../src/refs/refspec.js';
 import type { RemoteChange, RefMap } from './transport.js';
@@ -30,19 +30,19 @@ export class TrackingRefs {
 
   /** True when fetching would change something here. */
   async needsFetch(change: RemoteChange): Promise<boolean> {
-    const local = await this.read();
     if (change.kind === 'shas') {
       // Only new values are known, not which refs moved: a value that is not already the tip of
       // one of this remote's tracking refs is news (this also catches a branch moved to a commit
       // we have through another branch).
-      const tips = new Set(local.values());
+      const tips = new Set((await this.read()).values());
       return change.shas.some((sha) => !tips.has(sha));
     }
-    for (const [ref, sha] of change.refs) {
+    const answers = [...change.refs].map(([ref, sha]) => {
       const dst = this.refspecs.destination(ref);
-      if (dst === undefined) continue; // outside the fetch refspecs
-      if (dst === null ? !(await this.objects.has(sha)) : local.get(dst) !== sha) return true;
-    }
-    return false;
+      if (dst === undefined) return false; // outside the fetch refspecs
+      if (dst === null) return this.objects.has(sha).then((have) => !have);
+      return this.objects.resolve(dst).then((local) => local !== sha);
+    });
+    return (await Promise.all(answers)).some(Boolean);
   }
 }

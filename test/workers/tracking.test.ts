@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TrackingRefs } from '../../workers/tracking.js';
+import { ObjectChecker } from '../../workers/objects.js';
+import { makeFixture, git, commit, pushCommit } from '../support/git.js';
+
+function setup(t: { after(fn: () => void): void }, refspecs = ['+refs/heads/*:refs/remotes/origin/*']) {
+  const fx = makeFixture();
+  const objects = new ObjectChecker(fx.local);
+  t.after(() => {
+    objects.close();
+    fx.cleanup();
+  });
+  return { fx, objects, tracking: new TrackingRefs(refspecs, fx.local, objects) };
+}
+
+test('named refs: fetch only when a tracked ref would move', async (t) => {
+  const { fx, tracking } = setup(t);
+  const main = git(fx.local, 'rev-parse', 'refs/remotes/origin/main');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', main]]) }), false, 'already there');
+  const sha = pushCommit(fx.pusher);
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), true, 'new value');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/new', main]]) }), true, 'new branch at a known commit');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/pull/1/head', sha]]) }), false, 'outside the refspecs');
+  git(fx.local, 'fetch', '-q', 'origin');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), false, 'cat-file sees the fetch that landed');
+});
+
+test('a push from this repository costs no fetch', async (t) => {
+  const { fx, tracking } = setup(t);
+  const sha = commit(fx.local);
+  git(fx.local, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), false);
+  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [sha] }), false);
+});
+
+test('object ids only: fetch unless every id is a tracking tip', async (t) => {
+  const { fx, tracking } = setup(t);
+  const main = git(fx.local, 'rev-parse', 'refs/remotes/origin/main');
+  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [main] }), false);
+  const known = commit(fx.local); // known here, but no tracking ref points at it
+  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [main, known] }), true);
+  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: ['0'.repeat(40)] }), true);
+});
+
+test('refspecs without a destination: fetch when the object is missing here', async (t) => {
+  const { fx, tracking } = setup(t, ['refs/notes/commits']);
+  const here = git(fx.local, 'rev-parse', 'HEAD');
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/notes/commits', here]]) }), false);
+  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/notes/commits', 'f'.repeat(40)]]) }), true);
+});
+
+test('the object checker refuses anything but object ids and full ref names', async (t) => {
+  const { fx, objects } = setup(t);
+  assert.equal(await objects.resolve('HEAD'), undefined);
+  assert.equal(await objects.resolve('refs/heads/main~1'), undefined);
+  assert.equal(await objects.resolve('refs/heads/main'), git(fx.local, 'rev-parse', 'main'));
+  assert.equal(await objects.has('HEAD'), false);
+});
