@@ -194,3 +194,20 @@ test('outside a repository: a clear error and exit 1', async (t) => {
   assert.equal(code, 1);
   assert.match(d.stderr.join('\n'), /git-remote-daemon: not a git repository/);
 });
+
+test('a local remote that vanishes is reported once and reconnected with a catch-up when it returns', async (t) => {
+  const { fx, d } = await running(t);
+  const { renameSync } = await import('node:fs');
+  const away = `${fx.remote}.unplugged`;
+  renameSync(fx.remote, away);
+  await d.waitFor('DISCONNECTED origin');
+  await d.waitFor(/^WARNING origin /);
+  // Changed while away: the catch-up after reconnecting must bring it.
+  const sha = commit(fx.pusher);
+  git(fx.pusher, 'push', '-q', away, 'HEAD:refs/heads/main');
+  renameSync(away, fx.remote);
+  await d.waitForCount('CONNECTED origin', 2, 15_000);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'caught up after reconnecting');
+  const warnings = d.lines.filter((l) => l.startsWith('WARNING origin'));
+  assert.ok(warnings.length <= 2, `one warning per change of state, got: ${warnings.join(' | ')}`);
+});

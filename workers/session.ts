@@ -30,9 +30,8 @@ class Session {
   private readonly name: string;
   private mode: Mode;
   private needsUser = false;
-  /** Settles at the next PAUSE/LOSTNET/RESUME/STOP; replaced each time, so waiters never pile up. */
-  private modeChanged!: Promise<void>;
-  private fireModeChanged!: () => void;
+  /** Called at the next PAUSE/LOSTNET/RESUME/STOP; each waiter removes itself when done. */
+  private readonly modeListeners = new Set<() => void>();
   private readonly backoff = new Backoff();
   private readonly transport: Transport;
   private readonly objects: ObjectChecker;
@@ -45,7 +44,6 @@ class Session {
     this.port = task.port as MessagePort;
     this.name = task.spec.name;
     this.mode = task.initialState;
-    this.armModeSignal();
     const { spec, repo } = task;
     this.transport = createTransport(spec, repo);
     this.objects = new ObjectChecker(repo.cwd);
@@ -55,10 +53,12 @@ class Session {
       cwd: repo.cwd,
       env: async () => (this.connection ? this.connection.fetchEnv() : {}),
       writeFetchHead: spec.fetchRefspecs.some((r) => !r.includes(':') && !r.startsWith('^')),
+      snapshot: () => this.tracking.read(),
       onStart: () => this.emit({ type: 'SYNCING', remote: this.name }),
-      onDone: ({ ok, stderr }) => {
+      onDone: ({ ok, stderr, updates }) => {
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
         if (!ok) this.warn(`git fetch failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+        this.post({ type: 'fetched', ok, updates });
         this.emit({ type: 'DONESYNCING', remote: this.name, ok });
       },
     });
@@ -88,16 +88,37 @@ class Session {
     this.emit({ type: 'WARNING', remote: this.name, text });
   }
 
-  private armModeSignal(): void {
-    this.modeChanged = new Promise((resolve) => (this.fireModeChanged = resolve));
-  }
-
   private setMode(mode: Mode): void {
     if (this.mode === 'stopping') return;
     this.mode = mode;
-    const fire = this.fireModeChanged;
-    this.armModeSignal();
-    fire();
+    for (const listener of [...this.modeListeners]) listener();
+  }
+
+  /** Runs `fn` once at the next mode change; the returned function cancels that. */
+  private onModeChange(fn: () => void): () => void {
+    const listener = () => {
+      this.modeListeners.delete(listener);
+      fn();
+    };
+    this.modeListeners.add(listener);
+    return () => this.modeListeners.delete(listener);
+  }
+
+  /** Resolves at the next mode change or after `ms`, whichever is first, leaving nothing behind. */
+  private waitForModeChange(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cancel = this.onModeChange(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (ms !== undefined) {
+        timer = setTimeout(() => {
+          cancel();
+          resolve();
+        }, ms);
+      }
+    });
   }
 
   private command(message: ToWorker): void {
@@ -121,7 +142,7 @@ class Session {
   async run(): Promise<void> {
     while (this.mode !== 'stopping') {
       if (this.mode !== 'running' || this.needsUser) {
-        await this.modeChanged;
+        await this.waitForModeChange();
         continue;
       }
       const connection = await this.connect();
@@ -136,7 +157,7 @@ class Session {
   /** One attempt; on failure waits out the backoff (or until told otherwise). */
   private async connect(): Promise<Connection | undefined> {
     const abort = new AbortController();
-    void this.modeChanged.then(() => abort.abort());
+    const stopAborting = this.onModeChange(() => abort.abort());
     let connection: Connection | undefined;
     try {
       connection = await this.transport.connect(
@@ -161,11 +182,10 @@ class Session {
         return undefined;
       }
       this.warn(`cannot connect: ${message}`);
-      const delay = this.backoff.next();
-      this.post({ type: 'retry', at: Date.now() + delay });
-      await Promise.race([new Promise((r) => setTimeout(r, delay)), this.modeChanged]);
-      this.post({ type: 'retry', at: null });
+      await this.waitBeforeRetry();
       return undefined;
+    } finally {
+      stopAborting();
     }
   }
 
@@ -176,29 +196,31 @@ class Session {
     const since = Date.now();
     this.emit({ type: 'CONNECTED', remote: this.name });
     void this.catchUp(connection);
+    let stopListening = () => {};
     const ended = await Promise.race([
       connection.done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
-      this.modeChanged.then(() => 'told' as const),
+      new Promise<'told'>((resolve) => (stopListening = this.onModeChange(() => resolve('told')))),
     ]);
+    stopListening();
     this.connection = undefined;
-    if (ended === 'told') {
-      await connection.close();
-    } else {
-      if (ended) this.warn(`disconnected: ${ended.message}`);
-      await connection.close();
+    await connection.close();
+    if (ended instanceof NeedsUser) {
+      this.needsUser = true;
+      this.warn(`${ended.message}; not retrying until RESUME or RELOAD`);
+    } else if (ended instanceof Error) {
+      this.warn(`disconnected: ${ended.message}`);
     }
     this.emit({ type: 'DISCONNECTED', remote: this.name });
     if (Date.now() - since >= HEALTHY_AFTER_MS) this.backoff.reset();
-    if (ended !== 'told' && this.mode === 'running') {
-      if (ended instanceof NeedsUser) {
-        this.needsUser = true;
-        return;
-      }
-      const delay = this.backoff.next();
-      this.post({ type: 'retry', at: Date.now() + delay });
-      await Promise.race([new Promise((r) => setTimeout(r, delay)), this.modeChanged]);
-      this.post({ type: 'retry', at: null });
-    }
+    if (ended !== 'told' && this.mode === 'running' && !this.needsUser) await this.waitBeforeRetry();
+  }
+
+  /** Waits out the next backoff step, or less if PAUSE/RESUME/STOP comes first. */
+  private async waitBeforeRetry(): Promise<void> {
+    const delay = this.backoff.next();
+    this.post({ type: 'retry', at: Date.now() + delay });
+    await this.waitForModeChange(delay);
+    this.post({ type: 'retry', at: null });
   }
 
   /** After every (re)connect: one fetch if the remote moved while nobody watched. */

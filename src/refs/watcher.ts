@@ -9,7 +9,7 @@
 // until a later event shows a complete value.
 
 import { watch, type FSWatcher, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 
 export interface RefWatcherOptions {
   /** The repository's (common) git dir. */
@@ -78,11 +78,25 @@ class Watcher implements RefWatcher {
     if (!isDirectory(this.refsDir)) {
       throw new Error(`${this.gitDir} is not a git repository (no refs directory)`);
     }
+    // inotify follows inodes, not paths: a repository renamed or unmounted away would go on being
+    // "watched" silently. Watching its parent for its own name notices that.
+    const refsInode = statSync(this.refsDir).ino;
+    const checkStillThere = () => {
+      let ino: number | undefined;
+      try {
+        ino = statSync(this.refsDir).ino;
+      } catch {
+        // gone
+      }
+      if (ino !== refsInode) this.fail(new Error(`${this.gitDir} was moved or removed`));
+    };
     // Watch first, then read: a change that lands in between is seen by both, never by neither.
     this.watchDir(this.gitDir, (name) => {
       if (name === 'packed-refs') this.packedChanged();
-      else if (name === 'refs' && !isDirectory(this.refsDir)) this.fail(new Error(`${this.refsDir} vanished`));
+      else if (name === 'refs') checkStillThere();
     });
+    const parent = dirname(this.gitDir);
+    if (parent !== this.gitDir) this.watchDir(parent, (name) => name === basename(this.gitDir) && checkStillThere(), true);
     this.watchRefsDir(this.refsDir, true);
     this.packed = readPackedRefs(this.gitDir);
     for (const [ref, value] of this.effectiveAll()) this.reported.set(ref, value);
@@ -106,22 +120,22 @@ class Watcher implements RefWatcher {
     this.options.onError(err);
   }
 
-  private watchDir(dir: string, onName: (name: string) => void): void {
+  private watchDir(dir: string, onName: (name: string) => void, optional = false): void {
     let w: FSWatcher;
     try {
       w = watch(dir, { persistent: true }, (_event, name) => {
         if (!this.closed && name !== null) onName(name.toString());
       });
     } catch (err) {
-      if (dir === this.gitDir || dir === this.refsDir) throw err;
-      return; // a subdirectory removed before we got to it
+      if (!optional && (dir === this.gitDir || dir === this.refsDir)) throw err;
+      return; // a subdirectory removed before we got to it, or a parent we may not read
     }
     w.on('error', (err) => {
       w.close();
       this.watchers.delete(dir);
       if (dir === this.gitDir || dir === this.refsDir) this.fail(err);
     });
-    this.watchers.set(dir, w);
+    this.watchers.set(`${optional ? 'parent:' : ''}${dir}`, w);
   }
 
   /** Watches a directory under refs/ and everything below it, reading the refs found there. */

@@ -142,3 +142,17 @@ test('a vanished repository is an error', async (t) => {
 test('a directory that is not a repository is refused', async () => {
   await assert.rejects(watchRefs({ gitDir: '/nonexistent', onChange() {}, onError() {} }), /not a git repository/);
 });
+
+test('a repository renamed away is an error, not a silent watch of the old inode', async (t) => {
+  const fx = makeFixture();
+  t.after(() => fx.cleanup());
+  const { renameSync } = await import('node:fs');
+  let watcher: RefWatcher | undefined;
+  const failed = new Promise<Error>((resolve) => {
+    void watchRefs({ gitDir: fx.remote, onChange() {}, onError: resolve }).then((w) => (watcher = w));
+  });
+  t.after(() => watcher?.close());
+  await new Promise((r) => setImmediate(r));
+  renameSync(fx.remote, `${fx.remote}.moved`);
+  assert.match((await failed).message, /was moved or removed/);
+});
