@@ -1,6 +1,5 @@
 // Shared by the server tests: start the notifier as a real process and read its lines with deadlines.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,13 +7,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/test/server -> the checkout. */
 export const CHECKOUT = resolve(here, '../../..');
 
-/**
- * argv that runs `git-remote-daemon <args>`: the real launcher once src/cli.ts is built, else the
- * stand-in entry point next to this file (same exported functions underneath).
- */
+/** argv that runs `git-remote-daemon <args>` through this checkout's launcher (needs a build). */
 export function daemonArgv(...args: string[]): string[] {
-  if (existsSync(join(CHECKOUT, 'dist/src/cli.js'))) return [process.execPath, join(CHECKOUT, 'bin/git-remote-daemon'), ...args];
-  return [process.execPath, join(here, 'notifier-main.js'), ...args];
+  return [process.execPath, join(CHECKOUT, 'bin/git-remote-daemon'), ...args];
 }
 
 /** Reads a stream line by line; next() waits for the following line with a deadline. */
