@@ -64,10 +64,19 @@ export type FromWorker =
   | { type: 'log'; text: string }
   | { type: 'retry'; at: number | null }
   /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
-  | { type: 'child'; pid: number; alive: boolean };
+  | { type: 'child'; pid: number; alive: boolean }
+  /** A fetch is over (sent just before its DONESYNCING): which local refs it moved, for after-fetch actions. */
+  | { type: 'fetched'; ok: boolean; updates: RefUpdate[] };
 
-/** How a test makes a worker misbehave: throw, reject unhandled, or exhaust its memory limit. */
+/** One local ref a fetch changed; `old`/`new` are the all-zero id when the ref was created/deleted. */
+export interface RefUpdate {
+  ref: string;
+  old: string;
+  new: string;
+}
+
+/** How a test makes a worker misbehave: throw, reject unhandled, exhaust its memory, or print. */
 export interface CrashTest {
   afterMs: number;
-  how: 'throw' | 'reject' | 'oom';
+  how: 'throw' | 'reject' | 'oom' | 'print';
 }

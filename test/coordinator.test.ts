@@ -47,3 +47,34 @@ for (const how of ['throw', 'reject', 'oom'] as CrashTest['how'][]) {
     await eventually(() => processesIn(fx.local).length === 0, 'nothing left running', 2000);
   });
 }
+
+test('whatever a worker prints never reaches the protocol stream', async (t) => {
+  const fx = makeFixture();
+  const logged: string[] = [];
+  const lines: string[] = [];
+  const coordinator = new Coordinator({
+    repo: await findRepo(fx.local),
+    emit: (m: Emitted) => lines.push(formatEmitted(m)),
+    log: (text) => logged.push(text),
+    env: {},
+    crash: { origin: { afterMs: 0, how: 'print' } },
+  });
+  t.after(async () => {
+    await coordinator.stop();
+    fx.cleanup();
+  });
+  // Capture this process's real stdout while the worker runs.
+  const written: string[] = [];
+  const original = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+    written.push(String(chunk));
+    return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  t.after(() => {
+    process.stdout.write = original;
+  });
+  await coordinator.start();
+  await eventually(() => logged.some((l) => l.includes('to stderr')), 'the prints reach the log');
+  assert.ok(logged.some((l) => l === 'origin: printed: CONNECTED fake'));
+  assert.deepEqual(written.filter((w) => w.includes('fake') || w.includes('half a line')), []);
+});

@@ -13,6 +13,19 @@ import { TrackingRefs } from './tracking.js';
 import { NeedsUser, type Connection, type RemoteChange, type Transport } from './transport.js';
 import { createTransport } from './transports.js';
 
+// A worker's stdout and stderr are relayed into the daemon's own, and its stdout carries the
+// control protocol: a stray print from a library in here could tear a protocol line. Whatever is
+// printed in a worker goes to the log instead.
+let printSink: (text: string) => void = () => {};
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
+    printSink(String(chunk));
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+    return true;
+  }) as typeof stream.write;
+}
+
 /** A connection that lasted this long resets the backoff: the remote is healthy again. */
 const HEALTHY_AFTER_MS = 60_000;
 
@@ -63,6 +76,7 @@ class Session {
       },
     });
     onChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
+    printSink = (text) => this.log(`printed: ${text.trimEnd()}`);
     this.port.on('message', (message: ToWorker) => this.command(message));
   }
 
@@ -250,6 +264,12 @@ function misbehave({ afterMs, how }: CrashTest): void {
   setTimeout(() => {
     if (how === 'throw') throw new Error('worker crash requested by test');
     if (how === 'reject') void Promise.reject(new Error('unhandled rejection requested by test'));
+    if (how === 'print') {
+      process.stdout.write('half a line without newline ');
+      console.log('CONNECTED fake');
+      console.error('to stderr');
+      return;
+    }
     const hoard: number[][] = [];
     for (;;) hoard.push(new Array(1 << 20).fill(hoard.length));
   }, afterMs).unref();
