@@ -144,12 +144,13 @@ test('exits within a second of stdin EOF, with code 0', async (t) => {
   t.diagnostic(`exited ${Date.now() - began} ms after EOF`);
 });
 
-test('exits within a second on SIGHUP and on SIGTERM', async (t) => {
+test('exits within a second on SIGHUP, SIGTERM, SIGINT and SIGPIPE, with 128 + the signal number', async (t) => {
   const fx = fixture(t);
-  for (const signal of ['SIGHUP', 'SIGTERM'] as const) {
+  const expected = { SIGHUP: 129, SIGINT: 130, SIGPIPE: 141, SIGTERM: 143 } as const;
+  for (const [signal, code] of Object.entries(expected) as [NodeJS.Signals, number][]) {
     const run = await notifier(t, fx.remote);
     run.child.kill(signal);
-    assert.equal(await exitWithin(run, 1000), signal === 'SIGHUP' ? 129 : 143);
+    assert.equal(await exitWithin(run, 1000), code, signal);
   }
 });
 
