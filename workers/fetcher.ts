@@ -2,11 +2,15 @@
 // one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
 // more fetch, and every later change folds into that same queued one.
 
+import type { RefUpdate } from '../src/workerapi.js';
 import { run, killGroup } from './children.js';
+import type { RefMap } from './transport.js';
 
 export interface FetchOutcome {
   ok: boolean;
   stderr: string;
+  /** Local refs the fetch moved (empty without a `snapshot` option). */
+  updates: RefUpdate[];
 }
 
 export interface FetcherOptions {
@@ -16,6 +20,8 @@ export interface FetcherOptions {
   env: () => Promise<Record<string, string>>;
   /** Store fetched refs in FETCH_HEAD too (only when some refspec has no destination). */
   writeFetchHead: boolean;
+  /** Reads the local refs this fetch can write; called before and after, to tell what moved. */
+  snapshot?: () => Promise<RefMap>;
   onStart(): void;
   onDone(outcome: FetchOutcome): void;
 }
@@ -65,18 +71,41 @@ export class Fetcher {
     if (!this.options.writeFetchHead) args.push('--no-write-fetch-head');
     args.push(this.options.remote);
     let outcome: FetchOutcome;
+    const before = await this.readSnapshot();
     try {
       const env = { GIT_TERMINAL_PROMPT: '0', ...(await this.options.env()) };
       const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
       void subprocess.nodeChildProcess.then((child) => (this.pid = child.pid), () => {});
       const result = await subprocess;
-      outcome = { ok: true, stderr: result.stderr };
+      outcome = { ok: true, stderr: result.stderr, updates: [] };
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr ?? '';
-      outcome = { ok: false, stderr: stderr || (err as Error).message };
+      outcome = { ok: false, stderr: stderr || (err as Error).message, updates: [] };
     } finally {
       this.pid = undefined;
     }
+    // A failed fetch may still have updated some refs before it failed: report those too.
+    if (before) outcome.updates = diffRefs(before, (await this.readSnapshot()) ?? before);
     this.options.onDone(outcome);
   }
+
+  private async readSnapshot(): Promise<RefMap | undefined> {
+    if (!this.options.snapshot) return undefined;
+    try {
+      return await this.options.snapshot();
+    } catch {
+      return undefined; // the fetch matters more than knowing what it moved
+    }
+  }
+}
+
+/** The refs whose value differs between two snapshots, sorted by name. */
+export function diffRefs(before: RefMap, after: RefMap): RefUpdate[] {
+  const updates: RefUpdate[] = [];
+  for (const [ref, sha] of after) {
+    const old = before.get(ref);
+    if (old !== sha) updates.push({ ref, old: old ?? '0'.repeat(sha.length), new: sha });
+  }
+  for (const [ref, old] of before) if (!after.has(ref)) updates.push({ ref, old, new: '0'.repeat(old.length) });
+  return updates.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
 }
