@@ -7,7 +7,7 @@ import { Piscina } from 'piscina';
 import { Backoff } from './backoff.js';
 import { loadConfig, type LoadedConfig } from './config.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
-import type { CrashTest, FromWorker, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
+import type { CrashTest, FromWorker, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
 
 export type Mode = 'running' | 'paused' | 'lostnet';
 
@@ -22,6 +22,12 @@ export interface CoordinatorOptions {
   emit(message: Emitted): void;
   /** Detail for the daemon's log. */
   log(text: string): void;
+  /** Something `status()` or `currentMode` would now report differently. */
+  onStateChange?(): void;
+  /** Every config read that was applied (at start and on each successful reload). */
+  onConfig?(config: LoadedConfig): void;
+  /** A remote's fetch is over; `updates` are the local refs it moved (for after-fetch actions). */
+  onFetched?(remote: string, ok: boolean, updates: RefUpdate[]): void;
   env?: NodeJS.ProcessEnv;
   /** Test-only: make the named remotes' first workers misbehave (restarted ones behave). */
   crash?: Record<string, CrashTest>;
@@ -120,6 +126,20 @@ export class Coordinator {
     return [...this.remotes.values()].map((h) => ({ name: h.spec.name, transport: h.spec.transport, url: h.spec.url, ...h.state }));
   }
 
+  /** A WARNING raised outside the workers (after-fetch actions): shown in status, then emitted. */
+  warn(remote: string, text: string): void {
+    const handle = this.remotes.get(remote);
+    if (handle) {
+      handle.state.lastWarning = { at: Date.now(), text };
+      this.options.onStateChange?.();
+    }
+    this.options.emit({ type: 'WARNING', remote, text });
+  }
+
+  get currentMode(): Mode {
+    return this.mode;
+  }
+
   remoteNames(): string[] {
     return [...this.remotes.keys()];
   }
@@ -134,6 +154,7 @@ export class Coordinator {
   }
 
   private apply(config: LoadedConfig): void {
+    this.options.onConfig?.(config);
     for (const problem of config.problems) this.options.emit({ type: 'WARNING', remote: DAEMON, text: problem });
     const ignoredNow = new Set<string>();
     for (const { name, reason, quiet } of config.ignored) {
@@ -154,6 +175,7 @@ export class Coordinator {
     for (const [name, spec] of wanted) {
       if (!this.remotes.has(name)) this.startWorker(spec, new Backoff(this.options.restartBackoff));
     }
+    this.options.onStateChange?.();
   }
 
   private startWorker(spec: RemoteSpec, restarts: Backoff): void {
@@ -202,6 +224,7 @@ export class Coordinator {
           handle.state.nextRetry = undefined;
         } else if (m.type === 'DONESYNCING') handle.state.lastFetch = { at: now, ok: m.ok };
         else if (m.type === 'WARNING') handle.state.lastWarning = { at: now, text: m.text };
+        this.options.onStateChange?.();
         if (handle.stopping && m.type !== 'DISCONNECTED') return;
         this.options.emit(m);
         return;
@@ -210,10 +233,14 @@ export class Coordinator {
         return this.options.log(`${name}: ${message.text}`);
       case 'retry':
         handle.state.nextRetry = message.at ?? undefined;
+        this.options.onStateChange?.();
         return;
       case 'child':
         if (message.alive) handle.children.add(message.pid);
         else handle.children.delete(message.pid);
+        return;
+      case 'fetched':
+        if (!handle.stopping && this.remotes.get(name) === handle) this.options.onFetched?.(name, message.ok, message.updates);
         return;
     }
   }
@@ -236,6 +263,7 @@ export class Coordinator {
     handle.state.lastWarning = { at: Date.now(), text };
     handle.state.nextRetry = Date.now() + delay;
     this.options.emit({ type: 'WARNING', remote: name, text });
+    this.options.onStateChange?.();
     handle.restartTimer = setTimeout(() => {
       if (this.stopped || this.remotes.get(name) !== handle) return;
       this.remotes.delete(name);
@@ -265,6 +293,7 @@ export class Coordinator {
 
   private setMode(mode: Mode, message: ToWorker): void {
     this.mode = mode;
+    this.options.onStateChange?.();
     this.broadcast(message);
   }
 

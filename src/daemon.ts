@@ -2,8 +2,9 @@
 // everything down on STOP, end of input, or a signal.
 
 import type { Readable } from 'node:stream';
+import { Actions } from './actions/index.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
-import { ControlOutput, badLineWarning, readControl } from './control.js';
+import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import type { Emitted } from './protocol.js';
 
@@ -11,8 +12,11 @@ import type { Emitted } from './protocol.js';
 const HARD_EXIT_MS = 1900;
 
 export interface DaemonIO {
-  /** Where consumed messages come from; its end means STOP. */
-  input: Readable;
+  /**
+   * Where consumed messages come from; its end means STOP. Without it (background and service
+   * modes), messages are handed in through `Daemon.control` and only STOP or a signal ends it.
+   */
+  input?: Readable;
   output: ControlOutput;
   log(text: string): void;
   /** Called once when stopping begins (to arm a deadline). */
@@ -24,20 +28,33 @@ export interface Daemon {
   /** Resolves once stopped, with the exit code. */
   finished: Promise<number>;
   stop(): Promise<number>;
+  /** Feeds consumed messages (or bad lines) from another source, such as the named pipe. */
+  control: ControlInputOptions;
+  /** After-fetch actions; `idle()` is for tests. */
+  actions: Actions;
 }
 
 export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<CoordinatorOptions> = {}): Promise<Daemon> {
   const repo = await findRepo(cwd);
-  const coordinator = new Coordinator({
+  let coordinator: Coordinator | undefined;
+  const actions = new Actions({
+    repo,
+    warn: (remote, text) => (coordinator ? coordinator.warn(remote, text) : io.output.write({ type: 'WARNING', remote, text })),
+    log: io.log,
+  });
+  coordinator = new Coordinator({
     repo,
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
+    onConfig: (config) => actions.configure(config),
+    onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
     ...extra,
   });
+  const started = coordinator;
   try {
-    await coordinator.start();
+    await started.start();
   } catch (err) {
-    await coordinator.stop();
+    await started.stop();
     throw err;
   }
   let finish!: (code: number) => void;
@@ -47,18 +64,19 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     stopping ??= (async () => {
       io.onStopping?.();
       detach();
-      await coordinator.stop();
+      await Promise.all([started.stop(), actions.stop()]);
       finish(0);
       return 0;
     })();
     return stopping;
   };
-  const detach = readControl(io.input, {
-    onMessage: (message) => (message.type === 'STOP' ? void stop() : coordinator.handle(message)),
+  const control: ControlInputOptions = {
+    onMessage: (message) => (message.type === 'STOP' ? void stop() : started.handle(message)),
     onBadLine: (problem) => io.output.write(badLineWarning(problem)),
     onEnd: () => void stop(),
-  });
-  return { coordinator, finished, stop };
+  };
+  const detach = io.input ? readControl(io.input, control) : () => {};
+  return { coordinator: started, finished, stop, control, actions };
 }
 
 /** A deadline for the whole process once stopping has begun: nothing may hang it. */
