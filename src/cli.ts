@@ -29,6 +29,22 @@ async function foreground(options: { verbose?: boolean }): Promise<void> {
   exitWhenDone(daemon!);
 }
 
+/** Runs a command's work, turning an error (not in a repository...) into a clear message and exit 1. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+async function send(words: string[]): Promise<void> {
+  const { sendCommand } = await import('./commands/send.js');
+  const result = await guard(() => sendCommand(process.cwd(), words.join(' ')));
+  if (result.message) process.stderr.write(`git-remote-daemon: ${result.message}\n`);
+  process.exitCode = result.code;
+}
+
 export function buildProgram(): Command {
   const program = new Command('git-remote-daemon')
     .description(
@@ -36,17 +52,71 @@ export function buildProgram(): Command {
         "the repository's config, learn at once when its refs change, and fetch the change.",
     )
     .version(pkg.version, '-V, --version')
-    .addOption(new Option('--foreground', 'run in the foreground, speaking the control protocol on stdin/stdout (stops at end of stdin)'))
-    .option('-v, --verbose', 'log details (git fetch output, reconnect reasons) to stderr')
+    .addOption(new Option('--foreground', 'run in the foreground, speaking the control protocol on stdin/stdout (stops at end of stdin)').conflicts('service'))
+    .addOption(
+      new Option('--service', 'run in the foreground for a service manager (systemd): control messages from .git/remote-daemon/control, log to stderr; stdin is not read'),
+    )
+    .addOption(new Option('--daemon-child').hideHelp())
+    .option('-v, --verbose', 'with --foreground: log details (git fetch output, reconnect reasons) to stderr (the other modes always log them)')
     .addHelpText(
       'after',
       `
-Run it inside a git repository. Remotes with a local path, file:// or ssh URL are acted on;
-set remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protocol.md.`,
+Run it inside a git repository (any subdirectory or linked worktree). Without options it starts
+the daemon in the background and returns; stop it with \`git remote-daemon stop\`. Its files are in
+.git/remote-daemon/. Remotes with a local path, file:// or ssh URL are acted on; set
+remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protocol.md.`,
     )
-    .action(async (options: { foreground?: boolean; verbose?: boolean }) => {
-      if (!options.foreground) fail('running in the background is not available yet; use --foreground', 2);
-      await foreground(options);
+    .action(async (options: { foreground?: boolean; service?: boolean; daemonChild?: boolean; verbose?: boolean }) => {
+      if (options.foreground) return foreground(options);
+      if (options.service || options.daemonChild) {
+        const { runBackground } = await import('./background/run.js');
+        return runBackground(options.service ? 'service' : 'background');
+      }
+      const { startInBackground } = await import('./background/start.js');
+      const result = await startInBackground(process.cwd(), options);
+      if (result.code !== 0) fail(result.message, result.code);
+      process.stdout.write(`git-remote-daemon: ${result.message}\n`);
+    });
+
+  program
+    .command('stop')
+    .description("stop this repository's background daemon and wait until it is gone")
+    .action(async () => {
+      const { stopCommand } = await import('./commands/stop.js');
+      const result = await guard(() => stopCommand(process.cwd()));
+      (result.code === 0 ? process.stdout : process.stderr).write(`git-remote-daemon: ${result.message}\n`);
+      process.exitCode = result.code;
+    });
+
+  program
+    .command('status')
+    .description('show what the daemon and each remote are doing; exit code 0 when a daemon runs, 3 when none does')
+    .option('--json', 'print the state as JSON, for scripts')
+    .action(async (options: { json?: boolean }) => {
+      const { statusCommand } = await import('./commands/status.js');
+      const result = await guard(() => statusCommand(process.cwd(), options));
+      process.stdout.write(`${result.text}\n`);
+      process.exitCode = result.code;
+    });
+
+  program
+    .command('reload')
+    .description('make the daemon re-read the git config (it also notices config edits by itself)')
+    .action(() => send(['RELOAD']));
+
+  program
+    .command('send')
+    .description('send one control message to the running daemon, e.g. PAUSE, RESUME, LOSTNET, RELOAD, STOP, CHANGED <ref>...')
+    .argument('<message...>', 'the message and its arguments')
+    .action((words: string[]) => send(words));
+
+  program
+    .command('log')
+    .description("print the background daemon's log")
+    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .action(async (options: { follow?: boolean }) => {
+      const { logCommand } = await import('./commands/log.js');
+      process.exitCode = await guard(() => logCommand(process.cwd(), options));
     });
 
   program

@@ -1,0 +1,54 @@
+// The background daemon's log, `.git/remote-daemon/log` (0600): one timestamped line per emitted
+// message or detail. When it would pass `maxBytes` it is renamed to `log.1` (replacing the older
+// one) and started afresh, so the two together never hold much more than twice that.
+
+import { closeSync, fchmodSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+
+export const MAX_LOG_BYTES = 1024 * 1024;
+
+export class LogFile {
+  private fd: number;
+  private size: number;
+
+  constructor(private readonly path: string, private readonly oldPath: string, private readonly maxBytes = MAX_LOG_BYTES) {
+    this.fd = this.open();
+    this.size = fstatSync(this.fd).size;
+  }
+
+  private open(): number {
+    const fd = openSync(this.path, 'a', 0o600);
+    fchmodSync(fd, 0o600);
+    return fd;
+  }
+
+  /** Appends `line` with an ISO 8601 UTC timestamp. Synchronous: lines keep their order and survive a crash. */
+  write(line: string): void {
+    const bytes = Buffer.from(`${new Date().toISOString()} ${line}\n`, 'utf8');
+    if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
+    try {
+      writeSync(this.fd, bytes);
+      this.size += bytes.length;
+    } catch {
+      // a full disk must not take the daemon down; the line is lost
+    }
+  }
+
+  private rotate(): void {
+    try {
+      renameSync(this.path, this.oldPath);
+      closeSync(this.fd);
+      this.fd = this.open();
+      this.size = 0;
+    } catch {
+      // keep writing where we were
+    }
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}

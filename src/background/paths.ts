@@ -1,0 +1,54 @@
+// Where a repository's daemon keeps its files: `.git/remote-daemon/` in the repository's common
+// git dir, so every linked worktree (and a GIT_DIR set in the environment) finds the same daemon.
+
+import spawn from 'nano-spawn';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface DaemonPaths {
+  /** The repository's common git dir (shared by all its worktrees). */
+  commonDir: string;
+  /** `.git/remote-daemon`, mode 0700. */
+  dir: string;
+  /** `<pid> <start time>`: which process is the daemon. */
+  pidFile: string;
+  /** The FIFO that takes consumed messages. */
+  control: string;
+  /** Emitted messages and details, timestamped. */
+  log: string;
+  /** The previous log, after rotation. */
+  oldLog: string;
+  /** JSON snapshot of what each remote is doing, for `status`. */
+  state: string;
+}
+
+export function pathsIn(commonDir: string): DaemonPaths {
+  const dir = join(commonDir, 'remote-daemon');
+  return {
+    commonDir,
+    dir,
+    pidFile: join(dir, 'pid'),
+    control: join(dir, 'control'),
+    log: join(dir, 'log'),
+    oldLog: join(dir, 'log.1'),
+    state: join(dir, 'state.json'),
+  };
+}
+
+/** The daemon's paths for the repository `cwd` is in; throws a clear error outside one. */
+export async function daemonPaths(cwd: string = process.cwd()): Promise<DaemonPaths> {
+  let stdout: string;
+  try {
+    ({ stdout } = await spawn('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd }));
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(stderr?.replace(/^fatal: /, '') || `not a git repository: ${cwd}`);
+  }
+  return pathsIn(stdout.trim());
+}
+
+/** Creates the directory (0700), tightening it if it already existed. */
+export function ensureDir(paths: DaemonPaths): void {
+  mkdirSync(paths.dir, { mode: 0o700, recursive: true });
+  chmodSync(paths.dir, 0o700);
+}

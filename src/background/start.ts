@@ -1,0 +1,87 @@
+// `git remote-daemon` without --foreground: start the daemon in the background and return once it
+// is up. The daemon is this same program re-run with --daemon-child, in its own session (so it
+// survives the terminal), stdin and stdout on /dev/null, stderr appended to its log (only a crash
+// of Node itself would write there). It reports on an extra pipe, fd 3, when it is ready.
+
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { findRepo } from '../config.js';
+import { runningDaemon } from './pidfile.js';
+import { daemonPaths, ensureDir } from './paths.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
+
+/** How long the daemon may take to come up (it reads the config and starts its workers). */
+const START_TIMEOUT_MS = 30_000;
+
+export interface StartResult {
+  code: number;
+  message: string;
+  pid?: number;
+}
+
+export async function startInBackground(cwd: string, options: { verbose?: boolean } = {}): Promise<StartResult> {
+  let paths, repo;
+  try {
+    paths = await daemonPaths(cwd);
+    repo = await findRepo(cwd);
+    ensureDir(paths);
+  } catch (err) {
+    return { code: 1, message: (err as Error).message };
+  }
+  const running = runningDaemon(paths.pidFile);
+  if (running) return { code: 0, message: `already running (pid ${running.pid})`, pid: running.pid };
+
+  const logFd = openSync(paths.log, 'a', 0o600);
+  const child = spawn(process.execPath, [BIN, '--daemon-child', ...(options.verbose ? ['--verbose'] : [])], {
+    cwd: repo.cwd,
+    detached: true,
+    stdio: ['ignore', 'ignore', logFd, 'pipe'],
+  });
+  closeSync(logFd);
+  const report = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+
+  const answer = await new Promise<string | { exit: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve('ERROR the daemon did not report within 30 s'), START_TIMEOUT_MS);
+    report.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const newline = text.indexOf('\n');
+      if (newline >= 0) {
+        clearTimeout(timer);
+        resolve(text.slice(0, newline));
+      }
+    });
+    report.on('error', () => {});
+    child.once('exit', (exit, signal) => {
+      clearTimeout(timer);
+      // A line written just before exiting may still be in the pipe: let it arrive first.
+      setTimeout(() => resolve({ exit, signal }), 50);
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve(`ERROR could not start ${process.execPath}: ${err.message}`);
+    });
+  });
+  report.destroy();
+  child.unref();
+
+  if (typeof answer !== 'string') {
+    const how = answer.signal ? `was killed by ${answer.signal}` : `exited with code ${answer.exit}`;
+    return { code: 1, message: `the daemon ${how} while starting; see ${paths.log}` };
+  }
+  const [word, ...rest] = answer.split(' ');
+  const detail = rest.join(' ');
+  if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${paths.log}`, pid: Number(detail) };
+  if (word === 'ALREADY') return { code: 0, message: `already running (pid ${detail})`, pid: Number(detail) };
+  if (word === 'ERROR') {
+    try {
+      process.kill(child.pid!, 'SIGKILL'); // it may still be around if it timed out
+    } catch {
+      // gone
+    }
+    return { code: 1, message: detail || 'the daemon could not start' };
+  }
+  return { code: 1, message: `the daemon said something unexpected: ${JSON.stringify(answer)}` };
+}

@@ -1,0 +1,32 @@
+// `git remote-daemon stop`: ask the repository's daemon to stop (SIGTERM: it stops its workers,
+// removes its files and exits) and wait until it is gone.
+
+import { isAlive, runningDaemon } from '../background/pidfile.js';
+import { daemonPaths } from '../background/paths.js';
+
+/** The daemon exits within ~2 s of a stop (its hard deadline); this leaves room for a slow machine. */
+const STOP_TIMEOUT_MS = 10_000;
+
+export async function stopCommand(cwd: string): Promise<{ code: number; message: string }> {
+  const paths = await daemonPaths(cwd);
+  const record = runningDaemon(paths.pidFile);
+  if (!record) return { code: 0, message: 'no daemon is running in this repository' };
+  try {
+    process.kill(record.pid, 'SIGTERM');
+  } catch {
+    return { code: 0, message: `stopped (pid ${record.pid})` }; // it ended just now
+  }
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (isAlive(record)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(record.pid, 'SIGKILL');
+      } catch {
+        // gone at last
+      }
+      return { code: 1, message: `the daemon (pid ${record.pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s; killed it` };
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { code: 0, message: `stopped (pid ${record.pid})` };
+}

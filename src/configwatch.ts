@@ -1,0 +1,104 @@
+// Notices edits to the git config the daemon reads (`git remote add`, `git config ...`, an editor)
+// and asks for a reload. git writes a config file as `config.lock` and renames it over `config`,
+// so watching the file itself would lose track after the first edit: we watch the directories that
+// hold the files and match their names. The files are the ones git reports reading
+// (`git config --list --show-origin`: the repository's config, includes, the global config), plus
+// the repository's config and config.worktree even when they are empty.
+
+import spawn from 'nano-spawn';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { RepoInfo } from './workerapi.js';
+
+export const CONFIG_DEBOUNCE_MS = 300;
+
+export interface ConfigWatcherOptions {
+  repo: RepoInfo;
+  /** The common git dir (holds `config`). */
+  commonDir: string;
+  /** Called once per burst of changes, after the burst has been quiet for `debounceMs`. */
+  onChange(): void;
+  log(text: string): void;
+  debounceMs?: number;
+}
+
+export class ConfigWatcher {
+  private watchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ConfigWatcherOptions) {}
+
+  /** (Re)computes which files to watch: call at start and after each reload (includes may change). */
+  async refresh(): Promise<void> {
+    const files = new Set<string>([join(this.options.commonDir, 'config'), join(this.options.repo.gitDir, 'config.worktree')]);
+    for (const file of await this.configFiles()) files.add(file);
+    if (this.closed) return;
+    const wanted = new Map<string, Set<string>>();
+    for (const file of files) {
+      const dir = dirname(file);
+      const names = wanted.get(dir) ?? new Set<string>();
+      names.add(basename(file));
+      wanted.set(dir, names);
+    }
+    for (const [dir, entry] of this.watchers) {
+      if (!wanted.has(dir)) {
+        entry.watcher.close();
+        this.watchers.delete(dir);
+      }
+    }
+    for (const [dir, names] of wanted) {
+      const existing = this.watchers.get(dir);
+      if (existing) {
+        existing.names = names;
+        continue;
+      }
+      try {
+        const entry = { names, watcher: watch(dir, { persistent: false }, (_event, name) => this.event(dir, name)) };
+        entry.watcher.on('error', () => {
+          entry.watcher.close();
+          this.watchers.delete(dir);
+        });
+        this.watchers.set(dir, entry);
+      } catch (err) {
+        this.options.log(`cannot watch ${dir} for config changes: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async configFiles(): Promise<string[]> {
+    try {
+      const { stdout } = await spawn('git', ['config', '--list', '--show-origin', '-z'], { cwd: this.options.repo.cwd });
+      // Entries alternate: origin NUL key\nvalue NUL ...
+      const parts = stdout.split('\0');
+      const files: string[] = [];
+      for (let i = 0; i + 1 < parts.length; i += 2) {
+        const origin = parts[i];
+        if (origin.startsWith('file:')) files.push(resolve(this.options.repo.cwd, origin.slice('file:'.length)));
+      }
+      return files;
+    } catch {
+      return []; // a broken config: the reload reports it; keep watching the repository's own file
+    }
+  }
+
+  private event(dir: string, name: string | Buffer | null): void {
+    const entry = this.watchers.get(dir);
+    if (this.closed || !entry) return;
+    // Without a name (some file systems) anything in the directory may be our file.
+    if (name !== null && !entry.names.has(name.toString())) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.closed) return;
+      this.options.onChange();
+    }, this.options.debounceMs ?? CONFIG_DEBOUNCE_MS);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const { watcher } of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+  }
+}
