@@ -110,6 +110,8 @@ test('settingsFromSshG: defaults, strict checking values, unsupported settings',
   assert.equal(s.connectTimeout, undefined);
   assert.equal(s.identityAgent, undefined);
   assert.deepEqual(s.unsupported, []);
+  assert.equal(settingsFromSshG('batchmode yes\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 15, "BatchMode's implicit 300 s");
+  assert.equal(settingsFromSshG('batchmode no\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 300);
   for (const [raw, want] of [['true', 'yes'], ['false', 'no'], ['accept-new', 'accept-new'], ['ask', 'yes']] as const) {
     assert.equal(settingsFromSshG(`stricthostkeychecking ${raw}\n`, 'h', {}).strictHostKeyChecking, want);
   }

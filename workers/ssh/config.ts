@@ -309,6 +309,7 @@ export async function resolveSshSettings(target: SshTarget, opts: ResolveOptions
   try {
     ({ stdout } = await spawn(parsed.program, args, { env: env as Record<string, string>, stdin: 'ignore', signal: opts.signal }));
   } catch (err) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
     const e = err as Error & { stderr?: string };
     throw new SshCommandError(`ssh -G ${target.host} failed: ${(e.stderr || e.message).trim()}`);
   }
@@ -412,7 +413,10 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     strictHostKeyChecking,
     hostKeyAlias: isSet('hostkeyalias'),
     hashKnownHosts: one('hashknownhosts') === 'yes' || one('hashknownhosts') === 'true',
-    serverAliveInterval: positive('serveraliveinterval', 15),
+    // BatchMode=yes makes ssh default the interval to 300 s; that is ssh's default, not the user's
+    // choice, and far too slow to notice a dead link for a held connection.
+    serverAliveInterval:
+      one('batchmode') === 'yes' && one('serveraliveinterval') === '300' ? 15 : positive('serveraliveinterval', 15),
     serverAliveCountMax: positive('serveralivecountmax', 3),
     connectTimeout: Number.isFinite(connectTimeoutRaw) && connectTimeoutRaw > 0 ? connectTimeoutRaw : undefined,
     proxyJump,

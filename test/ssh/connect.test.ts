@@ -1,0 +1,342 @@
+// connectSsh against real OpenSSH sshd servers: keys, agent, host key checks, ProxyJump, lifetime.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { access, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Client } from 'ssh2';
+import { AuthenticationError, HostKeyError, UnsupportedSetting, connectSsh, parseJumpHost, type SshConnection } from '../../workers/ssh/connect.js';
+import { fingerprintOf, generateKey, shellQuote, startSshd, type Sshd } from '../support/sshd.js';
+
+const execFileAsync = promisify(execFile);
+type T = { after(fn: () => unknown): void };
+
+async function harness(t: T, opts?: Parameters<typeof startSshd>[0]): Promise<Sshd> {
+  const sshd = await startSshd(opts);
+  t.after(() => sshd.dispose());
+  return sshd;
+}
+
+async function tempDir(t: T): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'grd-connect-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** An ssh command like the harness's, with the given -o overrides placed first (first value wins). */
+function command(sshd: Sshd, ...overrides: string[]): string {
+  const [ssh, ...rest] = sshd.sshArgs;
+  return [ssh!, ...overrides.flatMap((o) => ['-o', o]), ...rest].map(shellQuote).join(' ');
+}
+
+function target(sshd: Sshd) {
+  return { user: sshd.user, host: sshd.host, port: sshd.port };
+}
+
+async function connected(t: T, conn: Promise<SshConnection>): Promise<SshConnection> {
+  const c = await conn;
+  t.after(() => c.close());
+  return c;
+}
+
+/** Runs a command over the connection and returns its stdout. */
+function exec(client: Client, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.exec(cmd, (err, stream) => {
+      if (err) return reject(err);
+      let out = '';
+      stream.on('data', (d: Buffer) => (out += d));
+      stream.stderr.resume();
+      stream.on('close', (code: number) => (code === 0 ? resolve(out) : reject(new Error(`${cmd}: exit ${code}`))));
+    });
+  });
+}
+
+test('key-file auth: connects, runs a command, keepalive from ServerAlive*, closes cleanly', async (t) => {
+  const sshd = await harness(t);
+  const logs: string[] = [];
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: sshd.sshCommand, log: (l) => logs.push(l) }));
+  assert.equal(conn.authenticatedWith, `file ${sshd.clientKey}`);
+  assert.equal(await exec(conn.client, 'id -un'), `${sshd.user}\n`);
+  assert.equal(await sshd.authenticatedCount(), 1);
+  assert.equal(conn.settings.serverAliveInterval, 15);
+  assert.equal(conn.settings.serverAliveCountMax, 3);
+  const internals = conn.client as unknown as { config: { keepaliveInterval: number; keepaliveCountMax: number } };
+  assert.equal(internals.config.keepaliveInterval, 15_000);
+  assert.equal(internals.config.keepaliveCountMax, 3);
+  assert.deepEqual(conn.warnings, []);
+  await conn.close();
+  assert.equal(await conn.closed, undefined, 'a close we asked for is not an error');
+  await conn.close(); // idempotent
+});
+
+test('a connection the server drops resolves `closed` with an error', async (t) => {
+  const sshd = await harness(t);
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: sshd.sshCommand }));
+  await sshd.dropConnections();
+  const reason = await conn.closed;
+  assert.ok(reason instanceof Error, 'lost, not closed by us');
+});
+
+test('ConnectTimeout bounds the handshake; an abort gives up at once', async (t) => {
+  // A server that accepts TCP and never says a word.
+  const silent = createServer((socket) => socket.on('error', () => {}));
+  const sockets = new Set<import('node:net').Socket>();
+  silent.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => silent.close(r));
+  });
+  const port = (silent.address() as AddressInfo).port;
+  const cmd = 'ssh -F /dev/null -o IdentityAgent=none -o UserKnownHostsFile=/dev/null';
+
+  let started = Date.now();
+  await assert.rejects(connectSsh({ host: '127.0.0.1', port }, { sshCommand: `${cmd} -o ConnectTimeout=1` }), /Timed out/);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 900 && elapsed < 5000, `timed out after ${elapsed} ms`);
+
+  const controller = new AbortController();
+  started = Date.now();
+  const pending = connectSsh({ host: '127.0.0.1', port }, { sshCommand: cmd, signal: controller.signal });
+  // Abort once the TCP connection is up, i.e. mid-handshake.
+  const deadline = Date.now() + 10_000;
+  while (sockets.size === 0) {
+    assert.ok(Date.now() < deadline, 'never connected');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  controller.abort();
+  await assert.rejects(pending, { name: 'AbortError' });
+  assert.ok(Date.now() - started < 5000);
+
+  const early = new AbortController();
+  early.abort();
+  await assert.rejects(connectSsh({ host: '127.0.0.1', port }, { sshCommand: cmd, signal: early.signal }), { name: 'AbortError' });
+});
+
+test('agent auth: keys from a real ssh-agent, in OpenSSH order; passphrase keys only through the agent', async (t) => {
+  const sshd = await harness(t);
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  t.after(() => agent.kill());
+  const deadline = Date.now() + 10_000;
+  while (!(await access(sock).then(() => true, () => false))) {
+    assert.ok(Date.now() < deadline, 'ssh-agent never made its socket');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const env = { ...process.env, SSH_AUTH_SOCK: sock };
+  // A passphrase-protected copy of the authorised key, loaded into the agent.
+  const locked = join(dir, 'locked');
+  await execFileAsync('cp', [sshd.clientKey, locked]);
+  await execFileAsync('ssh-keygen', ['-p', '-q', '-P', '', '-N', 'secret words', '-f', locked]);
+  await execFileAsync('cp', [`${sshd.clientKey}.pub`, `${locked}.pub`]);
+
+  // No agent yet: the locked key is skipped, with a warning, and nothing else works.
+  const noAgent = `ssh -F /dev/null -i ${locked} -o IdentitiesOnly=yes -o IdentityAgent=none -o UserKnownHostsFile=${sshd.knownHosts}`;
+  const err = await connectSsh(target(sshd), { sshCommand: noAgent, env }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof AuthenticationError, String(err));
+
+  // ssh-add with the passphrase given through SSH_ASKPASS (ssh-add has no stdin option).
+  const askpass = join(dir, 'askpass');
+  await writeFile(askpass, "#!/bin/sh\necho 'secret words'\n", { mode: 0o700 });
+  await execFileAsync('ssh-add', [locked], { env: { ...env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' } });
+
+  // IdentitiesOnly off, no identity file: the agent's key is offered.
+  const agentOnly = `ssh -F /dev/null -o UserKnownHostsFile=${sshd.knownHosts}`;
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: agentOnly, env }));
+  assert.match(conn.authenticatedWith ?? '', /^agent /);
+  assert.ok(conn.authenticatedWith!.includes(fingerprintOf(sshd.clientPublicKey)));
+  assert.equal(await exec(conn.client, 'echo via-agent'), 'via-agent\n');
+
+  // IdentitiesOnly with the locked file: its key is used through the agent.
+  const viaFile = await connected(t, connectSsh(target(sshd), { sshCommand: `ssh -F /dev/null -i ${locked} -o IdentitiesOnly=yes -o UserKnownHostsFile=${sshd.knownHosts}`, env }));
+  assert.match(viaFile.authenticatedWith ?? '', /^agent /);
+  assert.ok(!viaFile.warnings.some((w) => w.includes('passphrase')), viaFile.warnings.join('\n'));
+
+  // IdentitiesOnly with some other file: the agent's keys are not offered.
+  const other = join(dir, 'other');
+  await generateKey(other);
+  const onlyOther = connectSsh(target(sshd), { sshCommand: `ssh -F /dev/null -i ${other} -o IdentitiesOnly=yes -o UserKnownHostsFile=${sshd.knownHosts}`, env });
+  await assert.rejects(onlyOther, AuthenticationError);
+});
+
+test('unknown host key: HostKeyError naming host and fingerprint; no login happens', async (t) => {
+  const sshd = await harness(t);
+  const dir = await tempDir(t);
+  const empty = join(dir, 'known_hosts');
+  await writeFile(empty, '');
+  const err = await connectSsh(target(sshd), { sshCommand: command(sshd, `UserKnownHostsFile=${empty}`) }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof HostKeyError, String(err));
+  assert.equal(err.reason, 'unknown');
+  assert.equal(err.fingerprint, sshd.hostKeyFingerprint);
+  assert.equal(err.host, `[127.0.0.1]:${sshd.port}`);
+  assert.ok(err.message.includes(sshd.hostKeyFingerprint) && err.message.includes(`[127.0.0.1]:${sshd.port}`), err.message);
+  assert.equal(await sshd.authenticatedCount(), 0);
+  assert.equal(await readFile(empty, 'utf8'), '', 'nothing was added');
+});
+
+test('changed host key: HostKeyError with the known fingerprint; StrictHostKeyChecking=no only when set', async (t) => {
+  const sshd = await harness(t);
+  const dir = await tempDir(t);
+  const otherKey = await generateKey(join(dir, 'other_host_key'));
+  const kh = join(dir, 'known_hosts');
+  await writeFile(kh, `[127.0.0.1]:${sshd.port} ${otherKey.split(' ').slice(0, 2).join(' ')}\n`);
+
+  const err = await connectSsh(target(sshd), { sshCommand: command(sshd, `UserKnownHostsFile=${kh}`) }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof HostKeyError, String(err));
+  assert.equal(err.reason, 'changed');
+  assert.equal(err.fingerprint, sshd.hostKeyFingerprint);
+  assert.deepEqual(err.knownFingerprints, [fingerprintOf(otherKey)]);
+  assert.match(err.message, /CHANGED/);
+
+  // Without the option (StrictHostKeyChecking unset = ask), the same refusal.
+  const unset = `ssh -F /dev/null -i ${sshd.clientKey} -o UserKnownHostsFile=${kh}`;
+  await assert.rejects(connectSsh(target(sshd), { sshCommand: unset }), HostKeyError);
+  assert.equal(await sshd.authenticatedCount(), 0);
+
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: `${unset} -o StrictHostKeyChecking=no` }));
+  assert.ok(conn.warnings.some((w) => w.includes('CHANGED') && w.includes(sshd.hostKeyFingerprint)), conn.warnings.join('\n'));
+});
+
+test('accept-new adds the unknown key (0600 file, 0700 dir) and the next strict connect succeeds', async (t) => {
+  const sshd = await harness(t);
+  const dir = await tempDir(t);
+  const kh = join(dir, 'fresh', 'known_hosts');
+  const conn = await connectSsh(target(sshd), { sshCommand: command(sshd, `UserKnownHostsFile=${kh}`, 'StrictHostKeyChecking=accept-new', 'HashKnownHosts=yes') });
+  await conn.close();
+  assert.equal((await stat(kh)).mode & 0o777, 0o600);
+  assert.equal((await stat(join(dir, 'fresh'))).mode & 0o777, 0o700);
+  const text = await readFile(kh, 'utf8');
+  assert.match(text, /^\|1\|/, 'hashed as HashKnownHosts asks');
+  // OpenSSH agrees the line is right.
+  const { stdout } = await execFileAsync('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', kh], { encoding: 'utf8' });
+  assert.match(stdout, /found: line 1/);
+  const again = await connected(t, connectSsh(target(sshd), { sshCommand: command(sshd, `UserKnownHostsFile=${kh}`, 'StrictHostKeyChecking=yes') }));
+  assert.equal(await exec(again.client, 'echo ok'), 'ok\n');
+  assert.equal((await readFile(kh, 'utf8')).split('\n').filter(Boolean).length, 1, 'not added twice');
+});
+
+test('server host key algorithms are narrowed to the key types known for the host', async (t) => {
+  // The server has ed25519 and ecdsa keys; known_hosts has only the ecdsa one. ssh2 prefers
+  // ed25519, so without narrowing the server would present a key we cannot verify.
+  const sshd = await harness(t, { hostKeyType: ['ed25519', 'ecdsa'] });
+  const dir = await tempDir(t);
+  const kh = join(dir, 'known_hosts');
+  const ecdsa = sshd.hostKeys.find((k) => k.type === 'ecdsa')!;
+  await writeFile(kh, `[127.0.0.1]:${sshd.port} ${ecdsa.publicKey.split(' ').slice(0, 2).join(' ')}\n`);
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: command(sshd, `UserKnownHostsFile=${kh}`) }));
+  assert.equal(await exec(conn.client, 'echo narrowed'), 'narrowed\n');
+});
+
+test('ProxyCommand is refused with UnsupportedSetting naming it; certificates give a warning', async (t) => {
+  const sshd = await harness(t);
+  const err = await connectSsh(target(sshd), { sshCommand: command(sshd, 'ProxyCommand=nc %h %p') }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof UnsupportedSetting, String(err));
+  assert.deepEqual(err.settings, ['proxycommand nc %h %p']);
+  assert.match(err.message, /proxycommand/);
+  assert.equal(await sshd.authenticatedCount(), 0);
+
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: command(sshd, `CertificateFile=${sshd.dir}/nope-cert.pub`) }));
+  assert.ok(conn.warnings.some((w) => /certificatefile/.test(w)), conn.warnings.join('\n'));
+});
+
+test('parseJumpHost: ProxyJump host forms', () => {
+  assert.deepEqual(parseJumpHost('host'), { host: 'host' });
+  assert.deepEqual(parseJumpHost('u@host:2222'), { host: 'host', user: 'u', port: 2222 });
+  assert.deepEqual(parseJumpHost('ssh://u@host:22'), { host: 'host', user: 'u', port: 22 });
+  assert.deepEqual(parseJumpHost('[::1]:2200'), { host: '::1', port: 2200 });
+});
+
+test('ProxyJump: the target sshd sees the connection come from the jump sshd', async (t) => {
+  const [jumpHost, targetHost] = await Promise.all([harness(t), harness(t)]);
+  const dir = await tempDir(t);
+  const cfg = join(dir, 'config');
+  await writeFile(
+    cfg,
+    [
+      'Host target',
+      '  HostName 127.0.0.1',
+      `  Port ${targetHost.port}`,
+      `  ProxyJump ${jumpHost.user}@127.0.0.1:${jumpHost.port}`,
+      'Host *',
+      `  User ${targetHost.user}`,
+      `  IdentityFile ${targetHost.clientKey}`,
+      `  IdentityFile ${jumpHost.clientKey}`,
+      '  IdentitiesOnly yes',
+      '  IdentityAgent none',
+      `  UserKnownHostsFile ${targetHost.knownHosts} ${jumpHost.knownHosts}`,
+      '  StrictHostKeyChecking yes',
+      '',
+    ].join('\n'),
+  );
+  const logs: string[] = [];
+  const conn = await connected(t, connectSsh({ host: 'target' }, { sshCommand: `ssh -F ${cfg}`, log: (l) => logs.push(l) }));
+  assert.equal(await exec(conn.client, 'echo through'), 'through\n');
+  assert.equal(await jumpHost.authenticatedCount(), 1);
+  assert.equal(await targetHost.authenticatedCount(), 1);
+
+  // The target logged the client's source port; that socket belongs to the jump sshd's session.
+  const accepted = /Accepted publickey for \S+ from 127\.0\.0\.1 port (\d+)/.exec(await targetHost.log());
+  assert.ok(accepted, 'target logged the login');
+  const owners = await socketOwners(Number(accepted[1]), targetHost.port);
+  const jumpSessions = descendants(jumpHost.connectionPids());
+  assert.ok(owners.length > 0 && owners.every((pid) => jumpSessions.includes(pid)), `socket owners ${owners} within jump sshd sessions ${jumpSessions}`);
+
+  // Closing the target connection closes the jump connection too.
+  await conn.close();
+  const deadline = Date.now() + 10_000;
+  while (jumpHost.connectionPids().length > 0) {
+    assert.ok(Date.now() < deadline, 'jump connection still open');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+});
+
+/** PIDs holding the TCP socket 127.0.0.1:localPort -> 127.0.0.1:remotePort. */
+async function socketOwners(localPort: number, remotePort: number): Promise<number[]> {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+  const table = await readFile('/proc/net/tcp', 'utf8');
+  const row = table.split('\n').find((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === `0100007F:${hex(localPort)}` && f[2] === `0100007F:${hex(remotePort)}`;
+  });
+  if (!row) return [];
+  const inode = row.trim().split(/\s+/)[9];
+  const owners: number[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === `socket:[${inode}]`) {
+        owners.push(Number(pid));
+        break;
+      }
+    }
+  }
+  return owners;
+}
+
+/** The given pids and all their descendants. */
+function descendants(roots: number[]): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out = new Set(roots);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (out.has(ppid) && !out.has(pid)) (out.add(pid), (grew = true));
+  }
+  return [...out];
+}
