@@ -111,3 +111,10 @@ test('serverPath and serverBin come first on the server PATH', async (t) => {
   const which = (await sshRun(sshd, 'command -v git-remote-daemon')).trim();
   assert.equal(which, `${sshd.serverPath[0]}/git-remote-daemon`);
 });
+
+test('extraConfig overrides the harness defaults and may end with a Match block', async (t) => {
+  const sshd = await startSshd({ extraConfig: 'LogLevel DEBUG1\nMatch User nobody\n  PermitTTY no\n' });
+  t.after(() => sshd.dispose());
+  assert.equal(await sshRun(sshd, 'echo hi'), 'hi\n');
+  assert.match(await sshd.log(), /debug1:/);
+});

@@ -13,7 +13,7 @@
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import { constants as fsConstants, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,7 +108,7 @@ export interface Sshd {
 export interface StartSshdOptions {
   /** Host key type(s); the first is primary. Default 'ed25519'. */
   hostKeyType?: HostKeyType | HostKeyType[];
-  /** Appended to sshd_config (before any Match block you add yourself). */
+  /** More sshd_config: global lines override the harness's (they go first); Match blocks go last. */
   extraConfig?: string;
   /** Dirs put first on PATH for sessions on the server (sshd `SetEnv PATH=...`). */
   serverPath?: string[];
@@ -292,6 +292,7 @@ export async function freePort(): Promise<number> {
 class Harness {
   private process: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
+  private watchdog: ChildProcess | undefined;
   private port = 0;
   private hostKeys: HostKey[] = [];
   private clientPublicKey = '';
@@ -335,7 +336,14 @@ class Harness {
 
   private config(): string {
     const path = [...this.serverPath, '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+    // sshd keeps the first value it reads for a keyword: extra settings go first so they override
+    // ours; Match blocks must come last.
+    const extra = this.opts.extraConfig ?? '';
+    const matchAt = extra.search(/^\s*Match\s/im);
+    const extraGlobal = matchAt < 0 ? extra : extra.slice(0, matchAt);
+    const extraMatch = matchAt < 0 ? '' : extra.slice(matchAt);
     return [
+      extraGlobal,
       `ListenAddress 127.0.0.1:${this.port}`,
       ...this.hostKeys.map((k) => `HostKey ${k.path}`),
       'PidFile none',
@@ -354,7 +362,7 @@ class Harness {
       'PrintLastLog no',
       'UseDNS no',
       'X11Forwarding no',
-      this.opts.extraConfig ?? '',
+      extraMatch,
       '',
     ].join('\n');
   }
@@ -400,6 +408,8 @@ class Harness {
       if (log.includes(ready) && !exitedEarly) {
         this.process = child;
         this.exited = exited;
+        this.watchdog = startWatchdog(child.pid!);
+        liveHarnesses.add(this);
         return undefined;
       }
       if (exitedEarly) return (stderr + log).trim() || 'sshd exited';
@@ -423,6 +433,9 @@ class Harness {
   async stop(): Promise<void> {
     const child = this.process;
     if (!child?.pid) return;
+    this.watchdog?.kill('SIGKILL');
+    this.watchdog = undefined;
+    liveHarnesses.delete(this);
     // Freeze the listener so it forks no new connection while we collect and kill the existing ones.
     child.kill('SIGSTOP');
     await killTrees(childrenOf(child.pid, processTable()));
@@ -430,6 +443,16 @@ class Harness {
     await this.exited;
     this.process = undefined;
     this.exited = undefined;
+  }
+
+  /** Synchronous last resort when the test process exits without dispose(): kill and remove. */
+  killNow(): void {
+    const pid = this.process?.pid;
+    if (!pid) return;
+    signal(pid, 'SIGSTOP');
+    for (const p of descendantsOf([pid], processTable())) signal(p, 'SIGKILL');
+    this.process = undefined;
+    for (const p of [this.dir, ...this.repoDirs]) rmSync(p, { recursive: true, force: true });
   }
 
   async makeRepoDir(): Promise<string> {
@@ -494,6 +517,23 @@ class Harness {
       dispose: () => this.dispose(),
     };
   }
+}
+
+// If a test process dies without dispose() (a crash, process.exit, a runner timeout), its sshd
+// must not outlive it: kill what is left on exit, and keep a watchdog that does the same when
+// this process is killed outright (its stdin pipe reaches EOF then).
+const liveHarnesses = new Set<Harness>();
+process.once('exit', () => {
+  for (const h of liveHarnesses) h.killNow();
+});
+
+function startWatchdog(pid: number): ChildProcess {
+  const script = 'read _ ; kill -STOP "$1" 2>/dev/null; pkill -KILL -P "$1"; kill -KILL "$1" 2>/dev/null';
+  const watchdog = spawn('/bin/sh', ['-c', script, 'sshd-watchdog', String(pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  watchdog.on('error', () => {});
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref(): void }).unref();
+  return watchdog;
 }
 
 /** pid -> parent pid, from /proc (read synchronously: one snapshot, as consistent as /proc allows). */
