@@ -140,6 +140,8 @@ test('agent auth: keys from a real ssh-agent, in OpenSSH order; passphrase keys 
   const noAgent = `ssh -F /dev/null -i ${locked} -o IdentitiesOnly=yes -o IdentityAgent=none -o UserKnownHostsFile=${sshd.knownHosts}`;
   const err = await connectSsh(target(sshd), { sshCommand: noAgent, env }).then(() => undefined, (e: unknown) => e);
   assert.ok(err instanceof AuthenticationError, String(err));
+  assert.ok(err.warnings.some((w) => w.includes(locked) && w.includes('passphrase')), err.message);
+  assert.match(err.message, /needs a passphrase/);
 
   // ssh-add with the passphrase given through SSH_ASKPASS (ssh-add has no stdin option).
   const askpass = join(dir, 'askpass');

@@ -48,6 +48,13 @@ export class UnsupportedSetting extends Error {
 
 export class AuthenticationError extends Error {
   override name = 'AuthenticationError';
+  constructor(
+    message: string,
+    /** Why keys were skipped (passphrase without agent, unreadable files...), also in the message. */
+    readonly warnings: string[] = [],
+  ) {
+    super(message);
+  }
 }
 
 export interface SshConnection {
@@ -231,7 +238,13 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
       opts.signal?.removeEventListener('abort', onAbort);
       if (hostKeyFailure) return reject(hostKeyFailure);
       if (err.level === 'client-authentication') {
-        return reject(new AuthenticationError(`ssh authentication failed for ${settings.user}@${settings.hostname}:${settings.port}: ${err.message} (tried: ${triedLabels.join(', ') || 'no usable key'})`));
+        const skipped = warnings.length ? `; ${warnings.join('; ')}` : '';
+        return reject(
+          new AuthenticationError(
+            `ssh authentication failed for ${settings.user}@${settings.hostname}:${settings.port}: ${err.message} (tried: ${triedLabels.join(', ') || 'no usable key'}${skipped})`,
+            [...warnings],
+          ),
+        );
       }
       reject(new Error(`ssh to ${settings.hostname}:${settings.port}: ${err.message}`, { cause: err }));
     });
