@@ -7,6 +7,7 @@
 
 import spawn from 'nano-spawn';
 import { watch, type FSWatcher } from 'node:fs';
+import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RepoInfo } from './workerapi.js';
 
@@ -73,8 +74,13 @@ export class ConfigWatcher {
       const parts = stdout.split('\0');
       const files: string[] = [];
       for (let i = 0; i + 1 < parts.length; i += 2) {
-        const origin = parts[i];
-        if (origin.startsWith('file:')) files.push(resolve(this.options.repo.cwd, origin.slice('file:'.length)));
+        if (!parts[i].startsWith('file:')) continue;
+        const origin = resolve(this.options.repo.cwd, parts[i].slice('file:'.length));
+        files.push(origin);
+        // An included file that is still empty gives no entries of its own: watch it by name.
+        const newline = parts[i + 1].indexOf('\n');
+        const key = parts[i + 1].slice(0, newline < 0 ? undefined : newline);
+        if (newline >= 0 && /^include(if\..*)?\.path$/s.test(key)) files.push(includePath(origin, parts[i + 1].slice(newline + 1)));
       }
       return files;
     } catch {
@@ -101,4 +107,10 @@ export class ConfigWatcher {
     for (const { watcher } of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
+}
+
+/** Where git looks for an included file: `~/` is the home directory, a relative path is relative to the including file. */
+function includePath(includingFile: string, value: string): string {
+  if (value.startsWith('~/')) return join(homedir(), value.slice(2));
+  return resolve(dirname(includingFile), value);
 }

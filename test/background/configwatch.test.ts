@@ -1,0 +1,56 @@
+// Config edits reload the background daemon by themselves, debounced: git remote add, set-url,
+// remove, and an edit in an included file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, pushCommit, refValue } from '../support/git.js';
+import { eventually } from '../support/daemon.js';
+import { backgroundFixture, cli, logLines, waitForLog } from './support.js';
+
+test('git remote add / set-url / remove are noticed without a RELOAD', async (t) => {
+  const fx = backgroundFixture(t);
+  assert.equal((await cli(fx.local, [])).code, 0);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  const second = join(fx.root, 'second.git');
+  git(fx.root, 'clone', '-q', '--bare', fx.remote, second);
+
+  git(fx.local, 'remote', 'add', 'second', second);
+  await waitForLog(fx.paths, 'CONNECTED second');
+  const status = await cli(fx.local, ['status']);
+  assert.match(status.stdout, /^second\s+local\s+connected/m);
+  // The new remote is really watched: a push to it is fetched.
+  git(fx.pusher, 'remote', 'add', 'second', second);
+  const sha = pushCommit(fx.pusher);
+  git(fx.pusher, 'push', '-q', 'second', 'HEAD:refs/heads/main');
+  await eventually(() => refValue(fx.local, 'refs/remotes/second/main') === sha, 'second fetched');
+
+  const third = join(fx.root, 'third.git');
+  git(fx.root, 'clone', '-q', '--bare', fx.remote, third);
+  git(fx.local, 'remote', 'set-url', 'second', third);
+  await waitForLog(fx.paths, 'CONNECTED second', 2);
+  git(fx.local, 'remote', 'remove', 'second');
+  await waitForLog(fx.paths, 'DISCONNECTED second', 2);
+  assert.equal(logLines(fx.paths).filter((l) => l === 'DISCONNECTED origin').length, 0, 'origin untouched throughout');
+  assert.equal(logLines(fx.paths).filter((l) => l.startsWith('# control pipe')).length, 0, 'no manual RELOAD');
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
+});
+
+test('a burst of config edits costs few reloads; an included file is watched too', async (t) => {
+  const fx = backgroundFixture(t);
+  const extra = join(fx.root, 'extra.cfg');
+  writeFileSync(extra, '');
+  git(fx.local, 'config', 'include.path', extra);
+  assert.equal((await cli(fx.local, [])).code, 0);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  for (let i = 0; i < 10; i++) git(fx.local, 'config', `x.y${i}`, 'z');
+  await waitForLog(fx.paths, '# config changed; reloading');
+  const reloads = () => logLines(fx.paths).filter((l) => l === '# config changed; reloading').length;
+  assert.ok(reloads() <= 3, `${reloads()} reloads for 10 edits`);
+
+  const inc = join(fx.root, 'inc.git');
+  git(fx.root, 'clone', '-q', '--bare', fx.remote, inc);
+  writeFileSync(extra, `[remote "inc"]\n\turl = ${inc}\n\tfetch = +refs/heads/*:refs/remotes/inc/*\n`);
+  await waitForLog(fx.paths, 'CONNECTED inc');
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
+});
