@@ -1,0 +1,156 @@
+// After-fetch actions with the real daemon (foreground, so the protocol lines can be read):
+// ff-only on a clean tree, refusals that leave the user's work alone and are said once, and the
+// afterFetch command with hostile ref names, failures and a timeout.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
+import { startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
+
+type T = { after(fn: () => unknown): void };
+
+/** A fixture whose branches have a tracked file, and a daemon with `config` set before it starts. */
+async function running(t: T, config: Record<string, string>): Promise<{ fx: Fixture; d: RunningDaemon }> {
+  const fx = makeFixture();
+  writeFileSync(join(fx.pusher, 'file.txt'), 'one\n');
+  git(fx.pusher, 'add', 'file.txt');
+  commit(fx.pusher, 'add file');
+  git(fx.pusher, 'push', '-q', 'origin', 'main');
+  git(fx.local, 'pull', '-q', '--ff-only');
+  for (const [key, value] of Object.entries(config)) git(fx.local, 'config', key, value);
+  const d = startDaemon(fx.local);
+  t.after(async () => {
+    await d.stop();
+    fx.cleanup();
+  });
+  await d.waitFor('CONNECTED origin');
+  return { fx, d };
+}
+
+const head = (fx: Fixture) => git(fx.local, 'rev-parse', 'HEAD');
+const warnings = (d: RunningDaemon) => d.lines.filter((l) => l.startsWith('WARNING origin'));
+
+test('ff-only fast-forwards a clean checked-out branch after each fetch; off by default', async (t) => {
+  const off = await running(t, {});
+  pushCommit(off.fx.pusher);
+  await off.d.waitFor('DONESYNCING origin 1');
+  assert.notEqual(head(off.fx), refValue(off.fx.local, 'refs/remotes/origin/main'), 'no pull unless asked');
+
+  const { fx, d } = await running(t, { 'remote.origin.remotedaemon-pull': 'ff-only' });
+  writeFileSync(join(fx.local, 'untracked.txt'), 'mine\n'); // untracked files do not stop a fast-forward
+  const sha = pushCommit(fx.pusher);
+  await eventually(() => head(fx) === sha, 'branch fast-forwarded');
+  assert.equal(git(fx.local, 'status', '--porcelain', '--untracked-files=no'), '');
+  assert.equal(readFileSync(join(fx.local, 'untracked.txt'), 'utf8'), 'mine\n');
+  assert.deepEqual(warnings(d), []);
+  await eventually(() => d.stderr.some((l) => /origin: fast-forwarded main from \w+ to \w+/.test(l)), 'logged');
+});
+
+test('ff-only refuses on a dirty tree, says so once, keeps the changes, and catches up once clean', async (t) => {
+  const { fx, d } = await running(t, { 'remote.origin.remotedaemon-pull': 'ff-only' });
+  const before = head(fx);
+  writeFileSync(join(fx.local, 'file.txt'), 'my edit\n');
+  const first = pushCommit(fx.pusher);
+  await d.waitFor('WARNING origin not fast-forwarding: the working tree or index has local changes');
+  const second = pushCommit(fx.pusher);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === second, 'second push fetched');
+  await d.waitForCount(/^DONESYNCING origin 1$/, 2);
+  await eventually(() => d.stderr.some((l) => l.includes('still not fast-forwarding')), 'second refusal only logged');
+  assert.equal(warnings(d).length, 1, warnings(d).join('\n'));
+  assert.equal(head(fx), before, 'branch untouched');
+  assert.equal(readFileSync(join(fx.local, 'file.txt'), 'utf8'), 'my edit\n', 'the edit is intact');
+  assert.notEqual(first, second);
+
+  // Staged changes count too.
+  git(fx.local, 'add', 'file.txt');
+  pushCommit(fx.pusher);
+  await d.waitForCount(/^DONESYNCING origin 1$/, 3);
+  await eventually(() => d.stderr.filter((l) => l.includes('still not fast-forwarding')).length >= 2, 'still refused');
+  assert.equal(head(fx), before);
+
+  git(fx.local, 'reset', '-q', '--hard');
+  const third = pushCommit(fx.pusher);
+  await eventually(() => head(fx) === third, 'caught up once clean');
+});
+
+test('ff-only leaves alone: an operation in progress, diverged history, a branch following another remote', async (t) => {
+  const { fx, d } = await running(t, { 'remote.origin.remotedaemon-pull': 'ff-only' });
+  const gitDir = join(fx.local, '.git');
+  const before = head(fx);
+  mkdirSync(join(gitDir, 'rebase-merge'));
+  pushCommit(fx.pusher);
+  await d.waitFor('WARNING origin not fast-forwarding: a rebase is in progress');
+  assert.equal(head(fx), before);
+  rmSync(join(gitDir, 'rebase-merge'), { recursive: true });
+
+  // Diverged: a local commit the remote does not have.
+  git(fx.local, 'merge', '-q', '--ff-only', 'origin/main');
+  const local = commit(fx.local, 'local work');
+  pushCommit(fx.pusher);
+  await d.waitFor('WARNING origin not fast-forwarding: branch main has diverged from origin/main');
+  assert.equal(head(fx), local);
+
+  // A branch whose upstream is on another remote is not origin's business: no warning, no move.
+  git(fx.local, 'remote', 'add', 'other', fx.remote);
+  git(fx.local, 'fetch', '-q', 'other');
+  git(fx.local, 'checkout', '-q', '-b', 'follow', '--track', 'other/main');
+  const followHead = head(fx);
+  const n = warnings(d).length;
+  const fetches = d.lines.filter((l) => l === 'DONESYNCING origin 1').length;
+  const sha = pushCommit(fx.pusher);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'fetched');
+  await d.waitForCount(/^DONESYNCING origin 1$/, fetches + 1);
+  assert.equal(warnings(d).length, n);
+  assert.equal(head(fx), followHead);
+});
+
+test('afterFetch gets hostile ref names only as data (env and stdin), never as shell code', async (t) => {
+  const { fx, d } = await running(t, {
+    'remotedaemon.afterFetch': 'printf "%s\\n" "$GIT_REMOTE_DAEMON_REMOTE" >> after-remote.txt; printf "%s\\n" "$GIT_REMOTE_DAEMON_REFS" >> after-refs.txt; cat >> after-stdin.txt',
+  });
+  const hostile = ['$(touch${IFS}pwned1)', ';touch${IFS}pwned2;', '`touch${IFS}pwned3`', `'"&|<>x`, '%s%n'];
+  const sha = commit(fx.pusher);
+  git(fx.pusher, 'push', '-q', 'origin', ...hostile.map((h) => `HEAD:refs/heads/${h}`));
+  await eventually(() => existsSync(join(fx.local, 'after-stdin.txt')) && readFileSync(join(fx.local, 'after-stdin.txt'), 'utf8').split('\n').length > hostile.length, 'afterFetch ran');
+  const expected = hostile.map((h) => `refs/remotes/origin/${h}`).sort();
+  // One run per fetch; the push may have been seen as one change or several.
+  for (const line of readFileSync(join(fx.local, 'after-remote.txt'), 'utf8').trim().split('\n')) assert.equal(line, 'origin');
+  assert.deepEqual(readFileSync(join(fx.local, 'after-refs.txt'), 'utf8').trim().split(/[ \n]/).sort(), expected);
+  const stdin = readFileSync(join(fx.local, 'after-stdin.txt'), 'utf8').trim().split('\n');
+  assert.deepEqual(stdin.map((l) => l.split(' ').slice(2).join(' ')).sort(), expected);
+  for (const line of stdin) assert.match(line, new RegExp(`^0{40} ${sha} `));
+  for (const name of ['pwned1', 'pwned2', 'pwned3']) {
+    assert.equal(existsSync(join(fx.local, name)), false, `${name} was not created`);
+    assert.equal(existsSync(join(fx.root, name)), false);
+  }
+  assert.deepEqual(warnings(d), []);
+});
+
+test('afterFetch failures and timeouts are WARNINGs; a timed-out command and its children are killed', async (t) => {
+  const { fx, d } = await running(t, {
+    'remotedaemon.afterFetch': 'if [ -e slow ]; then sleep 97.5 & sleep 98.5; else echo failing >&2; exit 3; fi',
+    'remotedaemon.afterFetchTimeout': '0.5',
+  });
+  pushCommit(fx.pusher);
+  await d.waitFor('WARNING origin afterFetch command failed: exit code 3: failing');
+  writeFileSync(join(fx.local, 'slow'), '');
+  pushCommit(fx.pusher);
+  await d.waitFor(/^WARNING origin afterFetch command failed: timed out after 0.5 s/);
+  const sleepers = () =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return /sleep\0(97|98)\.5/.test(cmd) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+        } catch {
+          return false;
+        }
+      });
+  await eventually(() => sleepers().length === 0, 'the command and its background child are gone');
+  // The daemon carries on.
+  const sha = pushCommit(fx.pusher);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'still fetching');
+});
