@@ -50,7 +50,9 @@ export async function runBackground(mode: RunMode): Promise<void> {
       // the starting process is gone; nobody to tell
     }
   };
+  let cleanup = () => {};
   const fail = (message: string): never => {
+    cleanup(); // before telling: the starting process reports at once, and must find no pid file
     if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
     else process.stderr.write(`git-remote-daemon: ${message}\n`);
     process.exit(1);
@@ -81,11 +83,12 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // Whatever way this process ends (even the hard-exit deadline), it leaves no stale files.
   const controlPath = paths.control;
   const statePath = paths.state;
-  process.on('exit', () => {
+  cleanup = () => {
     removeState(statePath);
     removeFifo(controlPath);
     claim.release();
-  });
+  };
+  process.on('exit', () => cleanup());
 
   try {
     makeFifo(paths.control);

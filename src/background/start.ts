@@ -44,7 +44,11 @@ export async function startInBackground(cwd: string, options: { verbose?: boolea
 
   const answer = await new Promise<string | { exit: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     let text = '';
-    const timer = setTimeout(() => resolve('ERROR the daemon did not report within 30 s'), START_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      // Stuck somewhere: end it (SIGTERM lets it remove its pid file) rather than leave it half-started.
+      child.kill('SIGTERM');
+      resolve(`ERROR the daemon did not report within ${START_TIMEOUT_MS / 1000} s; see ${paths.log}`);
+    }, START_TIMEOUT_MS);
     report.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
       const newline = text.indexOf('\n');
@@ -75,13 +79,6 @@ export async function startInBackground(cwd: string, options: { verbose?: boolea
   const detail = rest.join(' ');
   if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${paths.log}`, pid: Number(detail) };
   if (word === 'ALREADY') return { code: 0, message: `already running (pid ${detail})`, pid: Number(detail) };
-  if (word === 'ERROR') {
-    try {
-      process.kill(child.pid!, 'SIGKILL'); // it may still be around if it timed out
-    } catch {
-      // gone
-    }
-    return { code: 1, message: detail || 'the daemon could not start' };
-  }
+  if (word === 'ERROR') return { code: 1, message: detail || 'the daemon could not start' };
   return { code: 1, message: `the daemon said something unexpected: ${JSON.stringify(answer)}` };
 }

@@ -197,3 +197,14 @@ test('outside a repository every command fails clearly; send refuses bad message
   assert.match(none.stderr, /no daemon is running/);
   await killDaemon(fx.paths);
 });
+
+test('a daemon that cannot start says why, and leaves no pid file behind', async (t) => {
+  const fx = backgroundFixture(t);
+  mkdirSync(join(fx.paths.control, 'in-the-way'), { recursive: true }); // a directory where the FIFO goes
+  const r = await cli(fx.local, []);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /cannot create the control pipe .*control/);
+  assert.equal(existsSync(fx.paths.pidFile), false);
+  assert.equal((await cli(fx.local, ['status'])).code, 3);
+  assert.deepEqual(daemonsIn(fx.local), []);
+});
