@@ -154,3 +154,16 @@ test('afterFetch failures and timeouts are WARNINGs; a timed-out command and its
   const sha = pushCommit(fx.pusher);
   await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'still fetching');
 });
+
+test('the updates a fetch reports: created, moved and deleted refs, sorted, zeros for absent', async () => {
+  const { diffRefs } = await import('../workers/fetcher.js');
+  const a = '1'.repeat(40);
+  const b = '2'.repeat(40);
+  const before = new Map([['refs/remotes/o/main', a], ['refs/remotes/o/gone', a], ['refs/remotes/o/same', b]]);
+  const after = new Map([['refs/remotes/o/main', b], ['refs/remotes/o/new', b], ['refs/remotes/o/same', b]]);
+  assert.deepEqual(diffRefs(before, after), [
+    { ref: 'refs/remotes/o/gone', old: a, new: '0'.repeat(40) },
+    { ref: 'refs/remotes/o/main', old: a, new: b },
+    { ref: 'refs/remotes/o/new', old: '0'.repeat(40), new: b },
+  ]);
+});

@@ -72,6 +72,11 @@ export class Fetcher {
     args.push(this.options.remote);
     let outcome: FetchOutcome;
     const before = await this.readSnapshot();
+    if (this.stopped) {
+      // Stopped while reading the snapshot: start nothing the stop could no longer end.
+      this.options.onDone({ ok: false, stderr: 'stopped', updates: [] });
+      return;
+    }
     try {
       const env = { GIT_TERMINAL_PROMPT: '0', ...(await this.options.env()) };
       const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
