@@ -1,0 +1,110 @@
+// The fetch tunnel against a real sshd: git fetch through the held connection, exit status and
+// stderr reaching git, refusal of anything that is not a git transport command, a private dir.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { ChannelQueue } from '../../workers/ssh/channels.js';
+import { startTunnel, type Tunnel } from '../../workers/ssh/tunnel.js';
+import { connectClient, gitEnv, makeSshFixture, push, type SshFixture } from './fixture.js';
+import type { Client } from 'ssh2';
+
+interface Setup {
+  fx: SshFixture;
+  client: Client;
+  queue: ChannelQueue;
+  tunnel: Tunnel;
+  logs: string[];
+}
+
+async function setup(t: { after(fn: () => unknown): void }): Promise<Setup> {
+  const fx = await makeSshFixture();
+  t.after(() => fx.cleanup());
+  const client = await connectClient(fx.sshd);
+  t.after(() => client.end());
+  const queue = new ChannelQueue(client);
+  const logs: string[] = [];
+  const tunnel = await startTunnel({
+    queue,
+    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
+    port: String(fx.sshd.port),
+    fallbackSsh: fx.sshd.sshCommand,
+    log: (text) => logs.push(text),
+  });
+  t.after(() => tunnel.close());
+  return { fx, client, queue, tunnel, logs };
+}
+
+/** Runs git asynchronously (the tunnel lives in this process); resolves with status and output. */
+function runGit(cwd: string, env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('git fetch goes through the held connection and moves the tracking ref', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  const sha = push(fx);
+  const before = await fx.sshd.authenticatedCount();
+  const result = await runGit(fx.local, tunnel.env, ['fetch', 'origin']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha);
+  assert.equal(await fx.sshd.authenticatedCount(), before, 'the fetch opened no new ssh connection');
+});
+
+test('the tunnel directory is private and removed on close', async (t) => {
+  const { tunnel } = await setup(t);
+  assert.equal(statSync(tunnel.dir).mode & 0o777, 0o700);
+  await tunnel.close();
+  assert.equal(existsSync(tunnel.dir), false);
+});
+
+test('a failing remote command fails the fetch and its stderr reaches git', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  const result = await runGit(fx.local, tunnel.env, ['fetch', fx.sshd.url('/nonexistent/repo.git')]);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /does not appear to be a git repository|not a git repository|No such/i);
+});
+
+test('commands other than git transport commands are refused', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  const result = await runGit(fx.local, { ...tunnel.env, GIT_TRACE: '0' }, [
+    '-c', 'remote.origin.uploadpack=touch /tmp/grd-should-not-exist;git-upload-pack', 'fetch', 'origin',
+  ]);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /refusing to relay/);
+});
+
+test('twelve fetches at once on one connection all succeed', async (t) => {
+  const { fx, tunnel, queue } = await setup(t);
+  push(fx);
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, queue.active)), 1);
+  t.after(() => clearInterval(timer));
+  const results = await Promise.all(
+    Array.from({ length: 12 }, () => runGit(fx.local, tunnel.env, ['ls-remote', 'origin'])),
+  );
+  clearInterval(timer);
+  for (const r of results) assert.equal(r.code, 0, r.stderr);
+  assert.ok(peak <= 8, `at most 8 channels in use (saw ${peak})`);
+});
+
+test('a fetch for another host falls back to plain ssh', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  const before = await fx.sshd.authenticatedCount();
+  // Same server, but named by "localhost": not the connection the worker holds.
+  const url = fx.url.replace('127.0.0.1', 'localhost');
+  const result = await runGit(fx.local, {
+    ...tunnel.env,
+    GIT_REMOTE_DAEMON_FALLBACK_SSH: `${fx.sshd.sshCommand} -o 'HostKeyAlias=[127.0.0.1]:${fx.sshd.port}'`,
+  }, ['ls-remote', url]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(await fx.sshd.authenticatedCount(), before + 1);
+});
