@@ -208,3 +208,20 @@ test('a daemon that cannot start says why, and leaves no pid file behind', async
   assert.equal((await cli(fx.local, ['status'])).code, 3);
   assert.deepEqual(daemonsIn(fx.local), []);
 });
+
+test('status shows a failing remote: disconnected, its warning and the next retry', async (t) => {
+  const fx = backgroundFixture(t);
+  git(fx.local, 'remote', 'add', 'broken', join(fx.root, 'missing.git'));
+  assert.equal((await cli(fx.local, [])).code, 0);
+  await waitForLog(fx.paths, /^WARNING broken cannot connect: /);
+  await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('nextRetry'), 'state has the retry');
+  // Between a retry starting and failing there is no next retry yet: read until one is shown.
+  let status = await cli(fx.local, ['status']);
+  for (let i = 0; i < 20 && !status.stdout.includes('next retry'); i++) status = await cli(fx.local, ['status']);
+  assert.match(status.stdout, /^broken\s+local\s+disconnected since \S+ \(\d+s ago\)\s+no fetch yet\s+next retry \S+ \(in \d+s\)\s+last warning \S+ \(\d+s ago\): cannot connect: /m);
+  const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { remotes: { name: string; nextRetry?: number; lastWarning?: { text: string } }[] };
+  const broken = json.remotes.find((r) => r.name === 'broken')!;
+  assert.equal(typeof broken.nextRetry, 'number');
+  assert.match(broken.lastWarning!.text, /cannot connect/);
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
+});
