@@ -48,8 +48,9 @@ function formatRemote(r: RemoteStatus, width: number, now: number): string {
 function when(at: number, now: number): string {
   const d = new Date(at);
   const clock = [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
-  const diff = Math.round((at - now) / 1000);
-  const span = Math.abs(diff);
+  const future = at > now;
+  // Round towards "later" for the future and "earlier" for the past, so a retry due in 300 ms reads "in 1s".
+  const span = future ? Math.ceil((at - now) / 1000) : Math.floor((now - at) / 1000);
   const amount = span < 60 ? `${span}s` : span < 3600 ? `${Math.floor(span / 60)}m` : span < 86400 ? `${Math.floor(span / 3600)}h` : `${Math.floor(span / 86400)}d`;
-  return `${clock} (${diff > 0 ? `in ${amount}` : `${amount} ago`})`;
+  return `${clock} (${future ? `in ${amount}` : `${amount} ago`})`;
 }
