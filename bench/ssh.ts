@@ -1,0 +1,269 @@
+// ssh remotes, on a real OpenSSH sshd on loopback with the plain test user (shell /bin/sh):
+//  1. what one no-op `git fetch` costs through the tunnel on a held connection vs a fresh `ssh`;
+//  2. push-to-fetched latency of the transport alone (in this process: notifier -> fetch);
+//  3. push-to-fetched latency of the daemon (`bin/git-remote-daemon --foreground`) and of
+//     `git annex remotedaemon`, on the same sshd in the same run, and their ratio.
+//
+//   node dist/bench/ssh.js          (or through `npm run bench`)
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { sshTransport } from '../workers/ssh.js';
+import { ChannelQueue } from '../workers/ssh/channels.js';
+import { startTunnel } from '../workers/ssh/tunnel.js';
+import type { RemoteChange } from '../workers/transport.js';
+import { startDaemon } from '../test/support/daemon.js';
+import { tempDir } from '../test/support/git.js';
+import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
+import { median, report } from './report.js';
+
+const SAMPLES = 20;
+const LATENCY_SAMPLES = 15;
+/** A quiet gap before each push: the case that matters is the first change after a lull. */
+const QUIET_MS = 100;
+
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+};
+
+function run(cwd: string, env: Record<string, string>, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, env: { ...process.env, ...IDENTITY, GIT_CONFIG_NOSYSTEM: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (samples: number[]) => `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`;
+
+/** 1: one no-op fetch, relayed over a held ssh2 connection vs a fresh OpenSSH connection. */
+async function fetchCost(fx: SshFixture): Promise<void> {
+  const client = await connectClient(fx.sshd);
+  const queue = new ChannelQueue(client);
+  const tunnel = await startTunnel({
+    queue,
+    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
+    port: String(fx.sshd.port),
+    log: () => {},
+  });
+  try {
+    const relayed: number[] = [];
+    const fresh: number[] = [];
+    await run(fx.local, tunnel.env, ['fetch', '-q', 'origin']); // warm caches
+    for (let i = 0; i < SAMPLES; i++) {
+      relayed.push(await timed(() => run(fx.local, tunnel.env, ['fetch', '-q', 'origin'])));
+      fresh.push(await timed(() => run(fx.local, fx.sshEnv, ['fetch', '-q', 'origin'])));
+    }
+    report(`ssh: no-op git fetch through the tunnel, median of ${SAMPLES}`, fmt(relayed));
+    report(`ssh: no-op git fetch over a fresh OpenSSH connection`, `${fmt(fresh)}; tunnel saves ${(median(fresh) - median(relayed)).toFixed(0)} ms`);
+  } finally {
+    await tunnel.close();
+    client.end();
+  }
+}
+
+/** Pushes from the pusher clone (a fresh ssh connection, as another user would); returns the sha. */
+async function pushOnce(fx: SshFixture): Promise<string> {
+  await run(fx.pusher, fx.sshEnv, ['commit', '-q', '--allow-empty', '-m', `bench ${performance.now()}`]);
+  const sha = gitEnv(fx.pusher, {}, 'rev-parse', 'HEAD');
+  await run(fx.pusher, fx.sshEnv, ['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+  return sha;
+}
+
+/** 2: the transport alone in this process: CHANGED -> `git fetch` through the tunnel. */
+async function transportLatency(fx: SshFixture): Promise<number[]> {
+  const spec = {
+    name: 'origin',
+    url: fx.url,
+    transport: 'ssh' as const,
+    fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'],
+    pollIntervalSeconds: 60,
+    sshCommand: fx.sshd.sshCommand,
+  };
+  let fetched: ((at: number) => void) | undefined;
+  let fetching: Promise<void> = Promise.resolve();
+  let env: Record<string, string> = {};
+  const events = {
+    changed: (_change: RemoteChange) => {
+      // One fetch at a time, like the daemon's fetcher.
+      fetching = fetching.then(async () => {
+        await run(fx.local, env, ['fetch', '-q', 'origin']);
+        fetched?.(performance.now());
+      });
+    },
+    warn: (text: string) => console.error(`warning: ${text}`),
+    log: () => {},
+  };
+  const connection = await sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') }).connect(events, new AbortController().signal);
+  env = await connection.fetchEnv();
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      await sleep(QUIET_MS);
+      let sha = '';
+      const done = new Promise<number>((resolve) => {
+        fetched = (at) => {
+          if (sha && gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main') === sha) resolve(at);
+        };
+      });
+      sha = await pushOnce(fx);
+      const pushed = performance.now();
+      fetched!(pushed); // the fetch may have finished before `git push` returned
+      samples.push(Math.max(0, (await done) - pushed));
+    }
+    return samples;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Waits for a "fetched" protocol line (and that the ref arrived) after each push; returns the latencies. */
+async function protocolLatency(
+  fx: SshFixture,
+  clone: string,
+  lines: string[],
+  isDone: (line: string) => boolean,
+  onLine: (listener: () => void) => () => void,
+): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    await sleep(QUIET_MS);
+    let sha = '';
+    let from = lines.length;
+    let check = () => {};
+    const arrived = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => (off(), reject(new Error(`no fetch within 20 s; lines: ${lines.slice(-5).join(' | ')}`))), 20_000);
+      check = () => {
+        if (!sha) return; // the push has not returned yet: keep the lines for when it has
+        for (; from < lines.length; from++) {
+          if (!isDone(lines[from]!)) continue;
+          if (gitEnv(clone, {}, 'rev-parse', 'refs/remotes/origin/main') === sha) {
+            clearTimeout(timer);
+            off();
+            return resolve(performance.now());
+          }
+        }
+      };
+      const off = onLine(() => check());
+    });
+    sha = await pushOnce(fx);
+    const pushed = performance.now();
+    check();
+    samples.push(Math.max(0, (await arrived) - pushed));
+  }
+  return samples;
+}
+
+/** 3a: the daemon itself, over ssh. */
+async function daemonLatency(fx: SshFixture): Promise<number[] | string> {
+  gitEnv(fx.local, {}, 'config', 'core.sshCommand', fx.sshd.sshCommand);
+  const daemon = startDaemon(fx.local, ['--foreground']);
+  try {
+    try {
+      await daemon.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+    } catch (err) {
+      return `not measured: the daemon did not connect over ssh (${(err as Error).message.split('\n')[0]})`;
+    }
+    const listeners = new Set<() => void>();
+    const timer = setInterval(() => listeners.forEach((l) => l()), 1);
+    try {
+      return await protocolLatency(fx, fx.local, daemon.lines, (l) => l === 'DONESYNCING origin 1', (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      });
+    } finally {
+      clearInterval(timer);
+    }
+  } finally {
+    await daemon.stop();
+  }
+}
+
+/** 3b: `git annex remotedaemon` on the same server, in its own clone. */
+async function annexLatency(fx: SshFixture): Promise<number[] | string> {
+  try {
+    await fx.sshd.runAsUser(['git', 'annex', 'init', '-q', 'server'], { cwd: fx.remotePath, env: IDENTITY });
+  } catch (err) {
+    return `not measured: git annex init on the server failed (${(err as Error).message.split('\n')[0]})`;
+  }
+  const dir = tempDir('grd-bench-annex-');
+  const c = join(dir.path, 'annex-client');
+  try {
+    gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, c);
+    gitEnv(c, {}, 'config', 'core.sshCommand', fx.sshd.sshCommand);
+    gitEnv(c, {}, 'config', 'annex.sshcaching', 'false');
+    gitEnv(c, {}, 'config', 'remote.origin.annex-ssh-options', fx.sshd.sshArgs.slice(1).join(' '));
+    gitEnv(c, fx.sshEnv, 'annex', 'init', '-q', 'client');
+    gitEnv(c, fx.sshEnv, 'fetch', '-q', 'origin');
+    // Its own process group, so every ssh it starts goes with it.
+    const child = spawn('git', ['annex', 'remotedaemon', '--foreground'], { cwd: c, detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...IDENTITY } });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const lines: string[] = [];
+    const listeners = new Set<() => void>();
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        lines.push(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+      }
+      listeners.forEach((l) => l());
+    });
+    child.stderr.resume();
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!lines.some((l) => l.startsWith('CONNECTED '))) {
+        if (Date.now() > deadline) return `not measured: git annex remotedaemon did not connect (${lines.join(' | ')})`;
+        await sleep(10);
+      }
+      return await protocolLatency(fx, c, lines, (l) => /^DONESYNCING \S+ 1$/.test(l), (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      });
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await exited;
+    }
+  } finally {
+    dir.cleanup();
+  }
+}
+
+export async function benchSsh(): Promise<void> {
+  const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+  try {
+    await fetchCost(fx);
+    const transport = await transportLatency(fx);
+    report(`ssh: push-to-fetched, transport in-process, median of ${LATENCY_SAMPLES}`, fmt(transport));
+    const ours = await daemonLatency(fx);
+    const annex = await annexLatency(fx);
+    report(`ssh: push-to-fetched, git-remote-daemon (target <= 40 ms)`, typeof ours === 'string' ? ours : fmt(ours));
+    report(`ssh: push-to-fetched, git annex remotedaemon, same sshd`, typeof annex === 'string' ? annex : fmt(annex));
+    if (typeof ours !== 'string' && typeof annex !== 'string') {
+      report('ssh: ratio git-remote-daemon / git-annex (target <= 0.15)', (median(ours) / median(annex)).toFixed(3));
+    }
+  } finally {
+    await fx.cleanup();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await benchSsh();
