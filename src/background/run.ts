@@ -96,8 +96,22 @@ export async function runBackground(mode: RunMode): Promise<void> {
     return fail(`cannot create the control pipe ${paths.control}: ${(err as Error).message}`);
   }
 
-  const startedAt = Date.now();
+  // A stop asked for while starting up is honoured as soon as there is something to stop.
+  let stopRequested = false;
   let daemon: Daemon | undefined;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      stopRequested = true;
+      void daemon?.stop();
+    });
+  }
+  // SIGHUP is the classic "re-read your configuration" (systemctl reload): it acts as RELOAD.
+  process.on('SIGHUP', () => {
+    log('SIGHUP: reloading');
+    daemon?.coordinator.handle({ type: 'RELOAD' });
+  });
+
+  const startedAt = Date.now();
   const state = new StateWriter(paths.state, (): DaemonState => ({
     version: 1,
     pid: process.pid,
@@ -142,7 +156,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   });
   await watcher.refresh();
 
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void running.stop());
+  if (stopRequested) void running.stop();
   state.flush();
   log(`started (pid ${process.pid}) in ${process.cwd()}`);
   tell(`READY ${process.pid}`);

@@ -102,6 +102,11 @@ test('service mode runs with stdin closed, takes control from the FIFO, logs to 
   assert.match((await cli(fx.local, ['status'])).stdout, /last warning \d\d:\d\d:\d\d \(\d+s ago\): not fast-forwarding: the working tree or index has local changes/);
   assert.equal(service.stderr.some((l) => /^\d{4}-/.test(l)), false, 'no timestamps on stderr');
 
+  // systemctl reload: SIGHUP acts as RELOAD.
+  service.child.kill('SIGHUP');
+  await service.waitFor('# SIGHUP: reloading');
+  assert.equal(service.child.exitCode, null, 'still running after SIGHUP');
+
   const stopped = await cli(fx.local, ['stop']);
   assert.equal(stopped.code, 0, stopped.stderr);
   assert.equal(pidFrom(stopped.stdout), pid);
