@@ -11,6 +11,7 @@ import { parseSshUrl, SshCommandError, type SshUrl } from './ssh/config.js';
 import { notifierCommand, startNotifier, type RunningNotifier } from './ssh/notifier.js';
 import { listRemoteRefs } from './ssh/refs.js';
 import { startTunnel, type Tunnel } from './ssh/tunnel.js';
+import { sqQuote } from '../src/server/sqquote.js';
 
 const ZERO_ID = '0'.repeat(40);
 
@@ -173,6 +174,7 @@ export class HeldConnection implements Connection {
       userHost: this.url.user !== undefined ? `${this.url.user}@${this.url.host}` : this.url.host,
       port: this.url.port !== undefined ? String(this.url.port) : '',
       fallbackSsh: this.spec.sshCommand,
+      standbyCommand: `git-upload-pack ${sqQuote(this.url.path)}`,
       log: (text) => this.events.log(text),
     });
     promise.catch(() => {});

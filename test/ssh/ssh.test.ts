@@ -81,6 +81,12 @@ function runGit(cwd: string, env: Record<string, string>, args: string[]): Promi
   });
 }
 
+function localProcesses(pattern: string): Promise<number[]> {
+  return new Promise((resolve) => {
+    execFile('pgrep', ['-f', pattern], { encoding: 'utf8' }, (err, stdout) => resolve(err ? [] : stdout.trim().split('\n').filter(Boolean).map(Number)));
+  });
+}
+
 function serverProcesses(pattern: string): Promise<number[]> {
   return new Promise((resolve) => {
     execFile('pgrep', ['-u', 'grd-test', '-f', pattern], { encoding: 'utf8' }, (err, stdout) =>
@@ -108,7 +114,7 @@ test('READY connects, a push reaches changed(), a fetch uses the held connection
   assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha);
   assert.equal(await fx.sshd.authenticatedCount(), before, 'no new ssh connection for the fetch');
 
-  const tunnelDir = (await connection.fetchEnv()).GIT_SSH_COMMAND!.split(' ')[3]!;
+  const tunnelDir = (await connection.fetchEnv()).GIT_REMOTE_DAEMON_TUNNEL!;
   await connection.close();
   await connection.done; // resolves after close()
   await waitFor('no notifychanges left on the server', async () => (await serverProcesses(`notifychanges.*${fx.remotePath}`)).length === 0, 5_000);
@@ -122,13 +128,14 @@ test('a server session killed mid-fetch fails the fetch and ends the connection'
   t.after(() => rmSync(marker, { recursive: true, force: true }));
   const shim = `#!/bin/sh\nif [ -e ${marker}/stall ]; then : > ${marker}/started; sleep 60; fi\nexec /usr/bin/git-upload-pack "$@"\n`;
   const fx = await fixture(t, { serverBin: { gitRemoteDaemon: true, shims: { 'git-upload-pack': shim } } });
+  // Stalled from the start, so the standby upload-pack the tunnel keeps stalls as well.
+  writeFileSync(join(marker, 'stall'), '');
   const { connection } = await connect(t, fx);
   push(fx);
   const env = await connection.fetchEnv();
-  rmSync(join(marker, 'started'), { force: true });
-  writeFileSync(join(marker, 'stall'), '');
   const fetch = runGit(fx.local, env, ['fetch', 'origin']);
-  await waitFor('the fetch to reach the server', () => existsSync(join(marker, 'started')));
+  await waitFor('the fetch to be relayed', () => existsSync(join(marker, 'started')));
+  await waitFor('the fetch to reach the tunnel', async () => (await localProcesses(`UNIX-CONNECT:${env.GIT_REMOTE_DAEMON_TUNNEL}`)).length > 0);
   await fx.sshd.dropConnections();
   const result = await fetch;
   assert.notEqual(result.code, 0, 'the fetch failed');

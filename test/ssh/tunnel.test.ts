@@ -108,3 +108,35 @@ test('a fetch for another host falls back to plain ssh', async (t) => {
   assert.equal(result.code, 0, result.stderr);
   assert.equal(await fx.sshd.authenticatedCount(), before + 1);
 });
+
+test('a standby upload-pack serves a v2 fetch; a v0 fetch gets its own', async (t) => {
+  const fx = await makeSshFixture();
+  t.after(() => fx.cleanup());
+  const client = await connectClient(fx.sshd);
+  t.after(() => client.end());
+  const queue = new ChannelQueue(client);
+  const tunnel = await startTunnel({
+    queue,
+    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
+    port: String(fx.sshd.port),
+    standbyCommand: `git-upload-pack '${fx.remotePath}'`,
+    log: () => {},
+  });
+  t.after(() => tunnel.close());
+  const standbyOpen = async () => {
+    const deadline = Date.now() + 5000;
+    while (queue.active !== 1) {
+      if (Date.now() > deadline) throw new Error(`expected the standby channel alone, ${queue.active} open`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await standbyOpen();
+  for (const version of ['2', '0', '2']) {
+    const sha = push(fx);
+    const result = await runGit(fx.local, tunnel.env, ['-c', `protocol.version=${version}`, 'fetch', 'origin']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha, `protocol v${version} fetched`);
+    await standbyOpen(); // refilled after use
+  }
+  assert.deepEqual(tunnel.stats, { relayed: 3, fromStandby: 2 });
+});

@@ -38,6 +38,11 @@ export class ChannelQueue {
     return this.inUse;
   }
 
+  /** Slots free right now (less the requests already waiting for one). */
+  get free(): number {
+    return Math.max(0, this.limit - this.inUse - this.waiting.length);
+  }
+
   /** Requests waiting for a free slot. */
   get queued(): number {
     return this.waiting.length;

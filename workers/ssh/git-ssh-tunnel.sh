@@ -1,10 +1,14 @@
+#!/bin/sh
 # git-ssh-tunnel.sh: the ssh command git runs for a fetch while a git-remote-daemon worker holds an
 # ssh connection to that host. Instead of opening a second ssh connection it hands the remote
 # command to the worker over a Unix socket; the worker runs it on its held connection.
 #
-# Set up by workers/ssh/tunnel.ts as
-#   GIT_SSH_COMMAND="exec sh <this script> <socket dir> <user@host> <port or ''>"  GIT_SSH_VARIANT=ssh
-# to which git appends: [-o SendEnv=GIT_PROTOCOL] [-p <port>] [-4|-6] <user@host> <command>
+# Set up by workers/ssh/tunnel.ts as GIT_SSH_COMMAND=<this script> (git then runs it without a
+# shell in between) or "exec sh <this script>", with GIT_SSH_VARIANT=ssh and
+#   GIT_REMOTE_DAEMON_TUNNEL       the worker's private directory (holds the socket)
+#   GIT_REMOTE_DAEMON_TUNNEL_HOST  the host argument git passes for the held connection (user@host)
+#   GIT_REMOTE_DAEMON_TUNNEL_PORT  the port git passes with -p for it, or empty
+# git appends: [-o SendEnv=GIT_PROTOCOL] [-p <port>] [-4|-6] <user@host> <command>
 #
 # Plain POSIX sh, cat and socat: a Node helper would cost ~60 ms of start-up per fetch.
 #
@@ -14,8 +18,7 @@
 #   <dir>/<pid>.status  (the exit status, one line) and <dir>/<pid>.stderr (the remote's stderr, if any)
 # which this script then reads, so exit status and stderr reach git as they would through ssh.
 
-dir=$1 want_host=$2 want_port=$3
-shift 3
+dir=${GIT_REMOTE_DAEMON_TUNNEL-} want_host=${GIT_REMOTE_DAEMON_TUNNEL_HOST-} want_port=${GIT_REMOTE_DAEMON_TUNNEL_PORT-}
 
 # git's arguments -> $port $host $command (in a function so that "$@" stays intact for the fallback)
 parse() {
@@ -32,7 +35,7 @@ parse() {
   host=$1 command=$2
 }
 
-if ! parse "$@" || [ "$host" != "$want_host" ] || [ "$port" != "$want_port" ] || [ ! -S "$dir/sock" ]; then
+if ! parse "$@" || [ "$host" != "$want_host" ] || [ "$port" != "$want_port" ] || [ -z "$dir" ] || [ ! -S "$dir/sock" ]; then
   # Not the connection the worker holds (a submodule on another host, say) or the worker is gone:
   # do what git would have done without us.
   exec sh -c "${GIT_REMOTE_DAEMON_FALLBACK_SSH:-ssh}"' "$@"' git-ssh-tunnel "$@"

@@ -7,6 +7,7 @@
 // Before ending the stream we leave the exit status (and the remote's stderr) in files the script
 // reads, so a failed remote command fails the fetch and its message reaches git's stderr.
 
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,10 @@ const MAGIC = 'grd-tunnel-1';
 const MAX_HEADER_BYTES = 64 * 1024;
 /** The remote's stderr kept for git (the tail: the last lines say what went wrong). */
 const MAX_STDERR_BYTES = 64 * 1024;
+/** The standby channel speaks protocol v2, whose first message does not go stale. */
+const STANDBY_PROTOCOL = 'version=2';
+/** The first pkt-line of a v2 server. */
+const V2_GREETING = '000eversion 2\n';
 /** What ssh exits with when the connection, not the remote command, failed. */
 const SSH_FAILURE = 255;
 
@@ -42,6 +47,12 @@ export interface TunnelOptions {
   port: string;
   /** The ssh command for anything else (another host): the user's core.sshCommand, or `ssh`. */
   fallbackSsh?: string;
+  /**
+   * `git-upload-pack '<path>'` as git will send it: one such channel (protocol v2) is kept open
+   * ahead of time, so a fetch does not wait for the server to start one (v2's first message holds
+   * no refs, so it does not go stale while it waits).
+   */
+  standbyCommand?: string;
   log(text: string): void;
 }
 
@@ -50,6 +61,8 @@ export interface Tunnel {
   readonly dir: string;
   /** Environment for `git fetch` so that its ssh goes through the held connection. */
   readonly env: Record<string, string>;
+  /** Commands relayed so far, and how many of them the standby channel served. */
+  readonly stats: { relayed: number; fromStandby: number };
   /** Stops accepting, ends relayed commands, removes the directory. Idempotent. */
   close(): Promise<void>;
 }
@@ -68,13 +81,31 @@ export async function startTunnel(options: TunnelOptions): Promise<Tunnel> {
     throw err;
   }
   const env: Record<string, string> = {
-    // `exec`: git runs this through `sh -c`, and that shell must not hold git's stdout open while it
-    // waits for the script (git waits for EOF there when the remote command fails).
-    GIT_SSH_COMMAND: `exec ${['sh', TUNNEL_SCRIPT, dir, options.userHost, options.port].map(shellQuote).join(' ')}`,
+    GIT_SSH_COMMAND: tunnelCommand(),
     GIT_SSH_VARIANT: 'ssh',
+    GIT_REMOTE_DAEMON_TUNNEL: dir,
+    GIT_REMOTE_DAEMON_TUNNEL_HOST: options.userHost,
+    GIT_REMOTE_DAEMON_TUNNEL_PORT: options.port,
     GIT_REMOTE_DAEMON_FALLBACK_SSH: options.fallbackSsh ?? 'ssh',
   };
-  return { dir, env, close: () => relay.close() };
+  if (options.standbyCommand) relay.keepStandby(options.standbyCommand);
+  return { dir, env, stats: relay.stats, close: () => relay.close() };
+}
+
+/**
+ * GIT_SSH_COMMAND for the script. git runs a command with no shell metacharacters directly; with
+ * any, through `sh -c` (one more shell start-up per fetch), where `exec` keeps that shell from
+ * holding git's stdout open while the script runs (git waits for EOF there when the remote fails).
+ */
+function tunnelCommand(): string {
+  let executable = false;
+  try {
+    accessSync(TUNNEL_SCRIPT, fsConstants.X_OK);
+    executable = true;
+  } catch {
+    // installed without the executable bit: run it with sh
+  }
+  return executable && /^[\w./+,:@-]+$/.test(TUNNEL_SCRIPT) ? TUNNEL_SCRIPT : `exec sh ${shellQuote(TUNNEL_SCRIPT)}`;
 }
 
 class Relay {
@@ -84,6 +115,10 @@ class Relay {
   /** Helper pids we left status files for; swept once the helper is gone. */
   private readonly written = new Set<number>();
   private closing: Promise<void> | undefined;
+  private standbyCommand: string | undefined;
+  private standby: StartedChannel | undefined;
+  private standbyOpening = false;
+  readonly stats = { relayed: 0, fromStandby: 0 };
 
   constructor(
     readonly dir: string,
@@ -112,6 +147,46 @@ class Relay {
       await rm(this.dir, { recursive: true, force: true });
     })();
     return this.closing;
+  }
+
+  /** Keeps one `command` (protocol v2) started ahead of the next fetch that asks for it. */
+  keepStandby(command: string): void {
+    this.standbyCommand = command;
+    this.refillStandby();
+  }
+
+  private refillStandby(): void {
+    const command = this.standbyCommand;
+    // Never let the standby take one of the last two free slots: real requests come first.
+    if (!command || this.closing || this.standby || this.standbyOpening || this.options.queue.free < 2) return;
+    this.standbyOpening = true;
+    this.options.queue.exec(command, { env: { GIT_PROTOCOL: STANDBY_PROTOCOL } }).then(
+      (channel) => {
+        this.standbyOpening = false;
+        if (this.closing) return void channel.close();
+        const started = new StartedChannel(channel);
+        this.standby = started;
+        this.channels.add(channel);
+        channel.once('close', () => {
+          this.channels.delete(channel);
+          if (this.standby === started) this.standby = undefined; // it died unused: next fetch refills
+          if (started.spokeV0) {
+            this.standbyCommand = undefined;
+            this.options.log('tunnel: the server ignores GIT_PROTOCOL (no AcceptEnv); no standby upload-pack');
+          }
+        });
+      },
+      () => (this.standbyOpening = false),
+    );
+  }
+
+  /** The standby channel, if it matches the request and is still waiting for one. */
+  private takeStandby(command: string, protocol: string): StartedChannel | undefined {
+    if (command !== this.standbyCommand) return undefined;
+    const standby = protocol === STANDBY_PROTOCOL && this.standby?.waiting ? this.standby : undefined;
+    if (standby) this.standby = undefined;
+    setImmediate(() => this.refillStandby()); // after this request has taken its own slot
+    return standby;
   }
 
   private accept(socket: Socket): void {
@@ -143,15 +218,24 @@ class Relay {
       return this.finish(socket, pid, 1, Buffer.from(`git-remote-daemon: refusing to relay ${JSON.stringify(command?.slice(0, 200))}: not a git transport command\n`));
     }
     const env = protocol && PROTOCOL_VALUE.test(protocol) ? { GIT_PROTOCOL: protocol } : undefined;
+    const stderr = new TailBuffer(MAX_STDERR_BYTES);
+    let early: Buffer[] = [];
     let channel: ClientChannel;
-    try {
-      channel = await this.options.queue.exec(command, { env });
-    } catch (err) {
-      return this.finish(socket, pid, SSH_FAILURE, Buffer.from(`git-remote-daemon: ssh connection: ${(err as Error).message}\n`));
+    const standby = this.takeStandby(command, protocol);
+    this.stats.relayed++;
+    if (standby) {
+      this.stats.fromStandby++;
+      ({ channel, stdout: early } = standby.adopt());
+      for (const chunk of standby.stderr) stderr.push(chunk);
+    } else {
+      try {
+        channel = await this.options.queue.exec(command, { env });
+      } catch (err) {
+        return this.finish(socket, pid, SSH_FAILURE, Buffer.from(`git-remote-daemon: ssh connection: ${(err as Error).message}\n`));
+      }
     }
     if (socket.destroyed || this.closing) return void channel.close();
     this.channels.add(channel);
-    const stderr = new TailBuffer(MAX_STDERR_BYTES);
     let status = SSH_FAILURE;
     channel.on('exit', (code: number | null, signal?: string) => {
       status = typeof code === 'number' ? code : SSH_FAILURE;
@@ -163,7 +247,8 @@ class Relay {
       this.channels.delete(channel);
       void this.finish(socket, pid, status, stderr.take());
     });
-    // git's stdin -> the command; its EOF (the helper's `nc -N`) becomes the channel's EOF.
+    for (const chunk of early) socket.write(chunk); // what the standby said before it was taken
+    // git's stdin -> the command; its EOF (socat's half-close) becomes the channel's EOF.
     if (rest.length) channel.write(rest);
     socket.pipe(channel);
     channel.pipe(socket, { end: false });
@@ -190,6 +275,53 @@ class Relay {
       if (isAlive(pid)) continue;
       this.written.delete(pid);
       for (const name of [`${pid}.status`, `${pid}.stderr`]) unlink(join(this.dir, name)).catch(() => {});
+    }
+  }
+}
+
+/**
+ * A channel started before anyone asked for it: keeps what it says until adopt(). It is still
+ * `waiting` while the command runs and has not ended its output.
+ */
+class StartedChannel {
+  readonly stdout: Buffer[] = [];
+  readonly stderr: Buffer[] = [];
+  private over = false;
+  private readonly onStdout = (chunk: Buffer) => this.keep(this.stdout, chunk);
+  private readonly onStderr = (chunk: Buffer) => this.keep(this.stderr, chunk);
+  private readonly onOver = () => (this.over = true);
+
+  constructor(readonly channel: ClientChannel) {
+    channel.on('data', this.onStdout);
+    channel.stderr.on('data', this.onStderr);
+    for (const event of ['end', 'exit', 'close', 'error']) channel.once(event, this.onOver);
+  }
+
+  get waiting(): boolean {
+    return !this.over;
+  }
+
+  /** Hands the channel over with what it said so far; the caller attaches its own listeners. */
+  adopt(): { channel: ClientChannel; stdout: Buffer[] } {
+    this.channel.off('data', this.onStdout);
+    this.channel.stderr.off('data', this.onStderr);
+    for (const event of ['end', 'exit', 'close', 'error']) this.channel.off(event, this.onOver);
+    return { channel: this.channel, stdout: this.stdout };
+  }
+
+  /** True once the server answered in protocol v0 (it does not AcceptEnv GIT_PROTOCOL). */
+  spokeV0 = false;
+
+  private keep(into: Buffer[], chunk: Buffer): void {
+    into.push(chunk);
+    // A v0 advertisement lists the refs as they were when it started: it would go stale waiting.
+    if (into === this.stdout && this.stdout.length === 1 && !chunk.toString('latin1', 0, V2_GREETING.length).startsWith(V2_GREETING.slice(0, chunk.length))) {
+      this.spokeV0 = true;
+    }
+    // v2's capability advertisement is a few hundred bytes; more means it is not waiting for us.
+    if (this.spokeV0 || this.stdout.length + this.stderr.length > 64) {
+      this.over = true;
+      this.channel.close();
     }
   }
 }
