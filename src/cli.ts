@@ -48,7 +48,7 @@ async function send(words: string[]): Promise<void> {
 export function buildProgram(): Command {
   const program = new Command('git-remote-daemon')
     .description(
-      'Keep this git repository in step with its remotes: hold a connection to each remote named in\n' +
+      'Keep this git repository in step with its remotes: hold a connection to each remote named in ' +
         "the repository's config, learn at once when its refs change, and fetch the change.",
     )
     .version(pkg.version, '-V, --version')
