@@ -197,3 +197,26 @@ test('interop: git-annex-shell notifychanges as the notifier', async (t) => {
   await connection.close();
   await waitFor('no git-annex-shell left on the server', async () => (await serverProcesses(`git-annex-shell notifychanges.*${fx.remotePath}`)).length === 0, 5_000);
 });
+
+test('an unknown host key is NeedsUser, not a retry', async (t) => {
+  const fx = await fixture(t, {});
+  const events = new Recorder();
+  const spec = specFor(fx, { sshCommand: fx.sshd.sshCommand.replace(/UserKnownHostsFile=\S+/, 'UserKnownHostsFile=/dev/null') });
+  const transport = sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  await assert.rejects(transport.connect(events, new AbortController().signal), (err: Error) => err.name === 'NeedsUser' && /host key|unknown/i.test(err.message));
+});
+
+test('an abort while waiting for READY gives up promptly and leaves nothing running', async (t) => {
+  const fx = await fixture(t, { serverBin: { shims: { 'silent-notifier': '#!/bin/sh\nexec cat >/dev/null\n' } } });
+  const events = new Recorder();
+  const transport = sshTransport(specFor(fx, { notifier: 'silent-notifier' }), { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  const abort = new AbortController();
+  const connecting = transport.connect(events, abort.signal);
+  await waitFor('the notifier to start', async () => (await serverProcesses(`silent-notifier`)).length > 0);
+  const started = Date.now();
+  abort.abort(new Error('stopped'));
+  await assert.rejects(connecting, /stopped/);
+  assert.ok(Date.now() - started < 2000, 'gave up within 2 s');
+  assert.deepEqual(events.warnings, []);
+  await waitFor('the notifier to be gone', async () => (await serverProcesses(`silent-notifier`)).length === 0, 5_000);
+});
