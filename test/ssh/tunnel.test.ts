@@ -140,3 +140,23 @@ test('a standby upload-pack serves a v2 fetch; a v0 fetch gets its own', async (
   }
   assert.deepEqual(tunnel.stats, { relayed: 3, fromStandby: 2 });
 });
+
+test('a large fetch and a push through the tunnel arrive intact', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  // ~4 MB of incompressible data: many channel windows, backpressure on both sides.
+  const { randomBytes } = await import('node:crypto');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  writeFileSync(join(fx.pusher, 'big.bin'), randomBytes(4 * 1024 * 1024));
+  gitEnv(fx.pusher, {}, 'add', 'big.bin');
+  gitEnv(fx.pusher, {}, 'commit', '-q', '-m', 'big');
+  const sha = gitEnv(fx.pusher, {}, 'rev-parse', 'HEAD');
+  // The push goes through the tunnel too: git closes stdin before receive-pack's report arrives.
+  const pushed = await runGit(fx.pusher, tunnel.env, ['push', 'origin', 'HEAD:refs/heads/main']);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const fetched = await runGit(fx.local, tunnel.env, ['fetch', 'origin']);
+  assert.equal(fetched.code, 0, fetched.stderr);
+  assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha);
+  assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main:big.bin'), gitEnv(fx.pusher, {}, 'rev-parse', 'HEAD:big.bin'));
+  gitEnv(fx.local, {}, 'fsck', '--no-progress');
+});
