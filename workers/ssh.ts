@@ -115,13 +115,16 @@ export class HeldConnection implements Connection {
           (err: Error) => held.lost(err),
         );
       } else {
+        // List the refs before warning: if that fails too, the connection (or the repository) is
+        // the problem, not a missing notifier, and the error says so instead.
+        await held.startPolling();
+        if (held.lostReason) throw held.lostReason;
         const setting = `remote.${spec.name}.remotedaemon-notifier`;
         warnOnce(
           'no-notifier',
           `no notifier on ${url.host} (${start.reason}); checking for changes every ${spec.pollIntervalSeconds} s instead. ` +
             `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
         );
-        await held.startPolling();
       }
       signal.throwIfAborted();
       await held.tunnelPromise; // fetches must find the tunnel ready once CONNECTED is reported
@@ -155,9 +158,13 @@ export class HeldConnection implements Connection {
     return this.closing;
   }
 
+  /** Why the connection was lost, once it was. */
+  lostReason: Error | undefined;
+
   /** The connection or its notifier failed: end everything and say why through `done`. */
   private lost(reason: Error): void {
     if (this.closing) return;
+    this.lostReason = reason;
     this.closing = (async () => {
       clearTimeout(this.pollTimer);
       this.notifier?.close();
@@ -182,7 +189,7 @@ export class HeldConnection implements Connection {
   }
 
   /** No notifier: list the refs now and every poll interval, and report what moved. */
-  private async startPolling(): Promise<void> {
+  async startPolling(): Promise<void> {
     let previous = await this.listRefs();
     const intervalMs = Math.max(0.05, this.spec.pollIntervalSeconds) * 1000;
     const poll = async () => {

@@ -220,3 +220,12 @@ test('an abort while waiting for READY gives up promptly and leaves nothing runn
   assert.deepEqual(events.warnings, []);
   await waitFor('the notifier to be gone', async () => (await serverProcesses(`silent-notifier`)).length === 0, 5_000);
 });
+
+test('a repository missing on the server fails the connect with git\'s reason, not a no-notifier warning', async (t) => {
+  const fx = await fixture(t);
+  const events = new Recorder();
+  const spec = specFor(fx, { url: fx.sshd.url(`${fx.remotePath}-missing`) });
+  const transport = sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  await assert.rejects(transport.connect(events, new AbortController().signal), /does not appear to be a git repository|not a git repository|No such/i);
+  assert.deepEqual(events.warnings, []);
+});
