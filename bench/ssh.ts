@@ -18,6 +18,7 @@ import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import { median, report } from './report.js';
+import { sqQuote } from '../src/server/sqquote.js';
 
 const SAMPLES = 20;
 const LATENCY_SAMPLES = 15;
@@ -58,6 +59,7 @@ async function fetchCost(fx: SshFixture): Promise<void> {
     queue,
     userHost: `${fx.sshd.user}@${fx.sshd.host}`,
     port: String(fx.sshd.port),
+    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`, // as the transport sets it up
     log: () => {},
   });
   try {
