@@ -134,6 +134,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
   }
   // git gives GIT_SSH_COMMAND precedence over core.sshCommand, and so do we.
   const sshCommand = env.GIT_SSH_COMMAND || last(config, 'core.sshcommand') || undefined;
+  const afterFetch = last(config, 'remotedaemon.afterfetch');
 
   for (const name of remoteNames(config)) {
     if (!/^[^\s\x00-\x1f\x7f*]+$/.test(name)) {
@@ -172,6 +173,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
     const notifier = get('remotedaemon-notifier');
     if (notifier) spec.notifier = notifier;
     if (transport === 'ssh' && sshCommand) spec.sshCommand = sshCommand;
+    if (afterFetch) spec.reportUpdates = true;
     remotes.push(spec);
   }
   return { remotes, ignored, problems, raw: config };

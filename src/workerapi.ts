@@ -19,6 +19,11 @@ export interface RemoteSpec {
   pollIntervalSeconds: number;
   /** `core.sshCommand` (or `GIT_SSH_COMMAND` from the environment), as the user set it. */
   sshCommand?: string;
+  /**
+   * Tell the coordinator which refs each fetch moved (costs a ref listing before and after every
+   * fetch, so only when `remotedaemon.afterFetch` wants them).
+   */
+  reportUpdates?: boolean;
 }
 
 /** The repository the daemon keeps up to date. */

@@ -66,7 +66,7 @@ class Session {
       cwd: repo.cwd,
       env: async () => (this.connection ? this.connection.fetchEnv() : {}),
       writeFetchHead: spec.fetchRefspecs.some((r) => !r.includes(':') && !r.startsWith('^')),
-      snapshot: () => this.tracking.read(),
+      snapshot: spec.reportUpdates ? () => this.tracking.read() : undefined,
       onStart: () => this.emit({ type: 'SYNCING', remote: this.name }),
       onDone: ({ ok, stderr, updates }) => {
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
@@ -144,6 +144,7 @@ class Session {
       case 'resume':
         this.needsUser = false;
         this.backoff.reset();
+        this.lastWarning = undefined; // asked to try again: say again what stands in the way
         return this.setMode('running');
       case 'changed':
         // Offering local refs to the remote is not done yet; noted so the log shows it arrived.

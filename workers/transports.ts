@@ -2,17 +2,14 @@
 
 import type { RemoteSpec, RepoInfo } from '../src/workerapi.js';
 import { localTransport } from './local.js';
-import { NeedsUser, type Transport } from './transport.js';
+import { sshTransport } from './ssh.js';
+import type { Transport } from './transport.js';
 
 export function createTransport(spec: RemoteSpec, repo: RepoInfo): Transport {
   switch (spec.transport) {
     case 'local':
       return localTransport(spec, repo);
     case 'ssh':
-      return {
-        async connect() {
-          throw new NeedsUser('ssh remotes are not supported yet');
-        },
-      };
+      return sshTransport(spec, repo);
   }
 }

@@ -1,0 +1,152 @@
+// The daemon end to end over ssh: the real binary in the foreground, a real OpenSSH sshd, real git.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeSshFixture, push, gitEnv, type SshFixture } from './fixture.js';
+import { startDaemon, eventually, type RunningDaemon } from '../support/daemon.js';
+import { processesIn } from '../support/procs.js';
+import { git, refValue } from '../support/git.js';
+import type { StartSshdOptions } from '../support/sshd.js';
+
+type T = { after(fn: () => unknown): void };
+
+async function setup(t: T, opts: StartSshdOptions = { serverBin: { gitRemoteDaemon: true } }, sshCommand?: (fx: SshFixture) => string) {
+  const fx = await makeSshFixture(opts);
+  git(fx.local, 'config', 'core.sshCommand', sshCommand ? sshCommand(fx) : fx.sshd.sshCommand);
+  t.after(() => fx.cleanup());
+  return fx;
+}
+
+function daemonIn(t: T, fx: SshFixture): RunningDaemon {
+  const d = startDaemon(fx.local);
+  t.after(() => d.stop());
+  return d;
+}
+
+/** Server-side processes of the test user running the notifier. */
+function notifiersOnServer(): number {
+  try {
+    return execFileSync('pgrep', ['-u', 'grd-test', '-f', 'notifychanges'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+test('over ssh: a push is fetched through the held connection, and STOP leaves nothing on either side', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  const logins = await fx.sshd.authenticatedCount();
+  const sha = push(fx); // the pusher's own connection is one more login
+  await d.waitFor('DONESYNCING origin 1');
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha);
+  assert.equal(await fx.sshd.authenticatedCount(), logins + 1, 'the fetch opened no connection of its own');
+  d.send('STOP');
+  const { code } = await d.exited;
+  assert.equal(code, 0);
+  await eventually(() => processesIn(fx.local).length === 0, 'nothing left here', 2000);
+  await eventually(() => notifiersOnServer() === 0, 'no notifier left on the server', 2000);
+});
+
+test('over ssh: sshd stopped and started -> DISCONNECTED, CONNECTED, and a catch-up of what changed meanwhile', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  await fx.sshd.stop();
+  await d.waitFor('DISCONNECTED origin');
+  // Changed on the server while the daemon could not see it.
+  const tree = (await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'rev-parse', 'main^{tree}'])).stdout.trim();
+  const parent = (await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'rev-parse', 'main'])).stdout.trim();
+  const sha = (await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'commit-tree', '-p', parent, '-m', 'while away', tree], { env: { GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@b' } })).stdout.trim();
+  await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'update-ref', 'refs/heads/main', sha]);
+  await fx.sshd.start();
+  await d.waitForCount('CONNECTED origin', 2, 30_000);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'caught up after reconnecting');
+  const warnings = d.lines.filter((l) => l.startsWith('WARNING origin'));
+  assert.ok(warnings.length <= 3, `a down host costs one warning per change of state: ${warnings.join(' | ')}`);
+});
+
+test('over ssh: a dropped session is noticed and reconnected', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  await fx.sshd.dropConnections();
+  await d.waitFor('DISCONNECTED origin');
+  d.send('RESUME'); // reconnect at once rather than after the backoff
+  await d.waitForCount('CONNECTED origin', 2, 20_000);
+  const sha = push(fx);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'syncing again');
+});
+
+test('over ssh: an unknown host key is refused with its fingerprint and not retried until RESUME', async (t) => {
+  const empty = join('/tmp', `grd-empty-known-${process.pid}-${Date.now()}`);
+  writeFileSync(empty, '');
+  t.after(() => execFileSync('rm', ['-f', empty]));
+  const fx = await setup(t, { serverBin: { gitRemoteDaemon: true } }, (fx) => `ssh -F /dev/null -i ${fx.sshd.clientKey} -o IdentitiesOnly=yes -o UserKnownHostsFile=${empty} -o GlobalKnownHostsFile=/dev/null`);
+  const logins = await fx.sshd.authenticatedCount(); // the fixture's own clone and push
+  const attemptsBefore = (await fx.sshd.log()).split('\n').filter((l) => /Connection from 127\.0\.0\.1/.test(l)).length;
+  const d = daemonIn(t, fx);
+  const warning = await d.waitFor(/^WARNING origin /, { timeoutMs: 20_000 });
+  assert.ok(warning.includes(fx.sshd.hostKeyFingerprint), warning);
+  assert.match(warning, /not retrying until RESUME or RELOAD/);
+  assert.equal(await fx.sshd.authenticatedCount(), logins, 'never authenticated to an unknown host');
+  d.send('RESUME');
+  await d.waitForCount(/^WARNING origin /, 2, 20_000);
+  assert.equal(d.lines.filter((l) => l === 'CONNECTED origin').length, 0);
+  const attempts = (await fx.sshd.log()).split('\n').filter((l) => /Connection from 127\.0\.0\.1/.test(l)).length;
+  assert.equal(attempts - attemptsBefore, 2, 'one attempt at start, one for RESUME');
+});
+
+test('over ssh: a changed host key is refused', async (t) => {
+  const forged = join('/tmp', `grd-forged-known-${process.pid}-${Date.now()}`);
+  t.after(() => execFileSync('rm', ['-f', forged, `${forged}.key`, `${forged}.key.pub`]));
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${forged}.key`]);
+  const fx = await setup(t, { serverBin: { gitRemoteDaemon: true } }, (fx) => {
+    const pub = execFileSync('cat', [`${forged}.key.pub`], { encoding: 'utf8' }).split(' ').slice(0, 2).join(' ');
+    writeFileSync(forged, `[127.0.0.1]:${fx.sshd.port} ${pub}\n`);
+    return `ssh -F /dev/null -i ${fx.sshd.clientKey} -o IdentitiesOnly=yes -o UserKnownHostsFile=${forged} -o GlobalKnownHostsFile=/dev/null`;
+  });
+  const logins = await fx.sshd.authenticatedCount();
+  const d = daemonIn(t, fx);
+  const warning = await d.waitFor(/^WARNING origin /, { timeoutMs: 20_000 });
+  assert.ok(warning.includes(fx.sshd.hostKeyFingerprint), warning);
+  assert.match(warning, /changed/i);
+  assert.equal(await fx.sshd.authenticatedCount(), logins, 'never authenticated to a host with a changed key');
+  assert.equal(d.lines.filter((l) => l === 'CONNECTED origin').length, 0);
+});
+
+test('over ssh: a remote without a notifier gets one WARNING, then is polled', async (t) => {
+  const fx = await setup(t, {});
+  git(fx.local, 'config', 'remotedaemon.pollInterval', '1');
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  const warning = await d.waitFor(/^WARNING origin /);
+  assert.match(warning, /notif/i);
+  const sha = push(fx);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'a poll noticed the push', 15_000);
+  assert.equal(d.lines.filter((l) => l.startsWith('WARNING origin')).length, 1);
+  assert.equal(d.lines.filter((l) => l === 'DISCONNECTED origin').length, 0, 'no reconnect loop');
+});
+
+test('over ssh: git-annex-shell notifychanges as the notifier', async (t) => {
+  const fx = await setup(t);
+  await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'annex', 'init', '-q', 'server'], { env: { HOME: fx.sshd.home } });
+  git(fx.local, 'config', 'remote.origin.remotedaemon-notifier', 'git-annex-shell notifychanges');
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  const sha = push(fx);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'fetched on git-annex-shell notice');
+  d.send('STOP');
+  await d.exited;
+  await eventually(() => {
+    try {
+      execFileSync('pgrep', ['-u', 'grd-test', '-f', 'git-annex-shell'], { encoding: 'utf8' });
+      return false;
+    } catch {
+      return true;
+    }
+  }, 'no git-annex-shell left on the server', 3000);
+  void gitEnv;
+});
