@@ -46,7 +46,7 @@ class Session {
   /** Called at the next PAUSE/LOSTNET/RESUME/STOP; each waiter removes itself when done. */
   private readonly modeListeners = new Set<() => void>();
   private readonly backoff = new Backoff();
-  private readonly transport: Transport;
+  private readonly transport: Promise<Transport>;
   private readonly objects: ObjectChecker;
   private readonly tracking: TrackingRefs;
   private readonly fetcher: Fetcher;
@@ -59,6 +59,7 @@ class Session {
     this.mode = task.initialState;
     const { spec, repo } = task;
     this.transport = createTransport(spec, repo);
+    this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
     this.objects = new ObjectChecker(repo.cwd);
     this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects);
     this.fetcher = new Fetcher({
@@ -175,7 +176,7 @@ class Session {
     const stopAborting = this.onModeChange(() => abort.abort());
     let connection: Connection | undefined;
     try {
-      connection = await this.transport.connect(
+      connection = await (await this.transport).connect(
         {
           changed: (change) => this.changed(connection, change),
           warn: (text) => this.warn(text),
