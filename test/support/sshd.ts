@@ -148,31 +148,15 @@ export async function writeServerBin(
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(dir, 0o755);
   const scripts: Record<string, string> = { ...opts.shims };
+  const account = await ensureTestUser();
   if (opts.gitRemoteDaemon) {
-    scripts['git-remote-daemon'] = `#!/bin/sh\nexec ${shellQuote(CHECKOUT_LAUNCHER)} "$@"\n`;
+    scripts['git-remote-daemon'] = `#!/bin/sh\nexec ${shellQuote(await launcherFor(account))} "$@"\n`;
   }
   for (const [name, text] of Object.entries(scripts)) {
     if (!/^[\w.+-]+$/.test(name)) throw new Error(`writeServerBin: bad script name ${JSON.stringify(name)}`);
     const path = join(dir, name);
     await writeFile(path, text, { mode: 0o755 });
     await chmod(path, 0o755);
-  }
-  const account = await ensureTestUser();
-  if (opts.gitRemoteDaemon) {
-    // dist/src/cli.js may not be built yet; the launcher itself says so when run. Check it if present.
-    const launcherDist = resolve(dirname(CHECKOUT_LAUNCHER), '../dist/src/cli.js');
-    const distBuilt = await access(launcherDist).then(() => true, () => false);
-    const needed = [[CHECKOUT_LAUNCHER, 'x'], ...(distBuilt ? [[launcherDist, 'r']] : [])] as const;
-    for (const [path, mode] of needed) {
-      try {
-        await runAs(account, ['test', `-${mode}`, path], {});
-      } catch {
-        throw new Error(
-          `writeServerBin: the test user ${TEST_USER} cannot ${mode === 'x' ? 'execute' : 'read'} ${path}; ` +
-            'the checkout (and every directory above it) must be world-readable, and the project built (npx tsc -p .)',
-        );
-      }
-    }
   }
   for (const name of Object.keys(scripts)) {
     try {
@@ -182,6 +166,45 @@ export async function writeServerBin(
     }
   }
   return dir;
+}
+
+let readableInstall: Promise<string> | undefined;
+
+/**
+ * The launcher the test user runs on the "server". The checkout's own when that user can reach it;
+ * otherwise (a checkout under a private directory, as a CI clone may be) a world-readable copy of
+ * what the server side needs, made once per test process and removed when it exits.
+ */
+async function launcherFor(account: Account): Promise<string> {
+  const built = resolve(dirname(CHECKOUT_LAUNCHER), '../dist/src/cli.js');
+  const reachable = await runAs(account, ['test', '-x', CHECKOUT_LAUNCHER], {})
+    .then(() => runAs(account, ['test', '-r', built], {}))
+    .then(() => true, () => false);
+  if (reachable) return CHECKOUT_LAUNCHER;
+  readableInstall ??= (async () => {
+    const root = resolve(dirname(CHECKOUT_LAUNCHER), '..');
+    const copy = await mkdtemp(join(tmpdir(), 'grd-server-install-'));
+    process.on('exit', () => rmSync(copy, { recursive: true, force: true }));
+    await mkdir(join(copy, 'dist'), { recursive: true });
+    await mkdir(join(copy, 'workers', 'ssh'), { recursive: true });
+    const copies: [string, string][] = [
+      ['bin', 'bin'],
+      ['package.json', 'package.json'],
+      ['node_modules', 'node_modules'],
+      ['dist/src', 'dist/src'],
+      ['dist/workers', 'dist/workers'],
+      ['workers/ssh/git-ssh-tunnel.sh', 'workers/ssh/git-ssh-tunnel.sh'],
+    ];
+    for (const [from, to] of copies) await execFileAsync('cp', ['-R', join(root, from), join(copy, to)]);
+    await rm(join(copy, 'node_modules', 'typescript'), { recursive: true, force: true });
+    await execFileAsync('chmod', ['-R', 'a+rX', copy]);
+    return copy;
+  })();
+  const launcher = join(await readableInstall, 'bin', 'git-remote-daemon');
+  await runAs(account, ['test', '-x', launcher], {}).catch(() => {
+    throw new Error(`writeServerBin: the test user ${TEST_USER} cannot run ${launcher}; is ${tmpdir()} world-searchable?`);
+  });
+  return launcher;
 }
 
 /** Generates a key pair with no passphrase at `path` (and `path.pub`); returns the public line. */
