@@ -150,3 +150,33 @@ test('over ssh: git-annex-shell notifychanges as the notifier', async (t) => {
   }, 'no git-annex-shell left on the server', 3000);
   void gitEnv;
 });
+
+test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recovery with a catch-up', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  // A commit big enough (incompressible) that the server spends a good while packing it, so the
+  // session can be cut while the fetch is under way.
+  const env = { GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@b' };
+  const script = [
+    'set -e',
+    `cd ${fx.remotePath}`,
+    'head -c 60000000 /dev/urandom > "$HOME/big.bin"',
+    'blob=$(git hash-object -w "$HOME/big.bin")',
+    'rm "$HOME/big.bin"',
+    'tree=$(printf "100644 blob %s\\tbig.bin\\n" "$blob" | git mktree)',
+    'git commit-tree -p main -m big "$tree"',
+  ].join('\n');
+  const sha = (await fx.sshd.runAsUser(['sh', '-c', script], { env, timeoutMs: 60_000 })).stdout.trim();
+  const from = d.lines.length;
+  await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'update-ref', 'refs/heads/main', sha]);
+  await d.waitFor('SYNCING origin', { from });
+  await fx.sshd.dropConnections();
+  await d.waitFor('DONESYNCING origin 0', { from, timeoutMs: 20_000 });
+  await d.waitFor('DISCONNECTED origin', { from });
+  assert.notEqual(refValue(fx.local, 'refs/remotes/origin/main'), sha);
+  d.send('RESUME');
+  await d.waitFor('CONNECTED origin', { from });
+  await d.waitFor('DONESYNCING origin 1', { from, timeoutMs: 30_000 });
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha);
+});
