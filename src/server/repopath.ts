@@ -84,7 +84,8 @@ export async function findRepository(path: string | undefined, cwd = process.cwd
   throw new RepoPathError(`not a git repository: ${path}`);
 }
 
-function exists(path: string): boolean {
+/** True when something (anything) is at `path`. */
+export function exists(path: string): boolean {
   try {
     statSync(path);
     return true;

@@ -16,11 +16,11 @@
 // and exit code 1. See docs/server.md.
 
 import { spawn } from 'node:child_process';
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { resolve, sep } from 'node:path';
 import { runNotifyChanges } from './notifychanges.js';
-import { expandPath, findRepository, RepoPathError } from './repopath.js';
+import { expandPath, findRepository, RepoPathError, exists } from './repopath.js';
 import { splitCommandLine } from './sqquote.js';
 
 const PROGRAM = 'git-remote-daemon shell';
@@ -143,15 +143,6 @@ function runGit(service: GitService, target: string): Promise<number> {
     });
     child.once('exit', (code, signal) => done(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
   });
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Client text in an error line: quoted, control characters escaped, cut short. */

@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { startSshd, type Sshd, type StartSshdOptions } from '../support/sshd.js';
-import { git, tempDir } from '../support/git.js';
-import { execFileSync } from 'node:child_process';
+import { git, gitWithEnv, tempDir } from '../support/git.js';
 
 export interface SshFixture {
   sshd: Sshd;
@@ -59,23 +58,7 @@ export async function makeSshFixture(opts: StartSshdOptions = {}): Promise<SshFi
 }
 
 /** git with extra environment (the harness ssh command); returns trimmed stdout. */
-export function gitEnv(cwd: string, env: Record<string, string>, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Test',
-      GIT_AUTHOR_EMAIL: 'test@example.invalid',
-      GIT_COMMITTER_NAME: 'Test',
-      GIT_COMMITTER_EMAIL: 'test@example.invalid',
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_TERMINAL_PROMPT: '0',
-      ...env,
-    },
-  }).trim();
-}
+export const gitEnv = gitWithEnv;
 
 /** Commits in the pusher and pushes main over a fresh ssh connection; returns the new sha. */
 export function push(fx: SshFixture, branch = 'main'): string {

@@ -16,7 +16,12 @@ const GIT_ENV = {
 
 /** Runs git in `cwd` and returns its trimmed stdout; throws with stderr on failure. */
 export function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return gitWithEnv(cwd, {}, ...args);
+}
+
+/** git with extra environment (an ssh command, say); returns trimmed stdout. */
+export function gitWithEnv(cwd: string, env: Record<string, string>, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, env: { ...GIT_ENV, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */
