@@ -89,8 +89,7 @@ export class HeldConnection implements Connection {
     warnOnce: (key: string, text: string) => void,
     signal: AbortSignal,
   ): Promise<HeldConnection> {
-    // ssh2 leaves Nagle on: every request/response would wait for a delayed ACK (tens of ms).
-    (ssh.client as unknown as { _sock?: { setNoDelay?(on?: boolean): unknown } })._sock?.setNoDelay?.(true);
+    // Nagle is already off: connectSsh makes its socket with noDelay (ssh2 would leave it on).
     const queue = new ChannelQueue(ssh.client);
     const held = new HeldConnection(ssh, queue, url, spec, events);
     const onAbort = () => void held.close();
