@@ -125,8 +125,8 @@ test('a standby upload-pack serves a v2 fetch; a v0 fetch gets its own', async (
   t.after(() => tunnel.close());
   const standbyOpen = async () => {
     const deadline = Date.now() + 5000;
-    while (queue.active !== 1) {
-      if (Date.now() > deadline) throw new Error(`expected the standby channel alone, ${queue.active} open`);
+    while (!tunnel.standbyWaiting || queue.active !== 1) {
+      if (Date.now() > deadline) throw new Error(`expected a waiting standby channel alone, ${queue.active} open`);
       await new Promise((r) => setTimeout(r, 5));
     }
   };
@@ -159,4 +159,16 @@ test('a large fetch and a push through the tunnel arrive intact', async (t) => {
   assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha);
   assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main:big.bin'), gitEnv(fx.pusher, {}, 'rev-parse', 'HEAD:big.bin'));
   gitEnv(fx.local, {}, 'fsck', '--no-progress');
+});
+
+test('close() ends even while a helper is still connected (half-open, silent)', async (t) => {
+  const { tunnel } = await setup(t);
+  const { connect } = await import('node:net');
+  const { join } = await import('node:path');
+  const socket = connect({ path: join(tunnel.dir, 'sock'), allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.end(); // half-closed from the helper's side, and no request ever sent
+  const closed = await Promise.race([tunnel.close().then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'hung'))]);
+  assert.equal(closed, 'closed');
 });

@@ -63,6 +63,8 @@ export interface Tunnel {
   readonly env: Record<string, string>;
   /** Commands relayed so far, and how many of them the standby channel served. */
   readonly stats: { relayed: number; fromStandby: number };
+  /** True while a started standby channel waits for the next fetch. */
+  readonly standbyWaiting: boolean;
   /** Stops accepting, ends relayed commands, removes the directory. Idempotent. */
   close(): Promise<void>;
 }
@@ -89,7 +91,15 @@ export async function startTunnel(options: TunnelOptions): Promise<Tunnel> {
     GIT_REMOTE_DAEMON_FALLBACK_SSH: options.fallbackSsh ?? 'ssh',
   };
   if (options.standbyCommand) relay.keepStandby(options.standbyCommand);
-  return { dir, env, stats: relay.stats, close: () => relay.close() };
+  return {
+    dir,
+    env,
+    stats: relay.stats,
+    get standbyWaiting() {
+      return relay.standbyWaiting;
+    },
+    close: () => relay.close(),
+  };
 }
 
 /**
@@ -141,12 +151,19 @@ class Relay {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      // server.close() calls back only once every connection is gone: end them first, or a helper
+      // still connected (half-open, say) would hold the close, and with it the reconnect, forever.
+      const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
       for (const channel of this.channels) channel.close();
       for (const socket of this.sockets) socket.destroy();
+      await stopped;
       await rm(this.dir, { recursive: true, force: true });
     })();
     return this.closing;
+  }
+
+  get standbyWaiting(): boolean {
+    return this.standby?.waiting ?? false;
   }
 
   /** Keeps one `command` (protocol v2) started ahead of the next fetch that asks for it. */
