@@ -1,7 +1,7 @@
 // The daemon end to end over ssh: the real binary in the foreground, a real OpenSSH sshd, real git.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { makeSshFixture, push, gitEnv, type SshFixture } from './fixture.js';
@@ -171,6 +171,16 @@ test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recov
   const from = d.lines.length;
   await fx.sshd.runAsUser(['git', '-C', fx.remotePath, 'update-ref', 'refs/heads/main', sha]);
   await d.waitFor('SYNCING origin', { from });
+  // Cut only once the server is packing for this fetch: cut earlier, and the fetch would rightly
+  // fall back to a fresh ssh connection and succeed.
+  const packing = () => processesIn(fx.remotePath).some((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pack-objects');
+    } catch {
+      return false;
+    }
+  });
+  await eventually(packing, 'the server is packing for the fetch', 20_000);
   await fx.sshd.dropConnections();
   await d.waitFor('DONESYNCING origin 0', { from, timeoutMs: 20_000 });
   await d.waitFor('DISCONNECTED origin', { from });
