@@ -64,6 +64,8 @@ export class Coordinator {
   private stopped = false;
   /** Ignored remotes already warned about, so a RELOAD does not repeat the same warning. */
   private warnedIgnored = new Set<string>();
+  /** Said once while there is nothing to do, again only after remotes came and went. */
+  private warnedNoRemotes = false;
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: CoordinatorOptions) {
@@ -164,6 +166,10 @@ export class Coordinator {
       else if (!this.warnedIgnored.has(key)) this.options.emit({ type: 'WARNING', remote: name, text: `ignored: ${reason}` });
     }
     this.warnedIgnored = ignoredNow;
+    if (config.remotes.length === 0 && !this.warnedNoRemotes) {
+      this.options.emit({ type: 'WARNING', remote: DAEMON, text: 'no remotes to act on; add one (git remote add) and the daemon picks it up on RELOAD' });
+    }
+    this.warnedNoRemotes = config.remotes.length === 0;
 
     const wanted = new Map(config.remotes.map((spec) => [spec.name, spec]));
     for (const [name, handle] of this.remotes) {

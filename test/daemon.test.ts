@@ -211,3 +211,21 @@ test('a local remote that vanishes is reported once and reconnected with a catch
   const warnings = d.lines.filter((l) => l.startsWith('WARNING origin'));
   assert.ok(warnings.length <= 2, `one warning per change of state, got: ${warnings.join(' | ')}`);
 });
+
+test('a repository without remotes says so once, and picks one up on RELOAD', async (t) => {
+  const fx = makeFixture();
+  git(fx.local, 'remote', 'remove', 'origin');
+  const d = startDaemon(fx.local);
+  t.after(async () => {
+    await d.stop();
+    fx.cleanup();
+  });
+  await d.waitFor(/^WARNING \* no remotes to act on/);
+  d.send('RELOAD');
+  d.send('MARKER');
+  await d.waitFor(/unknown message "MARKER"/);
+  assert.equal(d.lines.filter((l) => l.startsWith('WARNING * no remotes')).length, 1);
+  git(fx.local, 'remote', 'add', 'origin', fx.remote);
+  d.send('RELOAD');
+  await d.waitFor('CONNECTED origin');
+});
