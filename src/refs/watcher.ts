@@ -61,7 +61,9 @@ class Watcher implements RefWatcher {
   private readonly gitDir: string;
   private readonly refsDir: string;
   private readonly windowMs: number;
+  /** One watcher per directory: the git dir, refs/ and everything below it. */
   private readonly watchers = new Map<string, FSWatcher>();
+  private parentWatcher: FSWatcher | undefined;
   private loose = new Map<string, string>();
   private packed = new Map<string, string>();
   /** Values as last reported (or found at start): the baseline changes are measured against. */
@@ -91,12 +93,14 @@ class Watcher implements RefWatcher {
       if (ino !== refsInode) this.fail(new Error(`${this.gitDir} was moved or removed`));
     };
     // Watch first, then read: a change that lands in between is seen by both, never by neither.
-    this.watchDir(this.gitDir, (name) => {
+    const gitDirWatcher = this.watchDir(this.gitDir, (name) => {
       if (name === 'packed-refs') this.packedChanged();
       else if (name === 'refs') checkStillThere();
     });
+    if (!gitDirWatcher) throw new Error(`cannot watch ${this.gitDir}`);
+    this.watchers.set(this.gitDir, gitDirWatcher);
     const parent = dirname(this.gitDir);
-    if (parent !== this.gitDir) this.watchDir(parent, (name) => name === basename(this.gitDir) && checkStillThere(), true);
+    if (parent !== this.gitDir) this.parentWatcher = this.watchDir(parent, (name) => name === basename(this.gitDir) && checkStillThere());
     this.watchRefsDir(this.refsDir, true);
     this.packed = readPackedRefs(this.gitDir);
     for (const [ref, value] of this.effectiveAll()) this.reported.set(ref, value);
@@ -110,8 +114,9 @@ class Watcher implements RefWatcher {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    for (const w of this.watchers.values()) w.close();
+    for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
+    this.parentWatcher?.close();
   }
 
   private fail(err: Error): void {
@@ -120,58 +125,81 @@ class Watcher implements RefWatcher {
     this.options.onError(err);
   }
 
-  private watchDir(dir: string, onName: (name: string) => void, optional = false): void {
+  /** Starts an inotify watch on `dir`; undefined when it cannot (gone already, or unreadable). */
+  private watchDir(dir: string, onName: (name: string, renamed: boolean) => void): FSWatcher | undefined {
     let w: FSWatcher;
     try {
-      w = watch(dir, { persistent: true }, (_event, name) => {
-        if (!this.closed && name !== null) onName(name.toString());
+      w = watch(dir, { persistent: true }, (event, name) => {
+        if (!this.closed && name !== null) onName(name.toString(), event === 'rename');
       });
-    } catch (err) {
-      if (!optional && (dir === this.gitDir || dir === this.refsDir)) throw err;
-      return; // a subdirectory removed before we got to it, or a parent we may not read
+    } catch {
+      return undefined;
     }
     w.on('error', (err) => {
       w.close();
-      this.watchers.delete(dir);
+      if (this.watchers.get(dir) === w) this.watchers.delete(dir);
       if (dir === this.gitDir || dir === this.refsDir) this.fail(err);
     });
-    this.watchers.set(`${optional ? 'parent:' : ''}${dir}`, w);
+    return w;
   }
 
-  /** Watches a directory under refs/ and everything below it, reading the refs found there. */
-  private watchRefsDir(dir: string, initial: boolean): void {
-    if (this.watchers.has(dir)) return;
-    this.watchDir(dir, (name) => this.entryChanged(join(dir, name)));
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return;
+  /**
+   * Watches a directory under refs/ and everything below it, reading the refs found there.
+   * `renamed`: its entry in the parent was just made, removed or moved. A directory already watched
+   * is then watched anew: git prunes empty ref directories and makes them again on the next update,
+   * often before the removal is seen, and the old watch is on a dead directory (whose inode the new
+   * one may even reuse).
+   */
+  private watchRefsDir(dir: string, initial: boolean, renamed = false): void {
+    if (this.watchers.has(dir) && !renamed) return;
+    const stale = this.forgetDir(dir);
+    const watcher = this.watchDir(dir, (name, entryRenamed) => this.entryChanged(join(dir, name), false, entryRenamed));
+    if (!watcher) {
+      if (dir === this.refsDir) throw new Error(`cannot watch ${dir}`);
+    } else {
+      this.watchers.set(dir, watcher);
+      let entries: string[] = [];
+      try {
+        entries = readdirSync(dir);
+      } catch {
+        // removed again meanwhile: its own removal event follows
+      }
+      // A directory that appears later (a push of `topic/x`) holds refs that are news, not baseline.
+      for (const name of entries) this.entryChanged(join(dir, name), initial);
     }
-    // A directory that appears later (a push of `topic/x`) holds refs that are news, not baseline.
-    for (const name of entries) this.entryChanged(join(dir, name), initial);
+    for (const ref of stale) if (!this.loose.has(ref)) this.recheck(ref);
   }
 
-  private entryChanged(path: string, initial = false): void {
+  /**
+   * Stops watching `dir` and everything below it and forgets the loose refs it held, without
+   * reporting anything; returns those refs so the caller can re-check them once it knows more.
+   */
+  private forgetDir(dir: string): string[] {
+    for (const [path, watcher] of this.watchers) {
+      if (path === dir || path.startsWith(dir + sep)) {
+        watcher.close();
+        this.watchers.delete(path);
+      }
+    }
+    const prefix = `${this.refName(dir)}/`;
+    const stale = [...this.loose.keys()].filter((ref) => ref.startsWith(prefix));
+    for (const ref of stale) this.loose.delete(ref);
+    return stale;
+  }
+
+  private entryChanged(path: string, initial = false, renamed = false): void {
     if (path.endsWith('.lock')) return;
     let isDir = false;
     try {
       isDir = statSync(path).isDirectory();
     } catch {
       // gone: a deleted ref, or a directory git pruned after its last ref was deleted
-      const w = this.watchers.get(path);
-      if (w) {
-        w.close();
-        this.watchers.delete(path);
-      }
-      this.setLoose(this.refName(path), undefined, initial);
-      for (const ref of [...this.loose.keys()]) {
-        if (ref.startsWith(this.refName(path) + '/')) this.setLoose(ref, undefined, initial);
-      }
+      if (this.watchers.has(path)) for (const ref of this.forgetDir(path)) this.recheck(ref);
+      else this.setLoose(this.refName(path), undefined, initial);
       return;
     }
     if (isDir) {
-      this.watchRefsDir(path, initial);
+      this.watchRefsDir(path, initial, renamed);
       return;
     }
     const value = readRefFile(path);
