@@ -36,12 +36,26 @@ export class LogFile {
   private rotate(): void {
     try {
       renameSync(this.path, this.oldPath);
-      closeSync(this.fd);
-      this.fd = this.open();
-      this.size = 0;
-    } catch {
-      // keep writing where we were
+    } catch (err) {
+      // ENOENT: our file was already moved away (an earlier rotation whose open failed): open anew.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.size = 0; // keep writing where we were; try again after another maxBytes
+        return;
+      }
     }
+    // Open the new file before closing the old one: if the open fails (no space, no inodes), the
+    // old fd stays ours and open. Closing first would leave this.fd naming a closed number that
+    // the next open() anywhere in the process reuses, and log lines would land in that file.
+    let fd: number;
+    try {
+      fd = this.open();
+    } catch {
+      this.size = 0; // keep writing to the renamed file; try again after another maxBytes
+      return;
+    }
+    closeSync(this.fd);
+    this.fd = fd;
+    this.size = 0;
   }
 
   close(): void {

@@ -1,11 +1,11 @@
 // The log: timestamped lines, bounded by rotation, printed and followed by `log [-f]`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, eventually } from '../support/daemon.js';
-import { makeFixture } from '../support/git.js';
+import { makeFixture, tempDir } from '../support/git.js';
 import { LogFile } from '../../src/background/log.js';
 import { pathsOf } from './support.js';
 
@@ -57,4 +57,40 @@ test('log prints old then current; log -f follows new lines across a rotation', 
   const late = seen.filter((l) => l?.startsWith('late'));
   assert.deepEqual(late, Array.from({ length: 30 }, (_, i) => `late ${i}`), 'every line once, in order');
   log.close();
+});
+
+test('a rotation whose new file cannot be created keeps writing to the old one, never into a reused fd', (t) => {
+  // A tmpfs with room for exactly one file, in a private mount namespace: the rename succeeds, the
+  // open of the new log fails with ENOSPC. Then the process opens another file, which gets the
+  // lowest free fd: if the log's fd was closed before the failed open, the log writes into it.
+  const dir = tempDir();
+  t.after(() => dir.cleanup());
+  const mnt = join(dir.path, 'mnt');
+  const other = join(dir.path, 'other.txt');
+  mkdirSync(mnt);
+  const probe = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none "$1"', 'sh', mnt]);
+  if (probe.status !== 0) return t.skip('needs unshare -rm and a tmpfs mount (user namespaces)');
+  const script = join(dir.path, 'rotate.mjs');
+  writeFileSync(
+    script,
+    `import { openSync, closeSync } from 'node:fs';
+const { LogFile } = await import(${JSON.stringify(new URL('../../src/background/log.js', import.meta.url).href)});
+const [mnt, other] = process.argv.slice(2);
+const log = new LogFile(mnt + '/log', mnt + '/log.1', 200);
+for (let i = 0; i < 3; i++) log.write('before ' + i + ' ' + 'x'.repeat(60));
+const fd = openSync(other, 'w');
+log.write('after the failed rotation');
+closeSync(fd);
+log.close();
+`,
+  );
+  const run = spawnSync(
+    'unshare',
+    ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m,nr_inodes=2 none "$1" && "$3" "$4" "$1" "$2" && cat "$1/log.1"', 'sh', mnt, other, process.execPath, script],
+    { encoding: 'utf8' },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(readFileSync(other, 'utf8'), '', 'nothing of the log went into the other file');
+  assert.match(run.stdout, /Z after the failed rotation\n$/, 'the line went to the renamed log');
+  assert.match(run.stdout, /before 0/);
 });
