@@ -167,3 +167,18 @@ test('the updates a fetch reports: created, moved and deleted refs, sorted, zero
     { ref: 'refs/remotes/o/new', old: '0'.repeat(40), new: b },
   ]);
 });
+
+test('remotedaemon-pull: ff-only in any case pulls; git false spellings and none are off; anything else is a problem', async () => {
+  const { actionSettings } = await import('../src/actions/index.js');
+  const settings = (value: string) => actionSettings(new Map([['remote.o.remotedaemon-pull', [value]]]));
+  for (const on of ['ff-only', 'FF-Only']) assert.deepEqual([...settings(on).pull], ['o'], on);
+  for (const off of ['false', 'No', 'OFF', '0', '', 'none']) {
+    const s = settings(off);
+    assert.deepEqual([s.pull.size, s.problems], [0, []], off);
+  }
+  for (const bad of ['true', 'yes', 'rebase']) {
+    const s = settings(bad);
+    assert.equal(s.pull.size, 0, bad);
+    assert.match(s.problems[0]?.text ?? '', /must be ff-only or false/, bad);
+  }
+});

@@ -2,7 +2,7 @@
 // (`remote.<name>.remotedaemon-pull = ff-only`) and run the user's command
 // (`remotedaemon.afterFetch`). They run one at a time, in fetch order, on the coordinator's side.
 
-import type { GitConfig, LoadedConfig } from '../config.js';
+import { parseBool, type GitConfig, type LoadedConfig } from '../config.js';
 import { DAEMON } from '../protocol.js';
 import type { RefUpdate, RepoInfo } from '../workerapi.js';
 import { runAfterFetch } from './afterfetch.js';
@@ -23,9 +23,10 @@ export function actionSettings(config: GitConfig): ActionSettings {
   for (const [key, values] of config) {
     const match = /^remote\.(.+)\.remotedaemon-pull$/s.exec(key);
     if (!match) continue;
-    const value = values.at(-1)!.toLowerCase();
-    if (value === 'ff-only') settings.pull.add(match[1]);
-    else if (!['false', 'no', 'off', '0', '', 'none'].includes(value)) {
+    const value = values.at(-1)!;
+    if (value.toLowerCase() === 'ff-only') settings.pull.add(match[1]);
+    // Off: any of git's false spellings, or `none`.
+    else if (parseBool(value) !== false && value.toLowerCase() !== 'none') {
       settings.problems.push({ remote: match[1], text: `remote.${match[1]}.remotedaemon-pull must be ff-only or false, not ${JSON.stringify(values.at(-1))}; not pulling` });
     }
   }
