@@ -73,7 +73,7 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
         return runBackground(options.service ? 'service' : 'background');
       }
       const { startInBackground } = await import('./background/start.js');
-      const result = await startInBackground(process.cwd(), options);
+      const result = await startInBackground(process.cwd());
       if (result.code !== 0) fail(result.message, result.code);
       process.stdout.write(`git-remote-daemon: ${result.message}\n`);
     });

@@ -21,7 +21,7 @@ export interface StartResult {
   pid?: number;
 }
 
-export async function startInBackground(cwd: string, options: { verbose?: boolean } = {}): Promise<StartResult> {
+export async function startInBackground(cwd: string): Promise<StartResult> {
   let paths, repo;
   try {
     paths = await daemonPaths(cwd);
@@ -34,7 +34,8 @@ export async function startInBackground(cwd: string, options: { verbose?: boolea
   if (running) return { code: 0, message: `already running (pid ${running.pid})`, pid: running.pid };
 
   const logFd = openSync(paths.log, 'a', 0o600);
-  const child = spawn(process.execPath, [BIN, '--daemon-child', ...(options.verbose ? ['--verbose'] : [])], {
+  // No --verbose: the background daemon always logs its details to the log file.
+  const child = spawn(process.execPath, [BIN, '--daemon-child'], {
     cwd: repo.cwd,
     detached: true,
     stdio: ['ignore', 'ignore', logFd, 'pipe'],
