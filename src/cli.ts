@@ -29,6 +29,17 @@ async function foreground(options: { verbose?: boolean }): Promise<void> {
   exitWhenDone(daemon!);
 }
 
+/**
+ * For the client commands (start, stop, status, send, reload, log): a reader that goes away
+ * (`log | head`, `status | head -0`) is a normal end, not a crash. Node ignores SIGPIPE, so the
+ * write fails with EPIPE instead, which would otherwise be an unhandled 'error' event.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+  // Nobody is left to read a complaint about stderr itself; the exit code still says how it went.
+  process.stderr.on('error', () => {});
+}
+
 /** Runs a command's work, turning an error (not in a repository...) into a clear message and exit 1. */
 async function guard<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -39,6 +50,7 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
 }
 
 async function send(words: string[]): Promise<void> {
+  endQuietlyOnBrokenPipe();
   const { sendCommand } = await import('./commands/send.js');
   const result = await guard(() => sendCommand(process.cwd(), words.join(' ')));
   if (result.message) process.stderr.write(`git-remote-daemon: ${result.message}\n`);
@@ -72,6 +84,7 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
         const { runBackground } = await import('./background/run.js');
         return runBackground(options.service ? 'service' : 'background');
       }
+      endQuietlyOnBrokenPipe();
       const { startInBackground } = await import('./background/start.js');
       const result = await startInBackground(process.cwd());
       if (result.code !== 0) fail(result.message, result.code);
@@ -82,6 +95,7 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
     .command('stop')
     .description("stop this repository's background daemon and wait until it is gone")
     .action(async () => {
+      endQuietlyOnBrokenPipe();
       const { stopCommand } = await import('./commands/stop.js');
       const result = await guard(() => stopCommand(process.cwd()));
       (result.code === 0 ? process.stdout : process.stderr).write(`git-remote-daemon: ${result.message}\n`);
@@ -93,6 +107,7 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
     .description('show what the daemon and each remote are doing; exit code 0 when a daemon runs, 3 when none does')
     .option('--json', 'print the state as JSON, for scripts')
     .action(async (options: { json?: boolean }) => {
+      endQuietlyOnBrokenPipe();
       const { statusCommand } = await import('./commands/status.js');
       const result = await guard(() => statusCommand(process.cwd(), options));
       process.stdout.write(`${result.text}\n`);
@@ -115,6 +130,7 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
     .description("print the background daemon's log")
     .option('-f, --follow', 'keep printing new lines until interrupted')
     .action(async (options: { follow?: boolean }) => {
+      endQuietlyOnBrokenPipe();
       const { logCommand } = await import('./commands/log.js');
       process.exitCode = await guard(() => logCommand(process.cwd(), options));
     });
