@@ -41,8 +41,11 @@ function stderrSink(): Sink {
 }
 
 export async function runBackground(mode: RunMode): Promise<void> {
+  // Told once: afterwards fd 3 is closed, and its number may belong to some other file.
+  let told = false;
   const tell = (line: string) => {
-    if (mode !== 'background') return;
+    if (mode !== 'background' || told) return;
+    told = true;
     try {
       writeSync(READY_FD, `${line}\n`);
       closeSync(READY_FD);
@@ -51,28 +54,43 @@ export async function runBackground(mode: RunMode): Promise<void> {
     }
   };
   let cleanup = () => {};
+  // Every start-up failure ends here, so the starter gets an `ERROR <why>` line (and the service
+  // manager a message on stderr) rather than an exit code to guess from.
   const fail = (message: string): never => {
     cleanup(); // before telling: the starting process reports at once, and must find no pid file
     if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
     else process.stderr.write(`git-remote-daemon: ${message}\n`);
     process.exit(1);
   };
+  const why = (err: unknown) => (err as Error).message;
 
   let paths;
   try {
     paths = await daemonPaths(process.cwd());
     ensureDir(paths);
   } catch (err) {
-    return fail((err as Error).message);
+    return fail(why(err));
   }
-  const sink: Sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
+  let sink: Sink;
+  try {
+    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
+  } catch (err) {
+    return fail(`cannot open the log ${paths.log}: ${why(err)}`);
+  }
   const log = (text: string) => sink.line(`# ${text}`);
   process.on('uncaughtException', (err) => {
     sink.line(`# fatal: ${err.stack ?? err.message}`);
+    cleanup();
+    tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`); // if still starting up
     process.exit(70);
   });
 
-  const claim = acquirePidFile(paths.pidFile);
+  let claim;
+  try {
+    claim = acquirePidFile(paths.pidFile);
+  } catch (err) {
+    return fail(`cannot claim the pid file ${paths.pidFile}: ${why(err)}`);
+  }
   if (!claim.ok) {
     if (mode === 'background') {
       tell(`ALREADY ${claim.holder.pid}`);
@@ -83,22 +101,39 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // Whatever way this process ends (even the hard-exit deadline), it leaves no stale files.
   const controlPath = paths.control;
   const statePath = paths.state;
+  const release = claim.release;
   cleanup = () => {
     removeState(statePath);
     removeFifo(controlPath);
-    claim.release();
+    release();
   };
   process.on('exit', () => cleanup());
-
-  try {
-    makeFifo(paths.control);
-  } catch (err) {
-    return fail(`cannot create the control pipe ${paths.control}: ${(err as Error).message}`);
-  }
 
   // A stop asked for while starting up is honoured as soon as there is something to stop.
   let stopRequested = false;
   let daemon: Daemon | undefined;
+
+  // Listening starts at once, so a `send` during start-up is not refused; what arrives before the
+  // daemon is up waits for it.
+  let early: ((running: Daemon) => void)[] | undefined = [];
+  const dispatch = (act: (running: Daemon) => void) => (early ? early.push(act) : act(daemon!));
+  let fifo: FifoReader;
+  try {
+    makeFifo(paths.control);
+  } catch (err) {
+    return fail(`cannot create the control pipe ${paths.control}: ${why(err)}`);
+  }
+  try {
+    fifo = new FifoReader(paths.control, {
+      message: (message) => {
+        log(`control pipe: ${formatConsumed(message)}`);
+        dispatch((running) => running.control.onMessage(message));
+      },
+      badLine: (problem) => dispatch((running) => running.control.onBadLine(problem)),
+    });
+  } catch (err) {
+    return fail(`cannot open the control pipe ${paths.control}: ${why(err)}`);
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       stopRequested = true;
@@ -131,22 +166,16 @@ export async function runBackground(mode: RunMode): Promise<void> {
     }),
   );
 
+  let repo;
   try {
-    const repo = await findRepo(process.cwd());
+    repo = await findRepo(process.cwd());
     daemon = await startDaemon(repo.cwd, { output, log, onStopping: armHardExit }, { onStateChange: () => state.changed() });
   } catch (err) {
-    return fail((err as Error).message);
+    return fail(why(err));
   }
   const running = daemon;
-  const fifo = new FifoReader(paths.control, {
-    message: (message) => {
-      log(`control pipe: ${formatConsumed(message)}`);
-      running.control.onMessage(message);
-    },
-    badLine: (problem) => running.control.onBadLine(problem),
-  });
   const watcher = new ConfigWatcher({
-    repo: await findRepo(process.cwd()),
+    repo,
     commonDir: paths.commonDir,
     log,
     onChange: () => {
@@ -156,6 +185,8 @@ export async function runBackground(mode: RunMode): Promise<void> {
   });
   await watcher.refresh();
 
+  for (const act of early) act(running);
+  early = undefined;
   if (stopRequested) void running.stop();
   state.flush();
   log(`started (pid ${process.pid}) in ${process.cwd()}`);

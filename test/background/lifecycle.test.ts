@@ -209,6 +209,17 @@ test('a daemon that cannot start says why, and leaves no pid file behind', async
   assert.deepEqual(daemonsIn(fx.local), []);
 });
 
+test('a pid file that cannot be claimed is reported as the reason, not as a crash exit code', async (t) => {
+  const fx = backgroundFixture(t);
+  mkdirSync(fx.paths.pidFile, { recursive: true }); // a directory where the pid file goes
+  const r = await cli(fx.local, []);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /cannot claim the pid file .*pid: /);
+  assert.doesNotMatch(r.stderr, /exited with code/);
+  assert.equal(existsSync(fx.paths.control), false, 'nothing left behind');
+  assert.deepEqual(daemonsIn(fx.local), []);
+});
+
 test('status shows a failing remote: disconnected, its warning and the next retry', async (t) => {
   const fx = backgroundFixture(t);
   git(fx.local, 'remote', 'add', 'broken', join(fx.root, 'missing.git'));
