@@ -192,6 +192,9 @@ test('outside a repository every command fails clearly; send refuses bad message
   const bad = await cli(fx.local, ['send', 'FROB']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown message "FROB"/);
+  const long = await cli(fx.local, ['send', 'CHANGED', ...Array.from({ length: 300 }, (_, i) => `refs/heads/branch-${i}`)]);
+  assert.equal(long.code, 2, 'a message too long for one atomic write is refused like a bad one');
+  assert.match(long.stderr, /at most 4096/);
   const none = await cli(fx.local, ['send', 'RELOAD']);
   assert.equal(none.code, 3);
   assert.match(none.stderr, /no daemon is running/);
