@@ -3,7 +3,9 @@
 // so watching the file itself would lose track after the first edit: we watch the directories that
 // hold the files and match their names. The files are the ones git reports reading
 // (`git config --list --show-origin`: the repository's config, includes, the global config), plus
-// the repository's config and config.worktree even when they are empty.
+// the files that may not exist yet but would be read once they do: the repository's config and
+// config.worktree, and the global config (~/.gitconfig and $XDG_CONFIG_HOME/git/config, or
+// $GIT_CONFIG_GLOBAL), so a first `git config --global url.<x>.insteadOf ...` is noticed too.
 
 import spawn from 'nano-spawn';
 import { watch, type FSWatcher } from 'node:fs';
@@ -32,7 +34,7 @@ export class ConfigWatcher {
 
   /** (Re)computes which files to watch: call at start and after each reload (includes may change). */
   async refresh(): Promise<void> {
-    const files = new Set<string>([join(this.options.commonDir, 'config'), join(this.options.repo.gitDir, 'config.worktree')]);
+    const files = new Set<string>([join(this.options.commonDir, 'config'), join(this.options.repo.gitDir, 'config.worktree'), ...globalConfigFiles()]);
     for (const file of await this.configFiles()) files.add(file);
     if (this.closed) return;
     const wanted = new Map<string, Set<string>>();
@@ -61,8 +63,11 @@ export class ConfigWatcher {
           this.watchers.delete(dir);
         });
         this.watchers.set(dir, entry);
+        this.options.log(`watching ${dir} for config changes`);
       } catch (err) {
-        this.options.log(`cannot watch ${dir} for config changes: ${(err as Error).message}`);
+        // A directory that does not exist yet (~/.config/git, say) holds no config: a later reload
+        // (an edit elsewhere, RELOAD, SIGHUP) tries again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log(`cannot watch ${dir} for config changes: ${(err as Error).message}`);
       }
     }
   }
@@ -107,6 +112,16 @@ export class ConfigWatcher {
     for (const { watcher } of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
+}
+
+/** The global config files git reads, whether or not they exist yet (git's own rules). */
+export function globalConfigFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.GIT_CONFIG_GLOBAL !== undefined) {
+    return env.GIT_CONFIG_GLOBAL === '' || env.GIT_CONFIG_GLOBAL === '/dev/null' ? [] : [resolve(env.GIT_CONFIG_GLOBAL)];
+  }
+  const home = env.HOME || homedir();
+  const xdg = env.XDG_CONFIG_HOME || join(home, '.config');
+  return [join(xdg, 'git', 'config'), join(home, '.gitconfig')];
 }
 
 /** Where git looks for an included file: `~/` is the home directory, a relative path is relative to the including file. */

@@ -127,7 +127,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     fifo = new FifoReader(paths.control, {
       message: (message) => {
         log(`control pipe: ${formatConsumed(message)}`);
-        dispatch((running) => running.control.onMessage(message));
+        dispatch((running) => (message.type === 'RELOAD' ? reload() : running.control.onMessage(message)));
       },
       badLine: (problem) => dispatch((running) => running.control.onBadLine(problem)),
     });
@@ -143,7 +143,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // SIGHUP is the classic "re-read your configuration" (systemctl reload): it acts as RELOAD.
   process.on('SIGHUP', () => {
     log('SIGHUP: reloading');
-    daemon?.coordinator.handle({ type: 'RELOAD' });
+    dispatch(() => reload());
   });
 
   const startedAt = Date.now();
@@ -180,9 +180,14 @@ export async function runBackground(mode: RunMode): Promise<void> {
     log,
     onChange: () => {
       log('config changed; reloading');
-      void running.coordinator.reload().then(() => watcher.refresh());
+      reload();
     },
   });
+  // Every reload (a config edit, RELOAD on the pipe, SIGHUP) also re-reads which files to watch:
+  // includes may have come or gone, and a directory missing before may exist now.
+  function reload(): void {
+    void running.coordinator.reload().then(() => watcher.refresh());
+  }
   await watcher.refresh();
 
   for (const act of early) act(running);
