@@ -182,3 +182,94 @@ test('remotedaemon-pull: ff-only in any case pulls; git false spellings and none
     assert.match(s.problems[0]?.text ?? '', /must be ff-only or false/, bad);
   }
 });
+
+/** Live (not zombie) processes whose command line matches `pattern`. */
+function liveProcesses(pattern: RegExp): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return pattern.test(readFileSync(`/proc/${p}/cmdline`, 'utf8')) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * The Actions of a daemon on a real repository with `config` set, and the remote one commit ahead
+ * (already fetched), so a pull has something to fast-forward. Recorded: warnings and log lines.
+ */
+async function actionsOn(t: T, config: Record<string, string>, hook?: string) {
+  const { Actions } = await import('../src/actions/index.js');
+  const { findRepo, loadConfig } = await import('../src/config.js');
+  const fx = makeFixture();
+  for (const [key, value] of Object.entries(config)) git(fx.local, 'config', key, value);
+  if (hook) writeFileSync(join(fx.local, '.git', 'hooks', 'post-merge'), `#!/bin/sh\n${hook}\n`, { mode: 0o755 });
+  const repo = await findRepo(fx.local);
+  const warned: string[] = [];
+  const logged: string[] = [];
+  const actions = new Actions({ repo, warn: (remote, text) => warned.push(`${remote} ${text}`), log: (text) => logged.push(text) });
+  actions.configure(await loadConfig(repo));
+  t.after(async () => {
+    await actions.stop();
+    for (const pid of liveProcesses(/sleep\0(95|96)\.5/)) process.kill(pid, 'SIGKILL');
+    fx.cleanup();
+  });
+  const sha = pushCommit(fx.pusher);
+  git(fx.local, 'fetch', '-q', 'origin');
+  return { fx, actions, warned, logged, sha };
+}
+
+/** Resolves with how long `work` took, or rejects once it takes longer than `limitMs`. */
+async function within(limitMs: number, work: Promise<unknown>, what: string): Promise<number> {
+  const start = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${limitMs} ms`)), limitMs)))]);
+  clearTimeout(timer);
+  return Date.now() - start;
+}
+
+test('a post-merge hook that hangs is killed with its children after afterFetchTimeout; later actions still run', async (t) => {
+  const { fx, actions, warned, sha } = await actionsOn(
+    t,
+    { 'remote.origin.remotedaemon-pull': 'ff-only', 'remotedaemon.afterFetchTimeout': '0.5' },
+    'if [ -e hang ]; then sleep 95.5 & exec sleep 96.5; fi',
+  );
+  writeFileSync(join(fx.local, 'hang'), ''); // the hook runs in the top directory
+  actions.fetched('origin', true, []);
+  await within(5000, actions.idle(), 'the fast-forward with a hanging hook');
+  assert.deepEqual(warned, ['origin fast-forward: git merge did not finish within 0.5 s (a hook that hangs?); killed it']);
+  await eventually(() => liveProcesses(/sleep\0(95|96)\.5/).length === 0, 'the hook and its background child are gone');
+  assert.equal(git(fx.local, 'rev-parse', 'HEAD'), sha, 'the merge itself was done before the hook ran');
+
+  // The queue is not stuck: the next fetch's fast-forward runs.
+  rmSync(join(fx.local, 'hang'));
+  const next = pushCommit(fx.pusher);
+  git(fx.local, 'fetch', '-q', 'origin');
+  actions.fetched('origin', true, []);
+  await within(5000, actions.idle(), 'the next fast-forward');
+  assert.equal(git(fx.local, 'rev-parse', 'HEAD'), next);
+});
+
+test('stop() kills a fast-forward whose hook hangs, at once, instead of waiting for it', async (t) => {
+  const { fx, actions, warned } = await actionsOn(t, { 'remote.origin.remotedaemon-pull': 'ff-only' }, 'touch hook-started; sleep 95.5 & exec sleep 96.5');
+  actions.fetched('origin', true, []);
+  await eventually(() => existsSync(join(fx.local, 'hook-started')) && liveProcesses(/sleep\0(95|96)\.5/).length === 2, 'the hook is running');
+  const took = await within(3000, actions.stop(), 'stop()');
+  assert.ok(took < 1500, `stop() took ${took} ms`);
+  assert.deepEqual(liveProcesses(/sleep\0(95|96)\.5/), [], 'the hook and its child were killed before stop() resolved');
+  assert.deepEqual(warned, [], 'being stopped is not a failure to warn about');
+});
+
+test('fetches that end while a pull is waiting add no second pull for the same remote', async (t) => {
+  const { fx, actions, warned, logged } = await actionsOn(t, { 'remote.origin.remotedaemon-pull': 'ff-only' });
+  writeFileSync(join(fx.local, 'README'), 'a local change\n');
+  git(fx.local, 'add', 'README');
+  for (let i = 0; i < 20; i++) actions.fetched('origin', true, []);
+  await within(10_000, actions.idle(), 'the queued pulls');
+  assert.deepEqual(warned, ['origin not fast-forwarding: the working tree or index has local changes']);
+  assert.deepEqual(logged.filter((l) => l.includes('still not fast-forwarding')), [], 'one pull ran, not twenty');
+});

@@ -1,12 +1,13 @@
 // Actions after a fetch, off by default: fast-forward the checked-out branch
 // (`remote.<name>.remotedaemon-pull = ff-only`) and run the user's command
-// (`remotedaemon.afterFetch`). They run one at a time, in fetch order, on the coordinator's side.
+// (`remotedaemon.afterFetch`). They run one at a time, in fetch order, on the coordinator's side;
+// `remotedaemon.afterFetchTimeout` bounds each (the fast-forward runs the user's post-merge hook).
 
 import { parseBool, type GitConfig, type LoadedConfig } from '../config.js';
 import { DAEMON } from '../protocol.js';
 import type { RefUpdate, RepoInfo } from '../workerapi.js';
 import { runAfterFetch } from './afterfetch.js';
-import { fastForward } from './fastforward.js';
+import { GitInterrupted, fastForward } from './fastforward.js';
 
 export const DEFAULT_AFTER_FETCH_TIMEOUT_SECONDS = 60;
 
@@ -56,6 +57,12 @@ export class Actions {
   /** The last refusal per remote: the same reason is said once, not after every fetch. */
   private readonly refused = new Map<string, string>();
   private reportedProblems = new Set<string>();
+  /**
+   * Remotes with a pull queued that has not begun. It looks at the repository only when it runs,
+   * so it covers every fetch that ended meanwhile: a second one would find nothing to do, and
+   * while a slow pull runs, fetches would otherwise pile up a pull each.
+   */
+  private readonly pullQueued = new Set<string>();
 
   constructor(private readonly options: ActionsOptions) {}
 
@@ -80,11 +87,20 @@ export class Actions {
     // left alone because the tree was dirty catches up once the tree is clean.
     if (!pull && !(command && updates.length > 0)) return;
     const timeoutMs = this.settings.afterFetchTimeoutMs;
-    this.queue = this.queue.then(async () => {
-      if (this.abort.signal.aborted) return;
-      if (pull) await this.pull(remote);
-      if (command && updates.length > 0 && !this.abort.signal.aborted) await this.afterFetch(command, remote, updates, timeoutMs);
-    });
+    if (pull && !this.pullQueued.has(remote)) {
+      this.pullQueued.add(remote);
+      this.enqueue(() => {
+        this.pullQueued.delete(remote); // a fetch from now on may have moved the upstream again
+        return this.pull(remote, timeoutMs);
+      });
+    }
+    if (command && updates.length > 0) this.enqueue(() => this.afterFetch(command, remote, updates, timeoutMs));
+  }
+
+  private enqueue(work: () => Promise<void>): void {
+    this.queue = this.queue
+      .then(() => (this.abort.signal.aborted ? undefined : work()))
+      .catch((err: Error) => this.options.log(`after-fetch action failed: ${err.message}`));
   }
 
   /** Resolves when nothing is queued or running (for tests and shutdown). */
@@ -96,17 +112,23 @@ export class Actions {
     } while (seen !== this.queue);
   }
 
-  /** Kills a running command and runs nothing more. */
+  /** Kills a running command or git (with its hook) and runs nothing more. */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.queue;
   }
 
-  private async pull(remote: string): Promise<void> {
+  private async pull(remote: string, timeoutMs: number): Promise<void> {
     let result;
     try {
-      result = await fastForward(this.options.repo, remote);
+      result = await fastForward(this.options.repo, remote, { timeoutMs, signal: this.abort.signal });
     } catch (err) {
+      if (err instanceof GitInterrupted) {
+        // Killed part-way: if it was the merge's hook, the branch may have moved already.
+        if (this.abort.signal.aborted) this.options.log(`${remote}: fast-forward: ${err.message}`);
+        else this.options.warn(remote, `fast-forward: ${err.message}`);
+        return;
+      }
       result = { kind: 'refused' as const, reason: (err as Error).message };
     }
     if (result.kind === 'refused') {
