@@ -2,6 +2,7 @@
 // end it and all its descendants (git fetch runs upload-pack, ssh helpers...) with one signal, and
 // so the coordinator can do the same if the worker's thread dies before it could.
 
+import { spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import spawn, { type Subprocess, type Options } from 'nano-spawn';
 
 type ChildListener = (pid: number, alive: boolean) => void;
@@ -14,19 +15,33 @@ export function onChildren(fn: ChildListener): void {
   listener = fn;
 }
 
+/** A command that runs to completion: its output is collected (nano-spawn). */
 export function run(file: string, args: readonly string[], options: Options = {}): Subprocess {
   const subprocess = spawn(file, args, { ...options, detached: true });
-  void subprocess.nodeChildProcess.then((child) => {
-    const pid = child.pid;
-    if (pid === undefined) return;
-    running.add(pid);
-    listener(pid, true);
-    child.once('exit', () => {
-      running.delete(pid);
-      listener(pid, false);
-    });
-  }, () => {});
+  void subprocess.nodeChildProcess.then(track, () => {});
   return subprocess;
+}
+
+/**
+ * A process that lives as long as the worker (cat-file): streamed, never collected, since
+ * nano-spawn would keep every byte it ever printed.
+ */
+export function runLongLived(file: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  const child = spawnProcess(file, args, { ...options, detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
+  child.on('error', () => {}); // reported through 'exit'/'close'
+  track(child);
+  return child;
+}
+
+function track(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  running.add(pid);
+  listener(pid, true);
+  child.once('exit', () => {
+    running.delete(pid);
+    listener(pid, false);
+  });
 }
 
 /** Signals a child's whole process group; harmless when it is already gone. */

@@ -4,32 +4,40 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { run } from './children.js';
+import { runLongLived } from './children.js';
+
+const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** One cat-file process and the questions waiting for its answers, in the order asked. */
+interface Batch {
+  child: ChildProcess;
+  waiting: ((answer: string) => void)[];
+}
 
 export class ObjectChecker {
-  private child: ChildProcess | undefined;
-  private readonly waiting: ((line: string) => void)[] = [];
+  private batch: Batch | undefined;
+  private closed = false;
 
   constructor(private readonly cwd: string) {}
 
-  private async process(): Promise<ChildProcess> {
-    if (this.child && this.child.exitCode === null && !this.child.killed) return this.child;
-    const subprocess = run('git', ['cat-file', '--batch-check=%(objectname)'], { cwd: this.cwd });
-    subprocess.catch(() => {}); // it ends when we close it; failures surface as missing answers
-    const child = await subprocess.nodeChildProcess;
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => this.waiting.shift()?.(line));
-    child.once('exit', () => {
-      for (const answer of this.waiting.splice(0)) answer('');
-      if (this.child === child) this.child = undefined;
+  /** The running cat-file, started on first use and again if it died; never two at once. */
+  private current(): Batch {
+    if (this.batch && this.batch.child.exitCode === null && this.batch.child.signalCode === null) return this.batch;
+    const child = runLongLived('git', ['cat-file', '--batch-check=%(objectname)'], { cwd: this.cwd });
+    const batch: Batch = { child, waiting: [] };
+    createInterface({ input: child.stdout! }).on('line', (line) => batch.waiting.shift()?.(line));
+    child.stdin!.on('error', () => {}); // a dead cat-file answers '' below
+    child.once('close', () => {
+      for (const answer of batch.waiting.splice(0)) answer('');
+      if (this.batch === batch) this.batch = undefined;
     });
-    this.child = child;
-    return child;
+    this.batch = batch;
+    return batch;
   }
 
   /** True when the object exists in this repository. */
   async has(sha: string): Promise<boolean> {
-    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return false;
+    if (!OBJECT_ID.test(sha)) return false;
     return (await this.ask(sha)) === sha;
   }
 
@@ -38,19 +46,22 @@ export class ObjectChecker {
     // Only full ref names: anything else could be taken for an abbreviated object id or a revision expression.
     if (!/^refs\/[^\s:^~?*[\\]+$/.test(ref)) return undefined;
     const answer = await this.ask(ref);
-    return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(answer) ? answer : undefined;
+    return OBJECT_ID.test(answer) ? answer : undefined;
   }
 
   /** Questions may be asked concurrently: answers come back in the order asked. */
-  private async ask(name: string): Promise<string> {
-    const child = await this.process();
-    const answer = new Promise<string>((resolve) => this.waiting.push(resolve));
-    child.stdin!.write(`${name}\n`);
-    return answer;
+  private ask(name: string): Promise<string> {
+    if (this.closed) return Promise.resolve('');
+    const batch = this.current();
+    return new Promise<string>((resolve) => {
+      batch.waiting.push(resolve);
+      batch.child.stdin!.write(`${name}\n`);
+    });
   }
 
   close(): void {
-    this.child?.stdin?.end();
-    this.child = undefined;
+    this.closed = true;
+    this.batch?.child.stdin?.end();
+    this.batch = undefined;
   }
 }

@@ -57,3 +57,25 @@ test('the object checker refuses anything but object ids and full ref names', as
   assert.equal(await objects.resolve('refs/heads/main'), git(fx.local, 'rev-parse', 'main'));
   assert.equal(await objects.has('HEAD'), false);
 });
+
+test('concurrent questions share one cat-file and get their own answers', async (t) => {
+  const { fx, objects } = setup(t);
+  const { processesIn } = await import('../support/procs.js');
+  const { readFileSync } = await import('node:fs');
+  const catFiles = () => processesIn(fx.local).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cat-file');
+    } catch {
+      return false;
+    }
+  });
+  const refs = Array.from({ length: 30 }, (_, i) => `refs/heads/b${i}`);
+  const shas = refs.map(() => commit(fx.local));
+  refs.forEach((ref, i) => git(fx.local, 'update-ref', ref, shas[i]));
+  const answers = await Promise.all([...refs.map((ref) => objects.resolve(ref)), objects.resolve('refs/heads/none')]);
+  assert.deepEqual(answers, [...shas, undefined]);
+  assert.equal(catFiles().length, 1);
+  objects.close();
+  const { eventually } = await import('../support/daemon.js');
+  await eventually(() => catFiles().length === 0, 'cat-file ends with close()', 2000);
+});
