@@ -4,9 +4,13 @@
 
 import spawn from 'nano-spawn';
 import { isAbsolute, resolve } from 'node:path';
+import { DAEMON, isProtocolWord } from './protocol.js';
 import type { RemoteSpec, RepoInfo, TransportKind } from './workerapi.js';
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
+
+/** Node's timers overflow past 2^31-1 ms (and then fire at once): the longest interval we accept. */
+export const MAX_TIMER_SECONDS = 2_147_483;
 
 /** Multi-valued view of git's config: every key (as git prints it) -> its values in order. */
 export type GitConfig = Map<string, string[]>;
@@ -72,7 +76,8 @@ export function parseBool(value: string): boolean | undefined {
   return undefined;
 }
 
-function last(config: GitConfig, key: string): string | undefined {
+/** The value git uses for a single-valued key: the last one. */
+export function last(config: GitConfig, key: string): string | undefined {
   return config.get(key)?.at(-1);
 }
 
@@ -91,6 +96,8 @@ export function rewriteUrl(config: GitConfig, url: string): string {
 
 /** Which transport serves a URL, following git's own rules for telling ssh from local paths. */
 export function transportFor(url: string): TransportKind | undefined {
+  // `<helper>::<address>` runs git-remote-<helper> (hg::, gcrypt::, ext::): nothing we can watch.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) return undefined;
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === 'file') return 'local';
@@ -129,18 +136,18 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
   const poll = last(config, 'remotedaemon.pollinterval');
   if (poll !== undefined) {
     const n = Number(poll);
-    if (Number.isFinite(n) && n >= 1) pollIntervalSeconds = n;
-    else problems.push(`remotedaemon.pollInterval must be a number of seconds >= 1, not ${JSON.stringify(poll)}; using ${DEFAULT_POLL_INTERVAL_SECONDS}`);
+    if (Number.isFinite(n) && n >= 1 && n <= MAX_TIMER_SECONDS) pollIntervalSeconds = n;
+    else problems.push(`remotedaemon.pollInterval must be a number of seconds from 1 to ${MAX_TIMER_SECONDS}, not ${JSON.stringify(poll)}; using ${DEFAULT_POLL_INTERVAL_SECONDS}`);
   }
   // git gives GIT_SSH_COMMAND precedence over core.sshCommand, and so do we.
   const sshCommand = env.GIT_SSH_COMMAND || last(config, 'core.sshcommand') || undefined;
-  const afterFetch = last(config, 'remotedaemon.afterfetch');
+  const afterFetch = last(config, 'remotedaemon.afterfetch')?.trim();
 
   for (const name of remoteNames(config)) {
-    if (!/^[^\s\x00-\x1f\x7f*]+$/.test(name)) {
-      // git itself refuses such names; a hand-edited config can still hold one. It could not be
-      // named in a protocol line, which separates words with spaces.
-      ignored.push({ name: JSON.stringify(name), reason: 'its name has spaces, control characters or `*`', quiet: false });
+    if (!isProtocolWord(name)) {
+      // git itself refuses such names; a hand-edited config can still hold one. It cannot be
+      // named in a protocol line, which separates words with spaces: the daemon speaks of it.
+      ignored.push({ name: DAEMON, reason: `remote ${JSON.stringify(name)} has spaces, control characters or \`*\` in its name`, quiet: false });
       continue;
     }
     const get = (key: string) => last(config, `remote.${name}.${key}`);

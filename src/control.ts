@@ -75,9 +75,9 @@ export interface ControlInputOptions {
   onEnd?(): void;
 }
 
-/** Reads consumed messages from a stream (stdin, or one writer of the named pipe). */
-export function readControl(input: Readable, options: ControlInputOptions): () => void {
-  const splitter = new LineSplitter({
+/** Parses each line as a consumed message; bad and over-long lines go to onBadLine. */
+export function controlLineSplitter(options: Pick<ControlInputOptions, 'onMessage' | 'onBadLine'>): LineSplitter {
+  return new LineSplitter({
     line(line) {
       const parsed = parseConsumed(line);
       if (parsed.ok) options.onMessage(parsed.message);
@@ -87,6 +87,11 @@ export function readControl(input: Readable, options: ControlInputOptions): () =
       options.onBadLine(`line of ${bytes} bytes is longer than the ${MAX_LINE_BYTES} allowed; ignored`);
     },
   });
+}
+
+/** Reads consumed messages from a stream (stdin, or one writer of the named pipe). */
+export function readControl(input: Readable, options: ControlInputOptions): () => void {
+  const splitter = controlLineSplitter(options);
   const onData = (chunk: Buffer | string) => splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   const onEnd = () => {
     splitter.end();

@@ -29,6 +29,11 @@ export const MAX_LINE_BYTES = 64 * 1024;
  */
 export const DAEMON = '*';
 
+/** True when a remote's name can stand as one word of a protocol line. */
+export function isProtocolWord(name: string): boolean {
+  return /^[^\s\x00-\x1f\x7f*]+$/.test(name);
+}
+
 export type ParseResult = { ok: true; message: Consumed } | { ok: false; error: string };
 
 const NO_ARGS = new Set<ConsumedType>(['PAUSE', 'LOSTNET', 'RESUME', 'RELOAD', 'STOP']);

@@ -3,8 +3,8 @@
 // (`remotedaemon.afterFetch`). They run one at a time, in fetch order, on the coordinator's side;
 // `remotedaemon.afterFetchTimeout` bounds each (the fast-forward runs the user's post-merge hook).
 
-import { parseBool, type GitConfig, type LoadedConfig } from '../config.js';
-import { DAEMON } from '../protocol.js';
+import { MAX_TIMER_SECONDS, last, parseBool, type GitConfig, type LoadedConfig } from '../config.js';
+import { DAEMON, isProtocolWord } from '../protocol.js';
 import type { RefUpdate, RepoInfo } from '../workerapi.js';
 import { runAfterFetch } from './afterfetch.js';
 import { GitInterrupted, fastForward } from './fastforward.js';
@@ -25,19 +25,21 @@ export function actionSettings(config: GitConfig): ActionSettings {
     const match = /^remote\.(.+)\.remotedaemon-pull$/s.exec(key);
     if (!match) continue;
     const value = values.at(-1)!;
+    // A name that cannot stand in a protocol line is spoken of by the daemon itself.
+    const remote = isProtocolWord(match[1]) ? match[1] : DAEMON;
     if (value.toLowerCase() === 'ff-only') settings.pull.add(match[1]);
     // Off: any of git's false spellings, or `none`.
     else if (parseBool(value) !== false && value.toLowerCase() !== 'none') {
-      settings.problems.push({ remote: match[1], text: `remote.${match[1]}.remotedaemon-pull must be ff-only or false, not ${JSON.stringify(values.at(-1))}; not pulling` });
+      settings.problems.push({ remote, text: `remote.${JSON.stringify(match[1]).slice(1, -1)}.remotedaemon-pull must be ff-only or false, not ${JSON.stringify(value)}; not pulling` });
     }
   }
-  const command = config.get('remotedaemon.afterfetch')?.at(-1);
+  const command = last(config, 'remotedaemon.afterfetch');
   if (command && command.trim() !== '') settings.afterFetch = command;
-  const timeout = config.get('remotedaemon.afterfetchtimeout')?.at(-1);
+  const timeout = last(config, 'remotedaemon.afterfetchtimeout');
   if (timeout !== undefined) {
     const n = Number(timeout);
-    if (Number.isFinite(n) && n > 0) settings.afterFetchTimeoutMs = n * 1000;
-    else settings.problems.push({ remote: DAEMON, text: `remotedaemon.afterFetchTimeout must be a number of seconds > 0, not ${JSON.stringify(timeout)}; using ${DEFAULT_AFTER_FETCH_TIMEOUT_SECONDS}` });
+    if (Number.isFinite(n) && n > 0 && n <= MAX_TIMER_SECONDS) settings.afterFetchTimeoutMs = n * 1000;
+    else settings.problems.push({ remote: DAEMON, text: `remotedaemon.afterFetchTimeout must be a number of seconds from 0 to ${MAX_TIMER_SECONDS}, not ${JSON.stringify(timeout)}; using ${DEFAULT_AFTER_FETCH_TIMEOUT_SECONDS}` });
   }
   return settings;
 }

@@ -15,8 +15,8 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { LineSplitter } from '../control.js';
-import { MAX_LINE_BYTES, parseConsumed, type Consumed } from '../protocol.js';
+import { controlLineSplitter, type LineSplitter } from '../control.js';
+import type { Consumed } from '../protocol.js';
 
 /** Writes up to this size are atomic on a pipe (POSIX PIPE_BUF; Linux: 4096). */
 export const PIPE_BUF = 4096;
@@ -73,14 +73,7 @@ export class FifoReader {
   }
 
   private newSplitter(): LineSplitter {
-    return new LineSplitter({
-      line: (line) => {
-        const parsed = parseConsumed(line);
-        if (parsed.ok) this.events.message(parsed.message);
-        else this.events.badLine(parsed.error);
-      },
-      overlong: (bytes) => this.events.badLine(`line of ${bytes} bytes is longer than the ${MAX_LINE_BYTES} allowed; ignored`),
-    });
+    return controlLineSplitter({ onMessage: (m) => this.events.message(m), onBadLine: (p) => this.events.badLine(p) });
   }
 
   private data(chunk: Buffer): void {
