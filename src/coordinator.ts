@@ -51,6 +51,8 @@ interface Handle {
   children: Set<number>;
   state: RemoteState;
   stopping: boolean;
+  /** Between SYNCING and DONESYNCING: a worker that ends then owes the controller a DONESYNCING 0. */
+  syncing: boolean;
   restarts: Backoff;
   restartTimer?: NodeJS.Timeout;
 }
@@ -64,6 +66,11 @@ export class Coordinator {
   private stopped = false;
   /** Ignored remotes already warned about, so a RELOAD does not repeat the same warning. */
   private warnedIgnored = new Set<string>();
+  private warnedProblems = new Set<string>();
+  /** The remotes the config asks for, as last read. */
+  private wanted = new Map<string, RemoteSpec>();
+  /** Remotes whose old worker is still stopping before a new one starts. */
+  private readonly replacing = new Set<string>();
   /** Said once while there is nothing to do, again only after remotes came and went. */
   private warnedNoRemotes = false;
   private reloading: Promise<void> = Promise.resolve();
@@ -116,10 +123,10 @@ export class Coordinator {
       try {
         config = await loadConfig(this.options.repo, this.options.env);
       } catch (err) {
-        this.options.emit({ type: 'WARNING', remote: DAEMON, text: `RELOAD failed, keeping the current remotes: ${(err as Error).message}` });
+        if (!this.stopped) this.options.emit({ type: 'WARNING', remote: DAEMON, text: `RELOAD failed, keeping the current remotes: ${(err as Error).message}` });
         return;
       }
-      this.apply(config);
+      if (!this.stopped) this.apply(config); // STOP may have come while git read the config
     });
     return this.reloading;
   }
@@ -142,10 +149,6 @@ export class Coordinator {
     return this.mode;
   }
 
-  remoteNames(): string[] {
-    return [...this.remotes.keys()];
-  }
-
   /** Stops every worker (cleanly if it can, by force if it must) and the pool. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -157,7 +160,11 @@ export class Coordinator {
 
   private apply(config: LoadedConfig): void {
     this.options.onConfig?.(config);
-    for (const problem of config.problems) this.options.emit({ type: 'WARNING', remote: DAEMON, text: problem });
+    // Config problems, like ignored remotes, are said once, not again at every reload.
+    for (const problem of config.problems) {
+      if (!this.warnedProblems.has(problem)) this.options.emit({ type: 'WARNING', remote: DAEMON, text: problem });
+    }
+    this.warnedProblems = new Set(config.problems);
     const ignoredNow = new Set<string>();
     for (const { name, reason, quiet } of config.ignored) {
       const key = `${name}\0${reason}`;
@@ -172,16 +179,29 @@ export class Coordinator {
     this.warnedNoRemotes = config.remotes.length === 0;
 
     const wanted = new Map(config.remotes.map((spec) => [spec.name, spec]));
+    this.wanted = wanted;
     for (const [name, handle] of this.remotes) {
       const spec = wanted.get(name);
       if (spec && JSON.stringify(spec) === handle.key) continue;
       this.remotes.delete(name);
-      void this.stopWorker(handle);
+      // A changed remote starts again only once its old worker is gone, so that the old one's
+      // DISCONNECTED can never follow the new one's CONNECTED.
+      this.replacing.add(name);
+      void this.stopWorker(handle).then(() => {
+        this.replacing.delete(name);
+        this.startWanted();
+      });
     }
-    for (const [name, spec] of wanted) {
-      if (!this.remotes.has(name)) this.startWorker(spec, new Backoff(this.options.restartBackoff));
-    }
+    this.startWanted();
     this.options.onStateChange?.();
+  }
+
+  /** Starts a worker for every wanted remote that has none (and is not waiting for its old one to stop). */
+  private startWanted(): void {
+    if (this.stopped) return;
+    for (const [name, spec] of this.wanted) {
+      if (!this.remotes.has(name) && !this.replacing.has(name)) this.startWorker(spec, new Backoff(this.options.restartBackoff));
+    }
   }
 
   private startWorker(spec: RemoteSpec, restarts: Backoff): void {
@@ -205,6 +225,7 @@ export class Coordinator {
       children: new Set(),
       state: { connected: false, since: Date.now() },
       stopping: false,
+      syncing: false,
       restarts,
     };
     channel.port1.on('message', (message: FromWorker) => this.fromWorker(handle, message));
@@ -228,10 +249,14 @@ export class Coordinator {
           handle.state.connected = m.type === 'CONNECTED';
           handle.state.since = now;
           handle.state.nextRetry = undefined;
-        } else if (m.type === 'DONESYNCING') handle.state.lastFetch = { at: now, ok: m.ok };
-        else if (m.type === 'WARNING') handle.state.lastWarning = { at: now, text: m.text };
+        } else if (m.type === 'SYNCING') handle.syncing = true;
+        else if (m.type === 'DONESYNCING') {
+          handle.syncing = false;
+          handle.state.lastFetch = { at: now, ok: m.ok };
+        } else if (m.type === 'WARNING') handle.state.lastWarning = { at: now, text: m.text };
         this.options.onStateChange?.();
-        if (handle.stopping && m.type !== 'DISCONNECTED') return;
+        // A worker being stopped still closes what it opened; anything else it says is moot.
+        if (handle.stopping && m.type !== 'DISCONNECTED' && m.type !== 'DONESYNCING') return;
         this.options.emit(m);
         return;
       }
@@ -254,8 +279,15 @@ export class Coordinator {
   /** The worker's task is over: a clean stop, or a crash that costs only this remote. */
   private ended(handle: Handle, err: Error | undefined): void {
     handle.port.close();
-    killGroups(handle.children);
+    // After a clean stop the worker has already asked its children to end: let git clean up its
+    // lock files. A crashed worker could not: nothing of it may be left behind.
+    killGroups(handle.children, err ? 'SIGKILL' : 'SIGTERM');
     const name = handle.spec.name;
+    if (handle.syncing) {
+      handle.syncing = false;
+      handle.state.lastFetch = { at: Date.now(), ok: false };
+      this.options.emit({ type: 'DONESYNCING', remote: name, ok: false });
+    }
     if (handle.state.connected) {
       handle.state.connected = false;
       handle.state.since = Date.now();
@@ -293,8 +325,8 @@ export class Coordinator {
       this.options.log(`${handle.spec.name}: worker did not stop in time; terminating it`);
       handle.abort.abort();
       await handle.task;
+      killGroups(handle.children, 'SIGKILL');
     }
-    killGroups(handle.children);
   }
 
   private setMode(mode: Mode, message: ToWorker): void {
@@ -315,10 +347,10 @@ export class Coordinator {
   }
 }
 
-function killGroups(pids: Set<number>): void {
+function killGroups(pids: Set<number>, signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
-      process.kill(-pid, 'SIGKILL');
+      process.kill(-pid, signal);
     } catch {
       // already gone
     }
