@@ -1,6 +1,7 @@
 // End to end: the real daemon in the foreground, real repositories, local remotes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
 import { startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
@@ -170,7 +171,14 @@ test('remotes no transport serves get one WARNING; bad lines get a WARNING and c
 for (const how of ['STOP', 'end of stdin', 'SIGTERM', 'SIGINT'] as const) {
   test(`${how}: clean exit 0 within 2 s, nothing left running`, async (t) => {
     const { fx, d } = await running(t);
-    await eventually(() => processesIn(fx.local).length >= 1, 'the worker has its cat-file running', 5000).catch(() => {});
+    const catFile = () => processesIn(fx.local).some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cat-file');
+      } catch {
+        return false;
+      }
+    });
+    await eventually(catFile, 'the worker has its cat-file running (started by the catch-up)', 5000);
     pushCommit(fx.pusher);
     await d.waitFor('SYNCING origin');
     const start = Date.now();
@@ -181,7 +189,8 @@ for (const how of ['STOP', 'end of stdin', 'SIGTERM', 'SIGINT'] as const) {
     assert.equal(code, 0);
     assert.ok(at - start < 2000, `took ${at - start} ms`);
     await eventually(() => processesIn(fx.local).length === 0 && processesIn(fx.remote).length === 0, 'no process left', 1000);
-    assert.equal(d.lines.at(-1), 'DISCONNECTED origin');
+    assert.ok(d.lines.slice(-2).includes('DISCONNECTED origin'), d.lines.join(' | '));
+    assert.equal(d.lines.filter((l) => l.startsWith('DONESYNCING origin ')).length, count(d, 'SYNCING origin'), 'every SYNCING has its DONESYNCING, even at a stop');
   });
 }
 
@@ -228,4 +237,15 @@ test('a repository without remotes says so once, and picks one up on RELOAD', as
   git(fx.local, 'remote', 'add', 'origin', fx.remote);
   d.send('RELOAD');
   await d.waitFor('CONNECTED origin');
+});
+
+test('RESUME while connected leaves the connection alone', async (t) => {
+  const { fx, d } = await running(t);
+  d.send('RESUME');
+  d.send('MARKER');
+  await d.waitFor(/unknown message "MARKER"/);
+  const sha = pushCommit(fx.pusher);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'still syncing');
+  assert.equal(count(d, 'DISCONNECTED origin'), 0);
+  assert.equal(count(d, 'CONNECTED origin'), 1);
 });

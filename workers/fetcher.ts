@@ -16,8 +16,8 @@ export interface FetchOutcome {
 export interface FetcherOptions {
   remote: string;
   cwd: string;
-  /** Environment for the fetch (the transport's tunnel, for ssh). */
-  env: () => Promise<Record<string, string>>;
+  /** Environment for the fetch (the transport's tunnel, for ssh); undefined: not now, skip it. */
+  env: () => Promise<Record<string, string> | undefined>;
   /** Store fetched refs in FETCH_HEAD too (only when some refspec has no destination). */
   writeFetchHead: boolean;
   /** Reads the local refs this fetch can write; called before and after, to tell what moved. */
@@ -28,7 +28,7 @@ export interface FetcherOptions {
 
 export class Fetcher {
   private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
+  private waiting: Promise<void> | undefined;
   private pid: number | undefined;
   private stopped = false;
   /** Fetches started, for tests and status. */
@@ -43,18 +43,23 @@ export class Fetcher {
       this.running = this.fetchOnce().finally(() => (this.running = undefined));
       return this.running;
     }
-    if (!this.queued) {
-      this.queued = this.running.then(() => {
-        this.queued = undefined;
+    if (!this.waiting) {
+      this.waiting = this.running.then(() => {
+        this.waiting = undefined;
         return this.request();
       });
     }
-    return this.queued;
+    return this.waiting;
+  }
+
+  /** True while a fetch waits to start after the running one. */
+  get queued(): boolean {
+    return this.waiting !== undefined;
   }
 
   /** Resolves when nothing runs or waits. */
   async idle(): Promise<void> {
-    while (this.running || this.queued) await (this.queued ?? this.running);
+    while (this.running || this.waiting) await (this.waiting ?? this.running);
   }
 
   /** Ends a running fetch (and its children) and refuses new ones. */
@@ -64,6 +69,13 @@ export class Fetcher {
   }
 
   private async fetchOnce(): Promise<void> {
+    let extraEnv: Record<string, string> | undefined;
+    try {
+      extraEnv = await this.options.env();
+    } catch {
+      extraEnv = undefined;
+    }
+    if (extraEnv === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
     this.count++;
     this.options.onStart();
     const args = ['fetch', '--quiet'];
@@ -78,7 +90,7 @@ export class Fetcher {
       return;
     }
     try {
-      const env = { GIT_TERMINAL_PROMPT: '0', ...(await this.options.env()) };
+      const env = { GIT_TERMINAL_PROMPT: '0', ...extraEnv };
       const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
       void subprocess.nodeChildProcess.then((child) => (this.pid = child.pid), () => {});
       const result = await subprocess;

@@ -52,6 +52,9 @@ class Session {
   private readonly fetcher: Fetcher;
   private connection: Connection | undefined;
   private lastWarning: string | undefined;
+  /** A failed fetch is tried again while connected, backing off on its own scale. */
+  private readonly fetchRetries = new Backoff({ initialMs: 1000, maxMs: 5 * 60_000 });
+  private fetchRetryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly task: SessionTask) {
     this.port = task.port as MessagePort;
@@ -65,15 +68,18 @@ class Session {
     this.fetcher = new Fetcher({
       remote: spec.name,
       cwd: repo.cwd,
-      env: async () => (this.connection ? this.connection.fetchEnv() : {}),
-      writeFetchHead: spec.fetchRefspecs.some((r) => !r.includes(':') && !r.startsWith('^')),
+      // Not connected (a queued fetch after PAUSE, LOSTNET or a lost link): no fetch at all, rather
+      // than one that goes around the held connection; the catch-up on reconnecting covers it.
+      env: async () => (this.connection ? this.connection.fetchEnv() : undefined),
+      writeFetchHead: this.tracking.writesFetchHeadOnly(),
       snapshot: spec.reportUpdates ? () => this.tracking.read() : undefined,
       onStart: () => this.emit({ type: 'SYNCING', remote: this.name }),
       onDone: ({ ok, stderr, updates }) => {
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
-        if (!ok) this.warn(`git fetch failed: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+        if (!ok) this.warn(`git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
         this.emit({ type: 'DONESYNCING', remote: this.name, ok });
+        this.retryFetchIfFailed(ok);
       },
     });
     onChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
@@ -109,9 +115,13 @@ class Session {
     for (const listener of [...this.modeListeners]) listener();
   }
 
-  /** Runs `fn` once at the next mode change; the returned function cancels that. */
-  private onModeChange(fn: () => void): () => void {
+  /**
+   * Runs `fn` once at the next PAUSE/LOSTNET/RESUME/STOP (with `leavingOnly`, only at one that
+   * ends running: a RESUME must not drop a healthy connection); the returned function cancels it.
+   */
+  private onModeChange(fn: () => void, leavingOnly = false): () => void {
     const listener = () => {
+      if (leavingOnly && this.mode === 'running') return;
       this.modeListeners.delete(listener);
       fn();
     };
@@ -164,8 +174,10 @@ class Session {
       const connection = await this.connect();
       if (connection) await this.serve(connection);
     }
+    clearTimeout(this.fetchRetryTimer);
     this.fetcher.stop();
     killAll();
+    await this.fetcher.idle(); // its DONESYNCING must go out before the port closes
     this.objects.close();
     this.port.close();
   }
@@ -173,7 +185,7 @@ class Session {
   /** One attempt; on failure waits out the backoff (or until told otherwise). */
   private async connect(): Promise<Connection | undefined> {
     const abort = new AbortController();
-    const stopAborting = this.onModeChange(() => abort.abort());
+    const stopAborting = this.onModeChange(() => abort.abort(), true);
     let connection: Connection | undefined;
     try {
       connection = await (await this.transport).connect(
@@ -190,7 +202,7 @@ class Session {
       }
       return connection;
     } catch (err) {
-      if (this.mode !== 'running') return undefined;
+      if (this.mode !== 'running' || abort.signal.aborted) return undefined; // told to stop trying
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof NeedsUser) {
         this.needsUser = true;
@@ -215,10 +227,11 @@ class Session {
     let stopListening = () => {};
     const ended = await Promise.race([
       connection.done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
-      new Promise<'told'>((resolve) => (stopListening = this.onModeChange(() => resolve('told')))),
+      new Promise<'told'>((resolve) => (stopListening = this.onModeChange(() => resolve('told'), true))),
     ]);
     stopListening();
     this.connection = undefined;
+    clearTimeout(this.fetchRetryTimer);
     await connection.close();
     if (ended instanceof NeedsUser) {
       this.needsUser = true;
@@ -241,24 +254,66 @@ class Session {
 
   /** After every (re)connect: one fetch if the remote moved while nobody watched. */
   private async catchUp(connection: Connection): Promise<void> {
+    let needed: boolean;
     try {
-      const refs = await connection.listRefs();
-      if (this.connection === connection && (await this.tracking.needsFetch({ kind: 'refs', refs }))) await this.fetcher.request();
+      needed = await this.tracking.needsFetch(await connection.listRefs());
     } catch (err) {
-      if (this.connection === connection) this.warn(`cannot list the remote's refs: ${(err as Error).message}`);
+      if (this.connection !== connection) return;
+      // Not knowing is no reason to miss what changed meanwhile: fetch and let git find out.
+      this.log(`cannot compare with the remote's refs (${(err as Error).message}); fetching to be sure`);
+      needed = true;
     }
+    if (needed && this.connection === connection) await this.fetcher.request();
   }
 
+  /** A change the transport saw: fetch if it brings anything new here. */
   private changed(connection: Connection | undefined, change: RemoteChange): void {
     void (async () => {
-      if (connection !== undefined && this.connection !== connection) return;
+      // Before CONNECTED (a notifier's first lines) or after the connection: the catch-up that
+      // follows every CONNECTED covers it.
+      if (connection === undefined || this.connection !== connection) return;
+      // A fetch already waiting to start will see this change too.
+      if (this.fetcher.queued) return;
       try {
-        if (await this.tracking.needsFetch(change)) await this.fetcher.request();
+        if (await this.needsFetch(connection, change)) {
+          if (this.connection === connection) await this.fetcher.request();
+        }
       } catch (err) {
-        this.warn(`cannot compare with local refs: ${(err as Error).message}`);
+        if (this.connection === connection) this.warn(`cannot compare with local refs: ${(err as Error).message}`);
       }
     })();
   }
+
+  private async needsFetch(connection: Connection, change: RemoteChange): Promise<boolean> {
+    if (change.kind === 'refs') return this.tracking.needsFetch(change.refs);
+    // Only new object ids, no ref names. One we lack means new commits: fetch at once. If we have
+    // them all, a ref may still have moved onto one of them (a new branch at an old commit, a
+    // fast-forward onto another branch's tip): ask the remote which refs are where.
+    if (await this.tracking.anyMissing(change.shas)) return true;
+    return this.tracking.needsFetch(await connection.listRefs());
+  }
+
+  /** After a failed fetch, while still connected: again, later, until one succeeds. */
+  private retryFetchIfFailed(ok: boolean): void {
+    clearTimeout(this.fetchRetryTimer);
+    if (ok) {
+      this.fetchRetries.reset();
+      return;
+    }
+    const connection = this.connection;
+    if (!connection || this.mode !== 'running') return;
+    const delay = this.fetchRetries.next();
+    this.log(`trying the fetch again in ${(delay / 1000).toFixed(1)} s`);
+    this.fetchRetryTimer = setTimeout(() => {
+      if (this.connection === connection) void this.fetcher.request();
+    }, delay);
+  }
+}
+
+/** The line of git's stderr that says what went wrong (git's advice follows it, if any). */
+function gitError(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
 }
 
 /** Test-only: reachable solely through the coordinator's constructor options, never config. */

@@ -1,10 +1,10 @@
 // Decides whether a change on the remote needs a fetch here: only when it would bring something
 // new into the refs that `remote.<name>.fetch` names. The local tracking refs are read fresh each
-// time (through the worker's long-lived cat-file, or one `git for-each-ref` when only object ids
-// are known), so a push made from this repository, which already moved them, costs no fetch.
+// time through the worker's long-lived cat-file, so a push made from this repository, which
+// already moved them, costs no fetch.
 
 import { FetchRefspecs } from '../src/refs/refspec.js';
-import type { RemoteChange, RefMap } from './transport.js';
+import type { RefMap } from './transport.js';
 import type { ObjectChecker } from './objects.js';
 import { run } from './children.js';
 
@@ -15,29 +15,33 @@ export class TrackingRefs {
     this.refspecs = new FetchRefspecs(fetchRefspecs);
   }
 
-  /** The local refs a fetch from this remote writes, with their values. */
+  /** True when some refspec stores nowhere but FETCH_HEAD, so the fetch must write it. */
+  writesFetchHeadOnly(): boolean {
+    return this.refspecs.hasNoDestination();
+  }
+
+  /** The local refs a fetch from this remote writes, with their values (symbolic refs left out). */
   async read(): Promise<RefMap> {
     const prefixes = this.refspecs.destinationPrefixes();
     const refs: RefMap = new Map();
     if (prefixes.length === 0) return refs;
-    const { stdout } = await run('git', ['for-each-ref', '--format=%(objectname) %(refname)', ...prefixes], { cwd: this.cwd });
+    const { stdout } = await run('git', ['for-each-ref', '--format=%(objectname) %(symref) %(refname)', ...prefixes], { cwd: this.cwd });
     for (const line of stdout.split('\n')) {
-      const space = line.indexOf(' ');
-      if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
+      const [sha, symref, ref] = line.split(' ');
+      // A prefix can be wider than the refspec (`refs/remotes/o/pr-*` reads `refs/remotes/o/`).
+      if (ref && !symref && this.refspecs.isDestination(ref)) refs.set(ref, sha);
     }
     return refs;
   }
 
-  /** True when fetching would change something here. */
-  async needsFetch(change: RemoteChange): Promise<boolean> {
-    if (change.kind === 'shas') {
-      // Only new values are known, not which refs moved: a value that is not already the tip of
-      // one of this remote's tracking refs is news (this also catches a branch moved to a commit
-      // we have through another branch).
-      const tips = new Set((await this.read()).values());
-      return change.shas.some((sha) => !tips.has(sha));
-    }
-    const answers = [...change.refs].map(([ref, sha]) => {
+  /** True when any of these objects is not in this repository. */
+  async anyMissing(shas: string[]): Promise<boolean> {
+    return (await Promise.all(shas.map((sha) => this.objects.has(sha)))).some((have) => !have);
+  }
+
+  /** True when fetching `refs` (remote ref -> new value) would change something here. */
+  async needsFetch(refs: RefMap): Promise<boolean> {
+    const answers = [...refs].map(([ref, sha]) => {
       const dst = this.refspecs.destination(ref);
       if (dst === undefined) return false; // outside the fetch refspecs
       if (dst === null) return this.objects.has(sha).then((have) => !have);

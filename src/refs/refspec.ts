@@ -67,6 +67,16 @@ export class FetchRefspecs {
     return undefined;
   }
 
+  /** True when a fetch may write local ref `ref`. */
+  isDestination(ref: string): boolean {
+    return this.positive.some((s) => s.dst !== undefined && matchPattern(s.dst, ref) !== null && !expandsTo(s.dst, ref));
+  }
+
+  /** True when some refspec takes refs but stores them nowhere (only in FETCH_HEAD). */
+  hasNoDestination(): boolean {
+    return this.positive.some((s) => s.dst === undefined);
+  }
+
   /** Every local ref prefix a fetch may write (for reading the tracking refs in one go). */
   destinationPrefixes(): string[] {
     return this.positive.filter((s) => s.dst !== undefined).map((s) => {

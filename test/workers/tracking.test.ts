@@ -17,37 +17,44 @@ function setup(t: { after(fn: () => void): void }, refspecs = ['+refs/heads/*:re
 test('named refs: fetch only when a tracked ref would move', async (t) => {
   const { fx, tracking } = setup(t);
   const main = git(fx.local, 'rev-parse', 'refs/remotes/origin/main');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', main]]) }), false, 'already there');
+  assert.equal(await tracking.needsFetch(new Map([['refs/heads/main', main]])), false, 'already there');
   const sha = pushCommit(fx.pusher);
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), true, 'new value');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/new', main]]) }), true, 'new branch at a known commit');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/pull/1/head', sha]]) }), false, 'outside the refspecs');
+  assert.equal(await tracking.needsFetch(new Map([['refs/heads/main', sha]])), true, 'new value');
+  assert.equal(await tracking.needsFetch(new Map([['refs/heads/new', main]])), true, 'new branch at a known commit');
+  assert.equal(await tracking.needsFetch(new Map([['refs/pull/1/head', sha]])), false, 'outside the refspecs');
   git(fx.local, 'fetch', '-q', 'origin');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), false, 'cat-file sees the fetch that landed');
+  assert.equal(await tracking.needsFetch(new Map([['refs/heads/main', sha]])), false, 'cat-file sees the fetch that landed');
 });
 
 test('a push from this repository costs no fetch', async (t) => {
   const { fx, tracking } = setup(t);
   const sha = commit(fx.local);
   git(fx.local, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/heads/main', sha]]) }), false);
-  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [sha] }), false);
+  assert.equal(await tracking.needsFetch(new Map([['refs/heads/main', sha]])), false);
+  assert.equal(await tracking.anyMissing([sha]), false);
 });
 
-test('object ids only: fetch unless every id is a tracking tip', async (t) => {
+test('object ids: any one missing here means new commits', async (t) => {
   const { fx, tracking } = setup(t);
   const main = git(fx.local, 'rev-parse', 'refs/remotes/origin/main');
-  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [main] }), false);
-  const known = commit(fx.local); // known here, but no tracking ref points at it
-  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: [main, known] }), true);
-  assert.equal(await tracking.needsFetch({ kind: 'shas', shas: ['0'.repeat(40)] }), true);
+  assert.equal(await tracking.anyMissing([main]), false);
+  assert.equal(await tracking.anyMissing([main, '0'.repeat(40)]), true);
+  assert.equal(await tracking.anyMissing(['not-an-id']), true);
+});
+
+test('read() lists only what the refspecs write, without symbolic refs', async (t) => {
+  const { fx, tracking } = setup(t, ['+refs/heads/pr-*:refs/remotes/origin/pr-*']);
+  const main = git(fx.local, 'rev-parse', 'HEAD');
+  git(fx.local, 'update-ref', 'refs/remotes/origin/pr-1', main);
+  git(fx.local, 'update-ref', 'refs/remotes/origin/other', main);
+  assert.deepEqual([...(await tracking.read())], [['refs/remotes/origin/pr-1', main]]);
 });
 
 test('refspecs without a destination: fetch when the object is missing here', async (t) => {
   const { fx, tracking } = setup(t, ['refs/notes/commits']);
   const here = git(fx.local, 'rev-parse', 'HEAD');
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/notes/commits', here]]) }), false);
-  assert.equal(await tracking.needsFetch({ kind: 'refs', refs: new Map([['refs/notes/commits', 'f'.repeat(40)]]) }), true);
+  assert.equal(await tracking.needsFetch(new Map([['refs/notes/commits', here]])), false);
+  assert.equal(await tracking.needsFetch(new Map([['refs/notes/commits', 'f'.repeat(40)]])), true);
 });
 
 test('the object checker refuses anything but object ids and full ref names', async (t) => {
