@@ -146,15 +146,7 @@ export class HeldConnection implements Connection {
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      clearTimeout(this.pollTimer);
-      this.notifier?.close();
-      this.queue.close(new Error('connection closed'));
-      const tunnel = await this.tunnelPromise?.catch(() => undefined);
-      await Promise.all([tunnel?.close(), this.ssh.close()]);
-      this.settleDone.resolve();
-    })();
-    return this.closing;
+    return this.shutdown(undefined);
   }
 
   /** Why the connection was lost, once it was. */
@@ -164,14 +156,27 @@ export class HeldConnection implements Connection {
   private lost(reason: Error): void {
     if (this.closing) return;
     this.lostReason = reason;
-    this.closing = (async () => {
-      clearTimeout(this.pollTimer);
-      this.notifier?.close();
-      this.queue.close(reason);
-      const tunnel = await this.tunnelPromise?.catch(() => undefined);
-      await Promise.all([tunnel?.close(), this.ssh.close()]);
-      this.settleDone.reject(reason);
+    void this.shutdown(reason);
+  }
+
+  /**
+   * Ends channels, tunnel and connection, then settles `done` whatever the cleanup met: a `done`
+   * left unsettled would keep the remote from ever reconnecting.
+   */
+  private shutdown(reason: Error | undefined): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        clearTimeout(this.pollTimer);
+        this.notifier?.close();
+        this.queue.close(reason ?? new Error('connection closed'));
+        const tunnel = await this.tunnelPromise?.catch(() => undefined);
+        await Promise.allSettled([tunnel?.close(), this.ssh.close()]);
+      } finally {
+        if (reason) this.settleDone.reject(reason);
+        else this.settleDone.resolve();
+      }
     })();
+    return this.closing;
   }
 
   private openTunnel(): Promise<Tunnel> {

@@ -25,12 +25,13 @@ function daemonIn(t: T, fx: SshFixture): RunningDaemon {
   return d;
 }
 
-/** Server-side processes of the test user running the notifier. */
-function notifiersOnServer(): number {
+/** Server-side processes of the test user whose command line mentions `what` and this fixture's repository. */
+function serverProcesses(fx: SshFixture, what: string): number {
   try {
-    return execFileSync('pgrep', ['-u', 'grd-test', '-f', 'notifychanges'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
+    return execFileSync('pgrep', ['-u', 'grd-test', '-f', `${what}.*${fx.remotePath}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+  } catch (err) {
+    if ((err as { status?: number }).status === 1) return 0; // pgrep: nothing matched
+    throw err;
   }
 }
 
@@ -47,7 +48,7 @@ test('over ssh: a push is fetched through the held connection, and STOP leaves n
   const { code } = await d.exited;
   assert.equal(code, 0);
   await eventually(() => processesIn(fx.local).length === 0, 'nothing left here', 2000);
-  await eventually(() => notifiersOnServer() === 0, 'no notifier left on the server', 2000);
+  await eventually(() => serverProcesses(fx, 'notifychanges') === 0, 'no notifier left on the server', 2000);
 });
 
 test('over ssh: sshd stopped and started -> DISCONNECTED, CONNECTED, and a catch-up of what changed meanwhile', async (t) => {
@@ -140,15 +141,7 @@ test('over ssh: git-annex-shell notifychanges as the notifier', async (t) => {
   await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'fetched on git-annex-shell notice');
   d.send('STOP');
   await d.exited;
-  await eventually(() => {
-    try {
-      execFileSync('pgrep', ['-u', 'grd-test', '-f', 'git-annex-shell'], { encoding: 'utf8' });
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'no git-annex-shell left on the server', 3000);
-  void gitEnv;
+  await eventually(() => serverProcesses(fx, 'git-annex-shell') === 0, 'no git-annex-shell left on the server', 3000);
 });
 
 test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recovery with a catch-up', async (t) => {
@@ -161,9 +154,7 @@ test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recov
   const script = [
     'set -e',
     `cd ${fx.remotePath}`,
-    'head -c 60000000 /dev/urandom > "$HOME/big.bin"',
-    'blob=$(git hash-object -w "$HOME/big.bin")',
-    'rm "$HOME/big.bin"',
+    'blob=$(head -c 60000000 /dev/urandom | git hash-object -w --stdin)',
     'tree=$(printf "100644 blob %s\\tbig.bin\\n" "$blob" | git mktree)',
     'git commit-tree -p main -m big "$tree"',
   ].join('\n');
@@ -189,4 +180,15 @@ test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recov
   await d.waitFor('CONNECTED origin', { from });
   await d.waitFor('DONESYNCING origin 1', { from, timeoutMs: 30_000 });
   assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha);
+});
+
+test('over ssh: a new branch at a commit we already have is fetched too', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  const sha = push(fx);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'main fetched');
+  // The notifier says only "CHANGED <sha>", a sha we have and that is already a tracking tip.
+  gitEnv(fx.pusher, fx.sshEnv, 'push', '-q', 'origin', 'HEAD:refs/heads/same-commit');
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/same-commit') === sha, 'the new branch is fetched');
 });

@@ -172,3 +172,13 @@ test('close() ends even while a helper is still connected (half-open, silent)', 
   const closed = await Promise.race([tunnel.close().then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'hung'))]);
   assert.equal(closed, 'closed');
 });
+
+test('once the tunnel is closed, a fetch fails instead of opening a connection of its own', async (t) => {
+  const { fx, tunnel } = await setup(t);
+  const before = await fx.sshd.authenticatedCount();
+  await tunnel.close();
+  const result = await runGit(fx.local, tunnel.env, ['fetch', 'origin']);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /connection to .* is closed/);
+  assert.equal(await fx.sshd.authenticatedCount(), before);
+});

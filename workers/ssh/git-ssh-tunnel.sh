@@ -35,10 +35,16 @@ parse() {
   host=$1 command=$2
 }
 
-if ! parse "$@" || [ "$host" != "$want_host" ] || [ "$port" != "$want_port" ] || [ -z "$dir" ] || [ ! -S "$dir/sock" ]; then
-  # Not the connection the worker holds (a submodule on another host, say) or the worker is gone:
-  # do what git would have done without us.
+if ! parse "$@" || [ "$host" != "$want_host" ] || [ "$port" != "$want_port" ] || [ -z "$dir" ]; then
+  # Not the connection the worker holds (a submodule on another host, say): do what git would
+  # have done without us.
   exec sh -c "${GIT_REMOTE_DAEMON_FALLBACK_SSH:-ssh}"' "$@"' git-ssh-tunnel "$@"
+fi
+if [ ! -S "$dir/sock" ]; then
+  # The held connection is gone (lost, paused, or the network is down): fail like ssh would,
+  # rather than open a new connection behind the daemon's back. It fetches again on reconnecting.
+  echo "git-remote-daemon: the connection to $host is closed" >&2
+  exit 255
 fi
 
 status_file="$dir/$$.status"
