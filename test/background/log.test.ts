@@ -69,7 +69,10 @@ test('a rotation whose new file cannot be created keeps writing to the old one, 
   const other = join(dir.path, 'other.txt');
   mkdirSync(mnt);
   const probe = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs none "$1"', 'sh', mnt]);
-  if (probe.status !== 0) return t.skip('needs unshare -rm and a tmpfs mount (user namespaces)');
+  if (probe.status !== 0) {
+    if (process.env.CI) assert.fail(`unshare -rm with a tmpfs mount failed here: ${probe.stderr}`);
+    return t.skip('needs unshare -rm and a tmpfs mount (user namespaces)');
+  }
   const script = join(dir.path, 'rotate.mjs');
   writeFileSync(
     script,
