@@ -177,6 +177,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
       continue;
     }
     const spec: RemoteSpec = { name, url, transport, fetchRefspecs, pollIntervalSeconds };
+    if (get('tagopt') !== '--no-tags') spec.followTags = true;
     const notifier = get('remotedaemon-notifier');
     if (notifier) spec.notifier = notifier;
     if (transport === 'ssh' && sshCommand) spec.sshCommand = sshCommand;

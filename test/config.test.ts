@@ -26,6 +26,7 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
   fetch = +refs/tags/*:refs/tags/*
 [remote "gh"]
   url = work:team/repo.git
+  tagOpt = --no-tags
   fetch = +refs/heads/*:refs/remotes/gh/*
   remotedaemon-notifier = git-annex-shell notifychanges
 [url "ssh://git@example.org/"]
@@ -57,10 +58,12 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
     transport: 'local',
     fetchRefspecs: ['+refs/heads/*:refs/remotes/Origin/*', '+refs/tags/*:refs/tags/*'],
     pollIntervalSeconds: 5,
+    followTags: true,
   });
   assert.equal(byName.get('gh')?.url, 'ssh://git@example.org/team-mirror/repo.git', 'the longest insteadOf wins');
   assert.equal(byName.get('gh')?.transport, 'ssh');
   assert.equal(byName.get('gh')?.notifier, 'git-annex-shell notifychanges');
+  assert.equal(byName.get('gh')?.followTags, undefined, 'tagOpt = --no-tags');
   assert.equal(byName.get('included')?.transport, 'local');
   const ignored = new Map(config.ignored.map((i) => [i.name, i]));
   assert.equal(ignored.get('off')?.quiet, true);

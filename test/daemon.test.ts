@@ -249,3 +249,12 @@ test('RESUME while connected leaves the connection alone', async (t) => {
   assert.equal(count(d, 'DISCONNECTED origin'), 0);
   assert.equal(count(d, 'CONNECTED origin'), 1);
 });
+
+test('a tag pushed on its own is fetched, as git fetch would', async (t) => {
+  const { fx, d } = await running(t);
+  git(fx.pusher, 'tag', 'v1.0');
+  git(fx.pusher, 'push', '-q', 'origin', 'v1.0');
+  await eventually(() => refValue(fx.local, 'refs/tags/v1.0') !== undefined, 'the tag arrived');
+  assert.equal(refValue(fx.local, 'refs/tags/v1.0'), refValue(fx.pusher, 'refs/tags/v1.0'));
+  assert.ok(d.lines.includes('DONESYNCING origin 1'));
+});

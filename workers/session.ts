@@ -64,7 +64,7 @@ class Session {
     this.transport = createTransport(spec, repo);
     this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
     this.objects = new ObjectChecker(repo.cwd);
-    this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects);
+    this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags);
     this.fetcher = new Fetcher({
       remote: spec.name,
       cwd: repo.cwd,

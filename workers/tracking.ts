@@ -11,7 +11,13 @@ import { run } from './children.js';
 export class TrackingRefs {
   private readonly refspecs: FetchRefspecs;
 
-  constructor(fetchRefspecs: string[], private readonly cwd: string, private readonly objects: ObjectChecker) {
+  constructor(
+    fetchRefspecs: string[],
+    private readonly cwd: string,
+    private readonly objects: ObjectChecker,
+    /** `git fetch` also brings tags (its default): a new or moved tag is worth a fetch. */
+    private readonly followTags = false,
+  ) {
     this.refspecs = new FetchRefspecs(fetchRefspecs);
   }
 
@@ -42,7 +48,8 @@ export class TrackingRefs {
   /** True when fetching `refs` (remote ref -> new value) would change something here. */
   async needsFetch(refs: RefMap): Promise<boolean> {
     const answers = [...refs].map(([ref, sha]) => {
-      const dst = this.refspecs.destination(ref);
+      let dst = this.refspecs.destination(ref);
+      if (dst === undefined && this.followTags && ref.startsWith('refs/tags/')) dst = ref;
       if (dst === undefined) return false; // outside the fetch refspecs
       if (dst === null) return this.objects.has(sha).then((have) => !have);
       return this.objects.resolve(dst).then((local) => local !== sha);

@@ -86,3 +86,19 @@ test('concurrent questions share one cat-file and get their own answers', async 
   const { eventually } = await import('../support/daemon.js');
   await eventually(() => catFiles().length === 0, 'cat-file ends with close()', 2000);
 });
+
+test('a tag pushed alone is worth a fetch when git fetch follows tags', async (t) => {
+  const fx = makeFixture();
+  const objects = new ObjectChecker(fx.local);
+  t.after(() => {
+    objects.close();
+    fx.cleanup();
+  });
+  const head = git(fx.local, 'rev-parse', 'HEAD');
+  const following = new TrackingRefs(['+refs/heads/*:refs/remotes/origin/*'], fx.local, objects, true);
+  const notFollowing = new TrackingRefs(['+refs/heads/*:refs/remotes/origin/*'], fx.local, objects, false);
+  assert.equal(await following.needsFetch(new Map([['refs/tags/v1', head]])), true);
+  assert.equal(await notFollowing.needsFetch(new Map([['refs/tags/v1', head]])), false);
+  git(fx.local, 'tag', 'v1', head);
+  assert.equal(await following.needsFetch(new Map([['refs/tags/v1', head]])), false, 'already here');
+});
