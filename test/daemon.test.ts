@@ -1,11 +1,10 @@
 // End to end: the real daemon in the foreground, real repositories, local remotes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
 import { startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
-import { processesIn } from './support/procs.js';
+import { commandsIn, processesIn } from './support/procs.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -171,14 +170,7 @@ test('remotes no transport serves get one WARNING; bad lines get a WARNING and c
 for (const how of ['STOP', 'end of stdin', 'SIGTERM', 'SIGINT'] as const) {
   test(`${how}: clean exit 0 within 2 s, nothing left running`, async (t) => {
     const { fx, d } = await running(t);
-    const catFile = () => processesIn(fx.local).some((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cat-file');
-      } catch {
-        return false;
-      }
-    });
-    await eventually(catFile, 'the worker has its cat-file running (started by the catch-up)', 5000);
+    await eventually(() => commandsIn(fx.local, 'cat-file').length > 0, 'the worker has its cat-file running (started by the catch-up)', 5000);
     pushCommit(fx.pusher);
     await d.waitFor('SYNCING origin');
     const start = Date.now();

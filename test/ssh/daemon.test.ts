@@ -1,12 +1,12 @@
 // The daemon end to end over ssh: the real binary in the foreground, a real OpenSSH sshd, real git.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { makeSshFixture, push, gitEnv, type SshFixture } from './fixture.js';
 import { startDaemon, eventually, type RunningDaemon } from '../support/daemon.js';
-import { processesIn } from '../support/procs.js';
+import { commandsIn, processesIn } from '../support/procs.js';
 import { git, refValue } from '../support/git.js';
 import type { StartSshdOptions } from '../support/sshd.js';
 
@@ -164,14 +164,7 @@ test('over ssh: the server session killed mid-fetch -> DONESYNCING 0, then recov
   await d.waitFor('SYNCING origin', { from });
   // Cut only once the server is packing for this fetch: cut earlier, and the fetch would rightly
   // fall back to a fresh ssh connection and succeed.
-  const packing = () => processesIn(fx.remotePath).some((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pack-objects');
-    } catch {
-      return false;
-    }
-  });
-  await eventually(packing, 'the server is packing for the fetch', 20_000);
+  await eventually(() => commandsIn(fx.remotePath, 'pack-objects').length > 0, 'the server is packing for the fetch', 20_000);
   await fx.sshd.dropConnections();
   await d.waitFor('DONESYNCING origin 0', { from, timeoutMs: 20_000 });
   await d.waitFor('DISCONNECTED origin', { from });

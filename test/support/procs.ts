@@ -1,5 +1,5 @@
 // What processes are still around, judged from /proc, for "nothing left running" checks.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Pids of processes (other than this one) whose working directory is inside `dir`. */
 export function processesIn(dir: string): number[] {
@@ -14,4 +14,15 @@ export function processesIn(dir: string): number[] {
     }
   }
   return pids;
+}
+
+/** Pids of processes working inside `dir` whose command line mentions `needle` (git cat-file, ...). */
+export function commandsIn(dir: string, needle: string): number[] {
+  return processesIn(dir).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }

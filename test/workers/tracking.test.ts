@@ -67,15 +67,8 @@ test('the object checker refuses anything but object ids and full ref names', as
 
 test('concurrent questions share one cat-file and get their own answers', async (t) => {
   const { fx, objects } = setup(t);
-  const { processesIn } = await import('../support/procs.js');
-  const { readFileSync } = await import('node:fs');
-  const catFiles = () => processesIn(fx.local).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cat-file');
-    } catch {
-      return false;
-    }
-  });
+  const { commandsIn } = await import('../support/procs.js');
+  const catFiles = () => commandsIn(fx.local, 'cat-file');
   const refs = Array.from({ length: 30 }, (_, i) => `refs/heads/b${i}`);
   const shas = refs.map(() => commit(fx.local));
   refs.forEach((ref, i) => git(fx.local, 'update-ref', ref, shas[i]));
