@@ -178,6 +178,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
     }
     const spec: RemoteSpec = { name, url, transport, fetchRefspecs, pollIntervalSeconds };
     if (get('tagopt') !== '--no-tags') spec.followTags = true;
+    if (parseBool(get('prune') ?? last(config, 'fetch.prune') ?? 'false')) spec.prune = true;
     const notifier = get('remotedaemon-notifier');
     if (notifier) spec.notifier = notifier;
     if (transport === 'ssh' && sshCommand) spec.sshCommand = sshCommand;

@@ -13,6 +13,8 @@ export interface RemoteSpec {
   transport: TransportKind;
   /** `remote.<name>.fetch`, in order; git's default when the remote has none. */
   fetchRefspecs: string[];
+  /** `git fetch` prunes here (`remote.<name>.prune`, else `fetch.prune`): a deletion is worth a fetch. */
+  prune?: boolean;
   /** `git fetch` follows tags here (unless `remote.<name>.tagOpt` is `--no-tags`). */
   followTags?: boolean;
   /** Command run on the server to learn of changes (`remote.<name>.remotedaemon-notifier`). */

@@ -27,6 +27,7 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
 [remote "gh"]
   url = work:team/repo.git
   tagOpt = --no-tags
+  prune = yes
   fetch = +refs/heads/*:refs/remotes/gh/*
   remotedaemon-notifier = git-annex-shell notifychanges
 [url "ssh://git@example.org/"]
@@ -64,6 +65,8 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
   assert.equal(byName.get('gh')?.transport, 'ssh');
   assert.equal(byName.get('gh')?.notifier, 'git-annex-shell notifychanges');
   assert.equal(byName.get('gh')?.followTags, undefined, 'tagOpt = --no-tags');
+  assert.equal(byName.get('gh')?.prune, true, 'remote.gh.prune');
+  assert.equal(byName.get('Origin')?.prune, undefined);
   assert.equal(byName.get('included')?.transport, 'local');
   const ignored = new Map(config.ignored.map((i) => [i.name, i]));
   assert.equal(ignored.get('off')?.quiet, true);

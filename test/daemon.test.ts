@@ -249,3 +249,39 @@ test('a tag pushed on its own is fetched, as git fetch would', async (t) => {
   await d.waitFor('DONESYNCING origin 1');
   assert.equal(refValue(fx.local, 'refs/tags/v1.0'), refValue(fx.pusher, 'refs/tags/v1.0'));
 });
+
+test('with fetch.prune, a branch deleted on the remote is pruned here at once, and at the catch-up', async (t) => {
+  const fx = makeFixture();
+  git(fx.local, 'config', 'fetch.prune', 'true');
+  for (const b of ['doomed', 'later']) git(fx.pusher, 'push', '-q', 'origin', `HEAD:refs/heads/${b}`);
+  git(fx.local, 'fetch', '-q', 'origin');
+  const d = startDaemon(fx.local);
+  t.after(async () => {
+    await d.stop();
+    fx.cleanup();
+  });
+  await d.waitFor('CONNECTED origin');
+  git(fx.pusher, 'push', '-q', 'origin', ':refs/heads/doomed');
+  await d.waitFor('DONESYNCING origin 1');
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/doomed'), undefined);
+  d.send('STOP');
+  await d.exited;
+  git(fx.pusher, 'push', '-q', 'origin', ':refs/heads/later'); // while nobody watched
+  const again = startDaemon(fx.local);
+  t.after(() => again.stop());
+  await again.waitFor('DONESYNCING origin 1');
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/later'), undefined);
+});
+
+test('without prune, a deletion on the remote costs no fetch', async (t) => {
+  const { fx, d } = await running(t, (fx) => {
+    git(fx.pusher, 'push', '-q', 'origin', 'HEAD:refs/heads/doomed');
+    git(fx.local, 'fetch', '-q', 'origin');
+  });
+  git(fx.pusher, 'push', '-q', 'origin', ':refs/heads/doomed');
+  const sha = pushCommit(fx.pusher);
+  await d.waitFor('DONESYNCING origin 1');
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'the marker push fetched');
+  assert.equal(count(d, 'SYNCING origin'), 1, d.lines.join(' | '));
+  assert.notEqual(refValue(fx.local, 'refs/remotes/origin/doomed'), undefined, 'left as git fetch would leave it');
+});

@@ -19,6 +19,7 @@ export function localTransport(spec: RemoteSpec, repo: RepoInfo): Transport {
       const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
       const watcher = await watchRefs({
         gitDir,
+        reportDeletions: spec.prune,
         onChange: (refs) => events.changed({ kind: 'refs', refs }),
         onError: (err) => settle.reject(new Error(`lost ${path}: ${err.message}`)),
       });

@@ -64,7 +64,7 @@ class Session {
     this.transport = createTransport(spec, repo);
     this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
     this.objects = new ObjectChecker(repo.cwd);
-    this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags);
+    this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags, spec.prune);
     this.fetcher = new Fetcher({
       remote: spec.name,
       cwd: repo.cwd,
@@ -256,7 +256,7 @@ class Session {
   private async catchUp(connection: Connection): Promise<void> {
     let needed: boolean;
     try {
-      needed = await this.tracking.needsFetch(await connection.listRefs());
+      needed = await this.tracking.differs(await connection.listRefs());
     } catch (err) {
       if (this.connection !== connection) return;
       // Not knowing is no reason to miss what changed meanwhile: fetch and let git find out.

@@ -8,6 +8,8 @@ import type { RefMap } from './transport.js';
 import type { ObjectChecker } from './objects.js';
 import { run } from './children.js';
 
+const DELETED_ID = /^0+$/;
+
 export class TrackingRefs {
   private readonly refspecs: FetchRefspecs;
 
@@ -17,6 +19,8 @@ export class TrackingRefs {
     private readonly objects: ObjectChecker,
     /** `git fetch` also brings tags (its default): a new or moved tag is worth a fetch. */
     private readonly followTags = false,
+    /** `git fetch` prunes: a ref deleted on the remote is worth a fetch. */
+    private readonly prune = false,
   ) {
     this.refspecs = new FetchRefspecs(fetchRefspecs);
   }
@@ -45,15 +49,40 @@ export class TrackingRefs {
     return (await Promise.all(shas.map((sha) => this.objects.has(sha)))).some((have) => !have);
   }
 
-  /** True when fetching `refs` (remote ref -> new value) would change something here. */
+  /**
+   * True when fetching `refs` (remote ref -> new value; all zeros for a deleted ref) would change
+   * something here.
+   */
   async needsFetch(refs: RefMap): Promise<boolean> {
     const answers = [...refs].map(([ref, sha]) => {
-      let dst = this.refspecs.destination(ref);
-      if (dst === undefined && this.followTags && ref.startsWith('refs/tags/')) dst = ref;
+      const dst = this.localRefFor(ref);
       if (dst === undefined) return false; // outside the fetch refspecs
+      if (DELETED_ID.test(sha)) {
+        // Deleted there: only a pruning fetch would delete it here (tags are never pruned).
+        if (!this.prune || dst === null || ref.startsWith('refs/tags/')) return false;
+        return this.objects.resolve(dst).then((local) => local !== undefined);
+      }
       if (dst === null) return this.objects.has(sha).then((have) => !have);
       return this.objects.resolve(dst).then((local) => local !== sha);
     });
     return (await Promise.all(answers)).some(Boolean);
+  }
+
+  /**
+   * The catch-up's question, given all of the remote's refs: does anything differ, including (when
+   * fetches prune) a tracking ref whose remote ref is gone?
+   */
+  async differs(remoteRefs: RefMap): Promise<boolean> {
+    if (await this.needsFetch(remoteRefs)) return true;
+    if (!this.prune) return false;
+    const wanted = new Set([...remoteRefs.keys()].map((ref) => this.refspecs.destination(ref)));
+    return [...(await this.read()).keys()].some((local) => !wanted.has(local));
+  }
+
+  /** Where a fetch stores remote ref `ref`: a local ref, null for FETCH_HEAD only, undefined for not at all. */
+  private localRefFor(ref: string): string | null | undefined {
+    const dst = this.refspecs.destination(ref);
+    if (dst === undefined && this.followTags && ref.startsWith('refs/tags/')) return ref;
+    return dst;
   }
 }

@@ -14,7 +14,7 @@ import { basename, dirname, join, sep } from 'node:path';
 export interface RefWatcherOptions {
   /** The repository's (common) git dir. */
   gitDir: string;
-  /** Ref name -> new object id, coalesced; deletions are not reported. */
+  /** Ref name -> new object id, coalesced; deletions only with `reportDeletions`. */
   onChange(changes: Map<string, string>): void;
   /** Watching failed: the repository vanished or could not be read. */
   onError(err: Error): void;
@@ -23,7 +23,12 @@ export interface RefWatcherOptions {
    * The first change of a quiet period is not delayed by it.
    */
   windowMs?: number;
+  /** Report a deleted ref as the all-zero id (the notifier's wire protocol has no deletions). */
+  reportDeletions?: boolean;
 }
+
+/** What a deleted ref is reported as, with `reportDeletions`. */
+export const DELETED = '0'.repeat(40);
 
 export interface RefWatcher {
   /** Current value of every ref, as last seen. */
@@ -236,8 +241,12 @@ class Watcher implements RefWatcher {
   private recheck(ref: string): void {
     const value = this.effective(ref);
     if (value === undefined) {
-      this.reported.delete(ref); // deletions are not reported, but a re-creation must be
+      const existed = this.reported.delete(ref); // forgotten, so that a re-creation is news
       this.pending.delete(ref);
+      if (existed && this.options.reportDeletions) {
+        this.pending.set(ref, DELETED);
+        this.schedule();
+      }
       return;
     }
     if (this.reported.get(ref) === value) {

@@ -176,3 +176,20 @@ test('a ref directory deleted and made again at once is still watched', async (t
   assert.ok(rec.batches.some((b) => b.get('refs/heads/t/y') === sha), 'a later move of t/y is seen');
 });
 
+
+test('with reportDeletions a deleted ref comes as the all-zero id; pack-refs still reports nothing', async (t) => {
+  const fx = makeFixture();
+  const rec = recorder();
+  const watcher = await watchRefs({ gitDir: fx.remote, onChange: rec.onChange, onError() {}, reportDeletions: true });
+  t.after(() => {
+    watcher.close();
+    fx.cleanup();
+  });
+  const main = git(fx.remote, 'rev-parse', 'main');
+  git(fx.remote, 'update-ref', 'refs/heads/gone/soon', main);
+  await rec.next(1);
+  git(fx.remote, 'pack-refs', '--all', '--prune');
+  git(fx.remote, 'update-ref', '-d', 'refs/heads/gone/soon');
+  await rec.next(2);
+  assert.deepEqual([...rec.batches[1]], [['refs/heads/gone/soon', '0'.repeat(40)]]);
+});
