@@ -6,26 +6,20 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
-import { startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
+import { daemonOnFixture, eventually, type RunningDaemon } from './support/daemon.js';
 
 type T = { after(fn: () => unknown): void };
 
 /** A fixture whose branches have a tracked file, and a daemon with `config` set before it starts. */
-async function running(t: T, config: Record<string, string>): Promise<{ fx: Fixture; d: RunningDaemon }> {
-  const fx = makeFixture();
-  writeFileSync(join(fx.pusher, 'file.txt'), 'one\n');
-  git(fx.pusher, 'add', 'file.txt');
-  commit(fx.pusher, 'add file');
-  git(fx.pusher, 'push', '-q', 'origin', 'main');
-  git(fx.local, 'pull', '-q', '--ff-only');
-  for (const [key, value] of Object.entries(config)) git(fx.local, 'config', key, value);
-  const d = startDaemon(fx.local);
-  t.after(async () => {
-    await d.stop();
-    fx.cleanup();
+function running(t: T, config: Record<string, string>): Promise<{ fx: Fixture; d: RunningDaemon }> {
+  return daemonOnFixture(t, (fx) => {
+    writeFileSync(join(fx.pusher, 'file.txt'), 'one\n');
+    git(fx.pusher, 'add', 'file.txt');
+    commit(fx.pusher, 'add file');
+    git(fx.pusher, 'push', '-q', 'origin', 'main');
+    git(fx.local, 'pull', '-q', '--ff-only');
+    for (const [key, value] of Object.entries(config)) git(fx.local, 'config', key, value);
   });
-  await d.waitFor('CONNECTED origin');
-  return { fx, d };
 }
 
 const head = (fx: Fixture) => git(fx.local, 'rev-parse', 'HEAD');

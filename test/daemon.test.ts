@@ -3,22 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
-import { startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
+import { daemonOnFixture, startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';
 
 type T = { after(fn: () => unknown): void };
 
-async function running(t: T, setup?: (fx: Fixture) => void): Promise<{ fx: Fixture; d: RunningDaemon }> {
-  const fx = makeFixture();
-  setup?.(fx);
-  const d = startDaemon(fx.local);
-  t.after(async () => {
-    await d.stop();
-    fx.cleanup();
-  });
-  await d.waitFor('CONNECTED origin');
-  return { fx, d };
-}
+const running = (t: T, setup?: (fx: Fixture) => void) => daemonOnFixture(t, setup);
 
 const count = (d: RunningDaemon, line: string) => d.lines.filter((l) => l === line).length;
 

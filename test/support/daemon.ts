@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { makeFixture, type Fixture } from './git.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
 
@@ -103,4 +104,20 @@ export async function eventually(condition: () => boolean, what: string, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A fresh fixture (test/support/git.ts) with the daemon running in its local clone and CONNECTED. */
+export async function daemonOnFixture(
+  t: { after(fn: () => unknown): void },
+  setup?: (fx: Fixture) => void,
+): Promise<{ fx: Fixture; d: RunningDaemon }> {
+  const fx = makeFixture();
+  setup?.(fx);
+  const d = startDaemon(fx.local);
+  t.after(async () => {
+    await d.stop();
+    fx.cleanup();
+  });
+  await d.waitFor('CONNECTED origin');
+  return { fx, d };
 }
