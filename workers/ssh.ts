@@ -11,9 +11,9 @@ import { parseSshUrl, SshCommandError, type SshUrl } from './ssh/config.js';
 import { notifierCommand, startNotifier, type RunningNotifier } from './ssh/notifier.js';
 import { listRemoteRefs } from './ssh/refs.js';
 import { startTunnel, type Tunnel } from './ssh/tunnel.js';
+import { DELETED } from '../src/refs/objectid.js';
 import { sqQuote } from '../src/server/sqquote.js';
 
-const ZERO_ID = '0'.repeat(40);
 
 export function sshTransport(spec: RemoteSpec, _repo: RepoInfo): Transport {
   const url = parseSshUrl(spec.url);
@@ -200,7 +200,7 @@ export class HeldConnection implements Connection {
       if (this.closing) return;
       try {
         const current = await this.listRefs();
-        const moved = diffRefs(previous, current);
+        const moved = movedRefs(previous, current);
         previous = current;
         if (moved.size > 0 && !this.closing) this.events.changed({ kind: 'refs', refs: moved });
       } catch (err) {
@@ -213,9 +213,9 @@ export class HeldConnection implements Connection {
 }
 
 /** Refs that are new or moved, and deleted ones as the zero id (a fetch prunes them if asked to). */
-export function diffRefs(before: RefMap, after: RefMap): RefMap {
+export function movedRefs(before: RefMap, after: RefMap): RefMap {
   const moved: RefMap = new Map();
   for (const [ref, sha] of after) if (before.get(ref) !== sha) moved.set(ref, sha);
-  for (const ref of before.keys()) if (!after.has(ref)) moved.set(ref, ZERO_ID);
+  for (const ref of before.keys()) if (!after.has(ref)) moved.set(ref, DELETED);
   return moved;
 }

@@ -3,12 +3,12 @@
 // time through the worker's long-lived cat-file, so a push made from this repository, which
 // already moved them, costs no fetch.
 
+import { isDeleted } from '../src/refs/objectid.js';
 import { FetchRefspecs } from '../src/refs/refspec.js';
 import type { RefMap } from './transport.js';
 import type { ObjectChecker } from './objects.js';
 import { run } from './children.js';
 
-const DELETED_ID = /^0+$/;
 
 export class TrackingRefs {
   private readonly refspecs: FetchRefspecs;
@@ -57,7 +57,7 @@ export class TrackingRefs {
     const answers = [...refs].map(([ref, sha]) => {
       const dst = this.localRefFor(ref);
       if (dst === undefined) return false; // outside the fetch refspecs
-      if (DELETED_ID.test(sha)) {
+      if (isDeleted(sha)) {
         // Deleted there: only a pruning fetch would delete it here (tags are never pruned).
         if (!this.prune || dst === null || ref.startsWith('refs/tags/')) return false;
         return this.objects.resolve(dst).then((local) => local !== undefined);

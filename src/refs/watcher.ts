@@ -10,6 +10,7 @@
 
 import { watch, type FSWatcher, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
+import { DELETED, OBJECT_ID } from './objectid.js';
 
 export interface RefWatcherOptions {
   /** The repository's (common) git dir. */
@@ -27,8 +28,6 @@ export interface RefWatcherOptions {
   reportDeletions?: boolean;
 }
 
-/** What a deleted ref is reported as, with `reportDeletions`. */
-export const DELETED = '0'.repeat(40);
 
 export interface RefWatcher {
   /** Current value of every ref, as last seen. */
@@ -49,7 +48,6 @@ export const DEFAULT_WINDOW_MS = 20;
  */
 const SETTLE_MS = 2;
 
-const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 export function watchRefs(options: RefWatcherOptions): Promise<RefWatcher> {
   return new Promise((resolve, reject) => {

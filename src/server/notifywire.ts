@@ -7,9 +7,9 @@
 // Words are separated by single spaces; shas are lowercase hex object ids (SHA-1 or SHA-256).
 // See docs/server.md.
 
-export type NotifyLine = { type: 'READY' } | { type: 'CHANGED'; shas: string[] };
+import { OBJECT_ID } from '../refs/objectid.js';
 
-const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+export type NotifyLine = { type: 'READY' } | { type: 'CHANGED'; shas: string[] };
 
 /**
  * A write of at most this many bytes to a pipe is atomic (POSIX PIPE_BUF on Linux): a reader never

@@ -5,6 +5,7 @@
 // v0 rather than v2 `ls-refs`: v0 advertises the refs in the server's first reply, one round trip;
 // v2 first advertises capabilities and needs an ls-refs request, two round trips for the same list.
 
+import { OBJECT_ID } from '../../src/refs/objectid.js';
 import { sqQuote } from '../../src/server/sqquote.js';
 import type { RefMap } from '../transport.js';
 import type { ChannelQueue } from './channels.js';
@@ -12,7 +13,6 @@ import type { ChannelQueue } from './channels.js';
 /** No sane advertisement is bigger; a server sending more is not speaking the protocol. */
 const MAX_ADVERTISEMENT_BYTES = 256 * 1024 * 1024;
 const FLUSH = Buffer.from('0000');
-const ZERO_ID = /^0+$/;
 
 export class RefListError extends Error {
   override name = 'RefListError';
@@ -76,9 +76,8 @@ function addRef(refs: RefMap, payload: string): RefListError | undefined {
   const space = entry.indexOf(' ');
   const sha = entry.slice(0, space);
   const name = entry.slice(space + 1);
-  if (space < 0 || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return new RefListError(`bad ref line ${JSON.stringify(line.slice(0, 80))}`);
-  if (name.endsWith('^{}')) return undefined; // peeled tags
-  if (ZERO_ID.test(sha) && name === 'capabilities^{}') return undefined; // empty repository
+  if (space < 0 || !OBJECT_ID.test(sha)) return new RefListError(`bad ref line ${JSON.stringify(line.slice(0, 80))}`);
+  if (name.endsWith('^{}')) return undefined; // peeled tags, and an empty repository's `capabilities^{}`
   refs.set(name, sha);
   return undefined;
 }
