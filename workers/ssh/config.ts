@@ -153,6 +153,11 @@ function clean<T extends object>(o: T): T {
 // ---------------------------------------------------------------------------------------------
 // The user's ssh command line
 
+/** Quotes one word for a POSIX shell (the inverse of splitShellWords). */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
  * Splits a command line into words as a POSIX shell would, without running anything: quotes,
  * backslashes, `$VAR` / `${VAR}` from `env` (not field-split), and a leading `~` / `~/`. Anything that would need a real

@@ -15,7 +15,7 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 
 // ssh2 is CommonJS: its classes come from the default export under ESM.
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
-import { resolveSshSettings, parseSshCommand, type ResolvedSettings, type SshTarget } from './config.js';
+import { resolveSshSettings, parseSshCommand, shellQuote, type ResolvedSettings, type SshTarget } from './config.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 
@@ -122,7 +122,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     const last = parseJumpHost(hops.pop()!);
     const configFile = configFileOption(opts.sshCommand, env);
     const jumpCommand = ['ssh', ...configFile, ...(hops.length ? ['-J', hops.join(',')] : ['-o', 'ProxyJump=none'])]
-      .map((w) => `'${w.replace(/'/g, `'\\''`)}'`)
+      .map(shellQuote)
       .join(' ');
     jump = await connectAtDepth(last, { ...opts, sshCommand: jumpCommand }, depth + 1);
     warnings.push(...jump.warnings);

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClientChannel } from 'ssh2';
 import type { ChannelQueue } from './channels.js';
+import { shellQuote } from './config.js';
 
 /**
  * The helper script. Compiled code runs from dist/workers/ssh/, the script ships in workers/ssh/
@@ -379,9 +380,4 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
