@@ -26,19 +26,21 @@ export interface LoadedConfig {
 }
 
 /** Finds the repository the daemon runs in (like every git command, from `cwd` upwards). */
+/** `git rev-parse <args>` in `cwd`; its stdout, or an Error with git's own complaint. */
+export async function revParse(cwd: string, ...args: string[]): Promise<string> {
+  try {
+    return (await spawn('git', ['rev-parse', ...args], { cwd })).stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(stderr?.replace(/^fatal: /, '') || `not a git repository: ${cwd}`);
+  }
+}
+
 export async function findRepo(cwd: string): Promise<RepoInfo> {
-  const revParse = async (...args: string[]) => {
-    try {
-      return (await spawn('git', ['rev-parse', ...args], { cwd })).stdout;
-    } catch (err) {
-      const stderr = (err as { stderr?: string }).stderr?.trim();
-      throw new Error(stderr?.replace(/^fatal: /, '') || `not a git repository: ${cwd}`);
-    }
-  };
-  const [gitDir, inWorkTree] = (await revParse('--absolute-git-dir', '--is-inside-work-tree')).split('\n');
+  const [gitDir, inWorkTree] = (await revParse(cwd, '--absolute-git-dir', '--is-inside-work-tree')).split('\n');
   // Bare, or inside the git dir itself: git commands run fine from the git dir.
   if (inWorkTree !== 'true') return { gitDir, cwd: gitDir };
-  return { gitDir, cwd: await revParse('--show-toplevel') };
+  return { gitDir, cwd: await revParse(cwd, '--show-toplevel') };
 }
 
 export async function readGitConfig(repo: RepoInfo): Promise<GitConfig> {

@@ -36,13 +36,13 @@ export interface Daemon {
 
 export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<CoordinatorOptions> = {}): Promise<Daemon> {
   const repo = await findRepo(cwd);
-  let coordinator: Coordinator | undefined;
   const actions = new Actions({
     repo,
-    warn: (remote, text) => (coordinator ? coordinator.warn(remote, text) : io.output.write({ type: 'WARNING', remote, text })),
+    // Only called once the coordinator exists: actions act on its config and fetches.
+    warn: (remote, text) => coordinator.warn(remote, text),
     log: io.log,
   });
-  coordinator = new Coordinator({
+  const coordinator = new Coordinator({
     repo,
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
@@ -50,11 +50,10 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
     ...extra,
   });
-  const started = coordinator;
   try {
-    await started.start();
+    await coordinator.start();
   } catch (err) {
-    await started.stop();
+    await coordinator.stop();
     throw err;
   }
   let finish!: (code: number) => void;
@@ -64,19 +63,19 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     stopping ??= (async () => {
       io.onStopping?.();
       detach();
-      await Promise.all([started.stop(), actions.stop()]);
+      await Promise.all([coordinator.stop(), actions.stop()]);
       finish(0);
       return 0;
     })();
     return stopping;
   };
   const control: ControlInputOptions = {
-    onMessage: (message) => (message.type === 'STOP' ? void stop() : started.handle(message)),
+    onMessage: (message) => (message.type === 'STOP' ? void stop() : coordinator.handle(message)),
     onBadLine: (problem) => io.output.write(badLineWarning(problem)),
     onEnd: () => void stop(),
   };
   const detach = io.input ? readControl(io.input, control) : () => {};
-  return { coordinator: started, finished, stop, control, actions };
+  return { coordinator, finished, stop, control, actions };
 }
 
 /** A deadline for the whole process once stopping has begun: nothing may hang it. */

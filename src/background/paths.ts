@@ -1,7 +1,7 @@
 // Where a repository's daemon keeps its files: `.git/remote-daemon/` in the repository's common
 // git dir, so every linked worktree (and a GIT_DIR set in the environment) finds the same daemon.
 
-import spawn from 'nano-spawn';
+import { revParse } from '../config.js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -37,14 +37,7 @@ export function pathsIn(commonDir: string): DaemonPaths {
 
 /** The daemon's paths for the repository `cwd` is in; throws a clear error outside one. */
 export async function daemonPaths(cwd: string = process.cwd()): Promise<DaemonPaths> {
-  let stdout: string;
-  try {
-    ({ stdout } = await spawn('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd }));
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(stderr?.replace(/^fatal: /, '') || `not a git repository: ${cwd}`);
-  }
-  return pathsIn(stdout.trim());
+  return pathsIn((await revParse(cwd, '--path-format=absolute', '--git-common-dir')).trim());
 }
 
 /** Creates the directory (0700), tightening it if it already existed. */
