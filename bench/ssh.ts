@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { sshTransport } from '../workers/ssh.js';
+import { create } from '../workers/ssh/transport.js';
 import { ChannelQueue } from '../workers/ssh/channels.js';
 import { startTunnel } from '../workers/ssh/tunnel.js';
 import type { RemoteChange } from '../workers/transport.js';
@@ -93,9 +93,9 @@ async function transportLatency(fx: SshFixture): Promise<number[]> {
     url: fx.url,
     transport: 'ssh' as const,
     fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'],
-    pollIntervalSeconds: 60,
-    sshCommand: fx.sshd.sshCommand,
+    options: { sshCommand: fx.sshd.sshCommand },
   };
+  const live = { pollIntervalSeconds: 60, reportUpdates: false };
   let fetched: ((at: number) => void) | undefined;
   let fetching: Promise<void> = Promise.resolve();
   let env: Record<string, string> = {};
@@ -107,11 +107,12 @@ async function transportLatency(fx: SshFixture): Promise<number[]> {
         fetched?.(performance.now());
       });
     },
-    warn: (text: string) => console.error(`warning: ${text}`),
+    condition: (_kind: string, text: string | null) => text && console.error(`warning: ${text}`),
+    watching: () => {},
     log: () => {},
   };
-  const connection = await sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') }).connect(events, new AbortController().signal);
-  env = await connection.fetchEnv();
+  const connection = await create({ spec, repo: { cwd: fx.local, gitDir: join(fx.local, '.git') }, live: () => live }).connect(events, new AbortController().signal);
+  env = (await connection.fetchPlan()).env ?? {};
   try {
     const samples: number[] = [];
     for (let i = 0; i < LATENCY_SAMPLES; i++) {

@@ -33,3 +33,14 @@ export class Backoff {
     this.attempt = 0;
   }
 }
+
+/**
+ * The delay before attempt number `failures` (1 for the first retry), as `Backoff` would give it:
+ * for callers that keep the count themselves (the remote lifecycle in workers/lifecycle.ts).
+ */
+export function backoffDelay(failures: number, random: number, options: { initialMs?: number; maxMs?: number } = {}): number {
+  const initialMs = options.initialMs ?? 1000;
+  const maxMs = options.maxMs ?? 10 * 60 * 1000;
+  const step = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(failures - 1, 0), 40));
+  return Math.round(step * (0.5 + 0.5 * random));
+}

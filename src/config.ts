@@ -5,7 +5,9 @@
 import spawn from 'nano-spawn';
 import { isAbsolute, resolve } from 'node:path';
 import { DAEMON, isProtocolWord } from './protocol.js';
-import type { RemoteSpec, RepoInfo, TransportKind } from './workerapi.js';
+import { urlKind } from './kit/url.js';
+import type { RemoteSpec, RepoInfo } from './workerapi.js';
+import { servedKinds, transportFor } from '../workers/registry.js';
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
 
@@ -21,11 +23,12 @@ export interface LoadedConfig {
   ignored: { name: string; reason: string; quiet: boolean }[];
   /** Problems with daemon-wide settings. */
   problems: string[];
-  /** Daemon-wide settings other modules read (after-fetch actions...). */
+  /** Daemon-wide settings other modules read (after-fetch actions, endpoints...). */
   raw: GitConfig;
+  /** The poll interval of a remote: its own `remote.<name>.remotedaemon-pollInterval`, else the daemon's. */
+  pollIntervalSeconds(remote: string): number;
 }
 
-/** Finds the repository the daemon runs in (like every git command, from `cwd` upwards). */
 /** `git rev-parse <args>` in `cwd`; its stdout, or an Error with git's own complaint. */
 export async function revParse(cwd: string, ...args: string[]): Promise<string> {
   try {
@@ -36,6 +39,7 @@ export async function revParse(cwd: string, ...args: string[]): Promise<string> 
   }
 }
 
+/** Finds the repository the daemon runs in (like every git command, from `cwd` upwards). */
 export async function findRepo(cwd: string): Promise<RepoInfo> {
   const [gitDir, inWorkTree] = (await revParse(cwd, '--absolute-git-dir', '--is-inside-work-tree')).split('\n');
   // Bare, or inside the git dir itself: git commands run fine from the git dir.
@@ -96,23 +100,6 @@ export function rewriteUrl(config: GitConfig, url: string): string {
   return best ? best.base + url.slice(best.prefix.length) : url;
 }
 
-/** Which transport serves a URL, following git's own rules for telling ssh from local paths. */
-export function transportFor(url: string): TransportKind | undefined {
-  // `<helper>::<address>` runs git-remote-<helper> (hg::, gcrypt::, ext::): nothing we can watch.
-  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) return undefined;
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
-  if (scheme !== undefined) {
-    if (scheme === 'file') return 'local';
-    if (scheme === 'ssh' || scheme === 'git+ssh' || scheme === 'ssh+git') return 'ssh';
-    return undefined;
-  }
-  // scp-like `[user@]host:path` has a colon before any slash; everything else is a local path.
-  const colon = url.indexOf(':');
-  const slash = url.indexOf('/');
-  if (colon > 0 && (slash < 0 || colon < slash)) return 'ssh';
-  return 'local';
-}
-
 /** The local path a `file://` URL or plain path names, made absolute against the repository. */
 export function localPath(url: string, repo: RepoInfo): string {
   const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
@@ -133,17 +120,9 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
   const remotes: RemoteSpec[] = [];
   const ignored: LoadedConfig['ignored'] = [];
   const problems: string[] = [];
-
-  let pollIntervalSeconds = DEFAULT_POLL_INTERVAL_SECONDS;
-  const poll = last(config, 'remotedaemon.pollinterval');
-  if (poll !== undefined) {
-    const n = Number(poll);
-    if (Number.isFinite(n) && n >= 1 && n <= MAX_TIMER_SECONDS) pollIntervalSeconds = n;
-    else problems.push(`remotedaemon.pollInterval must be a number of seconds from 1 to ${MAX_TIMER_SECONDS}, not ${JSON.stringify(poll)}; using ${DEFAULT_POLL_INTERVAL_SECONDS}`);
-  }
-  // git gives GIT_SSH_COMMAND precedence over core.sshCommand, and so do we.
-  const sshCommand = env.GIT_SSH_COMMAND || last(config, 'core.sshcommand') || undefined;
-  const afterFetch = last(config, 'remotedaemon.afterfetch')?.trim();
+  const poll = { ...POLL_INTERVAL, value: last(config, 'remotedaemon.pollinterval') };
+  const defaultPoll = seconds(poll, DEFAULT_POLL_INTERVAL_SECONDS, problems);
+  const pollIntervals = new Map<string, number>();
 
   for (const name of remoteNames(config)) {
     if (!isProtocolWord(name)) {
@@ -170,7 +149,9 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
     const url = rewriteUrl(config, urls[0]);
     const transport = transportFor(url);
     if (!transport) {
-      ignored.push({ name, reason: `no transport serves ${url} yet (local paths, file:// and ssh are supported)`, quiet: false });
+      const kind = urlKind(url);
+      const why = kind.kind === 'helper' ? `git runs git-remote-${kind.helper} for it, which the daemon cannot watch` : 'no transport serves it';
+      ignored.push({ name, reason: `${url}: ${why} (served: ${servedKinds()})`, quiet: false });
       continue;
     }
     const fetchRefspecs = config.get(`remote.${name}.fetch`) ?? [];
@@ -178,16 +159,31 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
       ignored.push({ name, reason: 'it has no remote.<name>.fetch refspec, so a fetch would update nothing', quiet: false });
       continue;
     }
-    const spec: RemoteSpec = { name, url, transport, fetchRefspecs, pollIntervalSeconds };
+    const own = transport.remoteOptions?.({ name, url, config, env, get }) ?? { options: {} };
+    if ('ignore' in own) {
+      ignored.push({ name, reason: own.ignore, quiet: false });
+      continue;
+    }
+    problems.push(...(own.problems ?? []));
+    const spec: RemoteSpec = { name, url, transport: transport.name, fetchRefspecs, options: own.options };
     if (get('tagopt') !== '--no-tags') spec.followTags = true;
     if (parseBool(get('prune') ?? last(config, 'fetch.prune') ?? 'false')) spec.prune = true;
-    const notifier = get('remotedaemon-notifier');
-    if (notifier) spec.notifier = notifier;
-    if (transport === 'ssh' && sshCommand) spec.sshCommand = sshCommand;
-    if (afterFetch) spec.reportUpdates = true;
+    const ownPoll = get('remotedaemon-pollinterval');
+    if (ownPoll !== undefined) pollIntervals.set(name, seconds({ ...POLL_INTERVAL, key: `remote.${name}.remotedaemon-pollInterval`, value: ownPoll }, defaultPoll, problems));
     remotes.push(spec);
   }
-  return { remotes, ignored, problems, raw: config };
+  return { remotes, ignored, problems, raw: config, pollIntervalSeconds: (name) => pollIntervals.get(name) ?? defaultPoll };
+}
+
+const POLL_INTERVAL = { key: 'remotedaemon.pollInterval', min: 1 };
+
+/** A number of seconds from config, within what timers can hold; a bad value is a problem and the fallback is used. */
+function seconds(setting: { key: string; min: number; value: string | undefined }, fallback: number, problems: string[]): number {
+  if (setting.value === undefined) return fallback;
+  const n = Number(setting.value);
+  if (setting.value.trim() !== '' && Number.isFinite(n) && n >= setting.min && n <= MAX_TIMER_SECONDS) return n;
+  problems.push(`${setting.key} must be a number of seconds from ${setting.min} to ${MAX_TIMER_SECONDS}, not ${JSON.stringify(setting.value)}; using ${fallback}`);
+  return fallback;
 }
 
 export async function loadConfig(repo: RepoInfo, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {

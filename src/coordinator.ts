@@ -1,20 +1,19 @@
-// The coordinator: owns the set of remotes and one piscina worker per remote. It turns control
-// messages into instructions for the workers, relays what the workers report, and restarts a
-// worker that dies (with backoff) while the others carry on.
+// The coordinator of one repository: owns its set of remotes, one supervised worker per remote
+// (src/supervisor.ts), and the shared endpoints their transports declare (src/endpoints.ts). It
+// turns control messages into instructions for the workers and passes what they report through
+// the protocol gate (src/gate.ts), the only way a protocol line leaves.
 
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-import { Backoff } from './backoff.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
 import { loadConfig, type LoadedConfig } from './config.js';
+import { Endpoints } from './endpoints.js';
+import { ProtocolGate, type Voice } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
-import type { CrashTest, FromWorker, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
+import { createPool, Supervised } from './supervisor.js';
+import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
+import { TRANSPORTS } from '../workers/registry.js';
 
-export type Mode = 'running' | 'paused' | 'lostnet';
-
-/** How long a worker gets to stop cleanly before its thread is terminated. */
-const STOP_GRACE_MS = 1200;
-/** A worker that ran this long before dying gets its restart backoff reset. */
-const HEALTHY_AFTER_MS = 60_000;
+export type Mode = ControlMode;
 
 export interface CoordinatorOptions {
   repo: RepoInfo;
@@ -26,9 +25,13 @@ export interface CoordinatorOptions {
   onStateChange?(): void;
   /** Every config read that was applied (at start and on each successful reload). */
   onConfig?(config: LoadedConfig): void;
+  /** Whether fetches must report which refs they moved (after-fetch actions want them). */
+  wantsUpdates?(config: LoadedConfig): boolean;
   /** A remote's fetch is over; `updates` are the local refs it moved (for after-fetch actions). */
   onFetched?(remote: string, ok: boolean, updates: RefUpdate[]): void;
   env?: NodeJS.ProcessEnv;
+  /** The process's thread pool, when several repositories share one; else the coordinator makes its own. */
+  pool?: Piscina;
   /** Test-only: make the named remotes' first workers misbehave (restarted ones behave). */
   crash?: Record<string, CrashTest>;
   /** Test-only: restart backoff. */
@@ -41,53 +44,45 @@ export interface RemoteStatus extends RemoteState {
   url: string;
 }
 
-interface Handle {
+interface Remote {
   spec: RemoteSpec;
+  /** The spec as compared to tell a changed remote (live settings excluded). */
   key: string;
-  port: MessagePort;
-  abort: AbortController;
-  task: Promise<void>;
-  startedAt: number;
+  live: LiveSettings;
+  unit: Supervised<FromWorker>;
+  /** The current worker's voice (a new one per run: pairs are kept per worker). */
+  voice: Voice;
   children: Set<number>;
-  state: RemoteState;
-  stopping: boolean;
-  /** Between SYNCING and DONESYNCING: a worker that ends then owes the controller a DONESYNCING 0. */
-  syncing: boolean;
-  restarts: Backoff;
-  restartTimer?: NodeJS.Timeout;
+  state: Omit<RemoteState, 'connected' | 'warnings'>;
 }
 
-const workerFile = new URL('../workers/session.js', import.meta.url);
-
 export class Coordinator {
-  private readonly pool: Piscina<SessionTask, string>;
-  private readonly remotes = new Map<string, Handle>();
+  private readonly pool: Piscina;
+  private readonly ownsPool: boolean;
+  readonly gate: ProtocolGate;
+  private readonly endpoints: Endpoints;
+  private readonly remotes = new Map<string, Remote>();
   private mode: Mode = 'running';
   private stopped = false;
-  /** Ignored remotes already warned about, so a RELOAD does not repeat the same warning. */
-  private warnedIgnored = new Set<string>();
-  private warnedProblems = new Set<string>();
   /** The remotes the config asks for, as last read. */
-  private wanted = new Map<string, RemoteSpec>();
+  private wanted = new Map<string, { spec: RemoteSpec; live: LiveSettings }>();
   /** Remotes whose old worker is still stopping before a new one starts. */
   private readonly replacing = new Set<string>();
-  /** Said once while there is nothing to do, again only after remotes came and went. */
-  private warnedNoRemotes = false;
+  private ignored: { name: string; reason: string }[] = [];
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: CoordinatorOptions) {
-    this.pool = new Piscina<SessionTask, string>({
-      filename: workerFile.href,
-      minThreads: 0,
-      // One long-lived task per remote: the pool must never make a remote wait for a thread.
-      maxThreads: 4096,
-      idleTimeout: 1000,
-      concurrentTasksPerWorker: 1,
-      // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.
-      atomics: 'disabled',
-      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+    this.ownsPool = !options.pool;
+    this.pool = options.pool ?? createPool(options.log);
+    this.gate = new ProtocolGate({ emit: options.emit, log: options.log });
+    this.endpoints = new Endpoints({
+      pool: this.pool,
+      repo: options.repo,
+      gate: this.gate,
+      log: options.log,
+      restartBackoff: options.restartBackoff,
+      relink: (remote, port) => this.remotes.get(remote)?.unit.post({ type: 'endpoint', port } satisfies ToWorker, [port]),
     });
-    this.pool.on('error', (err: Error) => this.options.log(`worker pool: ${err.message}`));
   }
 
   /** Reads the config and starts a worker for each remote. Throws when the config is unreadable. */
@@ -104,6 +99,8 @@ export class Coordinator {
       case 'LOSTNET':
         return this.setMode('lostnet', { type: 'lostnet' });
       case 'RESUME':
+        // Asked to try again: whatever still stands in the way of a remote is said again.
+        for (const name of this.remotes.keys()) this.gate.forgetRemote(name);
         return this.setMode('running', { type: 'resume' });
       case 'CHANGED':
         return this.broadcast({ type: 'changed', refs: message.refs });
@@ -115,7 +112,7 @@ export class Coordinator {
     }
   }
 
-  /** Re-reads the config; a broken config is reported and changes nothing. */
+  /** Re-reads the config; a broken config is reported and changes nothing. Never rejects. */
   reload(): Promise<void> {
     this.reloading = this.reloading.then(async () => {
       if (this.stopped) return;
@@ -123,26 +120,43 @@ export class Coordinator {
       try {
         config = await loadConfig(this.options.repo, this.options.env);
       } catch (err) {
-        if (!this.stopped) this.options.emit({ type: 'WARNING', remote: DAEMON, text: `RELOAD failed, keeping the current remotes: ${(err as Error).message}` });
+        if (!this.stopped) this.gate.raise(DAEMON, 'reload', `RELOAD failed, keeping the current remotes: ${(err as Error).message}`);
         return;
       }
-      if (!this.stopped) this.apply(config); // STOP may have come while git read the config
+      this.gate.clear(DAEMON, 'reload');
+      if (this.stopped) return; // STOP may have come while git read the config
+      try {
+        this.apply(config);
+        // Unchanged remotes waiting for the user (or backing off) try again: RELOAD is how the
+        // user says "I fixed it".
+        for (const remote of this.remotes.values()) if (!remote.unit.isStopping) remote.unit.post({ type: 'reload' } satisfies ToWorker);
+      } catch (err) {
+        this.options.log(`applying the config failed: ${(err as Error).stack ?? err}`);
+      }
     });
     return this.reloading;
   }
 
   status(): RemoteStatus[] {
-    return [...this.remotes.values()].map((h) => ({ name: h.spec.name, transport: h.spec.transport, url: h.spec.url, ...h.state }));
+    return [...this.remotes.values()].map((r) => ({
+      name: r.spec.name,
+      transport: r.spec.transport,
+      url: r.spec.url,
+      ...r.state,
+      connected: r.voice.connected,
+      warnings: this.gate.held(r.spec.name),
+    }));
   }
 
-  /** A WARNING raised outside the workers (after-fetch actions): shown in status, then emitted. */
-  warn(remote: string, text: string): void {
-    const handle = this.remotes.get(remote);
-    if (handle) {
-      handle.state.lastWarning = { at: Date.now(), text };
-      this.options.onStateChange?.();
-    }
-    this.options.emit({ type: 'WARNING', remote, text });
+  /** Remotes the config names but the daemon does not act on, and why. */
+  ignoredRemotes(): { name: string; reason: string }[] {
+    return this.ignored;
+  }
+
+  /** A condition raised outside the workers (after-fetch actions): said once, shown in status. */
+  warn(remote: string, text: string, kind = `action:${text}`): void {
+    this.gate.raise(remote, kind, text);
+    this.options.onStateChange?.();
   }
 
   get currentMode(): Mode {
@@ -154,40 +168,50 @@ export class Coordinator {
     if (this.stopped) return;
     this.stopped = true;
     await this.reloading.catch(() => {});
-    await Promise.all([...this.remotes.values()].map((h) => this.stopWorker(h)));
-    await this.pool.destroy();
+    await Promise.all([...this.remotes.values()].map((r) => this.stopRemote(r)));
+    await this.endpoints.stop();
+    if (this.ownsPool) await this.pool.destroy();
   }
 
   private apply(config: LoadedConfig): void {
     this.options.onConfig?.(config);
-    // Config problems, like ignored remotes, are said once, not again at every reload.
-    for (const problem of config.problems) {
-      if (!this.warnedProblems.has(problem)) this.options.emit({ type: 'WARNING', remote: DAEMON, text: problem });
-    }
-    this.warnedProblems = new Set(config.problems);
-    const ignoredNow = new Set<string>();
+    const reportUpdates = this.options.wantsUpdates?.(config) ?? false;
+    const problems = [...config.problems, ...this.endpoints.configure(TRANSPORTS, config.raw)];
+    // Config conditions are said once and again only after they went away and came back.
+    this.gate.replaceFamily(DAEMON, 'config:', new Map(problems.map((p) => [`config:${p}`, p])));
+    const ignoredNow = new Map<string, Map<string, string>>();
+    this.ignored = [];
     for (const { name, reason, quiet } of config.ignored) {
-      const key = `${name}\0${reason}`;
-      ignoredNow.add(key);
-      if (quiet) this.options.log(`${name}: ignored, ${reason}`);
-      else if (!this.warnedIgnored.has(key)) this.options.emit({ type: 'WARNING', remote: name, text: `ignored: ${reason}` });
+      this.ignored.push({ name, reason });
+      if (quiet) {
+        this.options.log(`${name}: ignored, ${reason}`);
+        continue;
+      }
+      if (!ignoredNow.has(name)) ignoredNow.set(name, new Map());
+      ignoredNow.get(name)!.set(`ignored:${reason}`, `ignored: ${reason}`);
     }
-    this.warnedIgnored = ignoredNow;
-    if (config.remotes.length === 0 && !this.warnedNoRemotes) {
-      this.options.emit({ type: 'WARNING', remote: DAEMON, text: 'no remotes to act on; add one (git remote add) and the daemon picks it up on RELOAD' });
+    for (const remote of new Set([...this.gate.remotes(), ...ignoredNow.keys()])) {
+      this.gate.replaceFamily(remote, 'ignored:', ignoredNow.get(remote) ?? new Map());
     }
-    this.warnedNoRemotes = config.remotes.length === 0;
+    const none = config.remotes.length === 0;
+    this.gate.replaceFamily(DAEMON, 'no-remotes', new Map(none ? [['no-remotes', 'no remotes to act on; add one (git remote add) and the daemon picks it up on RELOAD']] : []));
 
-    const wanted = new Map(config.remotes.map((spec) => [spec.name, spec]));
-    this.wanted = wanted;
-    for (const [name, handle] of this.remotes) {
-      const spec = wanted.get(name);
-      if (spec && JSON.stringify(spec) === handle.key) continue;
+    this.wanted = new Map(config.remotes.map((spec) => [spec.name, { spec, live: { pollIntervalSeconds: config.pollIntervalSeconds(spec.name), reportUpdates } }]));
+    for (const [name, remote] of this.remotes) {
+      const wanted = this.wanted.get(name);
+      if (wanted && JSON.stringify(wanted.spec) === remote.key) {
+        // Unchanged: only live settings may differ, and they need no restart.
+        if (JSON.stringify(wanted.live) !== JSON.stringify(remote.live)) {
+          remote.live = wanted.live;
+          remote.unit.post({ type: 'live', live: wanted.live } satisfies ToWorker);
+        }
+        continue;
+      }
       this.remotes.delete(name);
       // A changed remote starts again only once its old worker is gone, so that the old one's
       // DISCONNECTED can never follow the new one's CONNECTED.
       this.replacing.add(name);
-      void this.stopWorker(handle).then(() => {
+      void this.stopRemote(remote).then(() => {
         this.replacing.delete(name);
         this.startWanted();
       });
@@ -199,134 +223,115 @@ export class Coordinator {
   /** Starts a worker for every wanted remote that has none (and is not waiting for its old one to stop). */
   private startWanted(): void {
     if (this.stopped) return;
-    for (const [name, spec] of this.wanted) {
-      if (!this.remotes.has(name) && !this.replacing.has(name)) this.startWorker(spec, new Backoff(this.options.restartBackoff));
+    for (const [name, { spec, live }] of this.wanted) {
+      if (!this.remotes.has(name) && !this.replacing.has(name)) this.startRemote(spec, live);
     }
   }
 
-  private startWorker(spec: RemoteSpec, restarts: Backoff): void {
-    const channel = new MessageChannel();
-    const abort = new AbortController();
-    const task: SessionTask = {
-      spec,
-      repo: this.options.repo,
-      port: channel.port2,
-      initialState: this.mode,
-      crash: this.options.crash?.[spec.name],
-    };
-    if (this.options.crash) delete this.options.crash[spec.name];
-    const handle: Handle = {
+  private startRemote(spec: RemoteSpec, live: LiveSettings): void {
+    const name = spec.name;
+    const now = Date.now();
+    const remote: Remote = {
       spec,
       key: JSON.stringify(spec),
-      port: channel.port1,
-      abort,
-      task: Promise.resolve(),
-      startedAt: Date.now(),
+      live,
+      voice: this.gate.voice(name),
       children: new Set(),
-      state: { connected: false, since: Date.now() },
-      stopping: false,
-      syncing: false,
-      restarts,
+      state: { phase: { kind: 'connecting', attempt: 0 }, since: now },
+      unit: new Supervised<FromWorker>({
+        pool: this.pool,
+        restartBackoff: this.options.restartBackoff,
+        task: (port: MessagePort) => {
+          const endpointPort = this.endpoints.link(spec.transport, name, spec.url);
+          const task: SessionTask = {
+            kind: 'session',
+            spec,
+            live: remote.live,
+            repo: this.options.repo,
+            port,
+            initialMode: this.mode,
+            crash: this.options.crash?.[name],
+            ...(endpointPort && { endpointPort }),
+          };
+          if (this.options.crash) delete this.options.crash[name];
+          return { task, transfer: endpointPort ? [endpointPort] : [] };
+        },
+        onStarted: () => (remote.voice = this.gate.voice(name)),
+        onMessage: (message) => this.fromWorker(remote, message),
+        onEnded: (err, restartInMs) => this.ended(remote, err, restartInMs),
+        log: (text) => this.options.log(`${name}: worker ${text}`),
+      }),
     };
-    channel.port1.on('message', (message: FromWorker) => this.fromWorker(handle, message));
-    handle.task = this.pool
-      .run(task, { transferList: [channel.port2] as never, signal: abort.signal })
-      .then(
-        () => this.ended(handle, undefined),
-        (err: unknown) => this.ended(handle, err instanceof Error ? err : new Error(String(err))),
-      );
-    this.remotes.set(spec.name, handle);
+    this.remotes.set(name, remote);
+    remote.unit.start();
   }
 
-  private fromWorker(handle: Handle, message: FromWorker): void {
-    const name = handle.spec.name;
+  private fromWorker(remote: Remote, message: FromWorker): void {
+    const name = remote.spec.name;
+    const current = this.remotes.get(name) === remote && !remote.unit.isStopping;
     switch (message.type) {
       case 'emit': {
-        const m = message.message;
-        if (m.remote !== name) return; // a worker speaks only for its own remote
+        const { voice } = remote;
         const now = Date.now();
-        if (m.type === 'CONNECTED' || m.type === 'DISCONNECTED') {
-          handle.state.connected = m.type === 'CONNECTED';
-          handle.state.since = now;
-          handle.state.nextRetry = undefined;
-        } else if (m.type === 'SYNCING') handle.syncing = true;
-        else if (m.type === 'DONESYNCING') {
-          handle.syncing = false;
-          handle.state.lastFetch = { at: now, ok: m.ok };
-        } else if (m.type === 'WARNING') handle.state.lastWarning = { at: now, text: m.text };
-        this.options.onStateChange?.();
-        // A worker being stopped still closes what it opened; anything else it says is moot.
-        if (handle.stopping && m.type !== 'DISCONNECTED' && m.type !== 'DONESYNCING') return;
-        this.options.emit(m);
-        return;
+        if (message.line === 'CONNECTED') {
+          if (voice.connect()) {
+            remote.state.since = now;
+            this.gate.clear(name, 'worker'); // a restarted worker that connects has recovered
+          }
+        } else if (message.line === 'DISCONNECTED') {
+          if (voice.disconnect()) remote.state.since = now;
+        } else if (message.line === 'SYNCING') voice.sync();
+        else if (voice.doneSyncing(message.ok)) remote.state.lastFetch = { at: now, ok: message.ok };
+        break;
       }
+      case 'condition':
+        // A worker being replaced has nothing more to say about a remote that lives on without it.
+        if (!current) return;
+        if (message.text === null) this.gate.clear(name, message.kind);
+        else this.gate.raise(name, message.kind, message.text);
+        break;
       case 'log':
         return this.options.log(`${name}: ${message.text}`);
-      case 'retry':
-        handle.state.nextRetry = message.at ?? undefined;
-        this.options.onStateChange?.();
-        return;
+      case 'phase':
+        remote.state.phase = message.phase;
+        break;
+      case 'watching':
+        remote.state.watching = message.how;
+        break;
       case 'child':
-        if (message.alive) handle.children.add(message.pid);
-        else handle.children.delete(message.pid);
+        if (message.alive) remote.children.add(message.pid);
+        else remote.children.delete(message.pid);
         return;
       case 'fetched':
-        if (!handle.stopping && this.remotes.get(name) === handle) this.options.onFetched?.(name, message.ok, message.updates);
+        if (current) this.options.onFetched?.(name, message.ok, message.updates);
         return;
     }
+    this.options.onStateChange?.();
   }
 
-  /** The worker's task is over: a clean stop, or a crash that costs only this remote. */
-  private ended(handle: Handle, err: Error | undefined): void {
-    handle.port.close();
+  /** A worker's run is over: a clean stop, or a crash that costs only this remote. */
+  private ended(remote: Remote, err: Error | undefined, restartInMs: number | undefined): void {
     // After a clean stop the worker has already asked its children to end: let git clean up its
     // lock files. A crashed worker could not: nothing of it may be left behind.
-    killGroups(handle.children, err ? 'SIGKILL' : 'SIGTERM');
-    const name = handle.spec.name;
-    if (handle.syncing) {
-      handle.syncing = false;
-      handle.state.lastFetch = { at: Date.now(), ok: false };
-      this.options.emit({ type: 'DONESYNCING', remote: name, ok: false });
+    killGroups(remote.children, err ? 'SIGKILL' : 'SIGTERM');
+    const { closedSync } = remote.voice.end();
+    if (closedSync) remote.state.lastFetch = { at: Date.now(), ok: false };
+    remote.state.since = Date.now();
+    if (restartInMs !== undefined) {
+      remote.state.phase = { kind: 'backoff', until: Date.now() + restartInMs, reason: `worker failed (${err?.message})` };
+      this.gate.raise(remote.spec.name, 'worker', `worker failed (${err?.message}); restarting in ${(restartInMs / 1000).toFixed(1)} s`);
     }
-    if (handle.state.connected) {
-      handle.state.connected = false;
-      handle.state.since = Date.now();
-      this.options.emit({ type: 'DISCONNECTED', remote: name });
-    }
-    if (handle.stopping || this.stopped || this.remotes.get(name) !== handle) return;
-    if (!err) err = new Error('worker ended unexpectedly');
-    if (Date.now() - handle.startedAt >= HEALTHY_AFTER_MS) handle.restarts.reset();
-    const delay = handle.restarts.next();
-    const text = `worker failed (${err.message}); restarting in ${(delay / 1000).toFixed(1)} s`;
-    handle.state.lastWarning = { at: Date.now(), text };
-    handle.state.nextRetry = Date.now() + delay;
-    this.options.emit({ type: 'WARNING', remote: name, text });
     this.options.onStateChange?.();
-    handle.restartTimer = setTimeout(() => {
-      if (this.stopped || this.remotes.get(name) !== handle) return;
-      this.remotes.delete(name);
-      this.startWorker(handle.spec, handle.restarts);
-    }, delay);
   }
 
-  private async stopWorker(handle: Handle): Promise<void> {
-    handle.stopping = true;
-    clearTimeout(handle.restartTimer);
-    try {
-      handle.port.postMessage({ type: 'stop' } satisfies ToWorker);
-    } catch {
-      // port already closed: the worker is gone
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
-    const outcome = await Promise.race([handle.task.then(() => 'done' as const), graceOver]);
-    clearTimeout(timer);
-    if (outcome === 'late') {
-      this.options.log(`${handle.spec.name}: worker did not stop in time; terminating it`);
-      handle.abort.abort();
-      await handle.task;
-      killGroups(handle.children, 'SIGKILL');
-    }
+  private async stopRemote(remote: Remote): Promise<void> {
+    remote.voice.stopping();
+    await remote.unit.stop({ type: 'stop' } satisfies ToWorker);
+    killGroups(remote.children, 'SIGKILL');
+    this.endpoints.unlink(remote.spec.transport, remote.spec.name);
+    // Gone or replaced: what its worker said no longer holds (why it is ignored, if it is, does).
+    const name = remote.spec.name;
+    if (this.remotes.get(name) !== remote) this.gate.forgetWhere((r, kind) => r === name && !kind.startsWith('ignored:'));
   }
 
   private setMode(mode: Mode, message: ToWorker): void {
@@ -336,14 +341,7 @@ export class Coordinator {
   }
 
   private broadcast(message: ToWorker): void {
-    for (const handle of this.remotes.values()) {
-      if (handle.stopping) continue;
-      try {
-        handle.port.postMessage(message);
-      } catch {
-        // a worker between crash and restart; it starts in the current mode
-      }
-    }
+    for (const remote of this.remotes.values()) if (!remote.unit.isStopping) remote.unit.post(message);
   }
 }
 

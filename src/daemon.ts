@@ -47,6 +47,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
     onConfig: (config) => actions.configure(config),
+    wantsUpdates: () => actions.wantsUpdates(),
     onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
     ...extra,
   });

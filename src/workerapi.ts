@@ -1,33 +1,38 @@
 // What the coordinator and a remote's worker say to each other over their MessagePort.
-// Everything here must survive structured cloning: plain data only.
+// Everything here must survive structured cloning: plain data only (and transferred ports).
 
-import type { Emitted } from './protocol.js';
-
-export type TransportKind = 'local' | 'ssh';
+import type { MessagePort } from 'node:worker_threads';
+import type { Phase } from '../workers/lifecycle.js';
 
 /** One remote as the daemon acts on it; built by src/config.ts from git's own view of the config. */
 export interface RemoteSpec {
   name: string;
   /** The URL after `url.<base>.insteadOf` rewriting, as git would use it. */
   url: string;
-  transport: TransportKind;
-  /** `remote.<name>.fetch`, in order; git's default when the remote has none. */
+  /** The registry name of the transport that claimed the URL (workers/registry.ts). */
+  transport: string;
+  /** `remote.<name>.fetch`, in order. */
   fetchRefspecs: string[];
   /** `git fetch` prunes here (`remote.<name>.prune`, else `fetch.prune`): a deletion is worth a fetch. */
   prune?: boolean;
   /** `git fetch` follows tags here (unless `remote.<name>.tagOpt` is `--no-tags`). */
   followTags?: boolean;
-  /** Command run on the server to learn of changes (`remote.<name>.remotedaemon-notifier`). */
-  notifier?: string;
-  /** Seconds between ref polls when the remote has no notifier (`remotedaemon.pollInterval`). */
+  /** The transport's own settings for this remote (its plugin's remoteOptions). */
+  options: Record<string, unknown>;
+}
+
+/**
+ * Settings a running remote picks up without a restart: changing them must not cost a reconnect.
+ * Resolved per remote (a remote's own setting, else the daemon's).
+ */
+export interface LiveSettings {
+  /** Seconds between ref listings when nothing tells the remote of changes. */
   pollIntervalSeconds: number;
-  /** `core.sshCommand` (or `GIT_SSH_COMMAND` from the environment), as the user set it. */
-  sshCommand?: string;
   /**
    * Tell the coordinator which refs each fetch moved (costs a ref listing before and after every
-   * fetch, so only when `remotedaemon.afterFetch` wants them).
+   * fetch, so only when something, such as `remotedaemon.afterFetch`, wants them).
    */
-  reportUpdates?: boolean;
+  reportUpdates: boolean;
 }
 
 /** The repository the daemon keeps up to date. */
@@ -38,13 +43,20 @@ export interface RepoInfo {
   gitDir: string;
 }
 
+/** What the coordinator holds against the daemon-wide switches PAUSE / LOSTNET / RESUME. */
+export type ControlMode = 'running' | 'paused' | 'lostnet';
+
 /** The task a worker runs for as long as its remote is configured. */
 export interface SessionTask {
+  kind: 'session';
   spec: RemoteSpec;
+  live: LiveSettings;
   repo: RepoInfo;
-  port: MessagePort | import('node:worker_threads').MessagePort;
+  port: MessagePort;
   /** Start paused or offline, when the coordinator is (PAUSE/LOSTNET arrived before this start). */
-  initialState: 'running' | 'paused' | 'lostnet';
+  initialMode: ControlMode;
+  /** The link to the transport's shared endpoint, when it has one. */
+  endpointPort?: MessagePort;
   /** Test hook, only settable through the coordinator's constructor options (never config). */
   crash?: CrashTest;
 }
@@ -53,25 +65,44 @@ export type ToWorker =
   | { type: 'pause' }
   | { type: 'lostnet' }
   | { type: 'resume' }
+  /** RELOAD with this remote unchanged: a remote waiting for the user tries again. */
+  | { type: 'reload' }
+  | { type: 'live'; live: LiveSettings }
   | { type: 'changed'; refs: string[] }
+  /** The shared endpoint was restarted: here is the new link. */
+  | { type: 'endpoint'; port: MessagePort }
   | { type: 'stop' };
 
 /** A snapshot of what a remote is doing, for `status`. */
 export interface RemoteState {
+  /** The remote's lifecycle phase, as its worker last reported it. */
+  phase: Phase;
+  /** Whether the controller was told CONNECTED (and not yet DISCONNECTED). */
   connected: boolean;
   /** When `connected` last changed (ms since epoch). */
   since: number;
+  /** How changes are noticed while connected ("notifier", "polling every 60 s", ...). */
+  watching?: string;
   lastFetch?: { at: number; ok: boolean };
-  /** When the next connection attempt is due, while disconnected and waiting. */
-  nextRetry?: number;
-  lastWarning?: { at: number; text: string };
+  /** The conditions said as WARNING that still hold. */
+  warnings: { at: number; kind: string; text: string }[];
 }
 
 export type FromWorker =
-  | { type: 'emit'; message: Emitted }
+  /** A protocol line about this remote; the gate (src/gate.ts) keeps them paired. */
+  | { type: 'emit'; line: 'CONNECTED' }
+  | { type: 'emit'; line: 'DISCONNECTED' }
+  | { type: 'emit'; line: 'SYNCING' }
+  | { type: 'emit'; line: 'DONESYNCING'; ok: boolean }
+  /**
+   * A condition worth one WARNING until it stops being true (text null clears it). `kind` names the
+   * condition ("connect", "fetch", "notifier"...): the same kind is said once, however often it recurs.
+   */
+  | { type: 'condition'; kind: string; text: string | null }
   /** Detail for the log only (stderr of git, reasons behind a retry); not a protocol message. */
   | { type: 'log'; text: string }
-  | { type: 'retry'; at: number | null }
+  | { type: 'phase'; phase: Phase }
+  | { type: 'watching'; how: string }
   /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
   | { type: 'child'; pid: number; alive: boolean }
   /** A fetch is over (sent just before its DONESYNCING): which local refs it moved, for after-fetch actions. */
@@ -87,5 +118,5 @@ export interface RefUpdate {
 /** How a test makes a worker misbehave: throw, reject unhandled, exhaust its memory, or print. */
 export interface CrashTest {
   afterMs: number;
-  how: 'throw' | 'reject' | 'oom' | 'print';
+  how: 'throw' | 'reject' | 'oom' | 'print' | 'hang';
 }

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findRepo, loadConfig, parseConfigList, rewriteUrl, transportFor } from '../src/config.js';
+import { findRepo, loadConfig, parseConfigList, rewriteUrl } from '../src/config.js';
+import { transportFor } from '../workers/registry.js';
 import { git, tempDir } from './support/git.js';
 
 function repoWithConfig(t: { after(fn: () => void): void }, config: string) {
@@ -58,27 +59,28 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
     url: '/srv/with space/repo.git',
     transport: 'local',
     fetchRefspecs: ['+refs/heads/*:refs/remotes/Origin/*', '+refs/tags/*:refs/tags/*'],
-    pollIntervalSeconds: 5,
+    options: {},
     followTags: true,
   });
+  assert.equal(config.pollIntervalSeconds('Origin'), 5);
   assert.equal(byName.get('gh')?.url, 'ssh://git@example.org/team-mirror/repo.git', 'the longest insteadOf wins');
   assert.equal(byName.get('gh')?.transport, 'ssh');
-  assert.equal(byName.get('gh')?.notifier, 'git-annex-shell notifychanges');
+  assert.equal(byName.get('gh')?.options.notifier, 'git-annex-shell notifychanges');
   assert.equal(byName.get('gh')?.followTags, undefined, 'tagOpt = --no-tags');
   assert.equal(byName.get('gh')?.prune, true, 'remote.gh.prune');
   assert.equal(byName.get('Origin')?.prune, undefined);
   assert.equal(byName.get('included')?.transport, 'local');
   const ignored = new Map(config.ignored.map((i) => [i.name, i]));
   assert.equal(ignored.get('off')?.quiet, true);
-  assert.match(ignored.get('web')?.reason ?? '', /no transport serves https:\/\/example.org\/r.git/);
+  assert.match(ignored.get('web')?.reason ?? '', /https:\/\/example.org\/r.git: no transport serves it/);
   assert.match(ignored.get('pushonly')?.reason ?? '', /no remote.<name>.fetch/);
 });
 
 test('GIT_SSH_COMMAND wins over core.sshCommand, as in git', async (t) => {
   const { repo } = repoWithConfig(t, '[core]\n\tsshCommand = ssh -i /k1\n[remote "s"]\n\turl = host:r.git\n\tfetch = +refs/heads/*:refs/remotes/s/*\n');
   const info = await findRepo(repo);
-  assert.equal((await loadConfig(info, {})).remotes[0].sshCommand, 'ssh -i /k1');
-  assert.equal((await loadConfig(info, { GIT_SSH_COMMAND: 'ssh -i /k2' })).remotes[0].sshCommand, 'ssh -i /k2');
+  assert.equal((await loadConfig(info, {})).remotes[0].options.sshCommand, 'ssh -i /k1');
+  assert.equal((await loadConfig(info, { GIT_SSH_COMMAND: 'ssh -i /k2' })).remotes[0].options.sshCommand, 'ssh -i /k2');
 });
 
 test('a bad poll interval is reported and the default kept', async (t) => {
@@ -124,7 +126,7 @@ test('transports follow git URL rules', () => {
     ['https://h/p', undefined],
     ['git://h/p', undefined],
   ];
-  for (const [url, kind] of table) assert.equal(transportFor(url), kind, url);
+  for (const [url, kind] of table) assert.equal(transportFor(url)?.name, kind, url);
 });
 
 test('parseConfigList keeps every value, and valueless keys mean true', () => {

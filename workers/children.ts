@@ -10,9 +10,20 @@ type ChildListener = (pid: number, alive: boolean) => void;
 const running = new Set<number>();
 let listener: ChildListener = () => {};
 
-/** Tells the coordinator about each child so it can clean up after a crashed worker. */
-export function onChildren(fn: ChildListener): void {
+/**
+ * Starts a session's accounting in this thread. Piscina reuses threads, so whatever an earlier
+ * session left (it should have left nothing) is ended and forgotten, and from now on every child
+ * is reported to this session's listener only.
+ */
+export function beginChildren(fn: ChildListener): void {
+  killAll('SIGKILL');
+  running.clear();
   listener = fn;
+}
+
+/** The session is over: nothing more is reported to it. */
+export function endChildren(): void {
+  listener = () => {};
 }
 
 /** A command that runs to completion: its output is collected (nano-spawn). */

@@ -2,9 +2,11 @@
 // one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
 // more fetch, and every later change folds into that same queued one.
 
+import { zeroIdLike } from '../src/refs/objectid.js';
 import type { RefUpdate } from '../src/workerapi.js';
 import { run, killGroup } from './children.js';
-import type { RefMap } from './transport.js';
+import { Coalesced } from './coalesce.js';
+import type { FetchPlan, RefMap } from './transport.js';
 
 export interface FetchOutcome {
   ok: boolean;
@@ -16,19 +18,18 @@ export interface FetchOutcome {
 export interface FetcherOptions {
   remote: string;
   cwd: string;
-  /** Environment for the fetch (the transport's tunnel, for ssh); undefined: not now, skip it. */
-  env: () => Promise<Record<string, string> | undefined>;
+  /** How to fetch through the transport's connection; undefined: not connected now, skip it. */
+  plan: () => Promise<FetchPlan | undefined>;
   /** Store fetched refs in FETCH_HEAD too (only when some refspec has no destination). */
   writeFetchHead: boolean;
-  /** Reads the local refs this fetch can write; called before and after, to tell what moved. */
-  snapshot?: () => Promise<RefMap>;
+  /** Reads the local refs this fetch can write, before and after, to tell what moved; undefined: not wanted now. */
+  snapshot?: () => (() => Promise<RefMap>) | undefined;
   onStart(): void;
   onDone(outcome: FetchOutcome): void;
 }
 
 export class Fetcher {
-  private running: Promise<void> | undefined;
-  private waiting: Promise<void> | undefined;
+  private readonly runs = new Coalesced(() => this.fetchOnce());
   private pid: number | undefined;
   private stopped = false;
   /** Fetches started, for tests and status. */
@@ -39,27 +40,17 @@ export class Fetcher {
   /** Asks for a fetch that starts after this call; resolves when that fetch is over. */
   request(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (!this.running) {
-      this.running = this.fetchOnce().finally(() => (this.running = undefined));
-      return this.running;
-    }
-    if (!this.waiting) {
-      this.waiting = this.running.then(() => {
-        this.waiting = undefined;
-        return this.request();
-      });
-    }
-    return this.waiting;
+    return this.runs.request();
   }
 
   /** True while a fetch waits to start after the running one. */
   get queued(): boolean {
-    return this.waiting !== undefined;
+    return this.runs.queued;
   }
 
   /** Resolves when nothing runs or waits. */
-  async idle(): Promise<void> {
-    while (this.running || this.waiting) await (this.waiting ?? this.running);
+  idle(): Promise<void> {
+    return this.runs.idle();
   }
 
   /** Ends a running fetch (and its children) and refuses new ones. */
@@ -69,16 +60,16 @@ export class Fetcher {
   }
 
   private async fetchOnce(): Promise<void> {
-    let extraEnv: Record<string, string> | undefined;
+    let plan: FetchPlan | undefined;
     try {
-      extraEnv = await this.options.env();
+      plan = await this.options.plan();
     } catch {
-      extraEnv = undefined;
+      plan = undefined;
     }
-    if (extraEnv === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
+    if (plan === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
     this.count++;
     this.options.onStart();
-    const args = ['fetch', '--quiet'];
+    const args = [...(plan.gitArgs ?? []), 'fetch', '--quiet'];
     // A user's `git pull` reads FETCH_HEAD right after its own fetch; ours must not rewrite it.
     if (!this.options.writeFetchHead) args.push('--no-write-fetch-head');
     args.push(this.options.remote);
@@ -90,7 +81,7 @@ export class Fetcher {
       return;
     }
     try {
-      const env = { GIT_TERMINAL_PROMPT: '0', ...extraEnv };
+      const env = { GIT_TERMINAL_PROMPT: '0', ...plan.env };
       const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
       void subprocess.nodeChildProcess.then((child) => (this.pid = child.pid), () => {});
       const result = await subprocess;
@@ -107,9 +98,10 @@ export class Fetcher {
   }
 
   private async readSnapshot(): Promise<RefMap | undefined> {
-    if (!this.options.snapshot) return undefined;
+    const read = this.options.snapshot?.();
+    if (!read) return undefined;
     try {
-      return await this.options.snapshot();
+      return await read();
     } catch {
       return undefined; // the fetch matters more than knowing what it moved
     }
@@ -121,8 +113,8 @@ export function diffRefs(before: RefMap, after: RefMap): RefUpdate[] {
   const updates: RefUpdate[] = [];
   for (const [ref, sha] of after) {
     const old = before.get(ref);
-    if (old !== sha) updates.push({ ref, old: old ?? '0'.repeat(sha.length), new: sha });
+    if (old !== sha) updates.push({ ref, old: old ?? zeroIdLike(sha), new: sha });
   }
-  for (const [ref, old] of before) if (!after.has(ref)) updates.push({ ref, old, new: '0'.repeat(old.length) });
+  for (const [ref, old] of before) if (!after.has(ref)) updates.push({ ref, old, new: zeroIdLike(old) });
   return updates.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
 }

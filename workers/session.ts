@@ -1,68 +1,83 @@
-// One remote's life inside its worker thread: connect through the transport, report CONNECTED,
-// catch up, fetch whatever changes, and reconnect with backoff when the connection is lost, until
-// the coordinator says stop. This is the piscina task; it resolves only on a clean stop.
+// One remote's life inside its worker thread. The rules (when to connect, retry, wait for the
+// user, report CONNECTED/DISCONNECTED) are the pure step function in ./lifecycle.ts; this file
+// carries out its effects (connect through the transport, close, arm timers) and does the
+// remote's work while connected: catch up after every (re)connect, and fetch whatever changes.
+// This is the piscina task; it resolves only on a clean stop.
 
 import type { MessagePort } from 'node:worker_threads';
-import { Backoff } from '../src/backoff.js';
-import type { Emitted } from '../src/protocol.js';
-import type { CrashTest, FromWorker, SessionTask, ToWorker } from '../src/workerapi.js';
-import { killAll, onChildren } from './children.js';
+import { backoffDelay } from '../src/backoff.js';
+import type { CrashTest, FromWorker, LiveSettings, SessionTask, ToWorker } from '../src/workerapi.js';
+import { beginChildren, endChildren, killAll } from './children.js';
+import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
+import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
 import { ObjectChecker } from './objects.js';
+import type { EndpointLink, TransportPlugin } from './plugin.js';
+import { capturePrints } from './prints.js';
+import { transportNamed } from './registry.js';
 import { TrackingRefs } from './tracking.js';
-import { NeedsUser, type Connection, type RemoteChange, type Transport } from './transport.js';
-import { createTransport } from './transports.js';
+import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from './transport.js';
 
-// A worker's stdout and stderr are relayed into the daemon's own, and its stdout carries the
-// control protocol: a stray print from a library in here could tear a protocol line. Whatever is
-// printed in a worker goes to the log instead.
-let printSink: (text: string) => void = () => {};
-for (const stream of [process.stdout, process.stderr]) {
-  stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
-    printSink(String(chunk));
-    const done = typeof encoding === 'function' ? encoding : callback;
-    if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
-    return true;
-  }) as typeof stream.write;
-}
-
-/** A connection that lasted this long resets the backoff: the remote is healthy again. */
-const HEALTHY_AFTER_MS = 60_000;
-
-type Mode = 'running' | 'paused' | 'lostnet' | 'stopping';
+/** A connection that caught up and lasted this long was healthy: losing it retries at once. */
+const HEALTHY_AFTER_MS = 10_000;
+/** Closing a connection may wait on a server; a stop must not. */
+const CLOSE_TIMEOUT_MS = 3000;
 
 export default async function session(task: SessionTask): Promise<string> {
   const s = new Session(task);
+  const release = capturePrints((text) => s.log(`printed: ${text.trimEnd()}`));
   if (task.crash) misbehave(task.crash);
-  await s.run();
+  try {
+    await s.run();
+  } finally {
+    release();
+  }
   return 'stopped';
 }
 
-class Session {
+/** The attempt under way: its abort switch, and its connection once made. */
+interface Attempt {
+  id: number;
+  abort: AbortController;
+  connection?: Connection;
+  /** We closed it (an effect), so its end is no loss. */
+  closing?: Promise<void>;
+}
+
+export class Session {
   private readonly port: MessagePort;
   private readonly name: string;
-  private mode: Mode;
-  private needsUser = false;
-  /** Called at the next PAUSE/LOSTNET/RESUME/STOP; each waiter removes itself when done. */
-  private readonly modeListeners = new Set<() => void>();
-  private readonly backoff = new Backoff();
-  private readonly transport: Promise<Transport>;
+  private state: LifeState;
+  private live: LiveSettings;
+  private readonly plugin: TransportPlugin | undefined;
+  private transport: Promise<Transport> | undefined;
   private readonly objects: ObjectChecker;
   private readonly tracking: TrackingRefs;
   private readonly fetcher: Fetcher;
-  private connection: Connection | undefined;
-  private lastWarning: string | undefined;
+  private readonly listing: Coalesced;
+  private readonly endpoint: PortLink | undefined;
+  private attempt: Attempt | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Effects run in order: a DISCONNECTED goes out only once its connection is closed. */
+  private effects: Promise<void> = Promise.resolve();
+  private finished!: () => void;
+  private readonly done = new Promise<void>((resolve) => (this.finished = resolve));
   /** A failed fetch is tried again while connected, backing off on its own scale. */
-  private readonly fetchRetries = new Backoff({ initialMs: 1000, maxMs: 5 * 60_000 });
+  private fetchFailures = 0;
   private fetchRetryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly task: SessionTask) {
-    this.port = task.port as MessagePort;
+  constructor(
+    private readonly task: SessionTask,
+    /** Where transports are found: the registry, or a test's fakes. */
+    lookup: (name: string) => TransportPlugin | undefined = transportNamed,
+  ) {
+    this.port = task.port;
     this.name = task.spec.name;
-    this.mode = task.initialState;
+    this.live = task.live;
     const { spec, repo } = task;
-    this.transport = createTransport(spec, repo);
-    this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
+    this.plugin = lookup(spec.transport);
+    this.state = initialState(task.initialMode, this.plugin?.network ?? true);
+    this.endpoint = task.endpointPort ? new PortLink(task.endpointPort) : undefined;
     this.objects = new ObjectChecker(repo.cwd);
     this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags, spec.prune);
     this.fetcher = new Fetcher({
@@ -70,244 +85,293 @@ class Session {
       cwd: repo.cwd,
       // Not connected (a queued fetch after PAUSE, LOSTNET or a lost link): no fetch at all, rather
       // than one that goes around the held connection; the catch-up on reconnecting covers it.
-      env: async () => (this.connection ? this.connection.fetchEnv() : undefined),
+      plan: async () => this.connected()?.fetchPlan(),
       writeFetchHead: this.tracking.writesFetchHeadOnly(),
-      snapshot: spec.reportUpdates ? () => this.tracking.read() : undefined,
-      onStart: () => this.emit({ type: 'SYNCING', remote: this.name }),
+      snapshot: () => (this.live.reportUpdates ? () => this.tracking.read() : undefined),
+      onStart: () => this.post({ type: 'emit', line: 'SYNCING' }),
       onDone: ({ ok, stderr, updates }) => {
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
-        if (!ok) this.warn(`git fetch failed: ${gitError(stderr)}`);
+        this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
-        this.emit({ type: 'DONESYNCING', remote: this.name, ok });
+        this.post({ type: 'emit', line: 'DONESYNCING', ok });
         this.retryFetchIfFailed(ok);
       },
     });
-    onChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
-    printSink = (text) => this.log(`printed: ${text.trimEnd()}`);
+    this.listing = new Coalesced(() => this.compareWithRemote());
+    beginChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
     this.port.on('message', (message: ToWorker) => this.command(message));
   }
 
+  async run(): Promise<void> {
+    if (!this.plugin) {
+      this.condition('transport', `no transport named ${JSON.stringify(this.task.spec.transport)} in this version`);
+    } else {
+      this.transport = this.plugin.load().then((module) =>
+        module.create({ spec: this.task.spec, repo: this.task.repo, live: () => this.live, endpoint: this.endpoint }),
+      );
+      this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
+    }
+    this.apply(start(this.state, this.env()));
+    await this.done;
+  }
+
   private post(message: FromWorker): void {
-    this.port.postMessage(message);
+    try {
+      this.port.postMessage(message);
+    } catch {
+      // the port is closed: the coordinator is gone or has let go of this worker
+    }
   }
 
-  private emit(message: Emitted): void {
-    this.post({ type: 'emit', message });
-  }
-
-  private log(text: string): void {
+  log(text: string): void {
     this.post({ type: 'log', text });
   }
 
-  /** A WARNING, said once per change of state rather than once per attempt. */
-  private warn(text: string): void {
-    if (text === this.lastWarning) {
-      this.log(text);
-      return;
+  private condition(kind: string, text: string | null): void {
+    this.post({ type: 'condition', kind, text });
+  }
+
+  private env() {
+    return { now: Date.now(), delay: (failures: number) => backoffDelay(failures, Math.random()), healthyAfterMs: HEALTHY_AFTER_MS };
+  }
+
+  private dispatch(event: LifeEvent): void {
+    this.apply(step(this.state, event, this.env()));
+  }
+
+  private apply([next, effects]: [LifeState, Effect[]]): void {
+    const phaseChanged = next.phase !== this.state.phase;
+    this.state = next;
+    if (phaseChanged) this.post({ type: 'phase', phase: next.phase });
+    for (const effect of effects) this.perform(effect);
+  }
+
+  private perform(effect: Effect): void {
+    switch (effect.do) {
+      case 'connect':
+        return this.connect(effect.attempt);
+      case 'disconnect':
+        this.effects = this.effects.then(() => this.disconnect(effect.attempt));
+        return;
+      case 'emit':
+        this.effects = this.effects.then(() => {
+          this.post(effect.line === 'CONNECTED' ? { type: 'emit', line: 'CONNECTED' } : { type: 'emit', line: 'DISCONNECTED' });
+          if (effect.line === 'CONNECTED') void this.catchUp(this.state.attempt);
+        });
+        return;
+      case 'condition':
+        return this.condition(effect.kind, effect.text);
+      case 'timer':
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.dispatch({ type: 'retry-due' }), effect.ms);
+        return;
+      case 'cancel-timer':
+        clearTimeout(this.timer);
+        return;
+      case 'finish':
+        this.effects = this.effects.then(() => this.finish());
+        return;
     }
-    this.lastWarning = text;
-    this.emit({ type: 'WARNING', remote: this.name, text });
-  }
-
-  private setMode(mode: Mode): void {
-    if (this.mode === 'stopping') return;
-    this.mode = mode;
-    for (const listener of [...this.modeListeners]) listener();
-  }
-
-  /**
-   * Runs `fn` once at the next PAUSE/LOSTNET/RESUME/STOP (with `leavingOnly`, only at one that
-   * ends running: a RESUME must not drop a healthy connection); the returned function cancels it.
-   */
-  private onModeChange(fn: () => void, leavingOnly = false): () => void {
-    const listener = () => {
-      if (leavingOnly && this.mode === 'running') return;
-      this.modeListeners.delete(listener);
-      fn();
-    };
-    this.modeListeners.add(listener);
-    return () => this.modeListeners.delete(listener);
-  }
-
-  /** Resolves at the next mode change or after `ms`, whichever is first, leaving nothing behind. */
-  private waitForModeChange(ms?: number): Promise<void> {
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const cancel = this.onModeChange(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (ms !== undefined) {
-        timer = setTimeout(() => {
-          cancel();
-          resolve();
-        }, ms);
-      }
-    });
   }
 
   private command(message: ToWorker): void {
     switch (message.type) {
       case 'pause':
-        return this.setMode('paused');
       case 'lostnet':
-        return this.setMode('lostnet');
       case 'resume':
-        this.needsUser = false;
-        this.backoff.reset();
-        this.lastWarning = undefined; // asked to try again: say again what stands in the way
-        return this.setMode('running');
+      case 'reload':
+      case 'stop':
+        if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
+        return this.dispatch({ type: message.type });
+      case 'live':
+        this.live = message.live;
+        return;
       case 'changed':
         // Offering local refs to the remote is not done yet; noted so the log shows it arrived.
         return this.log(`local refs changed: ${message.refs.join(' ')}`);
-      case 'stop':
-        return this.setMode('stopping');
+      case 'endpoint':
+        return this.endpoint?.replace(message.port);
     }
   }
 
-  async run(): Promise<void> {
-    while (this.mode !== 'stopping') {
-      if (this.mode !== 'running' || this.needsUser) {
-        await this.waitForModeChange();
-        continue;
+  /** The connection of the current attempt, while the lifecycle counts it as connected. */
+  private connected(attempt?: number): Connection | undefined {
+    const { phase } = this.state;
+    if (phase.kind !== 'connected' || (attempt !== undefined && phase.attempt !== attempt)) return undefined;
+    return this.attempt?.id === phase.attempt ? this.attempt.connection : undefined;
+  }
+
+  private connect(id: number): void {
+    const attempt: Attempt = { id, abort: new AbortController() };
+    this.attempt = attempt;
+    const events: TransportEvents = {
+      changed: (change) => this.changed(id, change),
+      condition: (kind, text) => this.condition(kind, text),
+      watching: (how) => this.post({ type: 'watching', how }),
+      log: (text) => this.log(text),
+    };
+    void (async () => {
+      try {
+        if (!this.transport) throw new NeedsUser(`no transport named ${JSON.stringify(this.task.spec.transport)}`);
+        const connection = await (await this.transport).connect(events, attempt.abort.signal);
+        attempt.connection = connection;
+        connection.done.then(
+          () => attempt.closing || this.dispatch({ type: 'lost', attempt: id, reason: 'the connection ended', needsUser: false }),
+          (err: unknown) => attempt.closing || this.dispatch({ type: 'lost', attempt: id, reason: message(err), needsUser: err instanceof NeedsUser }),
+        );
+        if (attempt.abort.signal.aborted) await this.close(attempt);
+        else this.dispatch({ type: 'connected', attempt: id });
+      } catch (err) {
+        if (attempt.abort.signal.aborted) return; // we gave up on it: nothing to report
+        this.dispatch({ type: 'connect-failed', attempt: id, reason: message(err), needsUser: err instanceof NeedsUser });
       }
-      const connection = await this.connect();
-      if (connection) await this.serve(connection);
-    }
+    })();
+  }
+
+  private async disconnect(id: number): Promise<void> {
+    const attempt = this.attempt;
+    if (!attempt || attempt.id !== id) return;
+    clearTimeout(this.fetchRetryTimer);
+    attempt.abort.abort();
+    await this.close(attempt);
+  }
+
+  private close(attempt: Attempt): Promise<void> {
+    attempt.closing ??= (async () => {
+      const connection = attempt.connection;
+      if (!connection) return;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+      await Promise.race([connection.close().catch(() => {}), late]);
+      clearTimeout(timer);
+    })();
+    return attempt.closing;
+  }
+
+  private async finish(): Promise<void> {
+    clearTimeout(this.timer);
     clearTimeout(this.fetchRetryTimer);
     this.fetcher.stop();
     killAll();
     await this.fetcher.idle(); // its DONESYNCING must go out before the port closes
     this.objects.close();
+    this.endpoint?.close();
+    endChildren();
     this.port.close();
-  }
-
-  /** One attempt; on failure waits out the backoff (or until told otherwise). */
-  private async connect(): Promise<Connection | undefined> {
-    const abort = new AbortController();
-    const stopAborting = this.onModeChange(() => abort.abort(), true);
-    let connection: Connection | undefined;
-    try {
-      connection = await (await this.transport).connect(
-        {
-          changed: (change) => this.changed(connection, change),
-          warn: (text) => this.warn(text),
-          log: (text) => this.log(text),
-        },
-        abort.signal,
-      );
-      if (this.mode !== 'running') {
-        await connection.close(); // told to pause or stop while connecting
-        return undefined;
-      }
-      return connection;
-    } catch (err) {
-      if (this.mode !== 'running' || abort.signal.aborted) return undefined; // told to stop trying
-      const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof NeedsUser) {
-        this.needsUser = true;
-        this.warn(`${message}; not retrying until RESUME or RELOAD`);
-        return undefined;
-      }
-      this.warn(`cannot connect: ${message}`);
-      await this.waitBeforeRetry();
-      return undefined;
-    } finally {
-      stopAborting();
-    }
-  }
-
-  /** Connected: report it, catch up, and hold on until the connection ends or we are told to. */
-  private async serve(connection: Connection): Promise<void> {
-    this.connection = connection;
-    this.lastWarning = undefined;
-    const since = Date.now();
-    this.emit({ type: 'CONNECTED', remote: this.name });
-    void this.catchUp(connection);
-    let stopListening = () => {};
-    const ended = await Promise.race([
-      connection.done.then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
-      new Promise<'told'>((resolve) => (stopListening = this.onModeChange(() => resolve('told'), true))),
-    ]);
-    stopListening();
-    this.connection = undefined;
-    clearTimeout(this.fetchRetryTimer);
-    await connection.close();
-    if (ended instanceof NeedsUser) {
-      this.needsUser = true;
-      this.warn(`${ended.message}; not retrying until RESUME or RELOAD`);
-    } else if (ended instanceof Error) {
-      this.warn(`disconnected: ${ended.message}`);
-    }
-    this.emit({ type: 'DISCONNECTED', remote: this.name });
-    if (Date.now() - since >= HEALTHY_AFTER_MS) this.backoff.reset();
-    if (ended !== 'told' && this.mode === 'running' && !this.needsUser) await this.waitBeforeRetry();
-  }
-
-  /** Waits out the next backoff step, or less if PAUSE/RESUME/STOP comes first. */
-  private async waitBeforeRetry(): Promise<void> {
-    const delay = this.backoff.next();
-    this.post({ type: 'retry', at: Date.now() + delay });
-    await this.waitForModeChange(delay);
-    this.post({ type: 'retry', at: null });
+    this.finished();
   }
 
   /** After every (re)connect: one fetch if the remote moved while nobody watched. */
-  private async catchUp(connection: Connection): Promise<void> {
+  private async catchUp(id: number): Promise<void> {
+    const connection = this.connected(id);
+    if (!connection) return;
     let needed: boolean;
     try {
       needed = await this.tracking.differs(await connection.listRefs());
     } catch (err) {
-      if (this.connection !== connection) return;
+      if (!this.connected(id)) return;
       // Not knowing is no reason to miss what changed meanwhile: fetch and let git find out.
-      this.log(`cannot compare with the remote's refs (${(err as Error).message}); fetching to be sure`);
+      this.log(`cannot compare with the remote's refs (${message(err)}); fetching to be sure`);
       needed = true;
     }
-    if (needed && this.connection === connection) await this.fetcher.request();
+    if (needed && this.connected(id)) await this.fetcher.request();
+    if (this.connected(id)) this.dispatch({ type: 'caught-up', attempt: id });
   }
 
   /** A change the transport saw: fetch if it brings anything new here. */
-  private changed(connection: Connection | undefined, change: RemoteChange): void {
+  private changed(id: number, change: RemoteChange): void {
+    // Before CONNECTED (a notifier's first lines) or after the connection: the catch-up that
+    // follows every CONNECTED covers it. A fetch already waiting to start will see it too.
+    if (!this.connected(id) || this.fetcher.queued) return;
     void (async () => {
-      // Before CONNECTED (a notifier's first lines) or after the connection: the catch-up that
-      // follows every CONNECTED covers it.
-      if (connection === undefined || this.connection !== connection) return;
-      // A fetch already waiting to start will see this change too.
-      if (this.fetcher.queued) return;
       try {
-        if (await this.needsFetch(connection, change)) {
-          if (this.connection === connection) await this.fetcher.request();
+        if (change.kind === 'refs') {
+          if (await this.tracking.needsFetch(change.refs)) await this.fetchIfConnected(id);
+          return;
         }
+        // Only new object ids (or none): one we lack means new commits, fetch at once. If we have
+        // them all, a ref may still have moved onto one of them (a new branch at an old commit):
+        // ask the remote which refs are where, one listing at a time however many notices come.
+        if (change.kind === 'shas' && (await this.tracking.anyMissing(change.shas))) return await this.fetchIfConnected(id);
+        await this.listing.request();
       } catch (err) {
-        if (this.connection === connection) this.warn(`cannot compare with local refs: ${(err as Error).message}`);
+        if (this.connected(id)) this.condition('compare', `cannot compare with local refs: ${message(err)}`);
       }
     })();
   }
 
-  private async needsFetch(connection: Connection, change: RemoteChange): Promise<boolean> {
-    if (change.kind === 'refs') return this.tracking.needsFetch(change.refs);
-    // Only new object ids, no ref names. One we lack means new commits: fetch at once. If we have
-    // them all, a ref may still have moved onto one of them (a new branch at an old commit, a
-    // fast-forward onto another branch's tip): ask the remote which refs are where.
-    if (await this.tracking.anyMissing(change.shas)) return true;
-    return this.tracking.needsFetch(await connection.listRefs());
+  private async compareWithRemote(): Promise<void> {
+    const connection = this.connected();
+    if (!connection) return;
+    const id = this.state.attempt;
+    try {
+      if (await this.tracking.needsFetch(await connection.listRefs())) await this.fetchIfConnected(id);
+      this.condition('compare', null);
+    } catch (err) {
+      if (this.connected(id)) this.condition('compare', `cannot list the remote's refs: ${message(err)}`);
+    }
+  }
+
+  private async fetchIfConnected(id: number): Promise<void> {
+    if (this.connected(id)) await this.fetcher.request();
   }
 
   /** After a failed fetch, while still connected: again, later, until one succeeds. */
   private retryFetchIfFailed(ok: boolean): void {
     clearTimeout(this.fetchRetryTimer);
     if (ok) {
-      this.fetchRetries.reset();
+      this.fetchFailures = 0;
       return;
     }
-    const connection = this.connection;
-    if (!connection || this.mode !== 'running') return;
-    const delay = this.fetchRetries.next();
+    const id = this.state.attempt;
+    if (!this.connected(id)) return;
+    const delay = backoffDelay(++this.fetchFailures, Math.random(), { maxMs: 5 * 60_000 });
     this.log(`trying the fetch again in ${(delay / 1000).toFixed(1)} s`);
-    this.fetchRetryTimer = setTimeout(() => {
-      if (this.connection === connection) void this.fetcher.request();
-    }, delay);
+    this.fetchRetryTimer = setTimeout(() => void this.fetchIfConnected(id), delay);
   }
+}
+
+/** The remote's end of its link to a shared endpoint; survives the endpoint's restarts. */
+class PortLink implements EndpointLink {
+  private readonly listeners = new Set<(message: unknown) => void>();
+
+  constructor(private port: MessagePort) {
+    this.listen();
+  }
+
+  private listen(): void {
+    this.port.on('message', (message: unknown) => {
+      for (const fn of this.listeners) fn(message);
+    });
+  }
+
+  replace(port: MessagePort): void {
+    this.port.close();
+    this.port = port;
+    this.listen();
+  }
+
+  post(message: unknown): void {
+    try {
+      this.port.postMessage(message);
+    } catch {
+      // the endpoint is restarting; a new port follows
+    }
+  }
+
+  onMessage(fn: (message: unknown) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  close(): void {
+    this.listeners.clear();
+    this.port.close();
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** The line of git's stderr that says what went wrong (git's advice follows it, if any). */
@@ -327,6 +391,7 @@ function misbehave({ afterMs, how }: CrashTest): void {
       console.error('to stderr');
       return;
     }
+    if (how === 'hang') for (;;); // a worker that never answers a stop: it must be terminated
     const hoard: number[][] = [];
     for (;;) hoard.push(new Array(1 << 20).fill(hoard.length));
   }, afterMs).unref();

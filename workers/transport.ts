@@ -1,24 +1,39 @@
 // The one small interface every transport (local, ssh, ...) implements. The session loop in
 // workers/session.ts owns retries, pausing and fetching; a transport only connects, watches and
-// tells what it saw.
+// tells what it saw. workers/plugin.ts says how a transport describes itself to the registry.
 
 /** Ref name -> object id. */
 export type RefMap = Map<string, string>;
 
 /** What a transport learned about the remote's refs. */
 export type RemoteChange =
-  /** Names and new values (the local watcher knows both). */
+  /** Names and new values (a ref listing, the local watcher). Deleted refs carry the all-zero id. */
   | { kind: 'refs'; refs: RefMap }
   /** New values only: what `notifychanges` sends (`CHANGED <sha>...`). */
-  | { kind: 'shas'; shas: string[] };
+  | { kind: 'shas'; shas: string[] }
+  /** Something may have changed (a webhook, a peer's notice): list the refs and see. */
+  | { kind: 'nudge' };
 
 export interface TransportEvents {
   /** The remote's refs changed while connected. */
   changed(change: RemoteChange): void;
-  /** A user-visible problem that does not end the connection (becomes a WARNING). */
-  warn(text: string): void;
+  /**
+   * A user-visible condition that does not end the connection: one WARNING per `kind` until it is
+   * cleared (text null), however often it recurs. Kinds are the transport's own words.
+   */
+  condition(kind: string, text: string | null): void;
+  /** How changes are noticed now, for status ("notifier", "polling every 60 s", "webhook"...). */
+  watching(how: string): void;
   /** Detail for the daemon's log only. */
   log(text: string): void;
+}
+
+/** How `git fetch` reaches the remote through a connection. */
+export interface FetchPlan {
+  /** Added to git's environment (ssh: GIT_SSH_COMMAND pointing at the held connection's tunnel). */
+  env?: Record<string, string>;
+  /** Added before `fetch` (`-c key=value`...). */
+  gitArgs?: string[];
 }
 
 export interface Connection {
@@ -27,10 +42,10 @@ export interface Connection {
    * was lost. A rejection with NeedsUser stops retries until RESUME or RELOAD.
    */
   readonly done: Promise<void>;
-  /** The remote's refs as they are now: for the catch-up after (re)connecting. */
+  /** The remote's refs as they are now: for the catch-up after (re)connecting, and nudges. */
   listRefs(): Promise<RefMap>;
-  /** Environment for `git fetch <remote>` so that the fetch goes through this connection. */
-  fetchEnv(): Promise<Record<string, string>>;
+  /** How to run `git fetch <remote>` so that it goes through this connection. */
+  fetchPlan(): Promise<FetchPlan>;
   /** Ends the connection and everything it started; idempotent. */
   close(): Promise<void>;
 }
@@ -45,7 +60,7 @@ export interface Transport {
 
 /**
  * A failure that retrying cannot fix (an unknown host key, a setting the transport does not
- * support): reported once, then the remote waits for RESUME or RELOAD instead of retrying.
+ * support, no credentials): reported once, then the remote waits for RESUME or RELOAD.
  */
 export class NeedsUser extends Error {
   override name = 'NeedsUser';

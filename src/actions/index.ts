@@ -80,6 +80,11 @@ export class Actions {
     for (const remote of this.refused.keys()) if (!this.settings.pull.has(remote)) this.refused.delete(remote);
   }
 
+  /** Whether fetches must say which refs they moved: only the after-fetch command needs them. */
+  wantsUpdates(): boolean {
+    return this.settings.afterFetch !== undefined;
+  }
+
   /** Queues the actions for a finished fetch. */
   fetched(remote: string, ok: boolean, updates: RefUpdate[]): void {
     if (!ok || this.abort.signal.aborted) return;

@@ -6,6 +6,7 @@ import { runningDaemon } from '../background/pidfile.js';
 import { daemonPaths } from '../background/paths.js';
 import { readState, type DaemonState } from '../background/state.js';
 import type { RemoteStatus } from '../coordinator.js';
+import { describePhase } from '../../workers/lifecycle.js';
 
 export const NOT_RUNNING = 3;
 
@@ -39,8 +40,9 @@ export function formatStatus(state: DaemonState, now: number): string {
 function formatRemote(r: RemoteStatus, width: number, now: number): string {
   const parts = [r.name.padEnd(width), r.transport.padEnd(5), `${r.connected ? 'connected' : 'disconnected'} since ${when(r.since, now)}`];
   parts.push(r.lastFetch ? `last fetch ${when(r.lastFetch.at, now)} ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'no fetch yet');
-  if (r.nextRetry !== undefined) parts.push(`next retry ${when(r.nextRetry, now)}`);
-  if (r.lastWarning) parts.push(`last warning ${when(r.lastWarning.at, now)}: ${r.lastWarning.text}`);
+  if (r.watching && r.connected) parts.push(`watching: ${r.watching}`);
+  if (r.phase && r.phase.kind !== 'connected') parts.push(describePhase(r.phase, now));
+  for (const w of r.warnings ?? []) parts.push(`warning since ${when(w.at, now)}: ${w.text}`);
   return parts.join('  ');
 }
 

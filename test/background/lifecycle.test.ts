@@ -228,14 +228,14 @@ test('status shows a failing remote: disconnected, its warning and the next retr
   git(fx.local, 'remote', 'add', 'broken', join(fx.root, 'missing.git'));
   assert.equal((await cli(fx.local, [])).code, 0);
   await waitForLog(fx.paths, /^WARNING broken cannot connect: /);
-  await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('nextRetry'), 'state has the retry');
+  await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('"backoff"'), 'state has the retry');
   // Between a retry starting and failing there is no next retry yet: read until one is shown.
   let status = await cli(fx.local, ['status']);
-  for (let i = 0; i < 20 && !status.stdout.includes('next retry'); i++) status = await cli(fx.local, ['status']);
-  assert.match(status.stdout, /^broken\s+local\s+disconnected since \S+ \(\d+s ago\)\s+no fetch yet\s+next retry \S+ \((in \d+s|\d+s ago)\)\s+last warning \S+ \(\d+s ago\): cannot connect: /m);
-  const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { remotes: { name: string; nextRetry?: number; lastWarning?: { text: string } }[] };
+  for (let i = 0; i < 20 && !status.stdout.includes('retrying in'); i++) status = await cli(fx.local, ['status']);
+  assert.match(status.stdout, /^broken\s+local\s+disconnected since \S+ \(\d+s ago\)\s+no fetch yet\s+retrying in \d+ s\s+warning since \S+ \(\d+s ago\): cannot connect: /m);
+  const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { remotes: { name: string; phase: { kind: string; until?: number }; warnings: { text: string }[] }[] };
   const broken = json.remotes.find((r) => r.name === 'broken')!;
-  assert.equal(typeof broken.nextRetry, 'number');
-  assert.match(broken.lastWarning!.text, /cannot connect/);
+  assert.ok(['backoff', 'connecting'].includes(broken.phase.kind), broken.phase.kind);
+  assert.match(broken.warnings[0]!.text, /cannot connect/);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
 });

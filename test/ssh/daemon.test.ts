@@ -69,6 +69,23 @@ test('over ssh: sshd stopped and started -> DISCONNECTED, CONNECTED, and a catch
   assert.ok(warnings.length <= 3, `a down host costs one warning per change of state: ${warnings.join(' | ')}`);
 });
 
+test('over ssh: LOSTNET drops the connection and makes no attempt until RESUME, which catches up', async (t) => {
+  const fx = await setup(t);
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  d.send('LOSTNET');
+  await d.waitFor('DISCONNECTED origin');
+  await eventually(() => serverProcesses(fx, 'notifychanges') === 0, 'the notifier is gone from the server', 5000);
+  const logins = await fx.sshd.authenticatedCount();
+  const sha = push(fx); // one login of the pusher's own
+  d.send('MARKER');
+  await d.waitFor(/unknown message "MARKER"/);
+  assert.equal(await fx.sshd.authenticatedCount(), logins + 1, 'no attempt to connect while the network is gone');
+  d.send('RESUME');
+  await d.waitFor('DONESYNCING origin 1', { timeoutMs: 20_000 });
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha);
+});
+
 test('over ssh: a dropped session is noticed and reconnected', async (t) => {
   const fx = await setup(t);
   const d = daemonIn(t, fx);

@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshTransport } from '../../workers/ssh.js';
+import { create } from '../../workers/ssh/transport.js';
 import type { Connection, RemoteChange, TransportEvents } from '../../workers/transport.js';
 import type { RemoteSpec } from '../../src/workerapi.js';
 import type { StartSshdOptions } from '../support/sshd.js';
@@ -23,8 +23,17 @@ class Recorder implements TransportEvents {
   changed(change: RemoteChange): void {
     this.changes.push(change);
   }
-  warn(text: string): void {
-    this.warnings.push(text);
+  private readonly held = new Set<string>();
+  /** As the coordinator's gate says them: once per kind until cleared. */
+  condition(kind: string, text: string | null): void {
+    if (text === null) this.held.delete(kind);
+    else if (!this.held.has(kind)) {
+      this.held.add(kind);
+      this.warnings.push(text);
+    }
+  }
+  watching(how: string): void {
+    this.logs.push(`watching: ${how}`);
   }
   log(text: string): void {
     this.logs.push(text);
@@ -32,7 +41,7 @@ class Recorder implements TransportEvents {
   /** Shas and ref values reported so far. */
   seen(): Set<string> {
     const all = new Set<string>();
-    for (const c of this.changes) for (const sha of c.kind === 'shas' ? c.shas : c.refs.values()) all.add(sha);
+    for (const c of this.changes) for (const sha of c.kind === 'shas' ? c.shas : c.kind === 'refs' ? c.refs.values() : []) all.add(sha);
     return all;
   }
 }
@@ -51,21 +60,26 @@ async function fixture(t: After, opts: StartSshdOptions = { serverBin: { gitRemo
   return fx;
 }
 
-function specFor(fx: SshFixture, extra: Partial<RemoteSpec> = {}): RemoteSpec {
-  return {
+/** What a test may vary: the spec, the ssh options, the poll interval. */
+type Extra = Partial<Omit<RemoteSpec, 'options'>> & { notifier?: string; sshCommand?: string; pollIntervalSeconds?: number };
+
+function sshFor(fx: SshFixture, extra: Extra = {}) {
+  const { notifier, sshCommand, pollIntervalSeconds, ...rest } = extra;
+  const spec: RemoteSpec = {
     name: 'origin',
     url: fx.url,
     transport: 'ssh',
     fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'],
-    pollIntervalSeconds: 60,
-    sshCommand: fx.sshd.sshCommand,
-    ...extra,
+    options: { sshCommand: sshCommand ?? fx.sshd.sshCommand, ...(notifier !== undefined && { notifier }) },
+    ...rest,
   };
+  const live = { pollIntervalSeconds: pollIntervalSeconds ?? 60, reportUpdates: false };
+  return create({ spec, repo: { cwd: fx.local, gitDir: join(fx.local, '.git') }, live: () => live });
 }
 
-async function connect(t: After, fx: SshFixture, extra: Partial<RemoteSpec> = {}): Promise<{ connection: Connection; events: Recorder }> {
+async function connect(t: After, fx: SshFixture, extra: Extra = {}): Promise<{ connection: Connection; events: Recorder }> {
   const events = new Recorder();
-  const transport = sshTransport(specFor(fx, extra), { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  const transport = sshFor(fx, extra);
   const connection = await transport.connect(events, new AbortController().signal);
   t.after(() => connection.close());
   return { connection, events };
@@ -109,12 +123,12 @@ test('READY connects, a push reaches changed(), a fetch uses the held connection
   assert.equal(events.changes.at(-1)!.kind, 'shas');
 
   const before = await fx.sshd.authenticatedCount();
-  const fetched = await runGit(fx.local, await connection.fetchEnv(), ['fetch', 'origin']);
+  const fetched = await runGit(fx.local, (await connection.fetchPlan()).env!, ['fetch', 'origin']);
   assert.equal(fetched.code, 0, fetched.stderr);
   assert.equal(gitEnv(fx.local, {}, 'rev-parse', 'refs/remotes/origin/main'), sha);
   assert.equal(await fx.sshd.authenticatedCount(), before, 'no new ssh connection for the fetch');
 
-  const tunnelDir = (await connection.fetchEnv()).GIT_REMOTE_DAEMON_TUNNEL!;
+  const tunnelDir = ((await connection.fetchPlan()).env!).GIT_REMOTE_DAEMON_TUNNEL!;
   await connection.close();
   await connection.done; // resolves after close()
   await waitFor('no notifychanges left on the server', async () => (await serverProcesses(`notifychanges.*${fx.remotePath}`)).length === 0, 5_000);
@@ -132,7 +146,7 @@ test('a server session killed mid-fetch fails the fetch and ends the connection'
   writeFileSync(join(marker, 'stall'), '');
   const { connection } = await connect(t, fx);
   push(fx);
-  const env = await connection.fetchEnv();
+  const env = (await connection.fetchPlan()).env!;
   const fetch = runGit(fx.local, env, ['fetch', 'origin']);
   await waitFor('the fetch to be relayed', () => existsSync(join(marker, 'started')));
   await waitFor('the fetch to reach the tunnel', async () => (await localProcesses(`UNIX-CONNECT:${env.GIT_REMOTE_DAEMON_TUNNEL}`)).length > 0);
@@ -201,15 +215,14 @@ test('interop: git-annex-shell notifychanges as the notifier', async (t) => {
 test('an unknown host key is NeedsUser, not a retry', async (t) => {
   const fx = await fixture(t, {});
   const events = new Recorder();
-  const spec = specFor(fx, { sshCommand: fx.sshd.sshCommand.replace(/UserKnownHostsFile=\S+/, 'UserKnownHostsFile=/dev/null') });
-  const transport = sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  const transport = sshFor(fx, { sshCommand: fx.sshd.sshCommand.replace(/UserKnownHostsFile=\S+/, 'UserKnownHostsFile=/dev/null') });
   await assert.rejects(transport.connect(events, new AbortController().signal), (err: Error) => err.name === 'NeedsUser' && /host key|unknown/i.test(err.message));
 });
 
 test('an abort while waiting for READY gives up promptly and leaves nothing running', async (t) => {
   const fx = await fixture(t, { serverBin: { shims: { 'silent-notifier': '#!/bin/sh\nexec cat >/dev/null\n' } } });
   const events = new Recorder();
-  const transport = sshTransport(specFor(fx, { notifier: 'silent-notifier' }), { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  const transport = sshFor(fx, { notifier: 'silent-notifier' });
   const abort = new AbortController();
   const connecting = transport.connect(events, abort.signal);
   await waitFor('the notifier to start', async () => (await serverProcesses(`silent-notifier`)).length > 0);
@@ -224,8 +237,7 @@ test('an abort while waiting for READY gives up promptly and leaves nothing runn
 test('a repository missing on the server fails the connect with git\'s reason, not a no-notifier warning', async (t) => {
   const fx = await fixture(t);
   const events = new Recorder();
-  const spec = specFor(fx, { url: fx.sshd.url(`${fx.remotePath}-missing`) });
-  const transport = sshTransport(spec, { cwd: fx.local, gitDir: join(fx.local, '.git') });
+  const transport = sshFor(fx, { url: fx.sshd.url(`${fx.remotePath}-missing`) });
   await assert.rejects(transport.connect(events, new AbortController().signal), /does not appear to be a git repository|not a git repository|No such/i);
   assert.deepEqual(events.warnings, []);
 });

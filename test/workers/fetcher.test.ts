@@ -19,7 +19,7 @@ test('any number of requests during a fetch cost one more fetch, which sees the 
   const fetcher = new Fetcher({
     remote: 'origin',
     cwd: fx.local,
-    env: async () => ({ GATE: gate }),
+    plan: async () => ({ env: { GATE: gate } }),
     writeFetchHead: false,
     onStart: () => events.push('start'),
     onDone: ({ ok, stderr }) => events.push(ok ? 'ok' : `failed: ${stderr}`),
@@ -42,11 +42,11 @@ test('any number of requests during a fetch cost one more fetch, which sees the 
   assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), last);
 });
 
-test('no environment means not connected: no fetch and no SYNCING', async (t) => {
+test('no fetch plan means not connected: no fetch and no SYNCING', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
   const events: string[] = [];
-  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, env: async () => undefined, writeFetchHead: false, onStart: () => events.push('start'), onDone: () => events.push('done') });
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => undefined, writeFetchHead: false, onStart: () => events.push('start'), onDone: () => events.push('done') });
   pushCommit(fx.pusher);
   await fetcher.request();
   assert.deepEqual(events, []);
@@ -57,7 +57,7 @@ test('a failing fetch reports its stderr', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
   let outcome: { ok: boolean; stderr: string } | undefined;
-  const fetcher = new Fetcher({ remote: 'nonexistent', cwd: fx.local, env: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => (outcome = o) });
+  const fetcher = new Fetcher({ remote: 'nonexistent', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => (outcome = o) });
   await fetcher.request();
   assert.equal(outcome?.ok, false);
   assert.match(outcome?.stderr ?? '', /nonexistent/);

@@ -3,42 +3,38 @@
 // and every `git fetch` of the remote (through the tunnel: no second handshake). A remote without a
 // notifier is polled over the same connection instead of being reconnected in a loop.
 
-import type { RemoteSpec, RepoInfo } from '../src/workerapi.js';
-import { NeedsUser, type Connection, type RefMap, type Transport, type TransportEvents } from './transport.js';
-import { ChannelQueue } from './ssh/channels.js';
-import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type SshConnection } from './ssh/connect.js';
-import { parseSshUrl, SshCommandError, type SshUrl } from './ssh/config.js';
-import { notifierCommand, startNotifier, type RunningNotifier } from './ssh/notifier.js';
-import { listRemoteRefs } from './ssh/refs.js';
-import { startTunnel, type Tunnel } from './ssh/tunnel.js';
-import { DELETED } from '../src/refs/objectid.js';
-import { sqQuote } from '../src/server/sqquote.js';
+import type { TransportContext } from '../plugin.js';
+import { startPolling, type Poller } from '../poll.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import { ChannelQueue } from './channels.js';
+import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type SshConnection } from './connect.js';
+import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
+import { notifierCommand, startNotifier, type RunningNotifier } from './notifier.js';
+import type { SshOptions } from './plugin.js';
+import { listRemoteRefs } from './refs.js';
+import { startTunnel, type Tunnel } from './tunnel.js';
+import { sqQuote } from '../../src/server/sqquote.js';
 
-
-export function sshTransport(spec: RemoteSpec, _repo: RepoInfo): Transport {
+export function create(context: TransportContext): Transport {
+  const { spec } = context;
+  const options = spec.options as SshOptions;
   const url = parseSshUrl(spec.url);
-  // Said once per transport (a worker's life), not on every reconnect.
-  const said = new Set<string>();
   return {
     async connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
       if (!url) throw new NeedsUser(`not an ssh URL git understands: ${spec.url}`);
-      const warnOnce = (key: string, text: string) => {
-        if (said.has(key)) return events.log(text);
-        said.add(key);
-        events.warn(text);
-      };
       let ssh: SshConnection;
       try {
         ssh = await connectSsh(
           { host: url.host, ...(url.user !== undefined && { user: url.user }), ...(url.port !== undefined && { port: url.port }) },
-          { sshCommand: spec.sshCommand, signal, log: (text) => events.log(text) },
+          { sshCommand: options.sshCommand, signal, log: (text) => events.log(text) },
         );
       } catch (err) {
         throw needsUserIfHopeless(err);
       }
-      for (const warning of ssh.warnings) warnOnce(warning, warning);
+      // Settings ssh2 cannot honour: one condition, said once however often we reconnect.
+      events.condition('ssh-settings', ssh.warnings.length > 0 ? ssh.warnings.join('; ') : null);
       try {
-        return await HeldConnection.start(ssh, url, spec, events, warnOnce, signal);
+        return await HeldConnection.start(ssh, url, context, options, events, signal);
       } catch (err) {
         await ssh.close();
         throw err;
@@ -63,14 +59,15 @@ export class HeldConnection implements Connection {
   private settleDone!: { resolve(): void; reject(err: Error): void };
   private closing: Promise<void> | undefined;
   private notifier: RunningNotifier | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private poller: Poller | undefined;
   private tunnelPromise: Promise<Tunnel> | undefined;
 
   private constructor(
     private readonly ssh: SshConnection,
     private readonly queue: ChannelQueue,
     private readonly url: SshUrl,
-    private readonly spec: RemoteSpec,
+    private readonly context: TransportContext,
+    private readonly options: SshOptions,
     private readonly events: TransportEvents,
   ) {
     this.done = new Promise<void>((resolve, reject) => (this.settleDone = { resolve, reject }));
@@ -84,14 +81,14 @@ export class HeldConnection implements Connection {
   static async start(
     ssh: SshConnection,
     url: SshUrl,
-    spec: RemoteSpec,
+    context: TransportContext,
+    options: SshOptions,
     events: TransportEvents,
-    warnOnce: (key: string, text: string) => void,
     signal: AbortSignal,
   ): Promise<HeldConnection> {
     // Nagle is already off: connectSsh makes its socket with noDelay (ssh2 would leave it on).
     const queue = new ChannelQueue(ssh.client);
-    const held = new HeldConnection(ssh, queue, url, spec, events);
+    const held = new HeldConnection(ssh, queue, url, context, options, events);
     const onAbort = () => void held.close();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -100,15 +97,17 @@ export class HeldConnection implements Connection {
         (err: Error) => held.lost(err),
       );
       held.tunnelPromise = held.openTunnel();
-      const start = await startNotifier(queue, notifierCommand(spec.notifier, url.path), {
+      const start = await startNotifier(queue, notifierCommand(options.notifier, url.path), {
         changed: (shas) => events.changed({ kind: 'shas', shas }),
         garbage: (line) =>
-          warnOnce('garbage', `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`),
+          events.condition('notifier-garbage', `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`),
         log: (text) => events.log(text),
       });
       signal.throwIfAborted();
       if (start.kind === 'ready') {
         held.notifier = start.notifier;
+        events.condition('no-notifier', null);
+        events.watching('notifier');
         start.notifier.ended.then(
           () => {},
           (err: Error) => held.lost(err),
@@ -118,10 +117,10 @@ export class HeldConnection implements Connection {
         // the problem, not a missing notifier, and the error says so instead.
         await held.startPolling();
         if (held.lostReason) throw held.lostReason;
-        const setting = `remote.${spec.name}.remotedaemon-notifier`;
-        warnOnce(
+        const setting = `remote.${context.spec.name}.remotedaemon-notifier`;
+        events.condition(
           'no-notifier',
-          `no notifier on ${url.host} (${start.reason}); checking for changes every ${spec.pollIntervalSeconds} s instead. ` +
+          `no notifier on ${url.host} (${start.reason}); checking for changes every ${context.live().pollIntervalSeconds} s instead. ` +
             `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
         );
       }
@@ -140,9 +139,9 @@ export class HeldConnection implements Connection {
     return listRemoteRefs(this.queue, this.url.path);
   }
 
-  async fetchEnv(): Promise<Record<string, string>> {
+  async fetchPlan(): Promise<FetchPlan> {
     if (!this.tunnelPromise) throw new Error('not connected');
-    return (await this.tunnelPromise).env;
+    return { env: (await this.tunnelPromise).env };
   }
 
   close(): Promise<void> {
@@ -166,7 +165,7 @@ export class HeldConnection implements Connection {
   private shutdown(reason: Error | undefined): Promise<void> {
     this.closing ??= (async () => {
       try {
-        clearTimeout(this.pollTimer);
+        this.poller?.stop();
         this.notifier?.close();
         this.queue.close(reason ?? new Error('connection closed'));
         const tunnel = await this.tunnelPromise?.catch(() => undefined);
@@ -184,7 +183,7 @@ export class HeldConnection implements Connection {
       queue: this.queue,
       userHost: this.url.user !== undefined ? `${this.url.user}@${this.url.host}` : this.url.host,
       port: this.url.port !== undefined ? String(this.url.port) : '',
-      fallbackSsh: this.spec.sshCommand,
+      fallbackSsh: this.options.sshCommand,
       standbyCommand: `git-upload-pack ${sqQuote(this.url.path)}`,
       log: (text) => this.events.log(text),
     });
@@ -194,28 +193,14 @@ export class HeldConnection implements Connection {
 
   /** No notifier: list the refs now and every poll interval, and report what moved. */
   async startPolling(): Promise<void> {
-    let previous = await this.listRefs();
-    const intervalMs = Math.max(0.05, this.spec.pollIntervalSeconds) * 1000;
-    const poll = async () => {
-      if (this.closing) return;
-      try {
-        const current = await this.listRefs();
-        const moved = movedRefs(previous, current);
-        previous = current;
-        if (moved.size > 0 && !this.closing) this.events.changed({ kind: 'refs', refs: moved });
-      } catch (err) {
-        return this.lost(err as Error);
-      }
-      if (!this.closing) this.pollTimer = setTimeout(poll, intervalMs);
-    };
-    this.pollTimer = setTimeout(poll, intervalMs);
+    const initial = await this.listRefs();
+    if (this.closing) return;
+    this.events.watching(`polling every ${this.context.live().pollIntervalSeconds} s`);
+    this.poller = startPolling(initial, {
+      list: () => this.listRefs(),
+      nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
+      changed: (change) => this.events.changed(change),
+      failed: (err) => this.lost(err),
+    });
   }
-}
-
-/** Refs that are new or moved, and deleted ones as the zero id (a fetch prunes them if asked to). */
-export function movedRefs(before: RefMap, after: RefMap): RefMap {
-  const moved: RefMap = new Map();
-  for (const [ref, sha] of after) if (before.get(ref) !== sha) moved.set(ref, sha);
-  for (const ref of before.keys()) if (!after.has(ref)) moved.set(ref, DELETED);
-  return moved;
 }

@@ -3,13 +3,13 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { localPath } from '../src/config.js';
-import { watchRefs } from '../src/refs/watcher.js';
-import type { RemoteSpec, RepoInfo } from '../src/workerapi.js';
-import type { Connection, RefMap, Transport, TransportEvents } from './transport.js';
-import { run } from './children.js';
+import { localPath } from '../../src/config.js';
+import { watchRefs } from '../../src/refs/watcher.js';
+import type { TransportContext } from '../plugin.js';
+import type { Connection, RefMap, Transport, TransportEvents } from '../transport.js';
+import { run } from '../children.js';
 
-export function localTransport(spec: RemoteSpec, repo: RepoInfo): Transport {
+export function create({ spec, repo }: TransportContext): Transport {
   const path = localPath(spec.url, repo);
   return {
     async connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
@@ -23,10 +23,11 @@ export function localTransport(spec: RemoteSpec, repo: RepoInfo): Transport {
         onChange: (refs) => events.changed({ kind: 'refs', refs }),
         onError: (err) => settle.reject(new Error(`lost ${path}: ${err.message}`)),
       });
+      events.watching('inotify on its refs');
       return {
         done,
         listRefs: () => listRefs(gitDir),
-        fetchEnv: async () => ({}),
+        fetchPlan: async () => ({}),
         async close() {
           watcher.close();
           settle.resolve();

@@ -1,0 +1,127 @@
+// The one place protocol lines leave the coordinator. It keeps the pairing rules by construction,
+// whatever order STOP, RELOAD, crashes and late worker messages arrive in:
+//   - DISCONNECTED only after a CONNECTED that was sent, DONESYNCING only after a SYNCING, each once;
+//   - a worker being stopped may still close what it opened, never open anything new;
+//   - a condition (WARNING) is said once per remote and kind until it is cleared, across
+//     reconnects and worker restarts; RESUME asks for everything to be said again.
+
+import { DAEMON, type Emitted } from './protocol.js';
+
+export interface GateOutput {
+  emit(message: Emitted): void;
+  log(text: string): void;
+}
+
+export interface Condition {
+  kind: string;
+  text: string;
+  at: number;
+}
+
+export class ProtocolGate {
+  private readonly conditions = new Map<string, Map<string, Condition>>();
+
+  constructor(private readonly out: GateOutput) {}
+
+  /** The voice of one worker of `remote`: what it opened, and whether it may open more. */
+  voice(remote: string): Voice {
+    return new Voice(remote, this.out);
+  }
+
+  /** A condition for `remote` (or DAEMON) holds: said now unless this kind is already said. */
+  raise(remote: string, kind: string, text: string): void {
+    let held = this.conditions.get(remote);
+    if (!held) this.conditions.set(remote, (held = new Map()));
+    const already = held.get(kind);
+    held.set(kind, { kind, text, at: already?.at ?? Date.now() });
+    if (already) {
+      // Still true: the log gets the detail, the controller heard it already.
+      if (already.text !== text) this.out.log(`${remote === DAEMON ? 'daemon' : remote}: ${text}`);
+      return;
+    }
+    this.out.emit({ type: 'WARNING', remote, text });
+  }
+
+  /** A condition no longer holds: said again if it comes back. */
+  clear(remote: string, kind: string): void {
+    this.conditions.get(remote)?.delete(kind);
+  }
+
+  /** Sets the conditions of one family (kinds starting with `prefix`) to exactly `now`. */
+  replaceFamily(remote: string, prefix: string, now: Map<string, string>): void {
+    for (const kind of [...(this.conditions.get(remote)?.keys() ?? [])]) {
+      if (kind.startsWith(prefix) && !now.has(kind)) this.clear(remote, kind);
+    }
+    for (const [kind, text] of now) this.raise(remote, kind, text);
+  }
+
+  /** What still holds for `remote`, oldest first. */
+  held(remote: string): Condition[] {
+    return [...(this.conditions.get(remote)?.values() ?? [])];
+  }
+
+  /** Remotes that have conditions held (DAEMON among them). */
+  remotes(): string[] {
+    return [...this.conditions.keys()].filter((r) => this.conditions.get(r)!.size > 0);
+  }
+
+  /** RESUME: the user asks to try again, so whatever still stands in the way is said again. */
+  forgetRemote(remote: string): void {
+    this.conditions.delete(remote);
+  }
+
+  forgetWhere(filter: (remote: string, kind: string) => boolean): void {
+    for (const [remote, held] of this.conditions) for (const kind of [...held.keys()]) if (filter(remote, kind)) held.delete(kind);
+  }
+}
+
+/** One worker's lines: pairs are kept per worker, and a stopping worker can only close. */
+export class Voice {
+  connected = false;
+  syncing = false;
+  private closing = false;
+
+  constructor(
+    readonly remote: string,
+    private readonly out: GateOutput,
+  ) {}
+
+  connect(): boolean {
+    if (this.connected || this.closing) return false;
+    this.connected = true;
+    this.out.emit({ type: 'CONNECTED', remote: this.remote });
+    return true;
+  }
+
+  disconnect(): boolean {
+    if (!this.connected) return false;
+    this.connected = false;
+    this.out.emit({ type: 'DISCONNECTED', remote: this.remote });
+    return true;
+  }
+
+  sync(): boolean {
+    if (this.syncing || this.closing) return false;
+    this.syncing = true;
+    this.out.emit({ type: 'SYNCING', remote: this.remote });
+    return true;
+  }
+
+  doneSyncing(ok: boolean): boolean {
+    if (!this.syncing) return false;
+    this.syncing = false;
+    this.out.emit({ type: 'DONESYNCING', remote: this.remote, ok });
+    return true;
+  }
+
+  /** The worker is being stopped: from now on it may only close what it opened. */
+  stopping(): void {
+    this.closing = true;
+  }
+
+  /** The worker is gone: whatever it left open is closed on its behalf (a fetch it owed fails). */
+  end(): { closedSync: boolean; closedConnection: boolean } {
+    this.closing = true;
+    return { closedSync: this.doneSyncing(false), closedConnection: this.disconnect() };
+  }
+}

@@ -1,0 +1,125 @@
+// Process-level pieces: the thread pool every worker runs in, and the supervision of one long
+// task in it (a remote's session, a shared endpoint): start it with a fresh message channel,
+// restart it with backoff when it dies, stop it cleanly or, past a grace period, by force.
+
+import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { Backoff } from './backoff.js';
+
+/** How long a task gets to stop cleanly before its thread is terminated. */
+export const STOP_GRACE_MS = 1200;
+/** A task that ran this long before dying gets its restart backoff reset. */
+const HEALTHY_AFTER_MS = 60_000;
+
+export const SESSION_FILE = new URL('../workers/session.js', import.meta.url);
+
+export function createPool(log: (text: string) => void): Piscina {
+  const pool = new Piscina({
+    filename: SESSION_FILE.href,
+    minThreads: 0,
+    // One long-lived task per remote: the pool must never make a remote wait for a thread.
+    maxThreads: 4096,
+    idleTimeout: 1000,
+    concurrentTasksPerWorker: 1,
+    // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.
+    atomics: 'disabled',
+    resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+  });
+  pool.on('error', (err: Error) => log(`worker pool: ${err.message}`));
+  return pool;
+}
+
+export interface SupervisedOptions<M> {
+  pool: Piscina;
+  /** The task module, when not the pool's default (a remote's session). */
+  filename?: URL;
+  /** Builds the task for one run; `port` is its end of the channel to us. */
+  task(port: MessagePort): { task: unknown; transfer?: Transferable[] };
+  onMessage(message: M): void;
+  /** A run is over. `restartInMs` is set when it died and will be started again. */
+  onEnded(err: Error | undefined, restartInMs: number | undefined): void;
+  /** A run started (again): its port is live. */
+  onStarted?(port: MessagePort): void;
+  log(text: string): void;
+  restartBackoff?: { initialMs: number; maxMs: number };
+}
+
+export class Supervised<M> {
+  private port: MessagePort | undefined;
+  private abort: AbortController | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private startedAt = 0;
+  private readonly restarts: Backoff;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: SupervisedOptions<M>) {
+    this.restarts = new Backoff(options.restartBackoff);
+  }
+
+  start(): void {
+    if (this.stopping) return;
+    const channel = new MessageChannel();
+    const abort = new AbortController();
+    const { task, transfer = [] } = this.options.task(channel.port2);
+    this.port = channel.port1;
+    this.abort = abort;
+    this.startedAt = Date.now();
+    const port = channel.port1;
+    port.on('message', (message: M) => this.options.onMessage(message));
+    this.running = this.options.pool
+      .run(task, {
+        ...(this.options.filename && { filename: this.options.filename.href }),
+        transferList: [channel.port2, ...transfer] as never,
+        signal: abort.signal,
+      })
+      .then(
+        () => this.ended(port, undefined),
+        (err: unknown) => this.ended(port, err instanceof Error ? err : new Error(String(err))),
+      );
+    this.options.onStarted?.(port);
+  }
+
+  /** Posts to the running task; false when there is none to hear it (between crash and restart). */
+  post(message: unknown, transfer: Transferable[] = []): boolean {
+    try {
+      this.port?.postMessage(message, transfer as never);
+      return this.port !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Asks for a clean stop; terminates the thread if it has not stopped within the grace period. */
+  stop(stopMessage: unknown): Promise<void> {
+    this.stopping ??= (async () => {
+      clearTimeout(this.restartTimer);
+      this.post(stopMessage);
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+      const outcome = await Promise.race([this.running.then(() => 'done' as const), graceOver]);
+      clearTimeout(timer);
+      if (outcome === 'late') {
+        this.options.log('did not stop in time; terminating its thread');
+        this.abort?.abort();
+        await this.running;
+      }
+    })();
+    return this.stopping;
+  }
+
+  private ended(port: MessagePort, err: Error | undefined): void {
+    port.close();
+    if (this.port === port) this.port = undefined;
+    if (this.stopping) return this.options.onEnded(err, undefined);
+    err ??= new Error('ended unexpectedly');
+    if (Date.now() - this.startedAt >= HEALTHY_AFTER_MS) this.restarts.reset();
+    const delay = this.restarts.next();
+    this.options.onEnded(err, delay);
+    this.restartTimer = setTimeout(() => this.start(), delay);
+  }
+}

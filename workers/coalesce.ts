@@ -1,0 +1,36 @@
+// "At most one running, one waiting": however many requests arrive, a job runs once at a time,
+// and a request made while it runs earns exactly one more run (which serves every later request
+// too). Fetches and ref listings triggered by notices both work this way, so a flood of notices
+// costs at most two runs in flight per remote.
+
+export class Coalesced {
+  private running: Promise<void> | undefined;
+  private waiting: Promise<void> | undefined;
+
+  constructor(private readonly job: () => Promise<void>) {}
+
+  /** Asks for a run that starts after this call; resolves when that run is over. */
+  request(): Promise<void> {
+    if (!this.running) {
+      this.running = this.job()
+        .catch(() => {}) // the job reports its own failures; a request only waits for it
+        .finally(() => (this.running = undefined));
+      return this.running;
+    }
+    this.waiting ??= this.running.then(() => {
+      this.waiting = undefined;
+      return this.request();
+    });
+    return this.waiting;
+  }
+
+  /** True while a run waits to start after the running one. */
+  get queued(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  /** Resolves when nothing runs or waits. */
+  async idle(): Promise<void> {
+    while (this.running || this.waiting) await (this.waiting ?? this.running);
+  }
+}

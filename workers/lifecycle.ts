@@ -1,0 +1,201 @@
+// A remote's lifecycle as one value, changed only by `step`: a pure function from (state, event) to
+// (state, effects). The session (workers/session.ts) carries the effects out (connects, closes,
+// timers) and feeds back what happened as events; every rule about when to connect, retry, wait
+// for the user or report CONNECTED/DISCONNECTED lives here, where a test can walk it in microseconds.
+
+import type { ControlMode } from '../src/workerapi.js';
+
+export type Phase =
+  /** PAUSE: nothing runs until RESUME. */
+  | { kind: 'paused' }
+  /** LOSTNET, for a transport that needs the network: nothing probes it until RESUME. */
+  | { kind: 'offline' }
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'connected'; attempt: number; since: number }
+  /** Waiting before the next attempt (after a failed connect or a lost connection). */
+  | { kind: 'backoff'; until: number; reason: string }
+  /** Retrying cannot help (unknown host key, no credentials): waits for RESUME or RELOAD. */
+  | { kind: 'waiting'; reason: string }
+  | { kind: 'stopping' };
+
+export interface LifeState {
+  phase: Phase;
+  /** What the coordinator last said (PAUSE / LOSTNET / RESUME). */
+  mode: ControlMode;
+  /** Whether the transport needs the network (LOSTNET stops only those that do). */
+  network: boolean;
+  /** Id of the latest connect attempt: results of older attempts are stale. */
+  attempt: number;
+  /** Attempts that failed in a row, or connections that did not last: drives the backoff. */
+  failures: number;
+  /** The current connection caught up with the remote (it works, not merely opened). */
+  healthy: boolean;
+}
+
+export type LifeEvent =
+  | { type: 'pause' }
+  | { type: 'lostnet' }
+  | { type: 'resume' }
+  /** RELOAD, with this remote's config unchanged. */
+  | { type: 'reload' }
+  | { type: 'stop' }
+  | { type: 'connected'; attempt: number }
+  | { type: 'connect-failed'; attempt: number; reason: string; needsUser: boolean }
+  /** The connection ended on its own (not closed by an effect of ours). */
+  | { type: 'lost'; attempt: number; reason: string; needsUser: boolean }
+  /** The catch-up after connecting is done: the connection really works. */
+  | { type: 'caught-up'; attempt: number }
+  | { type: 'retry-due' };
+
+export type Effect =
+  | { do: 'connect'; attempt: number }
+  /** Abandon attempt `attempt`: abort it while connecting, close it once connected. Idempotent. */
+  | { do: 'disconnect'; attempt: number }
+  | { do: 'emit'; line: 'CONNECTED' | 'DISCONNECTED' }
+  | { do: 'condition'; kind: string; text: string | null }
+  /** Dispatch retry-due after `ms` (replacing any earlier timer). */
+  | { do: 'timer'; ms: number }
+  | { do: 'cancel-timer' }
+  /** Everything is closed: the session may end. */
+  | { do: 'finish' };
+
+export interface StepEnv {
+  now: number;
+  /** The wait before retry number `failures` (1 = first retry). */
+  delay(failures: number): number;
+  /** How long a connection must have lasted, caught up, to count as healthy when it drops. */
+  healthyAfterMs: number;
+}
+
+/** Condition kinds the lifecycle raises; a working connection clears them. */
+export const CONNECT = 'connect';
+
+export function initialState(mode: ControlMode, network: boolean): LifeState {
+  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false };
+}
+
+/** The first step: leave the initial resting phase for whatever the mode asks. */
+export function start(state: LifeState, env: StepEnv): [LifeState, Effect[]] {
+  return settle(state, env, []);
+}
+
+/** True when the remote should be connected in this mode. */
+function active(state: LifeState): boolean {
+  return state.mode === 'running' || (state.mode === 'lostnet' && !state.network);
+}
+
+export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeState, Effect[]] {
+  const { phase } = state;
+  if (phase.kind === 'stopping') return [state, []];
+  switch (event.type) {
+    case 'stop':
+      return [{ ...state, phase: { kind: 'stopping' } }, [...leave(state), { do: 'finish' }]];
+    case 'pause':
+      return settle({ ...state, mode: 'paused' }, env, []);
+    case 'lostnet':
+      return settle({ ...state, mode: 'lostnet' }, env, []);
+    case 'resume': {
+      // Asked to try again: a remote waiting or backing off tries now, from the shortest delay.
+      const next = { ...state, mode: 'running' as const, failures: 0 };
+      if (phase.kind === 'waiting' || phase.kind === 'backoff') return connect(next, [{ do: 'cancel-timer' }]);
+      return settle(next, env, []);
+    }
+    case 'reload':
+      if (!active(state)) return [state, []];
+      if (phase.kind === 'waiting' || phase.kind === 'backoff') return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+      return [state, []];
+    case 'retry-due':
+      if (phase.kind !== 'backoff' || !active(state)) return [state, []];
+      return connect(state, []);
+    case 'connected':
+      if (phase.kind !== 'connecting' || event.attempt !== state.attempt) {
+        return [state, [{ do: 'disconnect', attempt: event.attempt }]]; // late: close the stray
+      }
+      return [
+        { ...state, phase: { kind: 'connected', attempt: event.attempt, since: env.now }, healthy: false },
+        [{ do: 'emit', line: 'CONNECTED' }],
+      ];
+    case 'caught-up':
+      if (phase.kind !== 'connected' || event.attempt !== state.attempt || state.healthy) return [state, []];
+      return [{ ...state, healthy: true }, [{ do: 'condition', kind: CONNECT, text: null }]];
+    case 'connect-failed': {
+      if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
+      if (event.needsUser) return waitForUser(state, event.reason, []);
+      return backOff(state, env, `cannot connect: ${event.reason}`, state.failures + 1, []);
+    }
+    case 'lost': {
+      if (phase.kind !== 'connected' || event.attempt !== state.attempt) return [state, []];
+      const effects: Effect[] = [{ do: 'disconnect', attempt: state.attempt }, { do: 'emit', line: 'DISCONNECTED' }];
+      if (event.needsUser) return waitForUser(state, event.reason, effects);
+      // A connection that worked for a while was healthy: the server went away, so come back
+      // quickly. One that drops again right after each connect counts as another failure.
+      const lasted = state.healthy && env.now - phase.since >= env.healthyAfterMs;
+      return backOff(state, env, `disconnected: ${event.reason}`, lasted ? 1 : state.failures + 1, effects);
+    }
+  }
+}
+
+/** Effects that end whatever the current phase holds open. */
+function leave(state: LifeState): Effect[] {
+  switch (state.phase.kind) {
+    case 'connecting':
+      return [{ do: 'disconnect', attempt: state.attempt }];
+    case 'connected':
+      return [{ do: 'disconnect', attempt: state.attempt }, { do: 'emit', line: 'DISCONNECTED' }];
+    case 'backoff':
+      return [{ do: 'cancel-timer' }];
+    default:
+      return [];
+  }
+}
+
+/** After a change of mode: rest if the mode says so, else make sure something is under way. */
+function settle(state: LifeState, _env: StepEnv, effects: Effect[]): [LifeState, Effect[]] {
+  const { phase } = state;
+  if (!active(state)) {
+    const rest: Phase = state.mode === 'paused' ? { kind: 'paused' } : { kind: 'offline' };
+    return [{ ...state, phase: rest, healthy: false }, [...effects, ...leave(state)]];
+  }
+  if (phase.kind === 'paused' || phase.kind === 'offline') return connect(state, effects);
+  return [state, effects]; // connecting, connected, backing off or waiting: carry on
+}
+
+function connect(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
+  const attempt = state.attempt + 1;
+  return [{ ...state, attempt, phase: { kind: 'connecting', attempt }, healthy: false }, [...effects, { do: 'connect', attempt }]];
+}
+
+function backOff(state: LifeState, env: StepEnv, reason: string, failures: number, effects: Effect[]): [LifeState, Effect[]] {
+  const ms = env.delay(failures);
+  return [
+    { ...state, failures, healthy: false, phase: { kind: 'backoff', until: env.now + ms, reason } },
+    [...effects, { do: 'condition', kind: CONNECT, text: reason }, { do: 'timer', ms }],
+  ];
+}
+
+function waitForUser(state: LifeState, reason: string, effects: Effect[]): [LifeState, Effect[]] {
+  return [
+    { ...state, healthy: false, phase: { kind: 'waiting', reason } },
+    [...effects, { do: 'condition', kind: CONNECT, text: `${reason}; not retrying until RESUME or RELOAD` }],
+  ];
+}
+
+/** One line for status and logs. */
+export function describePhase(phase: Phase, now: number): string {
+  switch (phase.kind) {
+    case 'paused':
+      return 'paused';
+    case 'offline':
+      return 'offline (LOSTNET)';
+    case 'connecting':
+      return 'connecting';
+    case 'connected':
+      return 'connected';
+    case 'backoff':
+      return `retrying in ${Math.max(0, Math.ceil((phase.until - now) / 1000))} s`;
+    case 'waiting':
+      return 'waiting for RESUME or RELOAD';
+    case 'stopping':
+      return 'stopping';
+  }
+}

@@ -1,0 +1,11 @@
+// Local remotes: a path on this machine (a bare repository on the same disk, a USB drive, NFS) or
+// a file:// URL. Needs no network, so LOSTNET leaves it running.
+
+import type { TransportPlugin } from '../plugin.js';
+
+export const localPlugin: TransportPlugin = {
+  name: 'local',
+  network: false,
+  claims: (_url, kind) => kind.kind === 'path' || (kind.kind === 'scheme' && kind.scheme === 'file'),
+  load: () => import('./transport.js'),
+};

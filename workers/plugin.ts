@@ -1,0 +1,99 @@
+// What a transport says about itself, so that config, status and the worker need no list of their
+// own: which URLs it claims, which config it reads for a remote, how to create it, and optionally
+// a daemon-level endpoint that several remotes share. Importing a plugin is cheap; its transport
+// (ssh2 and friends) is loaded only inside the workers that need it.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { GitConfig } from '../src/config.js';
+import type { UrlKind } from '../src/kit/url.js';
+import type { LiveSettings, RemoteSpec, RepoInfo } from '../src/workerapi.js';
+import type { Transport } from './transport.js';
+
+/** What a plugin may read while the coordinator builds one remote's spec from git's config. */
+export interface RemoteConfigContext {
+  /** The remote's name. */
+  name: string;
+  /** The URL after `insteadOf` rewriting. */
+  url: string;
+  config: GitConfig;
+  env: NodeJS.ProcessEnv;
+  /** `remote.<name>.<key>` as git uses it (the last value); `key` in lower case. */
+  get(key: string): string | undefined;
+}
+
+export type RemoteOptions =
+  /** Transport-specific settings for this remote: plain data, compared to tell a changed remote. */
+  | { options: Record<string, unknown>; problems?: string[] }
+  /** The transport claims the URL but cannot serve this remote; said once as a WARNING. */
+  | { ignore: string };
+
+/** What runs in a remote's worker. */
+export interface TransportContext {
+  spec: RemoteSpec;
+  repo: RepoInfo;
+  /** Settings that may change without restarting the remote (poll interval...): read them when used. */
+  live(): LiveSettings;
+  /** The link to this transport's shared endpoint, when it declares one and the daemon runs it. */
+  endpoint?: EndpointLink;
+}
+
+export interface TransportModule {
+  create(context: TransportContext): Transport;
+}
+
+export interface TransportPlugin {
+  /** Shown in status and logs; the registry key. */
+  readonly name: string;
+  /** False for transports that need no network: LOSTNET leaves them running. */
+  readonly network: boolean;
+  /** True when this transport serves the URL (already rewritten by insteadOf). */
+  claims(url: string, kind: UrlKind): boolean;
+  /** The transport's settings for one remote; none needed when absent. */
+  remoteOptions?(context: RemoteConfigContext): RemoteOptions;
+  /** Loads the worker side (dynamic import: heavy dependencies only where used). */
+  load(): Promise<TransportModule>;
+  /** A daemon-level part shared by this transport's remotes (a listener, a node, an account). */
+  endpoint?: EndpointPlugin;
+}
+
+/**
+ * A shared endpoint runs once per daemon in a thread of its own (src/endpoints.ts): if it crashes,
+ * it is reported and restarted like a remote's worker, and the coordinator never runs its code.
+ */
+export interface EndpointPlugin {
+  /** Daemon-wide settings from git's config; undefined when this daemon does not run it. */
+  settings(config: GitConfig): { settings: Record<string, unknown>; problems?: string[] } | undefined;
+  /** Module whose default export is the endpoint's task (see EndpointTask). */
+  readonly file: URL;
+}
+
+/** The endpoint's task, as the pool runs it; it resolves only on a clean stop. */
+export interface EndpointTask {
+  kind: 'endpoint';
+  plugin: string;
+  settings: Record<string, unknown>;
+  repo: RepoInfo;
+  /** From and to the coordinator: ToEndpoint in, FromEndpoint out. */
+  port: MessagePort;
+}
+
+export type ToEndpoint =
+  /** A remote's worker wants to talk to the endpoint: messages on `port` are that remote's. */
+  | { type: 'attach'; remote: string; url: string; port: MessagePort }
+  | { type: 'detach'; remote: string }
+  | { type: 'settings'; settings: Record<string, unknown> }
+  | { type: 'stop' };
+
+export type FromEndpoint =
+  | { type: 'log'; text: string }
+  /** A condition worth a WARNING (said once per kind until cleared), or cleared (text null). */
+  | { type: 'condition'; kind: string; text: string | null };
+
+/**
+ * A remote's side of its link to an endpoint. The port behind it is replaced when the endpoint
+ * restarts; a transport subscribes once and never sees the change.
+ */
+export interface EndpointLink {
+  post(message: unknown): void;
+  onMessage(fn: (message: unknown) => void): () => void;
+}

@@ -1,0 +1,78 @@
+// Polling a remote's ref listing, for any transport that has no notifier (ssh without one, http,
+// git://): list now and then every interval, and report only the refs that moved.
+
+import { zeroIdLike } from '../src/refs/objectid.js';
+import type { RefMap, RemoteChange } from './transport.js';
+
+export interface PollOptions {
+  /** One ref listing. */
+  list(): Promise<RefMap>;
+  /** The wait before the next listing, read each time (live settings may change it). */
+  nextDelayMs(): number;
+  changed(change: RemoteChange): void;
+  /** A listing failed: polling stops; the owner decides what the failure means. */
+  failed(err: Error): void;
+}
+
+export interface Poller {
+  /** List now instead of at the next tick (a nudge); coalesced with one already running. */
+  now(): void;
+  stop(): void;
+}
+
+/** Starts polling from `initial` (the listing that was just made); the first poll is one delay away. */
+export function startPolling(initial: RefMap, options: PollOptions): Poller {
+  let previous = initial;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const schedule = () => {
+    clearTimeout(timer);
+    if (!stopped) timer = setTimeout(tick, options.nextDelayMs());
+  };
+  const tick = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true; // at most one listing runs and one waits, however many nudges come
+      return;
+    }
+    clearTimeout(timer);
+    running = (async () => {
+      try {
+        const current = await options.list();
+        if (stopped) return;
+        const moved = movedRefs(previous, current);
+        previous = current;
+        if (moved.size > 0) options.changed({ kind: 'refs', refs: moved });
+      } catch (err) {
+        if (!stopped) {
+          stopped = true;
+          options.failed(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    })().finally(() => {
+      running = undefined;
+      if (again && !stopped) {
+        again = false;
+        tick();
+      } else schedule();
+    });
+  };
+  schedule();
+  return {
+    now: tick,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Refs that are new or moved, and deleted ones as the zero id (a fetch prunes them if asked to). */
+export function movedRefs(before: RefMap, after: RefMap): RefMap {
+  const moved: RefMap = new Map();
+  for (const [ref, sha] of after) if (before.get(ref) !== sha) moved.set(ref, sha);
+  for (const [ref, sha] of before) if (!after.has(ref)) moved.set(ref, zeroIdLike(sha));
+  return moved;
+}
