@@ -8,7 +8,10 @@ import { formatEmitted, type Emitted } from '../src/protocol.js';
 import type { CrashTest } from '../src/workerapi.js';
 import { makeFixture, git, pushCommit, refValue, commit } from './support/git.js';
 import { eventually } from './support/daemon.js';
-import { processesIn } from './support/procs.js';
+import { commandsIn, processesIn } from './support/procs.js';
+import { writeFileSync } from 'node:fs';
+
+const commandsOf = (dir: string, what: string) => commandsIn(dir, what).length;
 
 for (const how of ['throw', 'reject', 'oom'] as CrashTest['how'][]) {
   test(`a worker that dies (${how}) is restarted while the other remote keeps syncing`, async (t) => {
@@ -77,4 +80,73 @@ test('whatever a worker prints never reaches the protocol stream', async (t) => 
   await eventually(() => logged.some((l) => l.includes('to stderr')), 'the prints reach the log');
   assert.ok(logged.some((l) => l === 'origin: printed: CONNECTED fake'));
   assert.deepEqual(written.filter((w) => w.includes('fake') || w.includes('half a line')), []);
+});
+
+async function coordinatorFor(t: { after(fn: () => unknown): void }, fx: ReturnType<typeof makeFixture>, extra: Partial<ConstructorParameters<typeof Coordinator>[0]> = {}) {
+  const lines: string[] = [];
+  const logged: string[] = [];
+  const coordinator = new Coordinator({
+    repo: await findRepo(fx.local),
+    emit: (m: Emitted) => lines.push(formatEmitted(m)),
+    log: (text) => logged.push(text),
+    env: {},
+    restartBackoff: { initialMs: 100, maxMs: 200 },
+    ...extra,
+  });
+  t.after(async () => {
+    await coordinator.stop();
+    fx.cleanup();
+  });
+  return { coordinator, lines, logged };
+}
+
+test('a failure while applying a RELOAD is logged, and later RELOADs still apply', async (t) => {
+  const fx = makeFixture();
+  let configs = 0;
+  const { coordinator, lines, logged } = await coordinatorFor(t, fx, {
+    onConfig: () => {
+      if (++configs === 2) throw new Error('boom while applying');
+    },
+  });
+  await coordinator.start();
+  await eventually(() => lines.includes('CONNECTED origin'), 'connected');
+  await coordinator.reload(); // throws inside apply()
+  assert.ok(logged.some((l) => l.includes('boom while applying')), logged.join('\n'));
+  const second = join(fx.root, 'second.git');
+  git(fx.root, 'clone', '-q', '--bare', fx.remote, second);
+  git(fx.local, 'remote', 'add', 'second', second);
+  await coordinator.reload();
+  await eventually(() => lines.includes('CONNECTED second'), 'the later RELOAD applied');
+});
+
+test('a worker that dies mid-fetch owes a DONESYNCING 0, its git is killed, and the restart catches up', async (t) => {
+  const fx = makeFixture();
+  // The remote's upload-pack waits at a gate: the catch-up fetch is surely running when the worker dies.
+  const gate = join(fx.root, 'gate');
+  const slow = join(fx.root, 'slow-upload-pack');
+  writeFileSync(slow, `#!/bin/sh\nwhile [ ! -e ${gate} ]; do sleep 0.01; done\nexec git-upload-pack "$@"\n`, { mode: 0o755 });
+  git(fx.local, 'config', 'remote.origin.uploadpack', slow);
+  const sha = pushCommit(fx.pusher);
+  const { coordinator, lines } = await coordinatorFor(t, fx, { crash: { origin: { afterMs: 400, how: 'throw' } } });
+  await coordinator.start();
+  await eventually(() => lines.includes('SYNCING origin'), 'the catch-up fetch started');
+  await eventually(() => lines.includes('DONESYNCING origin 0'), 'the fetch it owed is reported failed', 10_000);
+  const at = lines.indexOf('DONESYNCING origin 0');
+  assert.deepEqual(lines.slice(0, at + 2), ['CONNECTED origin', 'SYNCING origin', 'DONESYNCING origin 0', 'DISCONNECTED origin']);
+  await eventually(() => commandsOf(fx.root, 'slow-upload-pack') === 0, 'the stuck fetch was killed with the worker', 5000);
+  writeFileSync(gate, '');
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'the restarted worker caught up', 10_000);
+});
+
+test('a worker that ignores STOP is terminated within the grace period', async (t) => {
+  const fx = makeFixture();
+  const { coordinator, lines, logged } = await coordinatorFor(t, fx, { crash: { origin: { afterMs: 200, how: 'hang' } } });
+  await coordinator.start();
+  await eventually(() => lines.includes('CONNECTED origin'), 'connected');
+  await new Promise((r) => setTimeout(r, 300)); // the worker is now spinning: nothing it could await tells us
+  const began = Date.now();
+  await coordinator.stop();
+  assert.ok(Date.now() - began < 3000, `stopped in ${Date.now() - began} ms`);
+  assert.ok(logged.some((l) => /did not stop in time; terminating/.test(l)), logged.join('\n'));
+  assert.equal(lines.at(-1), 'DISCONNECTED origin', 'the gate closed what the worker could not');
 });

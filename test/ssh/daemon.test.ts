@@ -1,7 +1,7 @@
 // The daemon end to end over ssh: the real binary in the foreground, a real OpenSSH sshd, real git.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { makeSshFixture, push, gitEnv, type SshFixture } from './fixture.js';
@@ -115,6 +115,18 @@ test('over ssh: an unknown host key is refused with its fingerprint and not retr
   assert.equal(d.lines.filter((l) => l === 'CONNECTED origin').length, 0);
   const attempts = (await fx.sshd.log()).split('\n').filter((l) => /Connection from 127\.0\.0\.1/.test(l)).length;
   assert.equal(attempts - attemptsBefore, 2, 'one attempt at start, one for RESUME');
+});
+
+test('over ssh: RELOAD after the host key was added to known_hosts connects (no RESUME needed)', async (t) => {
+  const known = join('/tmp', `grd-later-known-${process.pid}-${Date.now()}`);
+  writeFileSync(known, '');
+  t.after(() => execFileSync('rm', ['-f', known]));
+  const fx = await setup(t, { serverBin: { gitRemoteDaemon: true } }, (fx) => `ssh -F /dev/null -i ${fx.sshd.clientKey} -o IdentitiesOnly=yes -o UserKnownHostsFile=${known} -o GlobalKnownHostsFile=/dev/null`);
+  const d = daemonIn(t, fx);
+  await d.waitFor(/^WARNING origin .*not retrying until RESUME or RELOAD/, { timeoutMs: 20_000 });
+  writeFileSync(known, readFileSync(fx.sshd.knownHosts));
+  d.send('RELOAD');
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
 });
 
 test('over ssh: a changed host key is refused', async (t) => {

@@ -1,0 +1,61 @@
+// Shared endpoints: started once from config, linked to each remote by a channel, settings updated
+// live, a crash reported and restarted with every remote relinked, stopped on demand.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MessagePort } from 'node:worker_threads';
+import { Endpoints } from '../src/endpoints.js';
+import { ProtocolGate } from '../src/gate.js';
+import { createPool } from '../src/supervisor.js';
+import { formatEmitted } from '../src/protocol.js';
+import type { TransportPlugin } from '../workers/plugin.js';
+import { eventually } from './support/daemon.js';
+
+const plugin: TransportPlugin = {
+  name: 'echo',
+  network: true,
+  claims: () => false,
+  load: () => Promise.reject(new Error('not used')),
+  endpoint: {
+    settings: (config) => (config.has('echo.tag') ? { settings: { tag: config.get('echo.tag')!.at(-1)! } } : undefined),
+    file: new URL('./support/echo-endpoint.js', import.meta.url),
+  },
+};
+
+function ask(port: MessagePort, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    port.once('message', resolve);
+    port.postMessage(text);
+  });
+}
+
+test('an endpoint runs once, each remote talks to it, and a crash is reported, restarted and relinked', async (t) => {
+  const logs: string[] = [];
+  const out: string[] = [];
+  const pool = createPool((text) => logs.push(text));
+  t.after(() => pool.destroy());
+  const gate = new ProtocolGate({ emit: (m) => out.push(formatEmitted(m)), log: (text) => logs.push(text) });
+  const relinked = new Map<string, MessagePort>();
+  const endpoints = new Endpoints({ pool, repo: { cwd: '/', gitDir: '/' }, gate, log: (text) => logs.push(text), relink: (remote, port) => relinked.set(remote, port), restartBackoff: { initialMs: 50, maxMs: 100 } });
+  t.after(() => endpoints.stop());
+
+  assert.deepEqual(endpoints.configure([plugin], new Map()), []);
+  assert.equal(endpoints.link('echo', 'a', 'u'), undefined, 'not configured: not running, nothing to link');
+  endpoints.configure([plugin], new Map([['echo.tag', ['one']]]));
+  const a = endpoints.link('echo', 'a', 'https://a')!;
+  const b = endpoints.link('echo', 'b', 'https://b')!;
+  assert.equal(await ask(a, 'hi'), 'a:one:hi');
+  assert.equal(await ask(b, 'hi'), 'b:one:hi');
+  endpoints.configure([plugin], new Map([['echo.tag', ['two']]]));
+  assert.equal(await ask(a, 'again'), 'a:two:again', 'settings change live, no restart');
+  assert.equal(logs.filter((l) => l.includes('started with')).length, 1);
+
+  a.postMessage('warn');
+  await eventually(() => out.includes('WARNING * echo endpoint: something is off'), 'its condition is said');
+  a.postMessage('crash');
+  await eventually(() => out.some((l) => /^WARNING \* the echo endpoint failed \(endpoint crash requested by test\); restarting in/.test(l)), 'the crash is reported');
+  await eventually(() => relinked.size === 2, 'both remotes relinked after the restart');
+  assert.equal(await ask(relinked.get('b')!, 'back'), 'b:two:back');
+
+  endpoints.configure([plugin], new Map());
+  await eventually(() => logs.length > 0 && endpoints.link('echo', 'c', 'u') === undefined, 'stopped when the config no longer asks for it');
+});

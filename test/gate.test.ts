@@ -1,0 +1,87 @@
+// The protocol gate: pairing by construction, and conditions said once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolGate } from '../src/gate.js';
+import { formatEmitted, type Emitted } from '../src/protocol.js';
+
+function gate() {
+  const out: string[] = [];
+  const logs: string[] = [];
+  const g = new ProtocolGate({ emit: (m: Emitted) => out.push(formatEmitted(m)), log: (t) => logs.push(t) });
+  return { g, out, logs };
+}
+
+test('a CONNECTED in flight when the worker is being stopped is not sent, nor is its DISCONNECTED', () => {
+  const { g, out } = gate();
+  const voice = g.voice('origin');
+  voice.stopping(); // STOP or a RELOAD restart began
+  voice.connect(); // the worker's CONNECTED arrives late
+  voice.sync();
+  voice.doneSyncing(true);
+  voice.disconnect();
+  voice.end();
+  assert.deepEqual(out, []);
+});
+
+test('a stopping worker still closes what it opened; the end closes what it left open', () => {
+  const { g, out } = gate();
+  const a = g.voice('a');
+  a.connect();
+  a.sync();
+  a.stopping();
+  a.doneSyncing(true);
+  a.disconnect();
+  const b = g.voice('b');
+  b.connect();
+  b.sync();
+  b.end(); // crashed mid-fetch
+  b.end();
+  assert.deepEqual(out, ['CONNECTED a', 'SYNCING a', 'DONESYNCING a 1', 'DISCONNECTED a', 'CONNECTED b', 'SYNCING b', 'DONESYNCING b 0', 'DISCONNECTED b']);
+});
+
+test('random orders of worker lines, stops and ends always come out paired', () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let run = 0; run < 300; run++) {
+    const { g, out } = gate();
+    const voice = g.voice('r');
+    const actions = [() => voice.connect(), () => voice.disconnect(), () => voice.sync(), () => voice.doneSyncing(random() < 0.5), () => voice.stopping()];
+    for (let i = 0; i < 20; i++) actions[Math.floor(random() * actions.length)]!();
+    voice.end();
+    let connected = false;
+    let syncing = false;
+    for (const line of out) {
+      if (line === 'CONNECTED r') assert.equal((connected = !connected), true, out.join(' | '));
+      if (line === 'DISCONNECTED r') assert.equal((connected = !connected), false, out.join(' | '));
+      if (line === 'SYNCING r') assert.equal((syncing = !syncing), true, out.join(' | '));
+      if (line.startsWith('DONESYNCING r')) assert.equal((syncing = !syncing), false, out.join(' | '));
+    }
+    assert.equal(connected || syncing, false, 'nothing left open');
+  }
+});
+
+test('a condition is said once per remote and kind until cleared, whatever its text does meanwhile', () => {
+  const { g, out, logs } = gate();
+  g.raise('origin', 'connect', 'cannot connect: refused');
+  g.raise('origin', 'connect', 'cannot connect: timed out');
+  g.raise('origin', 'connect', 'cannot connect: refused');
+  g.raise('origin', 'fetch', 'git fetch failed');
+  g.raise('other', 'connect', 'cannot connect: refused');
+  assert.deepEqual(out, ['WARNING origin cannot connect: refused', 'WARNING origin git fetch failed', 'WARNING other cannot connect: refused']);
+  assert.equal(logs.length, 2, 'the changed texts reach the log');
+  assert.deepEqual(g.held('origin').map((c) => c.text), ['cannot connect: refused', 'git fetch failed']);
+  g.clear('origin', 'connect');
+  g.raise('origin', 'connect', 'cannot connect: refused');
+  assert.equal(out.at(-1), 'WARNING origin cannot connect: refused', 'said again once it had gone away');
+  g.forgetRemote('origin');
+  g.raise('origin', 'fetch', 'git fetch failed');
+  assert.equal(out.at(-1), 'WARNING origin git fetch failed', 'RESUME: said again');
+});
+
+test('a family of conditions is replaced as a whole (config problems at each RELOAD)', () => {
+  const { g, out } = gate();
+  g.replaceFamily('*', 'config:', new Map([['config:a', 'a is bad'], ['config:b', 'b is bad']]));
+  g.replaceFamily('*', 'config:', new Map([['config:b', 'b is bad']]));
+  g.replaceFamily('*', 'config:', new Map([['config:a', 'a is bad'], ['config:b', 'b is bad']]));
+  assert.deepEqual(out, ['WARNING * a is bad', 'WARNING * b is bad', 'WARNING * a is bad']);
+});

@@ -1,0 +1,39 @@
+// A shared endpoint for tests: echoes what each linked remote sends, tagged with the remote's
+// name and this run's settings, and crashes on request (to prove it is restarted and relinked).
+import type { MessagePort } from 'node:worker_threads';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../workers/plugin.js';
+
+export default async function echo(task: EndpointTask): Promise<string> {
+  const links = new Map<string, MessagePort>();
+  let settings = task.settings;
+  const say = (m: FromEndpoint) => task.port.postMessage(m);
+  say({ type: 'log', text: `started with ${JSON.stringify(settings)}` });
+  await new Promise<void>((resolve) => {
+    task.port.on('message', (m: ToEndpoint) => {
+      switch (m.type) {
+        case 'attach':
+          links.set(m.remote, m.port);
+          m.port.on('message', (text: string) => {
+            if (text === 'crash') setImmediate(() => {
+              throw new Error('endpoint crash requested by test');
+            });
+            else if (text === 'warn') say({ type: 'condition', kind: 'test', text: 'something is off' });
+            else m.port.postMessage(`${m.remote}:${String(settings.tag)}:${text}`);
+          });
+          return;
+        case 'detach':
+          links.get(m.remote)?.close();
+          links.delete(m.remote);
+          return;
+        case 'settings':
+          settings = m.settings;
+          return;
+        case 'stop':
+          for (const port of links.values()) port.close();
+          task.port.close();
+          resolve();
+      }
+    });
+  });
+  return 'stopped';
+}

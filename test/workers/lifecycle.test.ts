@@ -1,0 +1,149 @@
+// The remote lifecycle as a pure function: every rule walked in microseconds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initialState, start, step, type Effect, type LifeEvent, type LifeState, type StepEnv } from '../../workers/lifecycle.js';
+
+const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (failures - 1), healthyAfterMs: 10_000 });
+
+/** Runs events from a fresh running state; returns the final state and every effect in order. */
+function walk(events: LifeEvent[], { network = true, mode = 'running' as LifeState['mode'], now = 1000 } = {}) {
+  let [state, effects] = start(initialState(mode, network), env(now));
+  const all: Effect[] = [...effects];
+  for (const event of events) {
+    [state, effects] = step(state, event, env(now));
+    all.push(...effects);
+  }
+  return { state, effects: all, lines: all.filter((e) => e.do === 'emit').map((e) => (e as { line: string }).line) };
+}
+
+test('starting running connects; starting paused does nothing', () => {
+  assert.deepEqual(walk([]).effects, [{ do: 'connect', attempt: 1 }]);
+  assert.deepEqual(walk([], { mode: 'paused' }).effects, []);
+  assert.equal(walk([], { mode: 'lostnet' }).state.phase.kind, 'offline');
+  assert.equal(walk([], { mode: 'lostnet', network: false }).state.phase.kind, 'connecting', 'a local remote needs no network');
+});
+
+test('connected emits CONNECTED; a lost connection emits DISCONNECTED and backs off, doubling', () => {
+  const { state, lines, effects } = walk([
+    { type: 'connected', attempt: 1 },
+    { type: 'lost', attempt: 1, reason: 'reset', needsUser: false },
+    { type: 'retry-due' },
+    { type: 'connect-failed', attempt: 2, reason: 'refused', needsUser: false },
+  ]);
+  assert.deepEqual(lines, ['CONNECTED', 'DISCONNECTED']);
+  assert.deepEqual(effects.filter((e) => e.do === 'timer'), [{ do: 'timer', ms: 1000 }, { do: 'timer', ms: 2000 }]);
+  assert.equal(state.phase.kind, 'backoff');
+  assert.equal(state.failures, 2);
+});
+
+test('a healthy connection that lasted resets the backoff; one dropped right after connecting does not', () => {
+  let [s] = start(initialState('running', true), env(0));
+  const fail = (attempt: number, now: number) => {
+    [s] = step(s, { type: 'connect-failed', attempt, reason: 'x', needsUser: false }, env(now));
+    [s] = step(s, { type: 'retry-due' }, env(now));
+  };
+  fail(1, 0);
+  fail(2, 0);
+  fail(3, 0);
+  [s] = step(s, { type: 'connected', attempt: 4 }, env(0));
+  [s] = step(s, { type: 'caught-up', attempt: 4 }, env(1));
+  const [lasted, e1] = step(s, { type: 'lost', attempt: 4, reason: 'server restart', needsUser: false }, env(60_000));
+  assert.deepEqual(e1.find((e) => e.do === 'timer'), { do: 'timer', ms: 1000 }, 'retried from the shortest delay');
+  assert.equal(lasted.failures, 1);
+  const [flapped, e2] = step(s, { type: 'lost', attempt: 4, reason: 'dropped', needsUser: false }, env(2000));
+  assert.deepEqual(e2.find((e) => e.do === 'timer'), { do: 'timer', ms: 8000 }, 'a link that drops within seconds keeps backing off');
+  assert.equal(flapped.failures, 4);
+});
+
+test('NeedsUser waits; RESUME and RELOAD both try again; nothing else does', () => {
+  const waiting = walk([{ type: 'connect-failed', attempt: 1, reason: 'unknown host key', needsUser: true }]);
+  assert.equal(waiting.state.phase.kind, 'waiting');
+  assert.deepEqual(waiting.effects.at(-1), { do: 'condition', kind: 'connect', text: 'unknown host key; not retrying until RESUME or RELOAD' });
+  assert.equal(waiting.effects.filter((e) => e.do === 'timer').length, 0, 'no timer: no retry');
+  const [still] = step(waiting.state, { type: 'retry-due' }, env());
+  assert.equal(still.phase.kind, 'waiting');
+  for (const type of ['reload', 'resume'] as const) {
+    const [next, effects] = step(waiting.state, { type }, env());
+    assert.equal(next.phase.kind, 'connecting', type);
+    assert.deepEqual(effects.at(-1), { do: 'connect', attempt: 2 }, type);
+  }
+});
+
+test('RESUME leaves a healthy connection alone; PAUSE and LOSTNET close it', () => {
+  const connected = walk([{ type: 'connected', attempt: 1 }]).state;
+  const [resumed, none] = step(connected, { type: 'resume' }, env());
+  assert.equal(resumed.phase.kind, 'connected');
+  assert.deepEqual(none, []);
+  for (const type of ['pause', 'lostnet'] as const) {
+    const [next, effects] = step(connected, { type }, env());
+    assert.equal(next.phase.kind, type === 'pause' ? 'paused' : 'offline');
+    assert.deepEqual(effects, [{ do: 'disconnect', attempt: 1 }, { do: 'emit', line: 'DISCONNECTED' }]);
+  }
+  // LOSTNET leaves a transport that needs no network connected.
+  const local = walk([{ type: 'connected', attempt: 1 }, { type: 'lostnet' }], { network: false });
+  assert.equal(local.state.phase.kind, 'connected');
+  assert.deepEqual(local.lines, ['CONNECTED']);
+});
+
+test('paused: a retry timer firing late starts nothing; RESUME connects anew', () => {
+  const { state } = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]);
+  assert.equal(state.phase.kind, 'paused');
+  const [late, none] = step(state, { type: 'retry-due' }, env());
+  assert.deepEqual(none, []);
+  const [resumed, effects] = step(late, { type: 'resume' }, env());
+  assert.equal(resumed.phase.kind, 'connecting');
+  assert.deepEqual(effects, [{ do: 'connect', attempt: 2 }]);
+});
+
+test('STOP racing a connect: the attempt is abandoned, a late success is closed, nothing is emitted', () => {
+  const { state, effects, lines } = walk([{ type: 'stop' }, { type: 'connected', attempt: 1 }]);
+  assert.equal(state.phase.kind, 'stopping');
+  assert.deepEqual(lines, []);
+  assert.deepEqual(effects.slice(1), [{ do: 'disconnect', attempt: 1 }, { do: 'finish' }]);
+});
+
+test('STOP while connected: DISCONNECTED once, then finish; later events change nothing', () => {
+  const { lines, effects } = walk([{ type: 'connected', attempt: 1 }, { type: 'stop' }, { type: 'lost', attempt: 1, reason: 'x', needsUser: false }, { type: 'stop' }]);
+  assert.deepEqual(lines, ['CONNECTED', 'DISCONNECTED']);
+  assert.equal(effects.filter((e) => e.do === 'finish').length, 1);
+});
+
+test('results of a stale attempt are ignored (a connect that lost the race to a RESUME retry)', () => {
+  const { state, lines } = walk([
+    { type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false },
+    { type: 'resume' },
+    { type: 'connect-failed', attempt: 1, reason: 'late', needsUser: true },
+    { type: 'lost', attempt: 1, reason: 'late', needsUser: false },
+  ]);
+  assert.deepEqual(state.phase, { kind: 'connecting', attempt: 2 });
+  assert.deepEqual(lines, []);
+});
+
+test('every walk keeps CONNECTED and DISCONNECTED alternating, starting with CONNECTED', () => {
+  // Random event sequences (seeded), checked against the pairing rule.
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const kinds: ((attempt: number) => LifeEvent)[] = [
+    () => ({ type: 'pause' }),
+    () => ({ type: 'lostnet' }),
+    () => ({ type: 'resume' }),
+    () => ({ type: 'reload' }),
+    () => ({ type: 'retry-due' }),
+    (a) => ({ type: 'connected', attempt: a }),
+    (a) => ({ type: 'connect-failed', attempt: a, reason: 'x', needsUser: random() < 0.3 }),
+    (a) => ({ type: 'lost', attempt: a, reason: 'x', needsUser: random() < 0.3 }),
+    (a) => ({ type: 'caught-up', attempt: a }),
+  ];
+  for (let run = 0; run < 500; run++) {
+    const events: LifeEvent[] = [];
+    let attempt = 1;
+    for (let i = 0; i < 30; i++) {
+      if (random() < 0.2) attempt++;
+      events.push(kinds[Math.floor(random() * kinds.length)]!(Math.max(1, attempt - Math.floor(random() * 2))));
+    }
+    events.push({ type: 'stop' });
+    const { lines } = walk(events, { network: random() < 0.5 });
+    lines.forEach((line, i) => assert.equal(line, i % 2 === 0 ? 'CONNECTED' : 'DISCONNECTED', `run ${run}: ${lines.join(' ')}`));
+    assert.equal(lines.length % 2, 0, 'STOP closes what is open');
+  }
+});

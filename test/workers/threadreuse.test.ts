@@ -1,0 +1,54 @@
+// Piscina reuses threads: a remote's session that starts in a thread an earlier session used must
+// start clean (children accounting, where prints go), and the earlier one must hear nothing more.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import { SESSION_FILE } from '../../src/supervisor.js';
+import type { FromWorker, SessionTask } from '../../src/workerapi.js';
+import { makeFixture, pushCommit } from '../support/git.js';
+import { eventually } from '../support/daemon.js';
+
+test('a session in a reused thread starts clean, and the one before it hears nothing more', async (t) => {
+  const fx = makeFixture();
+  t.after(fx.cleanup);
+  const pool = new Piscina({ filename: SESSION_FILE.href, minThreads: 1, maxThreads: 1, idleTimeout: 60_000, atomics: 'disabled' });
+  t.after(() => pool.destroy());
+  const start = (crash?: SessionTask['crash']) => {
+    const channel = new MessageChannel();
+    const heard: FromWorker[] = [];
+    channel.port1.on('message', (m: FromWorker) => heard.push(m));
+    const task: SessionTask = {
+      kind: 'session',
+      spec: { name: 'origin', url: fx.remote, transport: 'local', fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'], options: {} },
+      live: { pollIntervalSeconds: 60, reportUpdates: false },
+      repo: { cwd: fx.local, gitDir: join(fx.local, '.git') },
+      port: channel.port2,
+      initialMode: 'running',
+      ...(crash && { crash }),
+    };
+    const done = pool.run(task, { transferList: [channel.port2] as never });
+    return { heard, done, stop: () => channel.port1.postMessage({ type: 'stop' }) };
+  };
+  const emitted = (heard: FromWorker[]) => heard.flatMap((m) => (m.type === 'emit' ? [m.line] : []));
+
+  pushCommit(fx.pusher);
+  const first = start();
+  await eventually(() => emitted(first.heard).includes('DONESYNCING'), 'the first session fetched');
+  assert.ok(first.heard.some((m) => m.type === 'child' && m.alive), 'its children were reported to it');
+  const threadId = pool.threads[0]!.threadId;
+  first.stop();
+  assert.equal(await first.done, 'stopped');
+  const heardBefore = first.heard.length;
+
+  pushCommit(fx.pusher);
+  const second = start({ afterMs: 0, how: 'print' });
+  await eventually(() => emitted(second.heard).includes('DONESYNCING'), 'the second session fetched');
+  assert.equal(pool.threads[0]!.threadId, threadId, 'the same thread ran both');
+  assert.ok(second.heard.some((m) => m.type === 'child' && m.alive), 'its children are reported to it');
+  await eventually(() => second.heard.some((m) => m.type === 'log' && m.text === 'printed: CONNECTED fake'), 'its prints go to its own log');
+  assert.equal(first.heard.length, heardBefore, 'the first session heard nothing after it stopped');
+  second.stop();
+  assert.equal(await second.done, 'stopped');
+});
