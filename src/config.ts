@@ -3,8 +3,8 @@
 // an INI parser would keep one value per key and know nothing of includes.
 
 import spawn from 'nano-spawn';
-import { isAbsolute, resolve } from 'node:path';
 import { DAEMON, isProtocolWord } from './protocol.js';
+import { last, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
 import { urlKind } from './kit/url.js';
 import type { RemoteSpec, RepoInfo } from './workerapi.js';
 import { servedKinds, transportFor } from '../workers/registry.js';
@@ -13,9 +13,6 @@ export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
 
 /** Node's timers overflow past 2^31-1 ms (and then fire at once): the longest interval we accept. */
 export const MAX_TIMER_SECONDS = 2_147_483;
-
-/** Multi-valued view of git's config: every key (as git prints it) -> its values in order. */
-export type GitConfig = Map<string, string[]>;
 
 export interface LoadedConfig {
   remotes: RemoteSpec[];
@@ -56,54 +53,6 @@ export async function readGitConfig(repo: RepoInfo): Promise<GitConfig> {
     throw new Error(`git could not read the config: ${stderr || String(err)}`);
   }
   return parseConfigList(stdout);
-}
-
-/** Parses `git config -z --list`: entries end with NUL, the key ends at the first newline. */
-export function parseConfigList(text: string): GitConfig {
-  const config: GitConfig = new Map();
-  for (const entry of text.split('\0')) {
-    if (entry === '') continue;
-    const newline = entry.indexOf('\n');
-    // A key with no value at all (`[section] flag`) means boolean true to git.
-    const key = newline < 0 ? entry : entry.slice(0, newline);
-    const value = newline < 0 ? 'true' : entry.slice(newline + 1);
-    const values = config.get(key);
-    if (values) values.push(value);
-    else config.set(key, [value]);
-  }
-  return config;
-}
-
-/** Git's boolean spellings; undefined when the value is not a boolean. */
-export function parseBool(value: string): boolean | undefined {
-  const v = value.toLowerCase();
-  if (['true', 'yes', 'on', '1'].includes(v)) return true;
-  if (['false', 'no', 'off', '0', ''].includes(v)) return false;
-  return undefined;
-}
-
-/** The value git uses for a single-valued key: the last one. */
-export function last(config: GitConfig, key: string): string | undefined {
-  return config.get(key)?.at(-1);
-}
-
-/** Applies `url.<base>.insteadOf`: the longest matching prefix wins, as in git. */
-export function rewriteUrl(config: GitConfig, url: string): string {
-  let best: { base: string; prefix: string } | undefined;
-  for (const [key, values] of config) {
-    if (!key.startsWith('url.') || !key.endsWith('.insteadof')) continue;
-    const base = key.slice('url.'.length, -'.insteadof'.length);
-    for (const prefix of values) {
-      if (url.startsWith(prefix) && (!best || prefix.length > best.prefix.length)) best = { base, prefix };
-    }
-  }
-  return best ? best.base + url.slice(best.prefix.length) : url;
-}
-
-/** The local path a `file://` URL or plain path names, made absolute against the repository. */
-export function localPath(url: string, repo: RepoInfo): string {
-  const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
-  return isAbsolute(path) ? path : resolve(repo.cwd, path);
 }
 
 /** Lists remote names in config order (the order `git remote` shows). */
@@ -185,6 +134,8 @@ function seconds(setting: { key: string; min: number; value: string | undefined 
   problems.push(`${setting.key} must be a number of seconds from ${setting.min} to ${MAX_TIMER_SECONDS}, not ${JSON.stringify(setting.value)}; using ${fallback}`);
   return fallback;
 }
+
+export { last, localPath, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
 
 export async function loadConfig(repo: RepoInfo, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   return remotesFromConfig(await readGitConfig(repo), env);

@@ -5,7 +5,7 @@
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import type { GitConfig } from './config.js';
+import type { GitConfig } from './gitconfig.js';
 import { DAEMON } from './protocol.js';
 import type { ProtocolGate } from './gate.js';
 import { Supervised } from './supervisor.js';

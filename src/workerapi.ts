@@ -2,7 +2,9 @@
 // Everything here must survive structured cloning: plain data only (and transferred ports).
 
 import type { MessagePort } from 'node:worker_threads';
-import type { Phase } from '../workers/lifecycle.js';
+import type { ControlMode, Phase } from '../workers/lifecycle.js';
+
+export type { ControlMode };
 
 /** One remote as the daemon acts on it; built by src/config.ts from git's own view of the config. */
 export interface RemoteSpec {
@@ -42,9 +44,6 @@ export interface RepoInfo {
   /** Absolute path of the repository's git dir (`git rev-parse --absolute-git-dir`). */
   gitDir: string;
 }
-
-/** What the coordinator holds against the daemon-wide switches PAUSE / LOSTNET / RESUME. */
-export type ControlMode = 'running' | 'paused' | 'lostnet';
 
 /** The task a worker runs for as long as its remote is configured. */
 export interface SessionTask {

@@ -3,7 +3,8 @@
 // timers) and feeds back what happened as events; every rule about when to connect, retry, wait
 // for the user or report CONNECTED/DISCONNECTED lives here, where a test can walk it in microseconds.
 
-import type { ControlMode } from '../src/workerapi.js';
+/** What the coordinator holds against the daemon-wide switches PAUSE / LOSTNET / RESUME. */
+export type ControlMode = 'running' | 'paused' | 'lostnet';
 
 export type Phase =
   /** PAUSE: nothing runs until RESUME. */

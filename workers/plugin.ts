@@ -4,7 +4,7 @@
 // (ssh2 and friends) is loaded only inside the workers that need it.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { GitConfig } from '../src/config.js';
+import type { GitConfig } from '../src/gitconfig.js';
 import type { UrlKind } from '../src/kit/url.js';
 import type { LiveSettings, RemoteSpec, RepoInfo } from '../src/workerapi.js';
 import type { Transport } from './transport.js';

@@ -3,7 +3,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { localPath } from '../../src/config.js';
+import { localPath } from '../../src/gitconfig.js';
 import { watchRefs } from '../../src/refs/watcher.js';
 import type { TransportContext } from '../plugin.js';
 import type { Connection, RefMap, Transport, TransportEvents } from '../transport.js';

@@ -1,15 +1,8 @@
 // ssh remotes: `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path`.
 
-import { last } from '../../src/config.js';
+import { last } from '../../src/gitconfig.js';
 import type { TransportPlugin } from '../plugin.js';
-
-/** What an ssh remote reads from git's config, beyond what `ssh -G` resolves at connect time. */
-export interface SshOptions {
-  /** `core.sshCommand` (or `GIT_SSH_COMMAND` from the environment), as the user set it. */
-  sshCommand?: string;
-  /** Command run on the server to learn of changes (`remote.<name>.remotedaemon-notifier`). */
-  notifier?: string;
-}
+import type { SshOptions } from './options.js';
 
 export const sshPlugin: TransportPlugin = {
   name: 'ssh',

@@ -10,7 +10,7 @@ import { ChannelQueue } from './channels.js';
 import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type SshConnection } from './connect.js';
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
 import { notifierCommand, startNotifier, type RunningNotifier } from './notifier.js';
-import type { SshOptions } from './plugin.js';
+import type { SshOptions } from './options.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
 import { sqQuote } from '../../src/server/sqquote.js';
