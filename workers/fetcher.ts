@@ -4,7 +4,8 @@
 
 import { zeroIdLike } from '../src/refs/objectid.js';
 import type { RefUpdate } from '../src/workerapi.js';
-import { run, killGroup } from './children.js';
+import { run } from './children.js';
+import { killGroup } from '../src/kit/group.js';
 import { Coalesced } from './coalesce.js';
 import type { FetchPlan, RefMap } from './transport.js';
 
