@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { shellQuote } from '../../src/kit/shell.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -218,11 +219,6 @@ export async function generateKey(path: string, type: HostKeyType = 'ed25519', c
 export function fingerprintOf(publicKeyLine: string): string {
   const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? '', 'base64');
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 interface Account {

@@ -15,7 +15,8 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 
 // ssh2 is CommonJS: its classes come from the default export under ESM.
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
-import { resolveSshSettings, parseSshCommand, shellQuote, type ResolvedSettings, type SshTarget } from './config.js';
+import { resolveSshSettings, parseSshCommand, type ResolvedSettings, type SshTarget } from './config.js';
+import { shellQuote } from '../../src/kit/shell.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 

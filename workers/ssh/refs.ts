@@ -6,7 +6,7 @@
 // v2 first advertises capabilities and needs an ls-refs request, two round trips for the same list.
 
 import { OBJECT_ID } from '../../src/refs/objectid.js';
-import { sqQuote } from '../../src/server/sqquote.js';
+import { sqQuote } from '../../src/kit/shell.js';
 import type { RefMap } from '../transport.js';
 import type { ChannelQueue } from './channels.js';
 
