@@ -47,6 +47,8 @@ test('parseSshUrl: git ssh URL forms', () => {
     ['ssh://host:x/r', undefined],
     ['host:', undefined],
     ['@host:r', undefined],
+    ['ssh::host:r', undefined], // git-remote-ssh, a remote helper
+    ['ext::ssh host:r', undefined],
   ];
   for (const [url, expected] of cases) assert.deepEqual(parseSshUrl(url), expected, url);
 });

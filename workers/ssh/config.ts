@@ -11,6 +11,7 @@ import { hostname as localHostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
 import spawn from 'nano-spawn';
 import { ShellSyntaxError, splitShellWords } from '../../src/kit/shell.js';
+import { bracketEnd, SSH_SCHEMES, urlKind } from '../../src/kit/url.js';
 
 /** Where to connect, before ssh_config is applied. */
 export interface SshTarget {
@@ -78,18 +79,20 @@ export class SshCommandError extends Error {
 
 /**
  * Parses `ssh://[user@]host[:port]/path` (also `git+ssh://`, `ssh+git://`; percent-escapes decoded as
- * git does) and scp-like `[user@]host:path`, with git's rules: a `/` before the first `:` makes it a
- * local path; `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
+ * git does) and scp-like `[user@]host:path`, told apart from local paths by src/kit/url.ts;
+ * `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
  * Returns undefined for anything else (local paths, other schemes).
  */
 export function parseSshUrl(url: string): SshUrl | undefined {
-  const scheme = /^(ssh|git\+ssh|ssh\+git):\/\//i.exec(url);
+  const kind = urlKind(url);
+  const isScheme = kind.kind === 'scheme';
   let authority: string;
   let path: string;
-  if (scheme) {
+  if (isScheme) {
+    if (!SSH_SCHEMES.includes(kind.scheme)) return undefined;
     let rest: string;
     try {
-      rest = decodeURIComponent(url.slice(scheme[0].length));
+      rest = decodeURIComponent(url.slice(url.indexOf('://') + 3));
     } catch {
       return undefined;
     }
@@ -97,30 +100,18 @@ export function parseSshUrl(url: string): SshUrl | undefined {
     if (slash < 0) return undefined;
     authority = rest.slice(0, slash);
     path = rest.slice(slash);
-  } else {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return undefined; // another scheme
+  } else if (kind.kind === 'scp') {
     const colon = url.indexOf(':', bracketEnd(url));
-    const slash = url.indexOf('/');
-    if (colon < 0 || (slash >= 0 && slash < colon)) return undefined; // a local path
     authority = url.slice(0, colon);
     path = url.slice(colon + 1);
-  }
+  } else return undefined;
   if (path.startsWith('/~')) path = path.slice(1);
   if (!path || path === '/') return undefined;
   const at = authority.lastIndexOf('@');
   const user = at >= 0 ? authority.slice(0, at) : undefined;
-  const hostPort = splitHostPort(authority.slice(at + 1), Boolean(scheme));
+  const hostPort = splitHostPort(authority.slice(at + 1), isScheme);
   if (!hostPort || user === '') return undefined;
   return clean({ user, ...hostPort, path });
-}
-
-/** Index just past a `[...]` host (after an optional `user@`), or 0: colons inside do not count. */
-function bracketEnd(text: string): number {
-  const at = text.indexOf('@[');
-  const start = at >= 0 ? at + 1 : 0;
-  if (text[start] !== '[') return 0;
-  const close = text.indexOf(']', start);
-  return close < 0 ? 0 : close + 1;
 }
 
 function splitHostPort(text: string, portAllowed: boolean): { host: string; port?: number } | undefined {

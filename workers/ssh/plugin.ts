@@ -1,6 +1,7 @@
 // ssh remotes: `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path`.
 
 import { last } from '../../src/config.js';
+import { SSH_SCHEMES } from '../../src/kit/url.js';
 import type { TransportPlugin } from '../plugin.js';
 
 /** What an ssh remote reads from git's config, beyond what `ssh -G` resolves at connect time. */
@@ -14,7 +15,7 @@ export interface SshOptions {
 export const sshPlugin: TransportPlugin = {
   name: 'ssh',
   network: true,
-  claims: (_url, kind) => kind.kind === 'scp' || (kind.kind === 'scheme' && ['ssh', 'git+ssh', 'ssh+git'].includes(kind.scheme)),
+  claims: (_url, kind) => kind.kind === 'scp' || (kind.kind === 'scheme' && SSH_SCHEMES.includes(kind.scheme)),
   remoteOptions({ config, env, get }) {
     const options: SshOptions = {};
     // git gives GIT_SSH_COMMAND precedence over core.sshCommand, and so do we.
