@@ -114,7 +114,8 @@ export function parseSshUrl(url: string): SshUrl | undefined {
   return clean({ user, ...hostPort, path });
 }
 
-function splitHostPort(text: string, portAllowed: boolean): { host: string; port?: number } | undefined {
+/** `host`, `host:port` (when `portAllowed`) or `[host]` / `[host]:port`; undefined when malformed. */
+export function splitHostPort(text: string, portAllowed: boolean): { host: string; port?: number } | undefined {
   let host = text;
   let portText: string | undefined;
   if (text.startsWith('[')) {
