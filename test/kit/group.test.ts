@@ -7,16 +7,7 @@ import { join } from 'node:path';
 import { killGroups, runInGroup } from '../../src/kit/group.js';
 import { tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
-
-/** Alive and not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { alive } from '../support/procs.js';
 
 const sh = (script: string, run: Partial<Parameters<typeof runInGroup>[2]> = {}) => runInGroup('/bin/sh', ['-c', script], { timeoutMs: 60_000, ...run });
 

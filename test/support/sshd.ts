@@ -21,6 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { shellQuote } from '../../src/kit/shell.js';
+import { alive } from './procs.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -609,7 +610,7 @@ async function killTrees(roots: number[]): Promise<void> {
   for (const pid of known) signal(pid, 'SIGKILL');
   // Wait until they are gone (reaped by sshd's listener or by init), so ports and files are free.
   const deadline = Date.now() + 5_000;
-  while ([...known].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while ([...known].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -620,11 +621,3 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
