@@ -15,6 +15,8 @@
 // process, which saves a second Node start-up. Anything else is refused with one line on stderr
 // and exit code 1. See docs/server.md.
 
+// node:child_process rather than nano-spawn: git's stdio is the ssh session's own (inherited, the
+// pack data never passes through us), and its end, code or signal, is mirrored exactly as our exit.
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
