@@ -18,7 +18,7 @@ import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import { median, report } from './report.js';
-import { sqQuote } from '../src/server/sqquote.js';
+import { sqQuote } from '../src/kit/shell.js';
 
 const SAMPLES = 20;
 const LATENCY_SAMPLES = 15;

@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { loadConfig, type LoadedConfig } from './config.js';
 import { Endpoints } from './endpoints.js';
+import { killGroups } from './kit/group.js';
 import { ProtocolGate, type Voice } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
@@ -314,6 +315,7 @@ export class Coordinator {
     // After a clean stop the worker has already asked its children to end: let git clean up its
     // lock files. A crashed worker could not: nothing of it may be left behind.
     killGroups(remote.children, err ? 'SIGKILL' : 'SIGTERM');
+    remote.children.clear();
     const { closedSync } = remote.voice.end();
     if (closedSync) remote.state.lastFetch = { at: Date.now(), ok: false };
     remote.state.since = Date.now();
@@ -328,6 +330,7 @@ export class Coordinator {
     remote.voice.stopping();
     await remote.unit.stop({ type: 'stop' } satisfies ToWorker);
     killGroups(remote.children, 'SIGKILL');
+    remote.children.clear();
     this.endpoints.unlink(remote.spec.transport, remote.spec.name);
     // Gone or replaced: what its worker said no longer holds (why it is ignored, if it is, does).
     const name = remote.spec.name;
@@ -343,15 +346,4 @@ export class Coordinator {
   private broadcast(message: ToWorker): void {
     for (const remote of this.remotes.values()) if (!remote.unit.isStopping) remote.unit.post(message);
   }
-}
-
-function killGroups(pids: Set<number>, signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-  pids.clear();
 }

@@ -4,6 +4,7 @@
 
 import { spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import spawn, { type Subprocess, type Options } from 'nano-spawn';
+import { killGroups } from '../src/kit/group.js';
 
 type ChildListener = (pid: number, alive: boolean) => void;
 
@@ -55,17 +56,8 @@ function track(child: ChildProcess): void {
   });
 }
 
-/** Signals a child's whole process group; harmless when it is already gone. */
-export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
 export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
-  for (const pid of running) killGroup(pid, signal);
+  killGroups(running, signal);
 }
 
 export function runningCount(): number {

@@ -2,9 +2,10 @@
 // one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
 // more fetch, and every later change folds into that same queued one.
 
-import { zeroIdLike } from '../src/refs/objectid.js';
+import { zeroIdLike } from '../src/kit/objectid.js';
 import type { RefUpdate } from '../src/workerapi.js';
-import { run, killGroup } from './children.js';
+import { run } from './children.js';
+import { killGroup } from '../src/kit/group.js';
 import { Coalesced } from './coalesce.js';
 import type { FetchPlan, RefMap } from './transport.js';
 

@@ -1,7 +1,7 @@
 // Polling a remote's ref listing, for any transport that has no notifier (ssh without one, http,
 // git://): list now and then every interval, and report only the refs that moved.
 
-import { zeroIdLike } from '../src/refs/objectid.js';
+import { zeroIdLike } from '../src/kit/objectid.js';
 import type { RefMap, RemoteChange } from './transport.js';
 
 export interface PollOptions {

@@ -3,9 +3,9 @@
 // on a tree nobody is working in. Anything else (local changes, a merge or rebase under way,
 // diverged history) leaves the repository alone and returns the reason.
 
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInGroup } from '../kit/group.js';
 import type { RepoInfo } from '../workerapi.js';
 
 export type FastForwardResult =
@@ -31,9 +31,6 @@ const IN_PROGRESS: [string, string][] = [
 /** Environment for our own git commands: never prompt, never open an editor. */
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_MERGE_AUTOEDIT: 'no', GIT_EDITOR: 'true' };
 
-/** After SIGTERM (on which git removes its lock files), what is left of the group gets SIGKILL. */
-const KILL_GRACE_MS = 500;
-
 export interface FastForwardLimits {
   /**
    * All its git commands together get this long. `git merge` runs the user's post-merge hook, and
@@ -55,63 +52,21 @@ interface Run {
 
 /**
  * Runs git in its own process group (a hook it runs, and whatever that starts, is in it too), so a
- * timeout or a stop ends all of them: SIGTERM first, then SIGKILL once git is gone or the grace
- * is over. Rejects with GitInterrupted when it had to do that.
+ * timeout or a stop ends all of them. Rejects with GitInterrupted when it had to do that.
  */
-function gitIn(repo: RepoInfo, args: string[], run: Run): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd: repo.cwd, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const signalGroup = (signal: NodeJS.Signals) => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, signal);
-      } catch {
-        // the whole group is gone already
-      }
-    };
-    let killedFor: string | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    const kill = (why: string) => {
-      if (killedFor) return;
-      killedFor = why;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
-    };
-    const command = args.find((a) => !a.startsWith('-')) ?? args[0];
-    const timer = setTimeout(() => kill(`git ${command} did not finish within ${run.timeoutMs / 1000} s (a hook that hangs?); killed it`), Math.max(0, run.deadline - Date.now()));
-    const onAbort = () => kill(`git ${command} stopped with the daemon`);
-    if (run.signal?.aborted) onAbort();
-    else run.signal?.addEventListener('abort', onAbort, { once: true });
-
-    let settled = false;
-    const settle = (code: number | null, error?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      run.signal?.removeEventListener('abort', onAbort);
-      child.stdout.destroy();
-      child.stderr.destroy();
-      if (killedFor) {
-        clearTimeout(killTimer);
-        signalGroup('SIGKILL'); // a hook that outlived git (or ignored SIGTERM)
-        reject(new GitInterrupted(killedFor));
-      } else if (error) resolve({ ok: false, stdout, stderr: error.message });
-      else resolve({ ok: code === 0, stdout, stderr });
-    };
-    child.once('error', (err) => settle(null, err));
-    child.once('exit', (code) => {
-      // Let the pipes deliver what git wrote just before exiting, but a process its hook left in
-      // the background holding them open must not keep us waiting.
-      const grace = setTimeout(() => settle(code), 200);
-      child.once('close', () => {
-        clearTimeout(grace);
-        settle(code);
-      });
-    });
+async function gitIn(repo: RepoInfo, args: string[], run: Run): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const command = args.find((a) => !a.startsWith('-')) ?? args[0];
+  const result = await runInGroup('git', args, {
+    cwd: repo.cwd,
+    env: { ...process.env, ...GIT_ENV },
+    timeoutMs: run.deadline - Date.now(),
+    signal: run.signal,
+    describeTimeout: `git ${command} did not finish within ${run.timeoutMs / 1000} s (a hook that hangs?); killed it`,
+    describeAbort: `git ${command} stopped with the daemon`,
   });
+  if (result.killedFor !== undefined) throw new GitInterrupted(result.killedFor);
+  if (result.error) return { ok: false, stdout: result.stdout, stderr: result.error.message };
+  return { ok: result.code === 0, stdout: result.stdout, stderr: result.stderr };
 }
 
 /**

@@ -3,6 +3,8 @@
 // survives the terminal), stdin and stdout on /dev/null, stderr appended to its log (only a crash
 // of Node itself would write there). It reports on an extra pipe, fd 3, when it is ready.
 
+// node:child_process rather than nano-spawn: the daemon outlives this process, and all we want of it
+// is its report on fd 3; nano-spawn is built around awaiting a command's end and collecting its output.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -23,11 +23,8 @@ export function urlKind(url: string): UrlKind {
   return { kind: 'path' };
 }
 
-/** True when `url` is `<scheme>://...` for one of `schemes` (lower case). */
-export function hasScheme(url: string, ...schemes: string[]): boolean {
-  const kind = urlKind(url);
-  return kind.kind === 'scheme' && schemes.includes(kind.scheme);
-}
+/** Schemes git runs ssh for (connect.c). */
+export const SSH_SCHEMES: readonly string[] = ['ssh', 'git+ssh', 'ssh+git'];
 
 /** Index just past a `[...]` host (after an optional `user@`), or 0: colons inside do not count. */
 export function bracketEnd(text: string): number {

@@ -1,16 +1,3 @@
-// Object ids as git writes them: 40 hex digits (SHA-1) or 64 (SHA-256), in lower case. The one
-// place that knows both lengths.
-
-export const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
-/** A deleted ref, where a value is expected and no other id gives the length: SHA-1's all zeros. */
-export const DELETED = '0'.repeat(40);
-
-/** The all-zero id of the same hash as `id` (git's "no object" in hooks and reflogs). */
-export function zeroIdLike(id: string): string {
-  return '0'.repeat(id.length === 64 ? 64 : 40);
-}
-
-export function isDeleted(id: string): boolean {
-  return /^0+$/.test(id);
-}
+// Moved to src/kit/objectid.ts. Kept only as a re-export while src/server/notifywire.ts, which is
+// being rewritten in parallel (bounded line reading), still imports it from here; delete once it doesn't.
+export * from '../kit/objectid.js';

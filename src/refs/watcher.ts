@@ -10,7 +10,7 @@
 
 import { watch, type FSWatcher, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
-import { DELETED, OBJECT_ID } from './objectid.js';
+import { OBJECT_ID, zeroIdLike } from '../kit/objectid.js';
 
 export interface RefWatcherOptions {
   /** The repository's (common) git dir. */
@@ -239,10 +239,11 @@ class Watcher implements RefWatcher {
   private recheck(ref: string): void {
     const value = this.effective(ref);
     if (value === undefined) {
-      const existed = this.reported.delete(ref); // forgotten, so that a re-creation is news
+      const last = this.reported.get(ref);
+      this.reported.delete(ref); // forgotten, so that a re-creation is news
       this.pending.delete(ref);
-      if (existed && this.options.reportDeletions) {
-        this.pending.set(ref, DELETED);
+      if (last !== undefined && this.options.reportDeletions) {
+        this.pending.set(ref, zeroIdLike(last));
         this.schedule();
       }
       return;

@@ -9,19 +9,21 @@
 //   git-receive-pack <path>              (also `git receive-pack <path>`)
 //   git-upload-archive <path>            (also `git upload-archive <path>`)
 //
-// Words are split and unquoted the way git quotes them (src/server/sqquote.ts); the path must name
+// Words are split and unquoted the way git quotes them (src/kit/shell.ts); the path must name
 // a repository (src/server/repopath.ts) and, with a base directory, lie inside it once `..` and
 // symlinks are resolved. Git runs from an argv (never through a shell); notifychanges runs in this
 // process, which saves a second Node start-up. Anything else is refused with one line on stderr
 // and exit code 1. See docs/server.md.
 
+// node:child_process rather than nano-spawn: git's stdio is the ssh session's own (inherited, the
+// pack data never passes through us), and its end, code or signal, is mirrored exactly as our exit.
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { resolve, sep } from 'node:path';
 import { runNotifyChanges } from './notifychanges.js';
 import { expandPath, findRepository, RepoPathError, exists } from './repopath.js';
-import { splitCommandLine } from './sqquote.js';
+import { splitCommandLine } from '../kit/shell.js';
 
 const PROGRAM = 'git-remote-daemon shell';
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, eventually } from '../support/daemon.js';
 import { makeFixture, type Fixture } from '../support/git.js';
-import { processesIn } from '../support/procs.js';
+import { alive, processesIn } from '../support/procs.js';
 import { isAlive, readPidFile } from '../../src/background/pidfile.js';
 import { pathsIn, type DaemonPaths } from '../../src/background/paths.js';
 
@@ -85,15 +85,7 @@ export function backgroundFixture(t: { after(fn: () => unknown): void }): Fixtur
   return { ...fx, paths };
 }
 
-/** False for a process that is gone or a zombie (here nobody may reap a detached daemon). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { alive };
 
 /** Live processes with their working directory inside `dir` (zombies left out). */
 export function liveProcessesIn(dir: string): number[] {

@@ -5,7 +5,6 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, tempDir } from '../support/git.js';
 import { parseShellCommand, resolveAllowedPath, type ShellCommand } from '../../src/server/shell.js';
-import { splitCommandLine, sqQuote } from '../../src/server/sqquote.js';
 import { daemonArgv, exitWithin, start, stop } from './helpers.js';
 
 const allowed: [string, ShellCommand][] = [
@@ -86,12 +85,6 @@ test(`refuses ${hostile.length} hostile commands, each with a reason`, () => {
       assert.match(result.error, reason, JSON.stringify(line));
       assert.doesNotMatch(result.error, /[\n\r\0]/, 'the reason is one line');
     }
-  }
-});
-
-test('sqQuote round-trips through the splitter', () => {
-  for (const word of ['plain', "it's", 'bang!', "'!'!''", 'sp ace', '$(x);`y`', '']) {
-    assert.deepEqual(splitCommandLine(`cmd ${sqQuote(word)}`), { ok: true, words: ['cmd', word] });
   }
 });
 

@@ -1,4 +1,4 @@
-// ssh URL parsing, shell-word splitting of the user's ssh command, and `ssh -G` resolution.
+// ssh URL parsing, the user's ssh command (its words are split by src/kit/shell.ts), and `ssh -G` resolution.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +11,6 @@ import {
   parseSshUrl,
   resolveSshSettings,
   settingsFromSshG,
-  splitShellWords,
   SshCommandError,
   tokenValues,
 } from '../../workers/ssh/config.js';
@@ -48,32 +47,10 @@ test('parseSshUrl: git ssh URL forms', () => {
     ['ssh://host:x/r', undefined],
     ['host:', undefined],
     ['@host:r', undefined],
+    ['ssh::host:r', undefined], // git-remote-ssh, a remote helper
+    ['ext::ssh host:r', undefined],
   ];
   for (const [url, expected] of cases) assert.deepEqual(parseSshUrl(url), expected, url);
-});
-
-test('splitShellWords: quoting as a POSIX shell does, never running anything', () => {
-  const env = { HOME: '/home/me', KEY: '/k/id', EMPTY: '' };
-  const cases: [string, string[]][] = [
-    ['ssh', ['ssh']],
-    ['  ssh   -p  22 ', ['ssh', '-p', '22']],
-    [`ssh -i '/a b/key' -o "User=x y"`, ['ssh', '-i', '/a b/key', '-o', 'User=x y']],
-    ['ssh -i /a\\ b', ['ssh', '-i', '/a b']],
-    [`ssh -o 'a'"b"c`, ['ssh', '-o', 'abc']],
-    ['ssh -i ~/.ssh/k', ['ssh', '-i', '/home/me/.ssh/k']],
-    ['ssh -i a~/k', ['ssh', '-i', 'a~/k']],
-    [`ssh -i '~/k'`, ['ssh', '-i', '~/k']],
-    ['ssh -i $KEY -i "${KEY}2" -i \'$KEY\'', ['ssh', '-i', '/k/id', '-i', '/k/id2', '-i', '$KEY']],
-    ['ssh "a\\"b\\\\c"', ['ssh', 'a"b\\c']],
-    ['ssh "" x', ['ssh', '', 'x']],
-    ['ssh $EMPTY x "$EMPTY"', ['ssh', 'x', '']], // an unquoted empty expansion is no word at all
-  ];
-  for (const [text, expected] of cases) {
-    assert.deepEqual(splitShellWords(text, env), expected, text);
-  }
-  for (const bad of ['ssh; rm -rf /', 'ssh | x', 'ssh `id`', 'ssh $(id)', 'ssh "unterminated', "ssh 'x", 'ssh > f', 'ssh & x']) {
-    assert.throws(() => splitShellWords(bad, env), SshCommandError, bad);
-  }
 });
 
 test('parseSshCommand: options kept for ssh -G, mode options dropped', () => {
@@ -90,6 +67,7 @@ test('parseSshCommand: options kept for ssh -G, mode options dropped', () => {
   assert.match(plink.ignored[0]!, /plink/);
   assert.throws(() => parseSshCommand('ssh -Z'), SshCommandError);
   assert.throws(() => parseSshCommand('ssh -i'), SshCommandError);
+  assert.throws(() => parseSshCommand('ssh; id'), (err: Error) => err instanceof SshCommandError && /^ssh command needs a shell \(;\)/.test(err.message));
 });
 
 test('token and tilde expansion follow ssh_config(5)', () => {

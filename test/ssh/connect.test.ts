@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from 'ssh2';
 import { AuthenticationError, HostKeyError, UnsupportedSetting, connectSsh, parseJumpHost, type SshConnection } from '../../workers/ssh/connect.js';
-import { fingerprintOf, generateKey, shellQuote, startSshd, type Sshd } from '../support/sshd.js';
+import { fingerprintOf, generateKey, startSshd, type Sshd } from '../support/sshd.js';
+import { shellQuote } from '../../src/kit/shell.js';
 
 const execFileAsync = promisify(execFile);
 type T = { after(fn: () => unknown): void };

@@ -26,3 +26,13 @@ export function commandsIn(dir: string, needle: string): number[] {
     }
   });
 }
+
+/** False for a process that is gone or a zombie (a detached process may have nobody to reap it). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

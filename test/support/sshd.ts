@@ -20,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { shellQuote } from '../../src/kit/shell.js';
+import { alive } from './procs.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -218,11 +220,6 @@ export async function generateKey(path: string, type: HostKeyType = 'ed25519', c
 export function fingerprintOf(publicKeyLine: string): string {
   const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? '', 'base64');
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 interface Account {
@@ -613,7 +610,7 @@ async function killTrees(roots: number[]): Promise<void> {
   for (const pid of known) signal(pid, 'SIGKILL');
   // Wait until they are gone (reaped by sshd's listener or by init), so ports and files are free.
   const deadline = Date.now() + 5_000;
-  while ([...known].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while ([...known].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -624,11 +621,3 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}

@@ -10,6 +10,8 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname as localHostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
 import spawn from 'nano-spawn';
+import { ShellSyntaxError, splitShellWords } from '../../src/kit/shell.js';
+import { bracketEnd, SSH_SCHEMES, urlKind } from '../../src/kit/url.js';
 
 /** Where to connect, before ssh_config is applied. */
 export interface SshTarget {
@@ -77,18 +79,20 @@ export class SshCommandError extends Error {
 
 /**
  * Parses `ssh://[user@]host[:port]/path` (also `git+ssh://`, `ssh+git://`; percent-escapes decoded as
- * git does) and scp-like `[user@]host:path`, with git's rules: a `/` before the first `:` makes it a
- * local path; `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
+ * git does) and scp-like `[user@]host:path`, told apart from local paths by src/kit/url.ts;
+ * `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
  * Returns undefined for anything else (local paths, other schemes).
  */
 export function parseSshUrl(url: string): SshUrl | undefined {
-  const scheme = /^(ssh|git\+ssh|ssh\+git):\/\//i.exec(url);
+  const kind = urlKind(url);
+  const isScheme = kind.kind === 'scheme';
   let authority: string;
   let path: string;
-  if (scheme) {
+  if (isScheme) {
+    if (!SSH_SCHEMES.includes(kind.scheme)) return undefined;
     let rest: string;
     try {
-      rest = decodeURIComponent(url.slice(scheme[0].length));
+      rest = decodeURIComponent(url.slice(url.indexOf('://') + 3));
     } catch {
       return undefined;
     }
@@ -96,33 +100,22 @@ export function parseSshUrl(url: string): SshUrl | undefined {
     if (slash < 0) return undefined;
     authority = rest.slice(0, slash);
     path = rest.slice(slash);
-  } else {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return undefined; // another scheme
+  } else if (kind.kind === 'scp') {
     const colon = url.indexOf(':', bracketEnd(url));
-    const slash = url.indexOf('/');
-    if (colon < 0 || (slash >= 0 && slash < colon)) return undefined; // a local path
     authority = url.slice(0, colon);
     path = url.slice(colon + 1);
-  }
+  } else return undefined;
   if (path.startsWith('/~')) path = path.slice(1);
   if (!path || path === '/') return undefined;
   const at = authority.lastIndexOf('@');
   const user = at >= 0 ? authority.slice(0, at) : undefined;
-  const hostPort = splitHostPort(authority.slice(at + 1), Boolean(scheme));
+  const hostPort = splitHostPort(authority.slice(at + 1), isScheme);
   if (!hostPort || user === '') return undefined;
   return clean({ user, ...hostPort, path });
 }
 
-/** Index just past a `[...]` host (after an optional `user@`), or 0: colons inside do not count. */
-function bracketEnd(text: string): number {
-  const at = text.indexOf('@[');
-  const start = at >= 0 ? at + 1 : 0;
-  if (text[start] !== '[') return 0;
-  const close = text.indexOf(']', start);
-  return close < 0 ? 0 : close + 1;
-}
-
-function splitHostPort(text: string, portAllowed: boolean): { host: string; port?: number } | undefined {
+/** `host`, `host:port` (when `portAllowed`) or `[host]` / `[host]:port`; undefined when malformed. */
+export function splitHostPort(text: string, portAllowed: boolean): { host: string; port?: number } | undefined {
   let host = text;
   let portText: string | undefined;
   if (text.startsWith('[')) {
@@ -153,97 +146,6 @@ function clean<T extends object>(o: T): T {
 // ---------------------------------------------------------------------------------------------
 // The user's ssh command line
 
-/** Quotes one word for a POSIX shell (the inverse of splitShellWords). */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Splits a command line into words as a POSIX shell would, without running anything: quotes,
- * backslashes, `$VAR` / `${VAR}` from `env` (not field-split), and a leading `~` / `~/`. Anything that would need a real
- * shell (`;`, `|`, `&`, redirections, `$(...)`, backquotes, globs are kept literally) throws.
- */
-export function splitShellWords(text: string, env: NodeJS.ProcessEnv = process.env): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  /** The word had quotes or literal text: it exists even if empty (`""`); a bare empty `$X` does not. */
-  let solid = false;
-  let i = 0;
-  const home = env.HOME ?? userInfo().homedir;
-  const variable = (): string => {
-    // At text[i] === '$'.
-    const braced = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(text.slice(i));
-    const plain = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(i));
-    const m = braced ?? plain;
-    if (!m) {
-      if (text[i + 1] === '(' || text[i + 1] === '{') throw new SshCommandError(`ssh command needs a shell (${text.slice(i, i + 2)}...): ${text}`);
-      i++;
-      return '$';
-    }
-    i += m[0].length;
-    return env[m[1]!] ?? '';
-  };
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === ' ' || c === '\t' || c === '\n') {
-      if (inWord && (solid || word)) words.push(word);
-      word = '';
-      inWord = false;
-      solid = false;
-      i++;
-      continue;
-    }
-    if (!inWord && c === '~' && /^~(?=\/|\s|$)/.test(text.slice(i))) {
-      word = home;
-      inWord = solid = true;
-      i++;
-      continue;
-    }
-    inWord = true;
-    if (c !== '$') solid = true;
-    if (c === "'") {
-      const end = text.indexOf("'", i + 1);
-      if (end < 0) throw new SshCommandError(`unterminated ' in ssh command: ${text}`);
-      word += text.slice(i + 1, end);
-      i = end + 1;
-    } else if (c === '"') {
-      i++;
-      for (;;) {
-        if (i >= text.length) throw new SshCommandError(`unterminated " in ssh command: ${text}`);
-        const d = text[i]!;
-        if (d === '"') {
-          i++;
-          break;
-        }
-        if (d === '\\' && i + 1 < text.length && '$`"\\\n'.includes(text[i + 1]!)) {
-          if (text[i + 1] !== '\n') word += text[i + 1];
-          i += 2;
-        } else if (d === '$') {
-          word += variable();
-        } else if (d === '`') {
-          throw new SshCommandError(`ssh command needs a shell (backquote): ${text}`);
-        } else {
-          word += d;
-          i++;
-        }
-      }
-    } else if (c === '\\') {
-      if (i + 1 < text.length && text[i + 1] !== '\n') word += text[i + 1];
-      i += 2;
-    } else if (c === '$') {
-      word += variable();
-    } else if (';&|<>()`'.includes(c)) {
-      throw new SshCommandError(`ssh command needs a shell (${c}): ${text}`);
-    } else {
-      word += c;
-      i++;
-    }
-  }
-  if (inWord && (solid || word)) words.push(word);
-  return words;
-}
-
 /** ssh options that take an argument (from ssh(1)'s getopt string). */
 const OPTIONS_WITH_ARG = new Set('BbcDEeFIiJLlmOoPpQRSWw'.split(''));
 const OPTIONS_WITHOUT_ARG = new Set('46AaCfGgKkMNnqsTtVvXxYy'.split(''));
@@ -261,7 +163,13 @@ export interface ParsedSshCommand {
 
 /** Understands `ssh -F cfg -i key -p 2222 -o X=Y -l user ...` (words after the options are ignored). */
 export function parseSshCommand(sshCommand: string | undefined, env: NodeJS.ProcessEnv = process.env): ParsedSshCommand {
-  const words = sshCommand?.trim() ? splitShellWords(sshCommand, env) : ['ssh'];
+  let words = ['ssh'];
+  try {
+    if (sshCommand?.trim()) words = splitShellWords(sshCommand, env);
+  } catch (err) {
+    if (err instanceof ShellSyntaxError) throw new SshCommandError(`ssh command ${err.message}`);
+    throw err;
+  }
   const [first, ...rest] = words;
   const ignored: string[] = [];
   let program = first ?? 'ssh';

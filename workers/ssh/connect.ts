@@ -15,7 +15,8 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 
 // ssh2 is CommonJS: its classes come from the default export under ESM.
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
-import { resolveSshSettings, parseSshCommand, shellQuote, type ResolvedSettings, type SshTarget } from './config.js';
+import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettings, type SshTarget } from './config.js';
+import { shellQuote } from '../../src/kit/shell.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 
@@ -391,24 +392,12 @@ class OrderedAgent extends BaseAgent<ParsedKey> {
 
 /** `[user@]host[:port]` or `ssh://[user@]host[:port]` (ProxyJump syntax). */
 export function parseJumpHost(spec: string): SshTarget {
-  let text = spec.trim().replace(/^ssh:\/\//i, '');
-  let user: string | undefined;
+  const text = spec.trim().replace(/^ssh:\/\//i, '');
   const at = text.lastIndexOf('@');
-  if (at >= 0) {
-    user = text.slice(0, at);
-    text = text.slice(at + 1);
-  }
-  let host = text;
-  let port: number | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracketed) {
-    host = bracketed[1]!;
-    port = bracketed[2] ? Number(bracketed[2]) : undefined;
-  } else if (/^[^:]+:\d+$/.test(text)) {
-    [host, port] = [text.slice(0, text.lastIndexOf(':')), Number(text.slice(text.lastIndexOf(':') + 1))];
-  }
-  if (!host) throw new UnsupportedSetting(`bad ProxyJump host: ${spec}`, [`proxyjump ${spec}`]);
-  return { host, ...(user ? { user } : {}), ...(port ? { port } : {}) };
+  const user = at >= 0 ? text.slice(0, at) : undefined;
+  const hostPort = splitHostPort(text.slice(at + 1), true);
+  if (!hostPort) throw new UnsupportedSetting(`bad ProxyJump host: ${spec}`, [`proxyjump ${spec}`]);
+  return { ...hostPort, ...(user ? { user } : {}) };
 }
 
 /** The `-F file` of the user's ssh command, if any (ssh -J passes only that on to the jump). */

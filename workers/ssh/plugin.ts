@@ -1,13 +1,14 @@
 // ssh remotes: `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path`.
 
 import { last } from '../../src/gitconfig.js';
+import { SSH_SCHEMES } from '../../src/kit/url.js';
 import type { TransportPlugin } from '../plugin.js';
 import type { SshOptions } from './options.js';
 
 export const sshPlugin: TransportPlugin = {
   name: 'ssh',
   network: true,
-  claims: (_url, kind) => kind.kind === 'scp' || (kind.kind === 'scheme' && ['ssh', 'git+ssh', 'ssh+git'].includes(kind.scheme)),
+  claims: (_url, kind) => kind.kind === 'scp' || (kind.kind === 'scheme' && SSH_SCHEMES.includes(kind.scheme)),
   remoteOptions({ config, env, get }) {
     const options: SshOptions = {};
     // git gives GIT_SSH_COMMAND precedence over core.sshCommand, and so do we.

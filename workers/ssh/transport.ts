@@ -13,7 +13,7 @@ import { notifierCommand, startNotifier, type RunningNotifier } from './notifier
 import type { SshOptions } from './options.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
-import { sqQuote } from '../../src/server/sqquote.js';
+import { sqQuote } from '../../src/kit/shell.js';
 
 export function create(context: TransportContext): Transport {
   const { spec } = context;

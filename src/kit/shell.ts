@@ -1,0 +1,170 @@
+// Shell quoting and word splitting, both directions, in one place.
+//
+// git's quoting (quote.c: sq_quote_buf / sq_dequote_to_argv) is what the command lines arriving
+// over ssh use: git sends `git-upload-pack '/path'`, quoting the path in single quotes with `'\''`
+// for a quote and `'\!'` for a bang; git-annex quotes every word the same way. splitCommandLine is
+// deliberately narrower than a shell: a word is either a run of plainly safe characters or
+// single-quoted text (with those two escapes). Anything a shell would treat specially outside
+// quotes (; | & $ ` ( ) < > * ? [ ] { } " \ # newlines, tabs...) is an error, never a separator or
+// an expansion.
+//
+// The user's own command lines (core.sshCommand, GIT_SSH_COMMAND) are written for a real shell:
+// splitShellWords understands what a POSIX shell would without running one, and shellQuote writes
+// words back for one.
+
+import { userInfo } from 'node:os';
+
+export type SplitResult = { ok: true; words: string[] } | { ok: false; error: string };
+
+/** Characters that need no quoting in any POSIX shell context. */
+const SAFE = /^[A-Za-z0-9_./~+=:@,%^-]$/;
+
+/** Quotes one word the way git does: always in single quotes (a `!` too, for csh's sake). */
+export function sqQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`).replace(/!/g, `'\\!'`)}'`;
+}
+
+/** Splits a command line into words; words are separated by exactly one space. Never throws. */
+export function splitCommandLine(line: string): SplitResult {
+  const control = /[\x00-\x1f\x7f]/.exec(line);
+  if (control) return { ok: false, error: `control character ${describeChar(control[0])} in command` };
+  const words: string[] = [];
+  let i = 0;
+  if (line.length === 0) return { ok: true, words };
+  for (;;) {
+    if (line[i] === ' ' || i === line.length) return { ok: false, error: 'stray space in command' };
+    let word = '';
+    if (line[i] === "'") {
+      // Quoted: runs to the closing quote; `'\''` and `'\!'` continue it (git's need_bs_quote()).
+      i++;
+      for (;;) {
+        if (i >= line.length) return { ok: false, error: 'unterminated quote' };
+        const c = line[i]!;
+        if (c !== "'") {
+          word += c;
+          i++;
+          continue;
+        }
+        if (line[i + 1] === '\\' && (line[i + 2] === "'" || line[i + 2] === '!') && line[i + 3] === "'") {
+          word += line[i + 2];
+          i += 4;
+          continue;
+        }
+        i++;
+        break;
+      }
+    } else {
+      while (i < line.length && line[i] !== ' ') {
+        const c = line[i]!;
+        if (!SAFE.test(c)) return { ok: false, error: `shell metacharacter ${describeChar(c)} in command` };
+        word += c;
+        i++;
+      }
+    }
+    words.push(word);
+    if (i === line.length) return { ok: true, words };
+    if (line[i] !== ' ') return { ok: false, error: `unexpected ${describeChar(line[i]!)} after a quoted word` };
+    i++;
+  }
+}
+
+function describeChar(c: string): string {
+  const code = c.codePointAt(0)!;
+  return code < 0x20 || code === 0x7f ? `0x${code.toString(16).padStart(2, '0')}` : JSON.stringify(c);
+}
+
+/** A command line that only a real shell could run (or that is not finished). */
+export class ShellSyntaxError extends Error {
+  override name = 'ShellSyntaxError';
+}
+
+/** Quotes one word for a POSIX shell, only when it needs it (the inverse of splitShellWords). */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : sqQuote(word);
+}
+
+/**
+ * Splits a command line into words as a POSIX shell would, without running anything: quotes,
+ * backslashes, `$VAR` / `${VAR}` from `env` (not field-split), and a leading `~` / `~/`. Anything that would need a real
+ * shell (`;`, `|`, `&`, redirections, `$(...)`, backquotes, globs are kept literally) throws.
+ */
+export function splitShellWords(text: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  /** The word had quotes or literal text: it exists even if empty (`""`); a bare empty `$X` does not. */
+  let solid = false;
+  let i = 0;
+  const home = env.HOME ?? userInfo().homedir;
+  const variable = (): string => {
+    // At text[i] === '$'.
+    const braced = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(text.slice(i));
+    const plain = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(i));
+    const m = braced ?? plain;
+    if (!m) {
+      if (text[i + 1] === '(' || text[i + 1] === '{') throw new ShellSyntaxError(`needs a shell (${text.slice(i, i + 2)}...): ${text}`);
+      i++;
+      return '$';
+    }
+    i += m[0].length;
+    return env[m[1]!] ?? '';
+  };
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === ' ' || c === '\t' || c === '\n') {
+      if (inWord && (solid || word)) words.push(word);
+      word = '';
+      inWord = false;
+      solid = false;
+      i++;
+      continue;
+    }
+    if (!inWord && c === '~' && /^~(?=\/|\s|$)/.test(text.slice(i))) {
+      word = home;
+      inWord = solid = true;
+      i++;
+      continue;
+    }
+    inWord = true;
+    if (c !== '$') solid = true;
+    if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) throw new ShellSyntaxError(`unterminated ': ${text}`);
+      word += text.slice(i + 1, end);
+      i = end + 1;
+    } else if (c === '"') {
+      i++;
+      for (;;) {
+        if (i >= text.length) throw new ShellSyntaxError(`unterminated ": ${text}`);
+        const d = text[i]!;
+        if (d === '"') {
+          i++;
+          break;
+        }
+        if (d === '\\' && i + 1 < text.length && '$`"\\\n'.includes(text[i + 1]!)) {
+          if (text[i + 1] !== '\n') word += text[i + 1];
+          i += 2;
+        } else if (d === '$') {
+          word += variable();
+        } else if (d === '`') {
+          throw new ShellSyntaxError(`needs a shell (backquote): ${text}`);
+        } else {
+          word += d;
+          i++;
+        }
+      }
+    } else if (c === '\\') {
+      if (i + 1 < text.length && text[i + 1] !== '\n') word += text[i + 1];
+      i += 2;
+    } else if (c === '$') {
+      word += variable();
+    } else if (';&|<>()`'.includes(c)) {
+      throw new ShellSyntaxError(`needs a shell (${c}): ${text}`);
+    } else {
+      word += c;
+      i++;
+    }
+  }
+  if (inWord && (solid || word)) words.push(word);
+  return words;
+}
