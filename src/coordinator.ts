@@ -15,6 +15,8 @@ export type Mode = 'running' | 'paused' | 'lostnet';
 const STOP_GRACE_MS = 1200;
 /** A worker that ran this long before dying gets its restart backoff reset. */
 const HEALTHY_AFTER_MS = 60_000;
+/** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } as const;
 
 export interface CoordinatorOptions {
   repo: RepoInfo;
@@ -85,7 +87,7 @@ export class Coordinator {
       concurrentTasksPerWorker: 1,
       // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.
       atomics: 'disabled',
-      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+      resourceLimits: WORKER_RESOURCE_LIMITS,
     });
     this.pool.on('error', (err: Error) => this.options.log(`worker pool: ${err.message}`));
   }
