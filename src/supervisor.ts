@@ -11,6 +11,9 @@ export const STOP_GRACE_MS = 1200;
 /** A task that ran this long before dying gets its restart backoff reset. */
 const HEALTHY_AFTER_MS = 60_000;
 
+/** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } as const;
+
 export const SESSION_FILE = new URL('../workers/session.js', import.meta.url);
 
 export function createPool(log: (text: string) => void): Piscina {
@@ -23,7 +26,7 @@ export function createPool(log: (text: string) => void): Piscina {
     concurrentTasksPerWorker: 1,
     // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.
     atomics: 'disabled',
-    resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+    resourceLimits: WORKER_RESOURCE_LIMITS,
   });
   pool.on('error', (err: Error) => log(`worker pool: ${err.message}`));
   return pool;

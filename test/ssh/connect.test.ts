@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { access, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -298,6 +300,201 @@ test('ProxyJump: the target sshd sees the connection come from the jump sshd', a
     await new Promise((r) => setTimeout(r, 10));
   }
 });
+
+test('ProxyJump: abort and ConnectTimeout give up promptly at every stage, closing what was opened', async (t) => {
+  const jumpHost = await harness(t);
+  const dir = await tempDir(t);
+  const silent = await silentServer(t);
+  const blackhole = await blackholeServer(t);
+  const cfg = join(dir, 'config');
+  const jumpSpec = `${jumpHost.user}@127.0.0.1:${jumpHost.port}`;
+  await writeFile(
+    cfg,
+    [
+      // Reached through the jump host: the jump's connect to it never completes.
+      'Host blackhole',
+      '  HostName 127.0.0.1',
+      `  Port ${blackhole.port}`,
+      `  ProxyJump ${jumpSpec}`,
+      // Reached through the jump host: accepts TCP, never says a word.
+      'Host mute',
+      '  HostName 127.0.0.1',
+      `  Port ${silent.port}`,
+      `  ProxyJump ${jumpSpec}`,
+      // A jump host that accepts TCP and never says a word.
+      'Host behind-mute',
+      '  HostName 127.0.0.1',
+      '  Port 9',
+      `  ProxyJump 127.0.0.1:${silent.port}`,
+      'Host *',
+      `  User ${jumpHost.user}`,
+      `  IdentityFile ${jumpHost.clientKey}`,
+      '  IdentitiesOnly yes',
+      '  IdentityAgent none',
+      `  UserKnownHostsFile ${jumpHost.knownHosts}`,
+      '  StrictHostKeyChecking yes',
+      '',
+    ].join('\n'),
+  );
+  const ssh = `ssh -F ${shellQuote(cfg)}`;
+  const jumpSessionsGone = async () => {
+    await until(() => jumpHost.connectionPids().length === 0, 'the jump connection is closed');
+    await until(async () => !(await tcpStates(blackhole.port)).includes(SYN_SENT), "the jump host's connect to the target is dropped");
+  };
+
+  // Stage: the jump host's forwarding to a target that never answers the SYN.
+  await t.test('abort while the jump host forwards', async () => {
+    const controller = new AbortController();
+    const pending = connectSsh({ host: 'blackhole' }, { sshCommand: ssh, signal: controller.signal });
+    // Abort once the jump sshd is connecting to the target (its SYN is unanswered).
+    await until(async () => (await tcpStates(blackhole.port)).includes(SYN_SENT), 'the jump host connects to the target', 20_000);
+    const aborted = Date.now();
+    controller.abort();
+    await assertSettles(pending, { name: 'AbortError' }, 2000, () => Date.now() - aborted);
+    await jumpSessionsGone();
+  });
+  await t.test('ConnectTimeout while the jump host forwards', async () => {
+    const started = Date.now();
+    await assertSettles(connectSsh({ host: 'blackhole' }, { sshCommand: `${ssh} -o ConnectTimeout=1` }), /Timed out/, 2500, () => Date.now() - started);
+    assert.ok(Date.now() - started >= 900, 'not before the timeout');
+    await jumpSessionsGone();
+  });
+
+  // Stage: the target's handshake, through the jump host.
+  await t.test('abort and ConnectTimeout during the handshake through the jump host', async () => {
+    const controller = new AbortController();
+    const pending = connectSsh({ host: 'mute' }, { sshCommand: ssh, signal: controller.signal });
+    const reached = await within(silent.nextConnection, 'the connect reaches the silent server');
+    const reachedClosed = once(reached, 'close');
+    // The client's version line: the forwarding is done, the handshake under way.
+    await within(once(reached, 'data'), 'the handshake starts');
+    const aborted = Date.now();
+    controller.abort();
+    await assertSettles(pending, { name: 'AbortError' }, 2000, () => Date.now() - aborted);
+    await within(reachedClosed, 'the silent server sees the connection close');
+    await jumpSessionsGone();
+
+    const started = Date.now();
+    await assertSettles(connectSsh({ host: 'mute' }, { sshCommand: `${ssh} -o ConnectTimeout=1` }), /Timed out/, 2500, () => Date.now() - started);
+    await jumpSessionsGone();
+  });
+
+  // Stage: the jump host's own connect. The target's ConnectTimeout bounds it (as in OpenSSH, which
+  // waits ConnectTimeout for the target's banner through the jump).
+  await t.test('abort and ConnectTimeout while connecting to the jump host', async () => {
+    const controller = new AbortController();
+    const pending = connectSsh({ host: 'behind-mute' }, { sshCommand: ssh, signal: controller.signal });
+    const reached = await within(silent.nextConnection, 'the connect reaches the silent server');
+    const reachedClosed = once(reached, 'close');
+    const aborted = Date.now();
+    controller.abort();
+    await assertSettles(pending, { name: 'AbortError' }, 2000, () => Date.now() - aborted);
+    await within(reachedClosed, 'the silent server sees the connection close');
+
+    const started = Date.now();
+    const timedOut = connectSsh({ host: 'behind-mute' }, { sshCommand: `${ssh} -o ConnectTimeout=1` });
+    const reachedAgain = await within(silent.nextConnection, 'the connect reaches the silent server');
+    const reachedAgainClosed = once(reachedAgain, 'close');
+    await assertSettles(timedOut, /Timed out/, 2500, () => Date.now() - started);
+    await within(reachedAgainClosed, 'the silent server sees the connection close');
+  });
+});
+
+/** Waits for `pending` to reject matching `expected` within `withinMs` (as measured by `elapsed`). */
+async function assertSettles(pending: Promise<unknown>, expected: RegExp | object, withinMs: number, elapsed: () => number): Promise<void> {
+  // Bounded so that a connect that hangs fails here, not at the test runner's timeout.
+  await assert.rejects(within(pending, 'the connect gives up', withinMs * 5), expected);
+  assert.ok(elapsed() < withinMs, `gave up after ${elapsed()} ms`);
+}
+
+/** `promise`, or a rejection naming `what` when it has not settled after `ms`. */
+async function within<V>(promise: Promise<V>, what: string, ms = 10_000): Promise<V> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms until ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls a condition on state no event reports (other processes, the kernel's socket table). */
+async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A TCP server that accepts connections, reads and never writes; `nextConnection` is the next one accepted. */
+async function silentServer(t: T): Promise<{ port: number; readonly nextConnection: Promise<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    // Reading lets the peer's FIN through as 'end', then 'close'.
+    s.resume();
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => server.close(r));
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    get nextConnection() {
+      return once(server, 'connection').then(([s]) => s as Socket);
+    },
+  };
+}
+
+const SYN_SENT = '02';
+
+/** States (hex, as /proc/net/tcp writes them) of loopback TCP sockets connecting to `port`. */
+async function tcpStates(port: number): Promise<string[]> {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return (await readFile('/proc/net/tcp', 'utf8'))
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[2] === remote)
+    .map((f) => f[3]!);
+}
+
+/**
+ * A loopback port whose SYNs go unanswered, as from a blackholed host: a listener that never accepts
+ * (it lives in a worker thread whose event loop is blocked), with its accept queue filled. Linux
+ * drops a SYN when the queue holds more than `backlog` connections, so backlog 1 fills with two.
+ */
+async function blackholeServer(t: T): Promise<{ port: number }> {
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const { workerData: stop, parentPort } = require('node:worker_threads');
+     const server = require('node:net').createServer();
+     server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+       parentPort.postMessage(server.address().port);
+       Atomics.wait(stop, 0, 0);
+       server.close();
+     });`,
+    { eval: true, workerData: stop },
+  );
+  const fillers: Socket[] = [];
+  t.after(async () => {
+    for (const s of fillers) s.destroy();
+    Atomics.store(stop, 0, 1);
+    Atomics.notify(stop, 0);
+    await once(worker, 'exit');
+  });
+  const [port] = (await once(worker, 'message')) as [number];
+  for (let i = 0; i < 2; i++) {
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => {});
+    fillers.push(s);
+    await once(s, 'connect');
+  }
+  return { port };
+}
 
 /** PIDs holding the TCP socket 127.0.0.1:localPort -> 127.0.0.1:remotePort. */
 async function socketOwners(localPort: number, remotePort: number): Promise<number[]> {

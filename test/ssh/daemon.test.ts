@@ -148,7 +148,11 @@ test('over ssh: a changed host key is refused', async (t) => {
 });
 
 test('over ssh: a remote without a notifier gets one WARNING, then is polled', async (t) => {
-  const fx = await setup(t, {});
+  // The server has git-remote-daemon on its PATH, as any machine where it is installed globally
+  // (`npm install -g` puts it in /usr/bin here): the remote's notifier is one that surely does not
+  // exist, so the test does not depend on what the server has.
+  const fx = await setup(t);
+  git(fx.local, 'config', 'remote.origin.remotedaemon-notifier', 'grd-no-such-notifier notifychanges');
   git(fx.local, 'config', 'remotedaemon.pollInterval', '1');
   const d = daemonIn(t, fx);
   await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });

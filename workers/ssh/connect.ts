@@ -115,6 +115,8 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
 
   // ProxyJump: the jump host gets its own connection, resolved from the same config file (as
   // `ssh -J` does: only -F is passed on), and the target is reached through a direct-tcpip channel.
+  const timeoutMs = (settings.connectTimeout ?? 20) * 1000;
+  let readyTimeout = timeoutMs;
   let jump: SshConnection | undefined;
   let sock: Socket | Duplex;
   if (settings.proxyJump) {
@@ -125,15 +127,33 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     const jumpCommand = ['ssh', ...configFile, ...(hops.length ? ['-J', hops.join(',')] : ['-o', 'ProxyJump=none'])]
       .map(shellQuote)
       .join(' ');
-    jump = await connectAtDepth(last, { ...opts, sshCommand: jumpCommand }, depth + 1);
-    warnings.push(...jump.warnings);
-    log(`ssh: reaching ${settings.hostname}:${settings.port} through ${jump.settings.hostname}:${jump.settings.port}`);
+    // This host's ConnectTimeout bounds the whole way to it, as OpenSSH's does (it waits that long
+    // for the banner from its ProxyJump proxy): the jump host's connect, the forwarding (the jump
+    // host's TCP connect to a blackholed target would otherwise last the kernel's ~2 min) and then
+    // the handshake, which gets what is left.
+    const started = Date.now();
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`ssh to ${settings.hostname}:${settings.port}: Timed out after ${timeoutMs / 1000} s reaching it through ${settings.proxyJump} (ConnectTimeout)`)),
+      timeoutMs,
+    );
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
     try {
-      sock = await forwardOut(jump.client, settings.hostname, settings.port);
+      jump = await connectAtDepth(last, { ...opts, sshCommand: jumpCommand, signal }, depth + 1);
+      warnings.push(...jump.warnings);
+      log(`ssh: reaching ${settings.hostname}:${settings.port} through ${jump.settings.hostname}:${jump.settings.port}`);
+      sock = await forwardOut(jump.client, settings.hostname, settings.port, signal);
+      // From here to the handshake's abort listener nothing awaits: an abort cannot slip between.
+      signal.throwIfAborted();
     } catch (err) {
-      await jump.close();
+      // Closing the jump connection also closes a channel that is still being opened.
+      await jump?.close();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
+    // ssh2 takes a readyTimeout of 0 as none.
+    readyTimeout = Math.max(1, timeoutMs - (Date.now() - started));
   } else {
     sock = netConnect({
       host: settings.hostname,
@@ -154,7 +174,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     host: settings.hostname,
     port: settings.port,
     username: settings.user,
-    readyTimeout: (settings.connectTimeout ?? 20) * 1000,
+    readyTimeout,
     keepaliveInterval: settings.serverAliveInterval * 1000,
     keepaliveCountMax: settings.serverAliveCountMax,
     algorithms: serverHostKey ? { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : undefined,
@@ -407,8 +427,16 @@ function configFileOption(sshCommand: string | undefined, env: NodeJS.ProcessEnv
   return i >= 0 && options[i + 1] !== undefined ? ['-F', options[i + 1]!] : [];
 }
 
-function forwardOut(client: Client, host: string, port: number): Promise<Duplex> {
+/** A direct-tcpip channel to host:port; on abort, rejects at once (the caller closes the jump connection). */
+function forwardOut(client: Client, host: string, port: number, signal: AbortSignal): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => (err ? reject(new Error(`ProxyJump: cannot reach ${host}:${port}: ${err.message}`)) : resolve(stream)));
+    signal.throwIfAborted();
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(new Error(`ProxyJump: cannot reach ${host}:${port}: ${err.message}`));
+      else resolve(stream);
+    });
   });
 }

@@ -10,8 +10,13 @@ import { sqQuote } from '../../src/kit/shell.js';
 import type { RefMap } from '../transport.js';
 import type { ChannelQueue } from './channels.js';
 
-/** No sane advertisement is bigger; a server sending more is not speaking the protocol. */
-const MAX_ADVERTISEMENT_BYTES = 256 * 1024 * 1024;
+/**
+ * No sane advertisement is bigger: 32 MiB is ~300k refs with SHA-1 ids (~100 bytes a line). A server
+ * sending more is not speaking the protocol. It must stay well below the worker's heap cap
+ * (WORKER_RESOURCE_LIMITS in src/supervisor.ts, 256 MiB): the parsed refs take ~1.5 times the
+ * advertisement on the heap, and a limit the worker cannot hold is no limit, the worker dies first.
+ */
+export const MAX_ADVERTISEMENT_BYTES = 32 * 1024 * 1024;
 const FLUSH = Buffer.from('0000');
 
 export class RefListError extends Error {
