@@ -19,7 +19,7 @@ const HARMLESS_HTTP_KEYS = new Set([
   'http.savecookies', // meaningless without http.cookieFile, which is not harmless
 ]);
 
-/** Environment git or its TLS/HTTP libraries read that would change how a request goes out. */
+/** Environment git or curl read that would change how a request goes out. */
 const HTTP_ENV = [
   'http_proxy',
   'HTTP_PROXY',
@@ -29,6 +29,15 @@ const HTTP_ENV = [
   'ALL_PROXY',
   'no_proxy',
   'NO_PROXY',
+  'GIT_HTTP_PROXY_AUTHMETHOD',
+  'GIT_PROXY_SSL_CERT',
+  'GIT_PROXY_SSL_KEY',
+  'GIT_PROXY_SSL_CAINFO',
+  'GIT_PROXY_SSL_CERT_PASSWORD_PROTECTED',
+];
+
+/** Environment only TLS reads: irrelevant to plain http:// remotes. */
+const TLS_ENV = [
   'GIT_SSL_NO_VERIFY',
   'GIT_SSL_CAINFO',
   'GIT_SSL_CAPATH',
@@ -37,11 +46,6 @@ const HTTP_ENV = [
   'GIT_SSL_CERT_PASSWORD_PROTECTED',
   'GIT_SSL_VERSION',
   'GIT_SSL_CIPHER_LIST',
-  'GIT_HTTP_PROXY_AUTHMETHOD',
-  'GIT_PROXY_SSL_CERT',
-  'GIT_PROXY_SSL_KEY',
-  'GIT_PROXY_SSL_CAINFO',
-  'GIT_PROXY_SSL_CERT_PASSWORD_PROTECTED',
   'SSL_CERT_FILE',
   'SSL_CERT_DIR',
   'CURL_CA_BUNDLE',
@@ -61,15 +65,17 @@ export function decidePath(scheme: 'http' | 'https' | 'git', remote: string, con
     if (has('core.gitproxy')) reasons.push('core.gitProxy is set');
     if (env.GIT_PROXY_COMMAND) reasons.push('GIT_PROXY_COMMAND is set');
   } else {
+    const tls = scheme === 'https';
     for (const [key, values] of config) {
       if (!key.startsWith('http.')) continue;
+      if (!tls && isTlsKey(key)) continue; // a CA or client certificate changes nothing for http://
       // `http.<url>.<key>`: git's URL matching is subtle (wildcards, paths, users); leave it to git.
       if (key.indexOf('.', 5) >= 0) reasons.push(`${key} is set`);
       else if (key === 'http.sslverify') {
         if (values.some((v) => parseBool(v) !== true)) reasons.push('http.sslVerify is not true');
       } else if (!HARMLESS_HTTP_KEYS.has(key)) reasons.push(`${key} is set`);
     }
-    for (const name of HTTP_ENV) if (env[name] !== undefined && env[name] !== '') reasons.push(`${name} is set in the environment`);
+    for (const name of tls ? [...HTTP_ENV, ...TLS_ENV] : HTTP_ENV) if (env[name] !== undefined && env[name] !== '') reasons.push(`${name} is set in the environment`);
     for (const key of [`remote.${remote}.proxy`, `remote.${remote}.proxyauthmethod`]) if (has(key)) reasons.push(`${key} is set`);
   }
   for (const key of ['protocol.allow', `protocol.${scheme}.allow`]) {
@@ -77,6 +83,11 @@ export function decidePath(scheme: 'http' | 'https' | 'git', remote: string, con
   }
   if (env.GIT_ALLOW_PROTOCOL) reasons.push('GIT_ALLOW_PROTOCOL is set in the environment');
   return { fastPath: reasons.length === 0, reasons };
+}
+
+/** http.ssl* and http.pinnedPubkey: TLS only (a per-URL form is still left to git). */
+function isTlsKey(key: string): boolean {
+  return key.indexOf('.', 5) < 0 && (key.startsWith('http.ssl') || key === 'http.pinnedpubkey');
 }
 
 /** The User-Agent git would send: GIT_HTTP_USER_AGENT, else http.userAgent, else ours. */
