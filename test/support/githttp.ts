@@ -40,10 +40,14 @@ export interface GitHttpServer {
   auth: { user: string; password: string } | undefined;
   /** Every request, in order: method, path, and whether it carried the right credentials. */
   readonly requests: { method: string; path: string; authorized: boolean; at: number; protocol?: string }[];
-  /** Connections the endless mode saw closed by the client while it was still sending. */
+  /** Answers (garbage, endless) the client hung up on while the server was still sending. */
   hangups: number;
+  /** Bytes the garbage and endless modes wrote before the client hung up. */
+  sent: number;
   /** Resolves once `requests` holds at least `count` entries; rejects after `timeoutMs`. */
   untilRequests(count: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once `condition` holds, checked after each request and hang-up. */
+  until(what: string, condition: () => boolean, timeoutMs?: number): Promise<void>;
   /** Stops listening and drops every connection (the server "goes down"). */
   stop(): Promise<void>;
   /** Listens again on the same port. */
@@ -59,6 +63,9 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
     tlsOptions = { key: readFileSync(made.keyFile), cert: readFileSync(made.certFile) };
   }
   const waiters = new Set<() => boolean>();
+  const wake = () => {
+    for (const check of [...waiters]) if (check()) waiters.delete(check);
+  };
   const state: GitHttpServer = {
     base: '',
     port: 0,
@@ -67,17 +74,19 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
     auth: options.auth,
     requests: [],
     hangups: 0,
-    untilRequests: (count, timeoutMs = 15_000) =>
+    sent: 0,
+    untilRequests: (count, timeoutMs) => state.until(`${count} requests`, () => state.requests.length >= count, timeoutMs),
+    until: (what, condition, timeoutMs = 15_000) =>
       new Promise<void>((resolve, reject) => {
         const check = () => {
-          if (state.requests.length < count) return false;
+          if (!condition()) return false;
           clearTimeout(timer);
           resolve();
           return true;
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${count} requests (saw ${state.requests.length})`));
+          reject(new Error(`timed out waiting for ${what} (saw ${state.requests.length} requests, ${state.hangups} hang-ups)`));
         }, timeoutMs);
         if (!check()) waiters.add(check);
       }),
@@ -90,7 +99,7 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
     const authorized = checkAuth(request, state.auth);
     const protocol = header(request, 'git-protocol');
     state.requests.push({ method: request.method ?? '', path: url.pathname, authorized, at: Date.now(), ...(protocol !== undefined && { protocol }) });
-    for (const check of [...waiters]) if (check()) waiters.delete(check);
+    wake();
     if (state.auth && !authorized) {
       request.resume();
       response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"', 'Content-Type': 'text/plain' });
@@ -112,13 +121,18 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
         const chunk = Buffer.alloc(64 * 1024, 'z');
         let left = mode.bytes;
         const pump = () => {
-          while (left > 0) {
+          while (left > 0 && !response.destroyed) {
             const piece = chunk.subarray(0, Math.min(left, chunk.length));
             left -= piece.length;
+            state.sent += piece.length;
             if (!response.write(piece)) return void response.once('drain', pump);
           }
-          response.end();
+          if (!response.destroyed) response.end();
         };
+        response.once('close', () => {
+          if (left > 0) state.hangups++;
+          wake();
+        });
         return pump();
       }
       case 'endless': {
@@ -128,12 +142,14 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
         const pump = () => {
           while (!response.destroyed) {
             const line = `${'1'.repeat(40)} refs/heads/endless-${n++}\n`;
-            const packet = (line.length + 4).toString(16).padStart(4, '0') + line;
-            if (!response.write(packet.repeat(200))) return void response.once('drain', pump);
+            const packet = ((line.length + 4).toString(16).padStart(4, '0') + line).repeat(200);
+            state.sent += packet.length;
+            if (!response.write(packet)) return void response.once('drain', pump);
           }
         };
         response.once('close', () => {
           if (!response.writableEnded) state.hangups++;
+          wake();
         });
         return pump();
       }

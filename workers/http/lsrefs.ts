@@ -39,8 +39,8 @@ export class LsRefsParser {
     try {
       packets = this.reader.push(chunk);
     } catch (err) {
-      if (this.first) throw new NotV2Error(`the answer is not a pkt-line stream (${(err as Error).message})`);
-      throw new ProtocolError((err as PktLineError).message);
+      // Not even a v0 server sends this: no point asking git to try.
+      throw new ProtocolError(`the answer is not a git protocol stream (${(err as PktLineError).message})`);
     }
     for (const packet of packets) {
       if (this.flushed) throw new ProtocolError('data after the end of the ref list');
