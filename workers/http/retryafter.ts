@@ -13,7 +13,8 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   else {
     // Only the IMF-fixdate form and its two obsolete siblings look like this; Date.parse reads all three.
     if (!/^[A-Za-z]{3},? /.test(text) && !/^[A-Za-z]+day, /.test(text)) return undefined;
-    const at = Date.parse(text);
+    // asctime's form carries no zone but means GMT; Date.parse would read it as local time.
+    const at = Date.parse(/^[A-Za-z]{3} [A-Za-z]{3} /.test(text) ? `${text} GMT` : text);
     if (Number.isNaN(at)) return undefined;
     ms = at - now;
   }
