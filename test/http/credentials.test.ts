@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGitHttp } from '../support/githttp.js';
 import { NeedsUser } from '../../workers/transport.js';
@@ -89,4 +89,17 @@ test('credentials in the URL are used as they are and never shown', async (t) =>
   const { connection, events } = await connect(t, repos, { url: `http://${USER}:${PASSWORD}@127.0.0.1:${server.port}/repo.git` });
   assert.ok((await connection.listRefs()).has('refs/heads/main'));
   for (const line of [...events.logs, ...events.watchings]) assertNoSecret(line);
+});
+
+test('an askpass program is never run: GIT_TERMINAL_PROMPT=0 alone would still run core.askPass', async (t) => {
+  const { repos, url, config } = await setup(t, undefined);
+  const marker = join(repos.root, 'asked');
+  const askpass = join(repos.root, 'askpass.sh');
+  writeFileSync(askpass, `#!/bin/sh\ntouch ${marker}\necho ${PASSWORD}\n`, { mode: 0o755 });
+  const error = await connect(t, repos, { url, config: [...config, ['core.askPass', askpass]] }).then(
+    () => assert.fail('connected through a prompt'),
+    (err: Error) => err,
+  );
+  assert.ok(error instanceof NeedsUser, String(error));
+  assert.equal(existsSync(marker), false, 'the askpass program ran');
 });
