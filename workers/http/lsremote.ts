@@ -37,6 +37,9 @@ export async function lsRemote(options: LsRemoteOptions): Promise<RefMap> {
     signal,
     stdin: 'ignore',
   });
+  // nano-spawn's own abort ends git alone; its git-remote-http child must go too.
+  const killAll = () => void subprocess.nodeChildProcess.then((child) => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), () => {});
+  signal.addEventListener('abort', killAll, { once: true });
   const refs: RefMap = new Map();
   let received = 0;
   let tooLarge = false;
@@ -66,6 +69,8 @@ export async function lsRemote(options: LsRemoteOptions): Promise<RefMap> {
       throw new NeedsUser(`${options.display} needs credentials git does not have (git said: ${said}). ${options.advice}`);
     }
     throw new Error(`git ls-remote ${options.display} failed: ${said || (err as Error).message}`);
+  } finally {
+    signal.removeEventListener('abort', killAll);
   }
   if (tooLarge) throw new Error(`the ref listing of ${options.display} is over ${options.maxBytes} bytes`);
   return underPrefixes(refs, options.prefixes);
