@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { parseConfigList } from '../../src/config.js';
+import { parseConfigList } from '../../src/gitconfig.js';
 import { pktLine, PktReader, PktLineError, MAX_PKT_LEN } from '../../workers/http/pktline.js';
 import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../../workers/http/lsrefs.js';
 import { refPrefixes, underPrefixes } from '../../workers/http/refprefixes.js';

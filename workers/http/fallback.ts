@@ -4,7 +4,7 @@
 // as reachable (or not) where git's fetch sees otherwise. Conservative on purpose: every key not
 // known to be harmless sends the remote to `git ls-remote`, which costs ~20 ms more per poll.
 
-import { parseBool, type GitConfig } from '../../src/config.js';
+import { parseBool, type GitConfig } from '../../src/gitconfig.js';
 
 /** http.* keys whose effect our request matches or that only tune curl's transfers. */
 const HARMLESS_HTTP_KEYS = new Set([
