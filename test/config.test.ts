@@ -42,6 +42,9 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
 [remote "web"]
   url = https://example.org/r.git
   fetch = +refs/heads/*:refs/remotes/web/*
+[remote "hg"]
+  url = hg::https://example.org/r
+  fetch = +refs/heads/*:refs/remotes/hg/*
 [remote "pushonly"]
   url = /tmp/y
 [remotedaemon]
@@ -53,7 +56,7 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
   assert.equal(info.cwd, repo);
   const config = await loadConfig(info, {});
   const byName = new Map(config.remotes.map((r) => [r.name, r]));
-  assert.deepEqual([...byName.keys()], ['included', 'Origin', 'gh']);
+  assert.deepEqual([...byName.keys()], ['included', 'Origin', 'gh', 'web']);
   assert.deepEqual(byName.get('Origin'), {
     name: 'Origin',
     url: '/srv/with space/repo.git',
@@ -72,7 +75,8 @@ test('remotes come out as git sees them: includes, repeated keys, case, quoting,
   assert.equal(byName.get('included')?.transport, 'local');
   const ignored = new Map(config.ignored.map((i) => [i.name, i]));
   assert.equal(ignored.get('off')?.quiet, true);
-  assert.match(ignored.get('web')?.reason ?? '', /https:\/\/example.org\/r.git: no transport serves it/);
+  assert.match(ignored.get('hg')?.reason ?? '', /hg::https:\/\/example.org\/r: git runs git-remote-hg for it/);
+  assert.equal(byName.get('web')?.transport, 'http');
   assert.match(ignored.get('pushonly')?.reason ?? '', /no remote.<name>.fetch/);
 });
 
@@ -123,8 +127,12 @@ test('transports follow git URL rules', () => {
     ['ssh+git://h/p', 'ssh'],
     ['u@host:path/repo', 'ssh'],
     ['host:~/repo', 'ssh'],
-    ['https://h/p', undefined],
-    ['git://h/p', undefined],
+    ['https://h/p', 'http'],
+    ['http://h/p', 'http'],
+    ['git://h/p', 'http'],
+    ['hg::https://h/p', undefined],
+    ['gcrypt::rsync://h/p', undefined],
+    ['ftp://h/p', undefined],
   ];
   for (const [url, kind] of table) assert.equal(transportFor(url)?.name, kind, url);
 });

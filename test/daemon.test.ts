@@ -143,8 +143,8 @@ test('a broken config on RELOAD is a WARNING and the remotes keep going', async 
 });
 
 test('remotes no transport serves get one WARNING; bad lines get a WARNING and change nothing', async (t) => {
-  const { fx, d } = await running(t, (fx) => git(fx.local, 'remote', 'add', 'web', 'https://example.invalid/r.git'));
-  await d.waitFor(/^WARNING web ignored: https:\/\/example.invalid\/r.git: no transport serves it/);
+  const { fx, d } = await running(t, (fx) => git(fx.local, 'remote', 'add', 'hg', 'hg::https://example.invalid/r'));
+  await d.waitFor(/^WARNING hg ignored: hg::https:\/\/example.invalid\/r: git runs git-remote-hg for it, which the daemon cannot watch/);
   d.send('');
   d.send('PAUSE please');
   d.child.stdin!.write(Buffer.from([0xff, 0xfe, 0x0a]));

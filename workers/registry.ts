@@ -3,11 +3,12 @@
 // a plugin.ts and one line here.
 
 import { urlKind } from '../src/kit/url.js';
+import { httpPlugin } from './http/plugin.js';
 import { localPlugin } from './local/plugin.js';
 import type { TransportPlugin } from './plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
 
-export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin];
+export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin];
 
 /** The transport that serves `url` (already rewritten by insteadOf), if any. */
 export function transportFor(url: string): TransportPlugin | undefined {

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import type { RemoteSpec } from '../../src/workerapi.js';
 import { create as createLocal } from '../../workers/local/transport.js';
 import { create as createSsh } from '../../workers/ssh/transport.js';
+import { create as createHttp } from '../../workers/http/transport.js';
+import { makeRepos, push as httpPush } from '../http/fixture.js';
+import { startGitHttp } from '../support/githttp.js';
 import type { Connection, RemoteChange, Transport, TransportEvents } from '../../workers/transport.js';
 import { FakeRemote } from '../support/fake-transport.js';
-import { makeFixture, pushCommit, refValue } from '../support/git.js';
+import { git, makeFixture, pushCommit, refValue } from '../support/git.js';
 import { makeSshFixture, push as sshPush } from '../ssh/fixture.js';
 
 type T = { after(fn: () => unknown): void };
@@ -55,6 +58,19 @@ const subjects: Record<string, Subject> = {
         push: () => sshPush(fx),
         remoteRefs: async () => new Map((await fx.sshd.runAsUser(['git', '--git-dir', fx.remotePath, 'for-each-ref', '--format=%(refname) %(objectname)'])).stdout.trim().split('\n').map((l: string) => l.split(' ') as [string, string])),
       };
+    },
+  },
+  http: {
+    reportsPushes: false, // polled: the contract's live settings poll once a minute
+    async make(t, { missing = false } = {}) {
+      const repos = makeRepos(t);
+      const server = await startGitHttp({ root: repos.served });
+      t.after(() => server.stop());
+      const url = `${server.base}/${missing ? 'missing' : 'repo'}.git`;
+      git(repos.local, 'remote', 'set-url', 'origin', url);
+      const options = { fastPath: true, fallbackReasons: [], userAgent: 'git/2 (git-remote-daemon)', credentialHelpers: [] };
+      const transport = createHttp({ spec: spec(url, 'http', options), repo: { cwd: repos.local, gitDir: join(repos.local, '.git') }, live });
+      return { transport, local: repos.local, push: () => httpPush(repos), remoteRefs: () => refsOf(repos.bare) };
     },
   },
   fake: {

@@ -3,7 +3,8 @@
 // output is read line by line (never collected whole) and cut off at `maxBytes`.
 
 import { OBJECT_ID } from '../../src/refs/objectid.js';
-import { killGroup, run } from '../children.js';
+import { run } from '../children.js';
+import { killGroup } from '../../src/kit/group.js';
 import type { RefMap } from '../transport.js';
 import { NeedsUser } from '../transport.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
