@@ -46,9 +46,13 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     repo,
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
-    onConfig: (config) => actions.configure(config),
     onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
     ...extra,
+    // The actions always see the config; whoever runs the daemon may want it too (status, metrics).
+    onConfig: (config) => {
+      actions.configure(config);
+      extra.onConfig?.(config);
+    },
   });
   try {
     await coordinator.start();
