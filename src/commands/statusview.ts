@@ -61,7 +61,7 @@ export function formatStatus(state: StateView, now: number, branch?: BranchView)
   for (const r of remotes) {
     const head = `${r.name.padEnd(nameWidth)}  ${transportWidth ? `${(r.transport ?? '').padEnd(transportWidth)}  ` : ''}`;
     const details = remoteDetails(r, now);
-    out.push(...wrap(`${head}${details[0]}`, indent));
+    out.push(...wrap(`${head}${details[0]}`, `${indent}  `));
     for (const line of details.slice(1)) out.push(...wrap(`${indent}${line}`, `${indent}  `));
   }
 
