@@ -73,7 +73,12 @@ test('the unit template verifies (where systemd-analyze is available)', (t) => {
   // An instance for an existing directory, named as systemd-escape --path would name it.
   const instance = join(dir.path, `git-remote-daemon@${dir.path.slice(1).replace(/-/g, '\\x2d').replace(/\//g, '-')}.service`);
   writeFileSync(instance, readFileSync(UNIT));
-  const verify = spawnSync('systemd-analyze', ['verify', instance], { encoding: 'utf8' });
+  // A user manager has no network-online.target: ordering after it would only warn.
+  const text = readFileSync(UNIT, 'utf8');
+  assert.doesNotMatch(text, /^[^#]*network-online\.target/m);
+  for (const hardening of ['NoNewPrivileges=yes', 'RestrictSUIDSGID=yes', 'RestrictNamespaces=yes']) assert.match(text, new RegExp(`^${hardening}$`, 'm'));
+  // As the user manager would load it; it needs a runtime directory of its own.
+  const verify = spawnSync('systemd-analyze', ['verify', '--user', instance], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: dir.path } });
   assert.equal(verify.status, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '');
 });
