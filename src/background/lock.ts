@@ -31,12 +31,16 @@ export function lockName(commonDir: string): string {
   return `\0git-remote-daemon/${createHash('sha256').update(path).digest('hex')}`;
 }
 
-/** Takes the repository's lock for this process, or says who holds it. */
-export function acquireLock(commonDir: string, mode: LockMode): Promise<LockResult> {
+/**
+ * Takes the repository's lock for this process, or says who holds it. `beforeAnswer` runs each
+ * time another process asks, before it is answered (the daemon makes its files again there).
+ */
+export function acquireLock(commonDir: string, mode: LockMode, beforeAnswer?: () => void): Promise<LockResult> {
   const name = lockName(commonDir);
   return new Promise((resolve, reject) => {
     const server: Server = createServer((socket) => {
       socket.on('error', () => {});
+      beforeAnswer?.();
       socket.end(`${process.pid} ${mode}\n`);
     });
     server.once('error', (err: NodeJS.ErrnoException) => {

@@ -8,7 +8,7 @@
 // its files are deleted, the watchdog stops it once its repository or worktree is gone and makes
 // its files again if only they went, and its process title names the repository.
 
-import { closeSync, lstatSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, rmSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { ConfigWatcher } from '../configwatch.js';
 import { ControlOutput } from '../control.js';
@@ -23,6 +23,9 @@ import { FifoReader, makeFifo, removeFifo } from './fifo.js';
 import { LogFile } from './log.js';
 import { daemonPaths, ensureDir } from './paths.js';
 import { StateWriter, removeState, type DaemonState } from './state.js';
+
+/** Files deleted under a running daemon are made again unasked after this long (see repairFiles). */
+const REPAIR_AFTER_MS = 3000;
 
 /** The starting process reads this fd for one line: READY <pid>, ALREADY <pid> or ERROR <why>. */
 export const READY_FD = 3;
@@ -102,9 +105,12 @@ export async function runBackground(mode: RunMode): Promise<void> {
   process.title = `git-remote-daemon ${process.cwd()}`;
 
   // The lock first: it is what keeps this daemon alone, whatever became of the files below.
+  // Whoever asks it who holds the repository gets the daemon's files made again first, if they
+  // were deleted (set once the daemon is up).
+  let repair: ((now: boolean) => void) | undefined;
   let lock;
   try {
-    lock = await acquireLock(paths.commonDir, mode);
+    lock = await acquireLock(paths.commonDir, mode, () => repair?.(true));
   } catch (err) {
     return fail(why(err));
   }
@@ -263,14 +269,32 @@ export async function runBackground(mode: RunMode): Promise<void> {
     commonDir: paths.commonDir,
     gone: (what) => {
       log(`${what} is gone; stopping`);
+      // Made again by us while the repository was being deleted, they would keep its directory
+      // from being removed: take them away too.
+      if (remade) rmSync(daemonPathsNow.dir, { recursive: true, force: true });
       void running.stop();
     },
-    check: () => repairFiles(),
+    check: () => repairFiles(false),
   });
   const daemonPathsNow = paths;
+  let remade = false;
+  let missingSince: number | undefined;
+  repair = (now) => repairFiles(now);
   // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
   // so that status, send and stop keep working. The lock never left, so no second daemon got in.
-  function repairFiles(): void {
+  // Unasked, only once they have been missing for a while with the repository intact: the
+  // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
+  // middle of it would make fail ("Directory not empty"). A command asking for the daemon
+  // (through the lock) gets them at once.
+  function repairFiles(now: boolean): void {
+    if (!filesMissing()) {
+      missingSince = undefined;
+      return;
+    }
+    missingSince ??= Date.now();
+    if (!now && Date.now() - missingSince < REPAIR_AFTER_MS) return;
+    missingSince = undefined;
+    remade = true;
     const missing: string[] = [];
     try {
       ensureDir(daemonPathsNow);
@@ -289,8 +313,9 @@ export async function runBackground(mode: RunMode): Promise<void> {
         fifo.close();
         fifo = openFifo();
       }
+      if (!existsSync(statePath)) missing.push('state.json');
+      state.flush();
       if (missing.length > 0) {
-        state.flush();
         log(`${missing.join(', ')} missing from ${daemonPathsNow.dir}: made again`);
       }
     } catch (err) {
@@ -305,7 +330,15 @@ export async function runBackground(mode: RunMode): Promise<void> {
   log(`started (pid ${process.pid}) in ${process.cwd()}`);
   tell(`READY ${process.pid}`);
 
+  function filesMissing(): boolean {
+    const record = readPidFile(daemonPathsNow.pidFile);
+    const mine = ownRecord();
+    const ours = record !== undefined && record.pid === mine.pid && record.startTime === mine.startTime;
+    return !ours || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
+  }
+
   const code = await running.finished;
+  repair = undefined; // what it would make again, the exit handler is about to remove
   stopWatchdog();
   fifo.close();
   watcher.close();

@@ -1,6 +1,7 @@
-// Which process is this repository's daemon, for the commands that talk to it: the pid file says,
-// and when it cannot (deleted with `.git/remote-daemon`, or never written by a --foreground
-// daemon) the holder of the repository lock answers for itself.
+// Which process is this repository's daemon, for the commands that talk to it. The holder of the
+// repository lock answers for itself, and makes its files again first if they were deleted, so
+// what the command reads next (state, pipe) is there. The pid file is the fallback, for a daemon
+// that holds no lock (one started by an older version).
 
 import { lockHolder, type LockMode } from '../background/lock.js';
 import { processStartTime, runningDaemon, type PidRecord } from '../background/pidfile.js';
@@ -12,11 +13,10 @@ export interface FoundDaemon extends PidRecord {
 }
 
 export async function findDaemon(paths: DaemonPaths): Promise<FoundDaemon | undefined> {
-  const record = runningDaemon(paths.pidFile);
-  if (record) return { ...record, mode: 'background or service' };
   const holder = await lockHolder(paths.commonDir);
-  if (!holder) return undefined;
   // Its start time from now on tells this process from a later one that reuses the pid.
-  const startTime = processStartTime(holder.pid);
-  return startTime === undefined ? undefined : { pid: holder.pid, startTime, mode: holder.mode };
+  const startTime = holder && processStartTime(holder.pid);
+  if (holder && startTime !== undefined) return { pid: holder.pid, startTime, mode: holder.mode };
+  const record = runningDaemon(paths.pidFile);
+  return record && { ...record, mode: 'background or service' };
 }

@@ -125,15 +125,30 @@ test('rm -rf .git/remote-daemon under a running daemon: no second daemon, and it
   assert.match(second.stdout, new RegExp(`already running \\(pid ${pid}\\)`));
   assert.deepEqual(daemonsIn(fx.local), [pid]);
 
-  await eventually(() => existsSync(fx.paths.pidFile) && existsSync(fx.paths.control) && existsSync(fx.paths.state), 'the files are made again', 5000);
+  // Asking for the daemon made its files again before the answer came.
+  for (const file of [fx.paths.pidFile, fx.paths.state, fx.paths.log]) assert.ok(existsSync(file), file);
   assert.ok(lstatSync(fx.paths.control).isFIFO());
-  await waitForLog(fx.paths, /^# .*missing from .*remote-daemon: made again$/);
+  await waitForLog(fx.paths, /^# log, pid, control, state\.json missing from .*remote-daemon: made again$/);
   // The new pipe is the one the daemon reads.
   assert.equal((await cli(fx.local, ['reload'])).code, 0);
   await waitForLog(fx.paths, '# control pipe: RELOAD');
   assert.match((await cli(fx.local, ['status'])).stdout, /^origin  local  connected/m);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
   assert.equal(alive(pid), false);
+});
+
+test('files deleted under a daemon that nobody asks for come back by themselves, after a pause', async (t) => {
+  const fx = backgroundFixture(t);
+  const pid = pidFrom((await cli(fx.local, [])).stdout);
+  killAfter(t, pid);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  rmSync(fx.paths.dir, { recursive: true, force: true });
+  const deleted = Date.now();
+  await eventually(() => existsSync(fx.paths.pidFile) && existsSync(fx.paths.control), 'the files are made again', 10_000);
+  // Not at once: an rm -rf of the whole repository must not find new files in its way.
+  assert.ok(Date.now() - deleted >= 2500, `made again after ${Date.now() - deleted} ms`);
+  await waitForLog(fx.paths, /missing from .*: made again$/);
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
 });
 
 test('a daemon whose pid file alone is deleted is still found and stopped', async (t) => {
