@@ -7,6 +7,7 @@ import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import type { Emitted } from './protocol.js';
+import type { RepoInfo } from './workerapi.js';
 
 /** Everything is stopped and the process gone within this time of STOP, EOF or a signal. */
 const HARD_EXIT_MS = 1900;
@@ -25,6 +26,8 @@ export interface DaemonIO {
 
 export interface Daemon {
   coordinator: Coordinator;
+  /** The repository it keeps up to date. */
+  repo: RepoInfo;
   /** Resolves once stopped, with the exit code. */
   finished: Promise<number>;
   stop(): Promise<number>;
@@ -79,7 +82,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     onEnd: () => void stop(),
   };
   const detach = io.input ? readControl(io.input, control) : () => {};
-  return { coordinator, finished, stop, control, actions };
+  return { coordinator, repo, finished, stop, control, actions };
 }
 
 /** A deadline for the whole process once stopping has begun: nothing may hang it. */

@@ -24,23 +24,33 @@ function say(message: string): void {
 }
 
 async function foreground(options: { verbose?: boolean; force?: boolean }): Promise<void> {
-  const { holdRepoLock } = await import('./background/lock.js');
+  const { acquireLock } = await import('./background/lock.js');
+  const { daemonPaths } = await import('./background/paths.js');
+  const { watchRepository } = await import('./background/watchdog.js');
   const log = options.verbose ? (text: string) => process.stderr.write(`${text}\n`) : () => {};
   let daemon: Daemon | undefined;
+  const output = new ControlOutput(process.stdout, () => void daemon?.stop());
   try {
+    const { commonDir } = await daemonPaths(process.cwd());
     // Two daemons in one repository both fetch and both fast-forward: refuse unless insisted on.
-    const lock = await holdRepoLock(process.cwd());
+    const lock = await acquireLock(commonDir, 'foreground');
     if (!lock.ok) {
       const who = `a daemon already runs in this repository${lock.holder ? ` (pid ${lock.holder.pid})` : ''}`;
       if (!options.force) fail(`${who}; stop it first (git remote-daemon stop), or pass --force to run beside it`);
       process.stderr.write(`git-remote-daemon: ${who}; running beside it (--force)\n`);
     }
-    daemon = await startDaemon(process.cwd(), {
-      input: process.stdin,
-      output: new ControlOutput(process.stdout, () => void daemon?.stop()),
-      log,
-      onStopping: armHardExit,
+    daemon = await startDaemon(process.cwd(), { input: process.stdin, output, log, onStopping: armHardExit });
+    // Like a background daemon, one whose repository is deleted stops rather than run on for nothing.
+    const running = daemon;
+    const stopWatching = watchRepository({
+      worktree: running.repo.cwd,
+      commonDir,
+      gone: (what) => {
+        output.write({ type: 'WARNING', remote: DAEMON, text: `${what} is gone; stopping` });
+        void running.stop();
+      },
     });
+    void running.finished.then(stopWatching);
   } catch (err) {
     fail((err as Error).message);
   }

@@ -75,9 +75,3 @@ export function lockHolder(commonDir: string, timeoutMs = 2000): Promise<LockHol
     socket.on('error', () => done());
   });
 }
-
-/** For --foreground: takes the lock of the repository `cwd` is in. */
-export async function holdRepoLock(cwd: string): Promise<LockResult> {
-  const { daemonPaths } = await import('./paths.js');
-  return acquireLock((await daemonPaths(cwd)).commonDir, 'foreground');
-}

@@ -176,6 +176,16 @@ test('a daemon whose repository is deleted stops within seconds', async (t) => {
   assert.ok(Date.now() - deleted < 5000);
 });
 
+test('a --foreground daemon whose repository is deleted says so and stops', async (t) => {
+  const fx = backgroundFixture(t);
+  const d = startDaemon(fx.local);
+  t.after(() => d.stop());
+  await d.waitFor('CONNECTED origin');
+  rmSync(fx.local, { recursive: true, force: true });
+  await d.waitFor(`WARNING * the repository ${join(fx.local, '.git')} is gone; stopping`);
+  assert.equal((await d.exited).code, 0);
+});
+
 test('a daemon started in a linked worktree stops when the worktree is deleted', async (t) => {
   const fx = backgroundFixture(t);
   const worktree = join(fx.root, 'wt');
