@@ -2,7 +2,7 @@
 // A bare repository plays the remote, "alice" pushes to it, and the daemon keeps "bob" up to date.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, realpathSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -70,6 +70,36 @@ async function push(message: string): Promise<void> {
   say(`   bob's origin/main is now: ${git(bob, 'log', '-1', '--format=%h %s', 'origin/main')}`);
 }
 
+/** Runs `git remote-daemon <command>` in bob/ and shows what it printed. */
+function cli(command: string): void {
+  say(`$ git remote-daemon ${command}`);
+  const out = execFileSync(process.execPath, [bin, command], { cwd: bob, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  for (const line of out.trimEnd().split('\n')) console.log(`          ${line}`);
+}
+
+/** A push, then waits for the background daemon's log to record the fetch it caused. */
+async function backgroundPush(message: string): Promise<void> {
+  const log = join(bob, '.git', 'remote-daemon', 'log');
+  const fetchesBefore = countFetches(log);
+  git(alice, 'commit', '-q', '--allow-empty', '-m', message);
+  say(`$ git push    (alice: "${message}")`);
+  git(alice, 'push', '-q', 'origin', 'main');
+  const deadline = Date.now() + 10_000;
+  while (countFetches(log) === fetchesBefore) {
+    if (Date.now() > deadline) throw new Error('the background daemon did not fetch within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  say(`   bob's origin/main is now: ${git(bob, 'log', '-1', '--format=%h %s', 'origin/main')}`);
+}
+
+function countFetches(log: string): number {
+  try {
+    return readFileSync(log, 'utf8').split('\n').filter((l) => l.endsWith(' DONESYNCING origin 1')).length;
+  } catch {
+    return 0;
+  }
+}
+
 try {
   await expect('CONNECTED origin');
   await push('first change');
@@ -81,9 +111,20 @@ try {
   say(`the daemon exited with ${code}; bob's own branch and work tree were not touched:`);
   console.log(`        bob main:        ${git(bob, 'log', '-1', '--format=%h %s', 'main')}`);
   console.log(`        bob origin/main: ${git(bob, 'log', '-1', '--format=%h %s', 'origin/main')}`);
+
+  console.log('\nFor daily use the daemon runs in the background, one per repository:\n');
+  cli('start');
+  await backgroundPush('third change');
+  cli('status');
+  cli('stop');
   console.log(`\nRemoved ${root}.`);
 } catch (err) {
   console.error(`demo failed: ${(err as Error).message}`);
   daemon.kill();
+  try {
+    execFileSync(process.execPath, [bin, 'stop'], { cwd: bob, env, stdio: 'ignore' });
+  } catch {
+    // none was running
+  }
   process.exitCode = 1;
 }

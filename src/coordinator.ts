@@ -108,6 +108,8 @@ export class Coordinator {
       case 'RELOAD':
         void this.reload();
         return;
+      case 'FETCH':
+        return this.fetchNow(message.remotes);
       case 'STOP':
         return; // the caller owns shutdown: it must also close the control channel
     }
@@ -335,6 +337,20 @@ export class Coordinator {
     // Gone or replaced: what its worker said no longer holds (why it is ignored, if it is, does).
     const name = remote.spec.name;
     if (this.remotes.get(name) !== remote) this.gate.forgetWhere((r, kind) => r === name && !kind.startsWith('ignored:'));
+  }
+
+  /** FETCH: the named remotes (all when none is named) fetch now, through their connections. */
+  private fetchNow(names: string[]): void {
+    const targets = names.length === 0 ? [...this.remotes.keys()] : names;
+    for (const name of targets) {
+      const remote = this.remotes.get(name);
+      if (!remote || remote.unit.isStopping) {
+        const ignored = this.ignored.find((i) => i.name === name);
+        this.options.emit({ type: 'WARNING', remote: name, text: `cannot fetch: ${ignored ? `ignored: ${ignored.reason}` : 'the daemon does not act on this remote'}` });
+        continue;
+      }
+      remote.unit.post({ type: 'fetch' } satisfies ToWorker);
+    }
   }
 
   private setMode(mode: Mode, message: ToWorker): void {

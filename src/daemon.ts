@@ -7,6 +7,7 @@ import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import type { Emitted } from './protocol.js';
+import type { RepoInfo } from './workerapi.js';
 
 /** Everything is stopped and the process gone within this time of STOP, EOF or a signal. */
 const HARD_EXIT_MS = 1900;
@@ -25,6 +26,8 @@ export interface DaemonIO {
 
 export interface Daemon {
   coordinator: Coordinator;
+  /** The repository it keeps up to date. */
+  repo: RepoInfo;
   /** Resolves once stopped, with the exit code. */
   finished: Promise<number>;
   stop(): Promise<number>;
@@ -46,10 +49,14 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     repo,
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
-    onConfig: (config) => actions.configure(config),
     wantsUpdates: () => actions.wantsUpdates(),
     onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
     ...extra,
+    // The actions always see the config; whoever runs the daemon may want it too (status, metrics).
+    onConfig: (config) => {
+      actions.configure(config);
+      extra.onConfig?.(config);
+    },
   });
   try {
     await coordinator.start();
@@ -76,7 +83,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     onEnd: () => void stop(),
   };
   const detach = io.input ? readControl(io.input, control) : () => {};
-  return { coordinator, finished, stop, control, actions };
+  return { coordinator, repo, finished, stop, control, actions };
 }
 
 /** A deadline for the whole process once stopping has begun: nothing may hang it. */

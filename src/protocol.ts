@@ -16,6 +16,8 @@ export type Consumed =
   | { type: 'RESUME' }
   | { type: 'CHANGED'; refs: string[] }
   | { type: 'RELOAD' }
+  /** Fetch now, over the daemon's own connections: from the remotes named, or all when none is. */
+  | { type: 'FETCH'; remotes: string[] }
   | { type: 'STOP' };
 
 export type ConsumedType = Consumed['type'];
@@ -56,7 +58,45 @@ export function parseConsumed(line: string): ParseResult {
     if (args.length === 0) return { ok: false, error: 'CHANGED needs at least one ref' };
     return { ok: true, message: { type: 'CHANGED', refs: args } };
   }
-  return { ok: false, error: `unknown message ${describe(verb)}` };
+  if (verb === 'FETCH') {
+    // `*` names the daemon, never a remote: refuse it rather than fetch nothing.
+    const bad = args.find((name) => !isProtocolWord(name));
+    if (bad !== undefined) return { ok: false, error: `FETCH: ${describe(bad)} cannot be a remote's name` };
+    return { ok: true, message: { type: 'FETCH', remotes: args } };
+  }
+  const near = nearestVerb(verb);
+  return { ok: false, error: `unknown message ${describe(verb)}${near ? `; did you mean ${near}?` : ''}` };
+}
+
+const VERBS: ConsumedType[] = ['PAUSE', 'LOSTNET', 'RESUME', 'CHANGED', 'RELOAD', 'FETCH', 'STOP'];
+
+/**
+ * The message a mistyped verb most likely meant: the same word in another case (`pause`), or one
+ * within two edits of it (`PASUE`, `RELAOD`). Undefined when nothing is that close.
+ */
+export function nearestVerb(word: string): ConsumedType | undefined {
+  const upper = word.toUpperCase();
+  let best: ConsumedType | undefined;
+  let bestDistance = 3;
+  for (const verb of VERBS) {
+    const d = editDistance(upper, verb);
+    if (d < bestDistance) [best, bestDistance] = [verb, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting as one edit. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }
 
 function describe(word: string): string {
@@ -80,7 +120,9 @@ export function formatEmitted(message: Emitted): string {
 
 /** Prints one consumed message as a line (used by `send` and by tests). */
 export function formatConsumed(message: Consumed): string {
-  return message.type === 'CHANGED' ? `CHANGED ${message.refs.join(' ')}` : message.type;
+  if (message.type === 'CHANGED') return `CHANGED ${message.refs.join(' ')}`;
+  if (message.type === 'FETCH') return ['FETCH', ...message.remotes].join(' ');
+  return message.type;
 }
 
 /** Parses an emitted line; for clients of the daemon (tests, demo, status). */

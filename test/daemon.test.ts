@@ -274,3 +274,13 @@ test('without prune, a deletion on the remote costs no fetch', async (t) => {
   assert.equal(count(d, 'SYNCING origin'), 1, d.lines.join(' | '));
   assert.notEqual(refValue(fx.local, 'refs/remotes/origin/doomed'), undefined, 'left as git fetch would leave it');
 });
+
+test('FETCH fetches now through the connection; an unknown remote gets a WARNING', async (t) => {
+  const { d } = await running(t);
+  d.send('FETCH origin');
+  await d.waitFor('DONESYNCING origin 1');
+  d.send('FETCH nosuch');
+  await d.waitFor(/^WARNING nosuch cannot fetch: the daemon does not act on this remote/);
+  d.send('FETCH');
+  await d.waitForCount('DONESYNCING origin 1', 2);
+});

@@ -12,6 +12,9 @@ test('every consumed message parses', () => {
     ['STOP\r', { type: 'STOP' }],
     ['CHANGED refs/heads/main', { type: 'CHANGED', refs: ['refs/heads/main'] }],
     ['CHANGED refs/heads/a refs/tags/v1', { type: 'CHANGED', refs: ['refs/heads/a', 'refs/tags/v1'] }],
+    ['FETCH', { type: 'FETCH', remotes: [] }],
+    ['FETCH origin', { type: 'FETCH', remotes: ['origin'] }],
+    ['FETCH origin backup', { type: 'FETCH', remotes: ['origin', 'backup'] }],
   ];
   for (const [line, message] of table) {
     assert.deepEqual(parseConsumed(line), { ok: true, message }, line);
@@ -23,7 +26,13 @@ test('hostile and malformed lines are refused with a reason, never thrown', () =
   const table: [string, RegExp][] = [
     ['', /empty/],
     ['\r', /empty/],
-    ['pause', /unknown message "pause"/],
+    ['pause', /unknown message "pause"; did you mean PAUSE\?/],
+    ['Reload', /did you mean RELOAD\?/],
+    ['RELAOD', /did you mean RELOAD\?/],
+    ['fecth', /did you mean FETCH\?/],
+    ['HELLO', /^unknown message "HELLO"$/],
+    ['FETCH *', /cannot be a remote's name/],
+    ['FETCH  origin', /stray space/],
     ['PAUSE now', /takes no arguments/],
     ['PAUSE ', /stray space/],
     [' PAUSE', /stray space|unknown/],

@@ -186,6 +186,10 @@ export class Session {
       case 'live':
         this.live = message.live;
         return;
+      case 'fetch':
+        if (this.connected()) void this.fetcher.request();
+        else this.log('FETCH while not connected: the catch-up after connecting will fetch what changed');
+        return;
       case 'changed':
         // Offering local refs to the remote is not done yet; noted so the log shows it arrived.
         return this.log(`local refs changed: ${message.refs.join(' ')}`);

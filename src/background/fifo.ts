@@ -13,7 +13,7 @@
 // nothing a writer does can block or stop the daemon.)
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { controlLineSplitter, type LineSplitter } from '../control.js';
 import type { Consumed } from '../protocol.js';
@@ -62,9 +62,12 @@ export class FifoReader {
   private pending = 0;
   private partialTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The inode read from: when the name leads elsewhere, writers no longer reach this reader. */
+  readonly ino: number;
 
   constructor(path: string, private readonly events: FifoEvents, private readonly partialLineMs = PARTIAL_LINE_MS) {
     const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    this.ino = fstatSync(fd).ino;
     // libuv treats a FIFO fd as a pipe handle and polls it: reads never block the event loop.
     this.socket = new Socket({ fd, readable: true, writable: false });
     this.splitter = this.newSplitter();

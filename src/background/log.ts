@@ -2,7 +2,7 @@
 // message or detail. When it would pass `maxBytes` it is renamed to `log.1` (replacing the older
 // one) and started afresh, so the two together never hold much more than twice that.
 
-import { closeSync, fchmodSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 
 export const MAX_LOG_BYTES = 1024 * 1024;
 
@@ -56,6 +56,28 @@ export class LogFile {
     closeSync(this.fd);
     this.fd = fd;
     this.size = 0;
+  }
+
+  /**
+   * Opens the file again if its name no longer leads to the file being written (deleted, or
+   * replaced by another); true when it did. Lines written meanwhile went to the old file.
+   */
+  reopenIfGone(): boolean {
+    try {
+      if (statSync(this.path).ino === fstatSync(this.fd).ino) return false;
+    } catch {
+      // no file under the name any more
+    }
+    let fd: number;
+    try {
+      fd = this.open();
+    } catch {
+      return false; // e.g. its directory is gone too; try again next time
+    }
+    closeSync(this.fd);
+    this.fd = fd;
+    this.size = fstatSync(fd).size;
+    return true;
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 import { revParse } from '../config.js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { locateRepo } from './locate.js';
 
 export interface DaemonPaths {
   /** The repository's common git dir (shared by all its worktrees). */
@@ -35,9 +36,20 @@ export function pathsIn(commonDir: string): DaemonPaths {
   };
 }
 
-/** The daemon's paths for the repository `cwd` is in; throws a clear error outside one. */
+/**
+ * The daemon's paths for the repository `cwd` is in; throws git's own complaint outside one.
+ * When git cannot answer because of the repository itself (a config with a syntax error makes
+ * every git command fail), the repository is found by walking up as git would: a running daemon
+ * must stay reachable to be stopped, asked for its status or log, whatever the config's state.
+ */
 export async function daemonPaths(cwd: string = process.cwd()): Promise<DaemonPaths> {
-  return pathsIn((await revParse(cwd, '--path-format=absolute', '--git-common-dir')).trim());
+  try {
+    return pathsIn((await revParse(cwd, '--path-format=absolute', '--git-common-dir')).trim());
+  } catch (err) {
+    const found = locateRepo(cwd);
+    if (!found) throw err;
+    return pathsIn(found.commonDir);
+  }
 }
 
 /** Creates the directory (0700), tightening it if it already existed. */

@@ -3,19 +3,29 @@
 // (`--daemon-child`, started by `start.ts`) it logs to `.git/remote-daemon/log` and tells the
 // starting process on fd 3 when it is up; in service mode (`--service`) it logs to stderr for
 // journald and needs no stdin at all.
+//
+// It is never an orphan: the repository lock (lock.ts) keeps it alone in its repository even if
+// its files are deleted, the watchdog stops it once its repository or worktree is gone and makes
+// its files again if only they went, and its process title names the repository.
 
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, rmSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { ConfigWatcher } from '../configwatch.js';
 import { ControlOutput } from '../control.js';
-import { formatConsumed } from '../protocol.js';
+import { formatConsumed, parseEmitted } from '../protocol.js';
 import { armHardExit, startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
-import { acquirePidFile } from './pidfile.js';
+import { acquireLock } from './lock.js';
+import { Metrics, metricsPath, removeQuietly, writeMetricsFile } from './metrics.js';
+import { acquirePidFile, ownRecord, readPidFile } from './pidfile.js';
+import { watchRepository } from './watchdog.js';
 import { FifoReader, makeFifo, removeFifo } from './fifo.js';
 import { LogFile } from './log.js';
 import { daemonPaths, ensureDir } from './paths.js';
 import { StateWriter, removeState, type DaemonState } from './state.js';
+
+/** Files deleted under a running daemon are made again unasked after this long (see repairFiles). */
+const REPAIR_AFTER_MS = 3000;
 
 /** The starting process reads this fd for one line: READY <pid>, ALREADY <pid> or ERROR <why>. */
 export const READY_FD = 3;
@@ -26,6 +36,8 @@ export type RunMode = 'background' | 'service';
 interface Sink {
   line(text: string): void;
   close(): void;
+  /** Opens the file again if it was deleted; true when it did. */
+  reopen?(): boolean;
 }
 
 function stderrSink(): Sink {
@@ -41,13 +53,16 @@ function stderrSink(): Sink {
 }
 
 export async function runBackground(mode: RunMode): Promise<void> {
-  // Told once: afterwards fd 3 is closed, and its number may belong to some other file.
+  // Told once: afterwards fd 3 is closed, and its number may belong to some other file. Warnings
+  // emitted while starting (no remotes, remotes not served) go first, as `WARNING ...` lines, so
+  // that `start` can show them to whoever started the daemon.
   let told = false;
+  const startupWarnings: string[] = [];
   const tell = (line: string) => {
     if (mode !== 'background' || told) return;
     told = true;
     try {
-      writeSync(READY_FD, `${line}\n`);
+      writeSync(READY_FD, [...startupWarnings, line].map((l) => `${l}\n`).join(''));
       closeSync(READY_FD);
     } catch {
       // the starting process is gone; nobody to tell
@@ -85,6 +100,29 @@ export async function runBackground(mode: RunMode): Promise<void> {
     process.exit(70);
   });
 
+  // Named after its repository in ps and top. Linux gives the title only the room of the original
+  // command line: `start` passes the path as an argument to make that room.
+  process.title = `git-remote-daemon ${process.cwd()}`;
+
+  // The lock first: it is what keeps this daemon alone, whatever became of the files below.
+  // Whoever asks it who holds the repository gets the daemon's files made again first, if they
+  // were deleted (set once the daemon is up).
+  let repair: ((now: boolean) => void) | undefined;
+  let lock;
+  try {
+    lock = await acquireLock(paths.commonDir, mode, () => repair?.(true));
+  } catch (err) {
+    return fail(why(err));
+  }
+  if (!lock.ok) {
+    const pid = lock.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
+    if (mode === 'background') {
+      tell(`ALREADY ${pid ?? '?'}`);
+      process.exit(0);
+    }
+    return fail(`a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
+  }
+
   let claim;
   try {
     claim = acquirePidFile(paths.pidFile);
@@ -117,6 +155,14 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // daemon is up waits for it.
   let early: ((running: Daemon) => void)[] | undefined = [];
   const dispatch = (act: (running: Daemon) => void) => (early ? early.push(act) : act(daemon!));
+  const openFifo = () =>
+    new FifoReader(controlPath, {
+      message: (message) => {
+        log(`control pipe: ${formatConsumed(message)}`);
+        dispatch((running) => (message.type === 'RELOAD' ? reload() : running.control.onMessage(message)));
+      },
+      badLine: (problem) => dispatch((running) => running.control.onBadLine(problem)),
+    });
   let fifo: FifoReader;
   try {
     makeFifo(paths.control);
@@ -124,13 +170,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     return fail(`cannot create the control pipe ${paths.control}: ${why(err)}`);
   }
   try {
-    fifo = new FifoReader(paths.control, {
-      message: (message) => {
-        log(`control pipe: ${formatConsumed(message)}`);
-        dispatch((running) => (message.type === 'RELOAD' ? reload() : running.control.onMessage(message)));
-      },
-      badLine: (problem) => dispatch((running) => running.control.onBadLine(problem)),
-    });
+    fifo = openFifo();
   } catch (err) {
     return fail(`cannot open the control pipe ${paths.control}: ${why(err)}`);
   }
@@ -147,6 +187,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   });
 
   const startedAt = Date.now();
+  let ignored: DaemonState['ignored'] = [];
   const state = new StateWriter(paths.state, (): DaemonState => ({
     version: 1,
     pid: process.pid,
@@ -156,11 +197,29 @@ export async function runBackground(mode: RunMode): Promise<void> {
     mode: daemon?.coordinator.currentMode ?? 'running',
     logTo: mode === 'background' ? 'file' : 'stderr',
     remotes: daemon?.coordinator.status() ?? [],
+    ignored,
   }));
+  const metrics = new Metrics(process.cwd());
+  let metricsFile: string | undefined;
+  const writeMetrics = () => {
+    if (!metricsFile) return;
+    try {
+      writeMetricsFile(metricsFile, metrics.render());
+    } catch (err) {
+      log(`cannot write the metrics file ${metricsFile}: ${why(err)}`);
+    }
+  };
   const output = new ControlOutput(
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') sink.line(line);
+        for (const line of chunk.toString('utf8').split('\n')) {
+          if (line === '') continue;
+          sink.line(line);
+          const message = parseEmitted(line);
+          if (!message) continue;
+          if (message.type === 'WARNING' && !told) startupWarnings.push(line);
+          if (metrics.observe(message)) writeMetrics();
+        }
         callback();
       },
     }),
@@ -169,7 +228,22 @@ export async function runBackground(mode: RunMode): Promise<void> {
   let repo;
   try {
     repo = await findRepo(process.cwd());
-    daemon = await startDaemon(repo.cwd, { output, log, onStopping: armHardExit }, { onStateChange: () => state.changed() });
+    daemon = await startDaemon(
+      repo.cwd,
+      { output, log, onStopping: armHardExit },
+      {
+        onStateChange: () => state.changed(),
+        onConfig: (config) => {
+          ignored = config.ignored.map(({ name, reason }) => ({ name, reason }));
+          metrics.setRemotes(config.remotes.map((r) => r.name));
+          const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
+          if (metricsFile && metricsFile !== wanted) removeQuietly(metricsFile);
+          metricsFile = wanted;
+          writeMetrics();
+          state.changed();
+        },
+      },
+    );
   } catch (err) {
     return fail(why(err));
   }
@@ -190,6 +264,65 @@ export async function runBackground(mode: RunMode): Promise<void> {
   }
   await watcher.refresh();
 
+  const stopWatchdog = watchRepository({
+    worktree: repo.cwd,
+    commonDir: paths.commonDir,
+    gone: (what) => {
+      log(`${what} is gone; stopping`);
+      // Made again by us while the repository was being deleted, they would keep its directory
+      // from being removed: take them away too.
+      if (remade) rmSync(daemonPathsNow.dir, { recursive: true, force: true });
+      void running.stop();
+    },
+    check: () => repairFiles(false),
+  });
+  const daemonPathsNow = paths;
+  let remade = false;
+  let missingSince: number | undefined;
+  repair = (now) => repairFiles(now);
+  // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
+  // so that status, send and stop keep working. The lock never left, so no second daemon got in.
+  // Unasked, only once they have been missing for a while with the repository intact: the
+  // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
+  // middle of it would make fail ("Directory not empty"). A command asking for the daemon
+  // (through the lock) gets them at once.
+  function repairFiles(now: boolean): void {
+    if (!filesMissing()) {
+      missingSince = undefined;
+      return;
+    }
+    missingSince ??= Date.now();
+    if (!now && Date.now() - missingSince < REPAIR_AFTER_MS) return;
+    missingSince = undefined;
+    remade = true;
+    const missing: string[] = [];
+    try {
+      ensureDir(daemonPathsNow);
+      if (sink.reopen?.()) missing.push('log');
+      const record = readPidFile(daemonPathsNow.pidFile);
+      const mine = ownRecord();
+      if (!record || record.pid !== mine.pid || record.startTime !== mine.startTime) {
+        missing.push('pid');
+        // The lock is ours: whatever the name holds now is stale.
+        removeQuietly(daemonPathsNow.pidFile);
+        acquirePidFile(daemonPathsNow.pidFile);
+      }
+      if (!sameInode(controlPath, fifo.ino)) {
+        missing.push('control');
+        makeFifo(controlPath);
+        fifo.close();
+        fifo = openFifo();
+      }
+      if (!existsSync(statePath)) missing.push('state.json');
+      state.flush();
+      if (missing.length > 0) {
+        log(`${missing.join(', ')} missing from ${daemonPathsNow.dir}: made again`);
+      }
+    } catch (err) {
+      log(`cannot re-create the files in ${daemonPathsNow.dir}: ${why(err)}`);
+    }
+  }
+
   for (const act of early) act(running);
   early = undefined;
   if (stopRequested) void running.stop();
@@ -197,15 +330,35 @@ export async function runBackground(mode: RunMode): Promise<void> {
   log(`started (pid ${process.pid}) in ${process.cwd()}`);
   tell(`READY ${process.pid}`);
 
+  function filesMissing(): boolean {
+    const record = readPidFile(daemonPathsNow.pidFile);
+    const mine = ownRecord();
+    const ours = record !== undefined && record.pid === mine.pid && record.startTime === mine.startTime;
+    return !ours || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
+  }
+
   const code = await running.finished;
+  repair = undefined; // what it would make again, the exit handler is about to remove
+  stopWatchdog();
   fifo.close();
   watcher.close();
   state.close();
+  if (metricsFile) removeQuietly(metricsFile);
+  lock.release();
   log('stopped');
   sink.close();
   process.exit(code);
 }
 
 function fileSink(file: LogFile): Sink {
-  return { line: (text) => file.write(text), close: () => file.close() };
+  return { line: (text) => file.write(text), close: () => file.close(), reopen: () => file.reopenIfGone() };
+}
+
+function sameInode(path: string, ino: number): boolean {
+  try {
+    const stat = lstatSync(path);
+    return stat.isFIFO() && stat.ino === ino;
+  } catch {
+    return false;
+  }
 }

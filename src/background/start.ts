@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { findRepo } from '../config.js';
-import { runningDaemon } from './pidfile.js';
+import { findDaemon } from '../commands/find.js';
 import { daemonPaths, ensureDir } from './paths.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
@@ -21,6 +21,8 @@ export interface StartResult {
   code: number;
   message: string;
   pid?: number;
+  /** WARNING lines the daemon emitted while starting, without the `WARNING ` prefix. */
+  warnings?: string[];
 }
 
 export async function startInBackground(cwd: string): Promise<StartResult> {
@@ -32,12 +34,13 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
   } catch (err) {
     return { code: 1, message: (err as Error).message };
   }
-  const running = runningDaemon(paths.pidFile);
+  const running = await findDaemon(paths);
   if (running) return { code: 0, message: `already running (pid ${running.pid})`, pid: running.pid };
 
   const logFd = openSync(paths.log, 'a', 0o600);
   // No --verbose: the background daemon always logs its details to the log file.
-  const child = spawn(process.execPath, [BIN, '--daemon-child'], {
+  // The path is there for the process title (run.ts), which gets no more room than this command line.
+  const child = spawn(process.execPath, [BIN, '--daemon-child', repo.cwd], {
     cwd: repo.cwd,
     detached: true,
     stdio: ['ignore', 'ignore', logFd, 'pipe'],
@@ -45,6 +48,7 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
   closeSync(logFd);
   const report = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
 
+  const warnings: string[] = [];
   const answer = await new Promise<string | { exit: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     let text = '';
     const timer = setTimeout(() => {
@@ -52,12 +56,19 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
       child.kill('SIGTERM');
       resolve(`ERROR the daemon did not report within ${START_TIMEOUT_MS / 1000} s; see ${paths.log}`);
     }, START_TIMEOUT_MS);
+    // Warnings come first, one line each; the line that ends the report is READY, ALREADY or ERROR.
     report.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
-      const newline = text.indexOf('\n');
-      if (newline >= 0) {
+      for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n')) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        if (line.startsWith('WARNING ')) {
+          warnings.push(line.slice('WARNING '.length));
+          continue;
+        }
         clearTimeout(timer);
-        resolve(text.slice(0, newline));
+        resolve(line);
+        return;
       }
     });
     report.on('error', () => {});
@@ -80,7 +91,7 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
   }
   const [word, ...rest] = answer.split(' ');
   const detail = rest.join(' ');
-  if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${paths.log}`, pid: Number(detail) };
+  if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${paths.log}`, pid: Number(detail), warnings };
   if (word === 'ALREADY') return { code: 0, message: `already running (pid ${detail})`, pid: Number(detail) };
   if (word === 'ERROR') return { code: 1, message: detail || 'the daemon could not start' };
   return { code: 1, message: `the daemon said something unexpected: ${JSON.stringify(answer)}` };

@@ -17,6 +17,8 @@ export interface DaemonState {
   /** Where the log goes: the log file (background) or stderr (service mode). */
   logTo: 'file' | 'stderr';
   remotes: RemoteStatus[];
+  /** Remotes in the config the daemon does not act on, and why. */
+  ignored?: { name: string; reason: string }[];
 }
 
 export function writeState(path: string, state: DaemonState): void {

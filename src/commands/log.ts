@@ -1,11 +1,11 @@
-// `git remote-daemon log [-f]`: print the daemon's log (the rotated-out part first), and with -f
-// keep printing what is added, across rotations, until interrupted.
+// `git remote-daemon log [-f] [-n N]`: print the daemon's log (the rotated-out part first), or its
+// last N lines, and with -f keep printing what is added, across rotations, until interrupted.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { daemonPaths } from '../background/paths.js';
 import { readState } from '../background/state.js';
 
-export async function logCommand(cwd: string, options: { follow?: boolean }, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function logCommand(cwd: string, options: { follow?: boolean; lines?: number }, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const paths = await daemonPaths(cwd);
   const state = readState(paths.state);
   if (state?.logTo === 'stderr') process.stderr.write('git-remote-daemon: this daemon runs in service mode and logs to stderr (journalctl --user -u ...)\n');
@@ -13,9 +13,15 @@ export async function logCommand(cwd: string, options: { follow?: boolean }, out
     process.stderr.write(`git-remote-daemon: no log yet (${paths.log})\n`);
     return 1;
   }
-  if (existsSync(paths.oldLog)) copyFrom(paths.oldLog, 0, out);
   let follower = openIfExists(paths.log);
-  let offset = follower === undefined ? 0 : copyFrom(follower, 0, out);
+  let offset: number;
+  if (options.lines !== undefined) {
+    offset = follower === undefined ? 0 : fstatSync(follower).size;
+    out.write(lastLines(paths.oldLog, paths.log, follower, offset, options.lines));
+  } else {
+    if (existsSync(paths.oldLog)) copyFrom(paths.oldLog, 0, out);
+    offset = follower === undefined ? 0 : copyFrom(follower, 0, out);
+  }
   if (!options.follow) {
     if (follower !== undefined) closeSync(follower);
     return 0;
@@ -37,6 +43,21 @@ export async function logCommand(cwd: string, options: { follow?: boolean }, out
       if (follower !== undefined) offset = copyFrom(follower, 0, out);
     }
   }
+}
+
+/** The last `count` lines of the old log and the current one up to `size` (both 1 MiB at most). */
+function lastLines(oldLog: string, log: string, fd: number | undefined, size: number, count: number): string {
+  if (count === 0) return '';
+  let text = '';
+  if (fd !== undefined) {
+    const buffer = Buffer.alloc(size);
+    readSync(fd, buffer, 0, size, 0);
+    text = buffer.toString('utf8');
+  }
+  if (text.split('\n').length <= count && existsSync(oldLog)) text = readFileSync(oldLog, 'utf8') + text;
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.length === 0 ? '' : `${lines.slice(-count).join('\n')}\n`;
 }
 
 function openIfExists(path: string): number | undefined {

@@ -1,15 +1,16 @@
 // `git remote-daemon stop`: ask the repository's daemon to stop (SIGTERM: it stops its workers,
 // removes its files and exits) and wait until it is gone.
 
-import { isAlive, runningDaemon } from '../background/pidfile.js';
+import { isAlive } from '../background/pidfile.js';
 import { daemonPaths } from '../background/paths.js';
+import { findDaemon } from './find.js';
 
 /** The daemon exits within ~2 s of a stop (its hard deadline); this leaves room for a slow machine. */
 const STOP_TIMEOUT_MS = 10_000;
 
 export async function stopCommand(cwd: string): Promise<{ code: number; message: string }> {
   const paths = await daemonPaths(cwd);
-  const record = runningDaemon(paths.pidFile);
+  const record = await findDaemon(paths);
   if (!record) return { code: 0, message: 'no daemon is running in this repository' };
   try {
     process.kill(record.pid, 'SIGTERM');

@@ -232,7 +232,10 @@ test('status shows a failing remote: disconnected, its warning and the next retr
   // Between a retry starting and failing there is no next retry yet: read until one is shown.
   let status = await cli(fx.local, ['status']);
   for (let i = 0; i < 20 && !status.stdout.includes('retrying in'); i++) status = await cli(fx.local, ['status']);
-  assert.match(status.stdout, /^broken\s+local\s+disconnected since \S+ \(\d+s ago\)\s+no fetch yet\s+retrying in \d+ s\s+warning since \S+ \(\d+s ago\): cannot connect: /m);
+  const time = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s ago\)`;
+  assert.match(status.stdout, new RegExp(String.raw`^broken  local  disconnected since ${time}; retrying in \d+ s\n {15}last fetch: none yet\n {15}warning \(\d+s ago\): cannot connect:`, 'm'));
+  assert.match(status.stdout, new RegExp(String.raw`^origin  local  connected since ${time}\n`, 'm'));
+  for (const line of status.stdout.split('\n')) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
   const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { remotes: { name: string; phase: { kind: string; until?: number }; warnings: { text: string }[] }[] };
   const broken = json.remotes.find((r) => r.name === 'broken')!;
   assert.ok(['backoff', 'connecting'].includes(broken.phase.kind), broken.phase.kind);

@@ -1,0 +1,165 @@
+// What `status` prints, for a person reading it at a glance: aligned, within 80 columns, times in
+// UTC as the log writes them (without the milliseconds) followed by how long ago.
+//
+// It reads the state file as plain data from whichever daemon version wrote it, so every field is
+// optional here: a missing one is left out of the output, never an error.
+
+/** A remote as the state file describes it (older and newer daemons write different fields). */
+export interface RemoteView {
+  name: string;
+  transport?: string;
+  url?: string;
+  /** The worker's lifecycle phase (newer daemons). */
+  phase?: { kind: string; until?: number; reason?: string; since?: number };
+  connected?: boolean;
+  /** When `connected` last changed. */
+  since?: number;
+  /** How changes are noticed while connected: "notifier", "polling every 60 s"... */
+  watching?: string;
+  lastFetch?: { at: number; ok: boolean };
+  /** When the next connection attempt is due (older daemons). */
+  nextRetry?: number;
+  /** The conditions still true (newer daemons). */
+  warnings?: { at: number; kind?: string; text: string }[];
+  /** The last warning, true or not any more (older daemons). */
+  lastWarning?: { at: number; text: string };
+}
+
+export interface StateView {
+  pid: number;
+  startedAt?: number;
+  cwd?: string;
+  mode?: string;
+  remotes?: RemoteView[];
+  ignored?: { name: string; reason: string }[];
+}
+
+/** The checked-out branch against its upstream. */
+export interface BranchView {
+  branch?: string;
+  upstream?: string;
+  ahead?: number;
+  behind?: number;
+}
+
+const WIDTH = 80;
+
+export function formatStatus(state: StateView, now: number, branch?: BranchView): string {
+  const out: string[] = [];
+  out.push(`running (pid ${state.pid})${state.startedAt ? ` since ${when(state.startedAt, now)}` : ''}`);
+  if (state.cwd) out.push(`in ${state.cwd}`);
+  if (state.mode === 'paused') out.push('PAUSED: nothing is watched or fetched until `git remote-daemon resume`');
+  else if (state.mode === 'lostnet') out.push('OFFLINE (LOSTNET): network remotes wait for `git remote-daemon resume`');
+  if (branch) out.push(formatBranch(branch));
+  out.push('');
+
+  const remotes = state.remotes ?? [];
+  if (remotes.length === 0) out.push('no remotes to act on');
+  const nameWidth = Math.min(20, Math.max(...remotes.map((r) => r.name.length), 0));
+  const transportWidth = Math.max(...remotes.map((r) => (r.transport ?? '').length), 0);
+  const indent = ' '.repeat(nameWidth + 2 + (transportWidth ? transportWidth + 2 : 0));
+  for (const r of remotes) {
+    const head = `${r.name.padEnd(nameWidth)}  ${transportWidth ? `${(r.transport ?? '').padEnd(transportWidth)}  ` : ''}`;
+    const details = remoteDetails(r, now);
+    out.push(...wrap(`${head}${details[0]}`, `${indent}  `));
+    for (const line of details.slice(1)) out.push(...wrap(`${indent}${line}`, `${indent}  `));
+  }
+
+  const ignored = state.ignored ?? [];
+  if (ignored.length > 0) {
+    out.push('', 'ignored:');
+    const width = Math.min(20, Math.max(...ignored.map((i) => i.name.length)));
+    for (const { name, reason } of ignored) out.push(...wrap(`  ${name.padEnd(width)}  ${reason}`, ' '.repeat(width + 4)));
+  }
+  return out.join('\n');
+}
+
+function formatBranch(b: BranchView): string {
+  if (!b.branch) return 'HEAD is detached';
+  if (!b.upstream) return `branch ${b.branch}, no upstream`;
+  if (b.ahead === undefined || b.behind === undefined) return `branch ${b.branch} tracks ${b.upstream}`;
+  if (b.ahead === 0 && b.behind === 0) return `branch ${b.branch}, up to date with ${b.upstream}`;
+  const parts = [b.ahead ? `${b.ahead} ahead` : '', b.behind ? `${b.behind} behind` : ''].filter(Boolean);
+  return `branch ${b.branch}, ${parts.join(' and ')} ${b.upstream}`;
+}
+
+/** One remote's lines: its state first, then how it is watched, its last fetch, its warnings. */
+function remoteDetails(r: RemoteView, now: number): string[] {
+  const lines = [stateLine(r, now)];
+  if (r.connected && r.watching) lines.push(`watching: ${r.watching}`);
+  lines.push(r.lastFetch ? `last fetch: ${when(r.lastFetch.at, now)}, ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'last fetch: none yet');
+  for (const w of currentWarnings(r)) lines.push(`warning (${ago(w.at, now)}): ${w.text}`);
+  return lines;
+}
+
+function stateLine(r: RemoteView, now: number): string {
+  const since = r.since !== undefined ? ` since ${when(r.since, now)}` : '';
+  const phase = r.phase;
+  if (phase) {
+    switch (phase.kind) {
+      case 'connected':
+        return `connected${since}`;
+      case 'backoff':
+        return `disconnected${since}; retrying in ${phase.until !== undefined ? seconds(phase.until - now) : '?'}`;
+      case 'waiting':
+        return `disconnected${since}; waiting for resume or reload`;
+      case 'offline':
+        return `offline (LOSTNET)${since}`;
+      default:
+        return `${phase.kind}${since}`; // paused, connecting, stopping, or one this version does not know
+    }
+  }
+  if (r.connected) return `connected${since}`;
+  return `disconnected${since}${r.nextRetry !== undefined ? `; retrying in ${seconds(r.nextRetry - now)}` : ''}`;
+}
+
+/**
+ * The warnings that still hold. Newer daemons list exactly those; from an older one's last
+ * warning, keep it only when nothing good (a connection, a successful fetch) came after it.
+ */
+function currentWarnings(r: RemoteView): { at: number; text: string }[] {
+  if (r.warnings) return r.warnings;
+  const w = r.lastWarning;
+  if (!w) return [];
+  if (r.lastFetch?.ok && r.lastFetch.at >= w.at) return [];
+  if (r.connected && r.since !== undefined && r.since >= w.at) return [];
+  return [w];
+}
+
+/** `2026-12-02T09:15:02Z (5m ago)`: the log's UTC timestamps, to the second. */
+export function when(at: number, now: number): string {
+  return `${new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z')} (${ago(at, now)})`;
+}
+
+export function ago(at: number, now: number): string {
+  return at > now ? `in ${span(at - now)}` : `${span(now - at)} ago`;
+}
+
+/** A duration as its two largest units: 42s, 5m 03s, 2h 05m, 3d 4h. */
+export function span(ms: number): string {
+  const s = Math.floor(Math.max(0, ms) / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor(s / 3600) % 24}h`;
+}
+
+/** Rounded up: a retry due in 300 ms reads "1 s", never "0 s". */
+function seconds(ms: number): string {
+  return `${Math.max(0, Math.ceil(ms / 1000))} s`;
+}
+
+/** Breaks a line at spaces to fit WIDTH columns; continuation lines get `indent`. */
+export function wrap(line: string, indent: string): string[] {
+  const lines: string[] = [];
+  let rest = line;
+  while (rest.length > WIDTH) {
+    let cut = rest.lastIndexOf(' ', WIDTH);
+    if (cut <= indent.length) cut = rest.indexOf(' ', WIDTH); // one long word: let it overflow
+    if (cut < 0) break;
+    lines.push(rest.slice(0, cut).trimEnd());
+    rest = indent + rest.slice(cut + 1).trimStart();
+  }
+  lines.push(rest);
+  return lines;
+}

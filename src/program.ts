@@ -1,0 +1,237 @@
+// The command line's definition (commander): every command, option and help text, in one place
+// that both the entry point (cli.ts) and the man page generator (manpage.ts) read. Defining it has
+// no side effects; the actions load what they need only when they run.
+
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ControlOutput } from './control.js';
+import { armHardExit, exitWhenDone, startDaemon, type Daemon } from './daemon.js';
+import { DAEMON, type Consumed } from './protocol.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const EXIT_CODES = `Exit codes: 0 success; 1 failure (outside a repository, the daemon could not start or be
+reached...); 2 a message or argument the daemon would refuse; 3 no daemon runs in this repository
+(status, send, pause, resume, fetch, reload); status --check: 2 when a remote is unhealthy.`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`git-remote-daemon: ${message}\n`);
+  process.exit(code);
+}
+
+function say(message: string): void {
+  process.stdout.write(`git-remote-daemon: ${message}\n`);
+}
+
+async function foreground(options: { verbose?: boolean; force?: boolean }): Promise<void> {
+  const { acquireLock } = await import('./background/lock.js');
+  const { daemonPaths } = await import('./background/paths.js');
+  const { watchRepository } = await import('./background/watchdog.js');
+  const log = options.verbose ? (text: string) => process.stderr.write(`${text}\n`) : () => {};
+  let daemon: Daemon | undefined;
+  const output = new ControlOutput(process.stdout, () => void daemon?.stop());
+  try {
+    const { commonDir } = await daemonPaths(process.cwd());
+    // Two daemons in one repository both fetch and both fast-forward: refuse unless insisted on.
+    const lock = await acquireLock(commonDir, 'foreground');
+    if (!lock.ok) {
+      const who = `a daemon already runs in this repository${lock.holder ? ` (pid ${lock.holder.pid})` : ''}`;
+      if (!options.force) fail(`${who}; stop it first (git remote-daemon stop), or pass --force to run beside it`);
+      process.stderr.write(`git-remote-daemon: ${who}; running beside it (--force)\n`);
+    }
+    daemon = await startDaemon(process.cwd(), { input: process.stdin, output, log, onStopping: armHardExit });
+    // Like a background daemon, one whose repository is deleted stops rather than run on for nothing.
+    const running = daemon;
+    const stopWatching = watchRepository({
+      worktree: running.repo.cwd,
+      commonDir,
+      gone: (what) => {
+        output.write({ type: 'WARNING', remote: DAEMON, text: `${what} is gone; stopping` });
+        void running.stop();
+      },
+    });
+    void running.finished.then(stopWatching);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  exitWhenDone(daemon!);
+}
+
+/**
+ * For the client commands (start, stop, status, send, reload, log...): a reader that goes away
+ * (`log | head`, `status | head -0`) is a normal end, not a crash. Node ignores SIGPIPE, so the
+ * write fails with EPIPE instead, which would otherwise be an unhandled 'error' event.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+  // Nobody is left to read a complaint about stderr itself; the exit code still says how it went.
+  process.stderr.on('error', () => {});
+}
+
+/** Runs a command's work, turning an error (not in a repository...) into a clear message and exit 1. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+/** Hands a message to the running daemon and says so in one line. */
+async function send(line: string): Promise<void> {
+  endQuietlyOnBrokenPipe();
+  const { sendCommand } = await import('./commands/send.js');
+  const result = await guard(() => sendCommand(process.cwd(), line));
+  if (result.code === 0) say(`sent ${line} to the daemon (pid ${result.pid})`);
+  else process.stderr.write(`git-remote-daemon: ${result.message}\n`);
+  process.exitCode = result.code;
+}
+
+async function start(): Promise<void> {
+  endQuietlyOnBrokenPipe();
+  const { startInBackground } = await import('./background/start.js');
+  const result = await startInBackground(process.cwd());
+  // What the daemon found worth a warning while starting (no remotes, remotes it cannot serve) is
+  // said here too, where the person who started it is looking, not only in the log.
+  for (const warning of result.warnings ?? []) {
+    const [remote, ...text] = warning.split(' ');
+    process.stderr.write(`git-remote-daemon: warning: ${remote === DAEMON ? '' : `${remote}: `}${text.join(' ')}\n`);
+  }
+  if (result.code !== 0) fail(result.message, result.code);
+  say(result.message);
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a number of lines');
+  return n;
+}
+
+function duration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('a duration such as 90s, 10m, 2h or 1d');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 's']!;
+  return Number(match[1]) * unit;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('git-remote-daemon')
+    .description(
+      'Keep this git repository in step with its remotes: hold a connection to each remote named in ' +
+        "the repository's config, learn at once when its refs change, and fetch the change.",
+    )
+    .version(pkg.version, '-V, --version')
+    .addOption(new Option('--foreground', 'run in the foreground, speaking the control protocol on stdin/stdout (stops at end of stdin)').conflicts('service'))
+    .addOption(
+      new Option('--service', 'run in the foreground for a service manager (systemd): control messages from .git/remote-daemon/control, log to stderr; stdin is not read'),
+    )
+    // The background daemon gets its repository's path here only so that its command line is long
+    // enough to hold the process title naming the repository (Linux gives a title no more room).
+    .addOption(new Option('--daemon-child [repository]').hideHelp())
+    .option('-v, --verbose', 'with --foreground: log details (git fetch output, reconnect reasons) to stderr (the other modes always log them)')
+    .option('--force', 'with --foreground: run even though another daemon already runs in this repository')
+    .addHelpText(
+      'after',
+      `
+Run it inside a git repository (any subdirectory or linked worktree). Without a command it starts
+the daemon in the background (as \`start\`) and returns; stop it with \`git remote-daemon stop\`.
+Its files are in .git/remote-daemon/. Remotes with a local path, file:// or ssh URL are acted on;
+set remote.<name>.remotedaemon=false to leave one out. See man git-remote-daemon, README.md and
+docs/protocol.md.
+
+${EXIT_CODES}`,
+    )
+    .action(async (options: { foreground?: boolean; service?: boolean; daemonChild?: string | boolean; verbose?: boolean; force?: boolean }) => {
+      if (options.foreground) return foreground(options);
+      if (options.service || options.daemonChild) {
+        const { runBackground } = await import('./background/run.js');
+        return runBackground(options.service ? 'service' : 'background');
+      }
+      return start();
+    });
+
+  program
+    .command('start')
+    .description('start the daemon in the background and return once it is up (the same as no command)')
+    .action(() => start());
+
+  program
+    .command('stop')
+    .description("stop this repository's daemon and wait until it is gone")
+    .action(async () => {
+      endQuietlyOnBrokenPipe();
+      const { stopCommand } = await import('./commands/stop.js');
+      const result = await guard(() => stopCommand(process.cwd()));
+      (result.code === 0 ? process.stdout : process.stderr).write(`git-remote-daemon: ${result.message}\n`);
+      process.exitCode = result.code;
+    });
+
+  program
+    .command('status')
+    .description('show what the daemon and each remote are doing; exit code 0 when a daemon runs, 3 when none does')
+    .option('--json', 'print the same as JSON, for scripts')
+    .option('--check', 'health check: exit 0 when every remote is healthy, 2 when one is failing or disconnected too long')
+    .addOption(new Option('--max-stale <duration>', 'with --check: how long a remote may be disconnected (e.g. 90s, 10m, 1h)').default(600_000, '10m').argParser(duration))
+    .action(async (options: { json?: boolean; check?: boolean; maxStale: number }) => {
+      endQuietlyOnBrokenPipe();
+      const { statusCommand } = await import('./commands/status.js');
+      const result = await guard(() => statusCommand(process.cwd(), options));
+      process.stdout.write(`${result.text}\n`);
+      process.exitCode = result.code;
+    });
+
+  const simple: [Consumed['type'], string][] = [
+    ['PAUSE', 'close every connection and stay idle until resume'],
+    ['RESUME', 'reconnect everything now, skipping any backoff; retries remotes waiting for you'],
+    ['RELOAD', 'make the daemon re-read the git config (it also notices config edits by itself)'],
+  ];
+  for (const [verb, description] of simple) {
+    program
+      .command(verb.toLowerCase())
+      .description(description)
+      .action(() => send(verb));
+  }
+
+  program
+    .command('fetch')
+    .description("fetch now through the daemon's connections, from the remotes named or from all")
+    .argument('[remote...]', 'remotes to fetch from (default: every remote the daemon acts on)')
+    .action((remotes: string[]) => send(['FETCH', ...remotes].join(' ')));
+
+  program
+    .command('send')
+    .description('send one raw control message to the running daemon, e.g. PAUSE, RESUME, LOSTNET, RELOAD, FETCH, STOP, CHANGED <ref>...')
+    .argument('<message...>', 'the message and its arguments')
+    .action((words: string[]) => send(words.join(' ')));
+
+  program
+    .command('log')
+    .description("print the daemon's log (UTC timestamps), the rotated-out part first")
+    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .option('-n, --lines <count>', 'print only the last <count> lines', count)
+    .action(async (options: { follow?: boolean; lines?: number }) => {
+      endQuietlyOnBrokenPipe();
+      const { logCommand } = await import('./commands/log.js');
+      process.exitCode = await guard(() => logCommand(process.cwd(), options));
+    });
+
+  program
+    .command('notifychanges')
+    .description('server side: print READY, then CHANGED <sha>... whenever a ref of <repo> changes; ends at end of stdin')
+    .argument('[repo]', 'repository to watch (default: the one this runs in)')
+    .action(async (repo: string | undefined) => {
+      const { runNotifyChanges } = await import('./server/notifychanges.js');
+      process.exitCode = await runNotifyChanges(repo);
+    });
+
+  program
+    .command('shell')
+    .description('server side: restricted login command for authorized_keys; runs only notifychanges and git transfer commands from SSH_ORIGINAL_COMMAND')
+    .argument('[basedir]', 'refuse repositories outside this directory')
+    .action(async (baseDir: string | undefined) => {
+      const { runShell } = await import('./server/shell.js');
+      process.exitCode = await runShell({ baseDir });
+    });
+
+  return program;
+}

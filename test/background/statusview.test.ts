@@ -1,0 +1,94 @@
+// status as a person reads it, from state files of the coming RemoteState shape (phase, watching,
+// warnings still true) and of today's (nextRetry, lastWarning), and from ones missing fields.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatStatus, span, type StateView } from '../../src/commands/statusview.js';
+import { healthProblems } from '../../src/commands/health.js';
+
+const now = Date.UTC(2026, 11, 2, 11, 20, 21);
+const min = 60_000;
+
+const state: StateView = {
+  pid: 4242,
+  startedAt: now - 125 * min,
+  cwd: '/home/me/src/project',
+  mode: 'running',
+  remotes: [
+    {
+      name: 'origin',
+      transport: 'ssh',
+      phase: { kind: 'connected', since: now - 125 * min },
+      connected: true,
+      since: now - 125 * min,
+      watching: 'notifier',
+      lastFetch: { at: now - 3 * min, ok: true },
+      warnings: [],
+    },
+    {
+      name: 'usb-backup',
+      transport: 'local',
+      phase: { kind: 'backoff', until: now + 40_000, reason: 'gone' },
+      connected: false,
+      since: now - 19 * min,
+      lastFetch: { at: now - 22 * min, ok: true },
+      warnings: [{ at: now - 19 * min, kind: 'connect', text: 'cannot connect: /mnt/usb/project.git is not a git repository, and a long tail to wrap' }],
+    },
+  ],
+  ignored: [{ name: 'web', reason: 'no transport serves https://example.com/p.git yet' }],
+};
+
+test('aligned, within 80 columns, UTC times with their age, only warnings still true', () => {
+  const text = formatStatus(state, now, { branch: 'main', upstream: 'origin/main', ahead: 1, behind: 2 });
+  assert.equal(
+    text,
+    [
+      'running (pid 4242) since 2026-12-02T09:15:21Z (2h 05m ago)',
+      'in /home/me/src/project',
+      'branch main, 1 ahead and 2 behind origin/main',
+      '',
+      'origin      ssh    connected since 2026-12-02T09:15:21Z (2h 05m ago)',
+      '                   watching: notifier',
+      '                   last fetch: 2026-12-02T11:17:21Z (3m 00s ago), ok',
+      'usb-backup  local  disconnected since 2026-12-02T11:01:21Z (19m 00s ago);',
+      '                     retrying in 40 s',
+      '                   last fetch: 2026-12-02T10:58:21Z (22m 00s ago), ok',
+      '                   warning (19m 00s ago): cannot connect: /mnt/usb/project.git',
+      '                     is not a git repository, and a long tail to wrap',
+      '',
+      'ignored:',
+      '  web  no transport serves https://example.com/p.git yet',
+    ].join('\n'),
+  );
+  for (const line of text.split('\n')) assert.ok(line.length <= 80, line);
+});
+
+test('missing fields are left out, never an error; paused says how to resume', () => {
+  const text = formatStatus({ pid: 1, mode: 'paused', remotes: [{ name: 'x' }] }, now);
+  assert.equal(text, ['running (pid 1)', 'PAUSED: nothing is watched or fetched until `git remote-daemon resume`', '', 'x  disconnected', '   last fetch: none yet'].join('\n'));
+  assert.equal(formatStatus({ pid: 2 }, now), 'running (pid 2)\n\nno remotes to act on');
+});
+
+test('an old-style last warning shows only while nothing good came after it', () => {
+  const old = (lastFetch?: { at: number; ok: boolean }) =>
+    formatStatus({ pid: 3, remotes: [{ name: 'o', connected: true, since: now - 10 * min, lastWarning: { at: now - 5 * min, text: 'oops' }, lastFetch }] }, now);
+  assert.match(old(), /warning \(5m 00s ago\): oops/);
+  assert.match(old({ at: now - 6 * min, ok: true }), /oops/);
+  assert.doesNotMatch(old({ at: now - 1 * min, ok: true }), /oops/);
+});
+
+test('health: waiting for the user, a failed fetch and a long disconnection are problems; pause is not', () => {
+  const remotes: StateView['remotes'] = [
+    { name: 'a', phase: { kind: 'waiting', reason: 'unknown host key' }, connected: false, since: now },
+    { name: 'b', connected: true, since: now - min, lastFetch: { at: now - 1000, ok: false } },
+    { name: 'c', connected: false, since: now - 11 * min },
+    { name: 'd', connected: false, since: now - 9 * min },
+    { name: 'e', connected: true, since: now - 60 * min, lastFetch: { at: now, ok: true } },
+  ];
+  assert.deepEqual(healthProblems({ pid: 1, remotes }, now, 10 * min), [
+    'a: waiting for resume or reload: unknown host key',
+    'b: last fetch failed 1s ago',
+    'c: disconnected for 11m 00s (allowed: 10m 00s)',
+  ]);
+  assert.deepEqual(healthProblems({ pid: 1, mode: 'paused', remotes }, now, 10 * min), []);
+  assert.equal(span(3 * 86_400_000 + 4 * 3_600_000), '3d 4h');
+});
