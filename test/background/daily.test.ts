@@ -63,15 +63,15 @@ test('start, pause, resume, fetch, reload, send and log -n each say what they di
 
 test('start says what the daemon warned about while starting: no remotes, remotes it cannot serve', async (t) => {
   const fx = backgroundFixture(t);
-  git(fx.local, 'remote', 'add', 'web', 'https://example.invalid/repo.git');
+  git(fx.local, 'remote', 'add', 'web', 'hg::https://example.invalid/repo');
   git(fx.local, 'config', 'remote.origin.remotedaemon', 'false');
   const started = await cli(fx.local, []);
   assert.equal(started.code, 0, started.stderr);
-  assert.match(started.stderr, /^git-remote-daemon: warning: web: ignored: no transport serves https:\/\/example\.invalid\/repo\.git/m);
+  assert.match(started.stderr, /^git-remote-daemon: warning: web: ignored: hg::https:\/\/example\.invalid\/repo: git runs git-remote-hg for it/m);
   assert.match(started.stderr, /^git-remote-daemon: warning: no remotes to act on/m);
   assert.match(started.stdout, /started \(pid \d+\)/);
   const status = await cli(fx.local, ['status']);
-  assert.match(status.stdout, /^ignored:\n {2}origin {2}remote\.<name>\.remotedaemon is false\n {2}web {5}no transport serves/m);
+  assert.match(status.stdout, /^ignored:\n {2}origin {2}remote\.<name>\.remotedaemon is false\n {2}web {5}hg::https:\/\/example\.invalid\/repo: git runs git-remote-hg/m);
   const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { ignored: { name: string }[] };
   assert.deepEqual(json.ignored.map((i) => i.name).sort(), ['origin', 'web']);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
