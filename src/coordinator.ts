@@ -283,8 +283,12 @@ export class Coordinator {
           }
         } else if (message.line === 'DISCONNECTED') {
           if (voice.disconnect()) remote.state.since = now;
-        } else if (message.line === 'SYNCING') voice.sync();
-        else if (voice.doneSyncing(message.ok)) remote.state.lastFetch = { at: now, ok: message.ok };
+        } else if (message.line === 'SYNCING') {
+          if (voice.sync()) remote.state.fetching = { since: now };
+        } else if (voice.doneSyncing(message.ok)) {
+          remote.state.lastFetch = { at: now, ok: message.ok };
+          remote.state.fetching = undefined;
+        }
         break;
       }
       case 'condition':
@@ -300,6 +304,10 @@ export class Coordinator {
         break;
       case 'watching':
         remote.state.watching = message.how;
+        break;
+      case 'fetch-progress':
+        if (!remote.state.fetching) return;
+        remote.state.fetching = { since: remote.state.fetching.since, stage: message.stage, percent: message.percent, bytes: message.bytes };
         break;
       case 'child':
         if (message.alive) remote.children.add(message.pid);
@@ -320,6 +328,7 @@ export class Coordinator {
     remote.children.clear();
     const { closedSync } = remote.voice.end();
     if (closedSync) remote.state.lastFetch = { at: Date.now(), ok: false };
+    remote.state.fetching = undefined;
     remote.state.since = Date.now();
     if (restartInMs !== undefined) {
       remote.state.phase = { kind: 'backoff', until: Date.now() + restartInMs, reason: `worker failed (${err?.message})` };

@@ -85,6 +85,8 @@ export interface RemoteState {
   /** How changes are noticed while connected ("notifier", "polling every 60 s", ...). */
   watching?: string;
   lastFetch?: { at: number; ok: boolean };
+  /** A fetch under way: since when, and how far it has come as git reports it. */
+  fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
   /** The conditions said as WARNING that still hold. */
   warnings: { at: number; kind: string; text: string }[];
 }
@@ -103,6 +105,8 @@ export type FromWorker =
   /** Detail for the log only (stderr of git, reasons behind a retry); not a protocol message. */
   | { type: 'log'; text: string }
   | { type: 'phase'; phase: Phase }
+  /** How far the running fetch has come (at most one a second). */
+  | { type: 'fetch-progress'; stage: string; percent?: number; bytes?: number }
   | { type: 'watching'; how: string }
   /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
   | { type: 'child'; pid: number; alive: boolean }

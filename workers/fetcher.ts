@@ -7,6 +7,7 @@ import type { RefUpdate } from '../src/workerapi.js';
 import { run } from './children.js';
 import { killGroup } from '../src/kit/group.js';
 import { Coalesced } from './coalesce.js';
+import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
 import type { FetchPlan, RefMap } from './transport.js';
 
 export interface FetchOutcome {
@@ -26,6 +27,8 @@ export interface FetcherOptions {
   /** Reads the local refs this fetch can write, before and after, to tell what moved; undefined: not wanted now. */
   snapshot?: () => (() => Promise<RefMap>) | undefined;
   onStart(): void;
+  /** git's progress while the fetch runs (every update: the caller decides how often to pass it on). */
+  onProgress?(progress: FetchProgress): void;
   onDone(outcome: FetchOutcome): void;
 }
 
@@ -70,7 +73,9 @@ export class Fetcher {
     if (plan === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
     this.count++;
     this.options.onStart();
-    const args = [...(plan.gitArgs ?? []), 'fetch', '--quiet'];
+    // Not --quiet: git then prints which refs moved (old..new), which belongs in the log, and with
+    // --progress how far a long fetch has come, which status shows while it runs.
+    const args = [...(plan.gitArgs ?? []), 'fetch', '--progress'];
     // A user's `git pull` reads FETCH_HEAD right after its own fetch; ours must not rewrite it.
     if (!this.options.writeFetchHead) args.push('--no-write-fetch-head');
     args.push(this.options.remote);
@@ -84,11 +89,18 @@ export class Fetcher {
     try {
       const env = { GIT_TERMINAL_PROMPT: '0', ...plan.env };
       const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
-      void subprocess.nodeChildProcess.then((child) => (this.pid = child.pid), () => {});
+      const progress = this.options.onProgress && new ProgressReader(this.options.onProgress);
+      void subprocess.nodeChildProcess.then(
+        (child) => {
+          this.pid = child.pid;
+          if (progress) child.stderr?.on('data', (chunk: Buffer) => progress.push(chunk.toString('utf8')));
+        },
+        () => {},
+      );
       const result = await subprocess;
-      outcome = { ok: true, stderr: result.stderr, updates: [] };
+      outcome = { ok: true, stderr: withoutProgress(result.stderr), updates: [] };
     } catch (err) {
-      const stderr = (err as { stderr?: string }).stderr ?? '';
+      const stderr = withoutProgress((err as { stderr?: string }).stderr ?? '');
       outcome = { ok: false, stderr: stderr || (err as Error).message, updates: [] };
     } finally {
       this.pid = undefined;

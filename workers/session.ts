@@ -12,6 +12,8 @@ import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
 import { ObjectChecker } from './objects.js';
+import { formatBytes } from '../src/kit/bytes.js';
+import type { FetchProgress } from './progress.js';
 import type { EndpointLink, TransportPlugin } from './plugin.js';
 import { capturePrints } from './prints.js';
 import { transportNamed } from './registry.js';
@@ -20,6 +22,8 @@ import { NeedsUser, type Connection, type RemoteChange, type Transport, type Tra
 
 /** A connection that caught up and lasted this long was healthy: losing it retries at once. */
 const HEALTHY_AFTER_MS = 10_000;
+const PROGRESS_EVERY_MS = 1000;
+const PROGRESS_LOG_EVERY_MS = 10_000;
 /** Closing a connection may wait on a server; a stop must not. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -65,6 +69,9 @@ export class Session {
   /** A failed fetch is tried again while connected, backing off on its own scale. */
   private fetchFailures = 0;
   private fetchRetryTimer: NodeJS.Timeout | undefined;
+  private fetchStarted = 0;
+  private progressPosted = 0;
+  private progressLogged = 0;
 
   constructor(
     private readonly task: SessionTask,
@@ -88,8 +95,15 @@ export class Session {
       plan: async () => this.connected()?.fetchPlan(),
       writeFetchHead: this.tracking.writesFetchHeadOnly(),
       snapshot: () => (this.live.reportUpdates ? () => this.tracking.read() : undefined),
-      onStart: () => this.post({ type: 'emit', line: 'SYNCING' }),
+      onStart: () => {
+        this.fetchStarted = Date.now();
+        this.progressPosted = 0;
+        this.progressLogged = Date.now();
+        this.post({ type: 'emit', line: 'SYNCING' });
+      },
+      onProgress: (progress) => this.progress(progress),
       onDone: ({ ok, stderr, updates }) => {
+        // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
         this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
@@ -318,6 +332,20 @@ export class Session {
 
   private async fetchIfConnected(id: number): Promise<void> {
     if (this.connected(id)) await this.fetcher.request();
+  }
+
+  /** A long fetch's progress: to status at most once a second, to the log every ten seconds. */
+  private progress(progress: FetchProgress): void {
+    const now = Date.now();
+    if (now - this.progressPosted >= PROGRESS_EVERY_MS) {
+      this.progressPosted = now;
+      this.post({ type: 'fetch-progress', ...progress });
+    }
+    if (now - this.progressLogged >= PROGRESS_LOG_EVERY_MS) {
+      this.progressLogged = now;
+      const received = progress.bytes !== undefined ? `, ${formatBytes(progress.bytes)} received` : '';
+      this.log(`fetching for ${Math.round((now - this.fetchStarted) / 1000)} s: ${progress.stage} ${progress.percent ?? '?'}%${received}`);
+    }
   }
 
   /** After a failed fetch, while still connected: again, later, until one succeeds. */

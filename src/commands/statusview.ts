@@ -4,6 +4,8 @@
 // It reads the state file as plain data from whichever daemon version wrote it, so every field is
 // optional here: a missing one is left out of the output, never an error.
 
+import { formatBytes } from '../kit/bytes.js';
+
 /** A remote as the state file describes it (older and newer daemons write different fields). */
 export interface RemoteView {
   name: string;
@@ -17,6 +19,7 @@ export interface RemoteView {
   /** How changes are noticed while connected: "notifier", "polling every 60 s"... */
   watching?: string;
   lastFetch?: { at: number; ok: boolean };
+  fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
   /** When the next connection attempt is due (older daemons). */
   nextRetry?: number;
   /** The conditions still true (newer daemons). */
@@ -87,9 +90,17 @@ function formatBranch(b: BranchView): string {
 function remoteDetails(r: RemoteView, now: number): string[] {
   const lines = [stateLine(r, now)];
   if (r.connected && r.watching) lines.push(`watching: ${r.watching}`);
+  if (r.fetching) lines.push(fetchingLine(r.fetching, now));
   lines.push(r.lastFetch ? `last fetch: ${when(r.lastFetch.at, now)}, ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'last fetch: none yet');
   for (const w of currentWarnings(r)) lines.push(`warning (${ago(w.at, now)}): ${w.text}`);
   return lines;
+}
+
+/** `fetching for 28s: Receiving objects 45%, 12.3 MiB received` */
+function fetchingLine(f: NonNullable<RemoteView['fetching']>, now: number): string {
+  const stage = f.stage ? `: ${f.stage} ${f.percent ?? '?'}%` : '';
+  const received = f.bytes !== undefined ? `, ${formatBytes(f.bytes)} received` : '';
+  return `fetching for ${span(now - f.since)}${stage}${received}`;
 }
 
 function stateLine(r: RemoteView, now: number): string {

@@ -3,7 +3,7 @@
 // watchdog, process title); the health check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, pushCommit } from '../support/git.js';
 import { eventually, startDaemon } from '../support/daemon.js';
@@ -269,5 +269,28 @@ test('status shows the checked-out branch against its upstream', async (t) => {
   assert.match(status.stdout, /^ {15}last fetch: \S+Z \(\d+s ago\), ok$/m);
   const json = JSON.parse((await cli(fx.local, ['status', '--json'])).stdout) as { branch: unknown };
   assert.deepEqual(json.branch, { branch: 'main', upstream: 'origin/main', ahead: 1, behind: 1 });
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
+});
+
+test('a fetch in progress shows in status with its time; the log says which refs each fetch moved', async (t) => {
+  const fx = backgroundFixture(t);
+  // The remote's upload-pack waits at a gate, so the fetch is surely running while status is read.
+  const gate = join(fx.root, 'gate');
+  const slow = join(fx.root, 'slow-upload-pack');
+  writeFileSync(slow, `#!/bin/sh\nwhile [ ! -e ${gate} ]; do sleep 0.01; done\nexec git-upload-pack "$@"\n`, { mode: 0o755 });
+  git(fx.local, 'config', 'remote.origin.uploadpack', slow);
+  const pid = pidFrom((await cli(fx.local, ['start'])).stdout);
+  killAfter(t, pid);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  const sha = pushCommit(fx.pusher);
+  await waitForLog(fx.paths, 'SYNCING origin');
+  await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('"fetching"'), 'the state file has the fetch');
+  assert.match((await cli(fx.local, ['status'])).stdout, /^ {15}fetching for \d+s/m);
+  writeFileSync(gate, '');
+  await waitForLog(fx.paths, 'DONESYNCING origin 1');
+  // git's own line for the update: `   1a2b3c4..5d6e7f8  main -> origin/main`.
+  const moved = await waitForLog(fx.paths, /[0-9a-f]{7,}\.\.[0-9a-f]{7,}\s+main\s+-> origin\/main/);
+  assert.ok(moved.some((l) => l.includes(`..${sha.slice(0, 7)}`)), moved.join('\n'));
+  assert.doesNotMatch((await cli(fx.local, ['status'])).stdout, /fetching for/);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
 });
