@@ -348,6 +348,13 @@ export class Coordinator {
     if (this.remotes.get(name) !== remote) this.gate.forgetWhere((r, kind) => r === name && !kind.startsWith('ignored:'));
   }
 
+  /** The machine has a new way out (src/netwatch.ts): remotes backing off try at once. */
+  networkChanged(why: string): void {
+    if (this.stopped) return;
+    this.options.log(`${why}; remotes waiting to retry try now`);
+    if (this.mode === 'running') this.broadcast({ type: 'network-changed' });
+  }
+
   /** FETCH: the named remotes (all when none is named) fetch now, through their connections. */
   private fetchNow(names: string[]): void {
     const targets = names.length === 0 ? [...this.remotes.keys()] : names;

@@ -6,6 +6,7 @@ import { Actions } from './actions/index.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
+import { watchNetwork } from './netwatch.js';
 import type { Emitted } from './protocol.js';
 import type { RepoInfo } from './workerapi.js';
 
@@ -64,6 +65,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     await coordinator.stop();
     throw err;
   }
+  const network = watchNetwork({ changed: (why) => coordinator.networkChanged(why), log: io.log });
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let stopping: Promise<number> | undefined;
@@ -71,6 +73,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     stopping ??= (async () => {
       io.onStopping?.();
       detach();
+      network.stop();
       await Promise.all([coordinator.stop(), actions.stop()]);
       finish(0);
       return 0;

@@ -68,6 +68,8 @@ export type ToWorker =
   | { type: 'reload' }
   | { type: 'live'; live: LiveSettings }
   | { type: 'changed'; refs: string[] }
+  /** The machine's network changed (or it woke up): a remote backing off tries at once. */
+  | { type: 'network-changed' }
   /** FETCH: fetch now if connected (else the catch-up at the next CONNECTED does it). */
   | { type: 'fetch' }
   /** The shared endpoint was restarted: here is the new link. */

@@ -39,6 +39,8 @@ export type LifeEvent =
   | { type: 'resume' }
   /** RELOAD, with this remote's config unchanged. */
   | { type: 'reload' }
+  /** The machine has a new way out (a new address or default route, or it woke from suspend). */
+  | { type: 'network-changed' }
   | { type: 'stop' }
   | { type: 'connected'; attempt: number }
   | { type: 'connect-failed'; attempt: number; reason: string; needsUser: boolean }
@@ -105,6 +107,11 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       if (!active(state)) return [state, []];
       if (phase.kind === 'waiting' || phase.kind === 'backoff') return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
       return [state, []];
+    case 'network-changed':
+      // Whatever failed on the old network may work on the new one: stop waiting out the backoff.
+      // A remote that needs no network, or waits for the user, has nothing to gain from it.
+      if (!state.network || !active(state) || phase.kind !== 'backoff') return [state, []];
+      return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
     case 'retry-due':
       if (phase.kind !== 'backoff' || !active(state)) return [state, []];
       return connect(state, []);

@@ -194,6 +194,7 @@ export class Session {
       case 'lostnet':
       case 'resume':
       case 'reload':
+      case 'network-changed':
       case 'stop':
         if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
         return this.dispatch({ type: message.type });

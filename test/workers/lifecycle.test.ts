@@ -147,3 +147,17 @@ test('every walk keeps CONNECTED and DISCONNECTED alternating, starting with CON
     assert.equal(lines.length % 2, 0, 'STOP closes what is open');
   }
 });
+
+test('a network change ends a backoff at once; it leaves a waiting remote and a local one alone', () => {
+  const backingOff = walk([{ type: 'connect-failed', attempt: 1, reason: 'unreachable', needsUser: false }]).state;
+  const [next, effects] = step(backingOff, { type: 'network-changed' }, env());
+  assert.equal(next.phase.kind, 'connecting');
+  assert.equal(next.failures, 0);
+  assert.deepEqual(effects, [{ do: 'cancel-timer' }, { do: 'connect', attempt: 2 }]);
+  const waiting = walk([{ type: 'connect-failed', attempt: 1, reason: 'host key', needsUser: true }]).state;
+  assert.deepEqual(step(waiting, { type: 'network-changed' }, env())[1], []);
+  const local = walk([{ type: 'connect-failed', attempt: 1, reason: 'gone', needsUser: false }], { network: false }).state;
+  assert.deepEqual(step(local, { type: 'network-changed' }, env())[1], []);
+  const paused = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]).state;
+  assert.deepEqual(step(paused, { type: 'network-changed' }, env())[1], []);
+});
