@@ -305,6 +305,9 @@ export class Coordinator {
       case 'watching':
         remote.state.watching = message.how;
         break;
+      case 'moved':
+        remote.state.lastChange = { at: Date.now(), summary: message.summary };
+        break;
       case 'fetch-progress':
         if (!remote.state.fetching) return;
         remote.state.fetching = { since: remote.state.fetching.since, stage: message.stage, percent: message.percent, bytes: message.bytes };

@@ -87,6 +87,8 @@ export interface RemoteState {
   /** How changes are noticed while connected ("notifier", "polling every 60 s", ...). */
   watching?: string;
   lastFetch?: { at: number; ok: boolean };
+  /** The last fetch that moved refs: when, and what it moved (at most a few, as git reported them). */
+  lastChange?: { at: number; summary: string };
   /** A fetch under way: since when, and how far it has come as git reports it. */
   fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
   /** The conditions said as WARNING that still hold. */
@@ -107,6 +109,8 @@ export type FromWorker =
   /** Detail for the log only (stderr of git, reasons behind a retry); not a protocol message. */
   | { type: 'log'; text: string }
   | { type: 'phase'; phase: Phase }
+  /** A fetch moved refs; `summary` as status shows it ("main: 3 new commits"). */
+  | { type: 'moved'; summary: string }
   /** How far the running fetch has come (at most one a second). */
   | { type: 'fetch-progress'; stage: string; percent?: number; bytes?: number }
   | { type: 'watching'; how: string }

@@ -14,6 +14,7 @@ import { initialState, start, step, type Effect, type LifeEvent, type LifeState 
 import { ObjectChecker } from './objects.js';
 import { formatBytes } from '../src/kit/bytes.js';
 import type { FetchProgress } from './progress.js';
+import { countCommits, describeMoved, parseFetchReport } from './fetchreport.js';
 import type { EndpointLink, TransportPlugin } from './plugin.js';
 import { capturePrints } from './prints.js';
 import { transportNamed } from './registry.js';
@@ -105,6 +106,7 @@ export class Session {
       onDone: ({ ok, stderr, updates }) => {
         // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
+        if (ok) void this.reportMoved(stderr);
         this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
         this.post({ type: 'emit', line: 'DONESYNCING', ok });
@@ -333,6 +335,13 @@ export class Session {
 
   private async fetchIfConnected(id: number): Promise<void> {
     if (this.connected(id)) await this.fetcher.request();
+  }
+
+  /** What the fetch moved, for status: only when it moved anything. */
+  private async reportMoved(stderr: string): Promise<void> {
+    const moved = parseFetchReport(stderr);
+    if (moved.length === 0) return;
+    this.post({ type: 'moved', summary: describeMoved(await countCommits(this.task.repo.cwd, moved)) });
   }
 
   /** A long fetch's progress: to status at most once a second, to the log every ten seconds. */

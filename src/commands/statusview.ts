@@ -20,6 +20,7 @@ export interface RemoteView {
   watching?: string;
   lastFetch?: { at: number; ok: boolean };
   fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
+  lastChange?: { at: number; summary: string };
   /** When the next connection attempt is due (older daemons). */
   nextRetry?: number;
   /** The conditions still true (newer daemons). */
@@ -92,6 +93,7 @@ function remoteDetails(r: RemoteView, now: number): string[] {
   if (r.connected && r.watching) lines.push(`watching: ${r.watching}`);
   if (r.fetching) lines.push(fetchingLine(r.fetching, now));
   lines.push(r.lastFetch ? `last fetch: ${when(r.lastFetch.at, now)}, ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'last fetch: none yet');
+  if (r.lastChange) lines.push(`last change: ${ago(r.lastChange.at, now)}, ${r.lastChange.summary}`);
   for (const w of currentWarnings(r)) lines.push(`warning (${ago(w.at, now)}): ${w.text}`);
   return lines;
 }

@@ -291,6 +291,9 @@ test('a fetch in progress shows in status with its time; the log says which refs
   // git's own line for the update: `   1a2b3c4..5d6e7f8  main -> origin/main`.
   const moved = await waitForLog(fx.paths, /[0-9a-f]{7,}\.\.[0-9a-f]{7,}\s+main\s+-> origin\/main/);
   assert.ok(moved.some((l) => l.includes(`..${sha.slice(0, 7)}`)), moved.join('\n'));
-  assert.doesNotMatch((await cli(fx.local, ['status'])).stdout, /fetching for/);
+  await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('"lastChange"'), 'the state file has what the fetch moved');
+  const after = (await cli(fx.local, ['status'])).stdout;
+  assert.doesNotMatch(after, /fetching for/);
+  assert.match(after, /^ {15}last change: \d+s ago, main: 1 new commit$/m);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
 });
