@@ -1,72 +1,10 @@
-// The control channel's two halves: splitting incoming bytes into bounded lines, and writing
-// emitted messages one whole line at a time. The stdio mode (--foreground) and the named pipe
+// The control channel's two halves: reading incoming bytes as bounded lines (src/kit/lines.ts),
+// and writing emitted messages one whole line at a time. The stdio mode (--foreground) and the named pipe
 // both use them.
 
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
+import { BoundedLines } from './kit/lines.js';
 import { MAX_LINE_BYTES, formatEmitted, parseConsumed, DAEMON, type Consumed, type Emitted } from './protocol.js';
-
-export interface LineSplitterEvents {
-  line(line: string): void;
-  /** A line longer than MAX_LINE_BYTES: its bytes were dropped up to the next newline. */
-  overlong(bytes: number): void;
-}
-
-/**
- * Splits a byte stream into lines without ever holding more than MAX_LINE_BYTES of one line.
- * Each line is decoded as UTF-8 on its own, so a multibyte character split across chunks is fine
- * and invalid bytes become U+FFFD (which the parser refuses).
- */
-export class LineSplitter {
-  private parts: Buffer[] = [];
-  private size = 0;
-  private dropping = 0;
-
-  constructor(private readonly events: LineSplitterEvents, private readonly maxBytes = MAX_LINE_BYTES) {}
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    while (start < chunk.length) {
-      const newline = chunk.indexOf(0x0a, start);
-      const end = newline < 0 ? chunk.length : newline;
-      this.take(chunk.subarray(start, end));
-      if (newline < 0) return;
-      this.finishLine();
-      start = newline + 1;
-    }
-  }
-
-  /** End of input: a last line without a newline still counts. */
-  end(): void {
-    if (this.size > 0 || this.dropping > 0) this.finishLine();
-  }
-
-  private take(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    if (this.dropping > 0 || this.size + bytes.length > this.maxBytes) {
-      this.dropping += this.size + bytes.length;
-      this.parts = [];
-      this.size = 0;
-      return;
-    }
-    this.parts.push(Buffer.from(bytes));
-    this.size += bytes.length;
-  }
-
-  private finishLine(): void {
-    if (this.dropping > 0) {
-      const dropped = this.dropping;
-      this.dropping = 0;
-      this.events.overlong(dropped);
-      return;
-    }
-    const decoder = new StringDecoder('utf8');
-    const line = decoder.write(Buffer.concat(this.parts, this.size)) + decoder.end();
-    this.parts = [];
-    this.size = 0;
-    this.events.line(line);
-  }
-}
 
 export interface ControlInputOptions {
   onMessage(message: Consumed): void;
@@ -76,8 +14,8 @@ export interface ControlInputOptions {
 }
 
 /** Parses each line as a consumed message; bad and over-long lines go to onBadLine. */
-export function controlLineSplitter(options: Pick<ControlInputOptions, 'onMessage' | 'onBadLine'>): LineSplitter {
-  return new LineSplitter({
+export function controlLineSplitter(options: Pick<ControlInputOptions, 'onMessage' | 'onBadLine'>): BoundedLines {
+  return new BoundedLines({
     line(line) {
       const parsed = parseConsumed(line);
       if (parsed.ok) options.onMessage(parsed.message);
@@ -86,7 +24,7 @@ export function controlLineSplitter(options: Pick<ControlInputOptions, 'onMessag
     overlong(bytes) {
       options.onBadLine(`line of ${bytes} bytes is longer than the ${MAX_LINE_BYTES} allowed; ignored`);
     },
-  });
+  }, MAX_LINE_BYTES);
 }
 
 /** Reads consumed messages from a stream (stdin, or one writer of the named pipe). */

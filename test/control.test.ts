@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { LineSplitter, readControl, ControlOutput } from '../src/control.js';
+import { readControl, ControlOutput } from '../src/control.js';
+import { BoundedLines } from '../src/kit/lines.js';
 import { MAX_LINE_BYTES, type Consumed } from '../src/protocol.js';
 
-function split(chunks: (string | Buffer)[], max?: number) {
+function split(chunks: (string | Buffer)[], max = MAX_LINE_BYTES) {
   const lines: string[] = [];
   const overlong: number[] = [];
-  const s = new LineSplitter({ line: (l) => lines.push(l), overlong: (n) => overlong.push(n) }, max);
+  const s = new BoundedLines({ line: (l) => lines.push(l), overlong: (n) => overlong.push(n) }, max);
   for (const c of chunks) s.push(typeof c === 'string' ? Buffer.from(c) : c);
   s.end();
   return { lines, overlong };

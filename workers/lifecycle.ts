@@ -31,6 +31,11 @@ export interface LifeState {
   failures: number;
   /** The current connection caught up with the remote (it works, not merely opened). */
   healthy: boolean;
+  /**
+   * Until then, failed connects retry at the shortest delay: a healthy connection was lost just
+   * before, so the server is most likely restarting and will be back in seconds.
+   */
+  quickUntil: number;
 }
 
 export type LifeEvent =
@@ -68,13 +73,15 @@ export interface StepEnv {
   delay(failures: number): number;
   /** How long a connection must have lasted, caught up, to count as healthy when it drops. */
   healthyAfterMs: number;
+  /** After losing a healthy connection, how long retries stay at the shortest delay. */
+  quickRetryMs: number;
 }
 
 /** Condition kinds the lifecycle raises; a working connection clears them. */
 export const CONNECT = 'connect';
 
 export function initialState(mode: ControlMode, network: boolean): LifeState {
-  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false };
+  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0 };
 }
 
 /** The first step: leave the initial resting phase for whatever the mode asks. */
@@ -129,16 +136,19 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
     case 'connect-failed': {
       if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
       if (event.needsUser) return waitForUser(state, event.reason, []);
-      return backOff(state, env, `cannot connect: ${event.reason}`, state.failures + 1, []);
+      const failures = env.now < state.quickUntil ? 1 : state.failures + 1;
+      return backOff(state, env, `cannot connect: ${event.reason}`, failures, []);
     }
     case 'lost': {
       if (phase.kind !== 'connected' || event.attempt !== state.attempt) return [state, []];
       const effects: Effect[] = [{ do: 'disconnect', attempt: state.attempt }, { do: 'emit', line: 'DISCONNECTED' }];
       if (event.needsUser) return waitForUser(state, event.reason, effects);
-      // A connection that worked for a while was healthy: the server went away, so come back
-      // quickly. One that drops again right after each connect counts as another failure.
+      // A connection that caught up and lasted a little was healthy: the server went away (a
+      // restart, most likely), so come back quickly, and keep trying quickly for a while. One that
+      // drops again right after each connect counts as another failure and backs off.
       const lasted = state.healthy && env.now - phase.since >= env.healthyAfterMs;
-      return backOff(state, env, `disconnected: ${event.reason}`, lasted ? 1 : state.failures + 1, effects);
+      const next = lasted ? { ...state, quickUntil: env.now + env.quickRetryMs } : state;
+      return backOff(next, env, `disconnected: ${event.reason}`, lasted ? 1 : state.failures + 1, effects);
     }
   }
 }

@@ -10,6 +10,7 @@ import type { CrashTest, FromWorker, LiveSettings, SessionTask, ToWorker } from 
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
+import { LogLimiter } from './loglimit.js';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
 import { ObjectChecker } from './objects.js';
 import { formatBytes } from '../src/kit/bytes.js';
@@ -21,8 +22,17 @@ import { transportNamed } from './registry.js';
 import { TrackingRefs } from './tracking.js';
 import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from './transport.js';
 
-/** A connection that caught up and lasted this long was healthy: losing it retries at once. */
-const HEALTHY_AFTER_MS = 10_000;
+/**
+ * A connection that caught up and lasted this long was healthy: losing it retries at once, and
+ * quickly for QUICK_RETRY_MS (a restarting server is back within seconds). Shorter-lived ones back
+ * off, so a server that drops every connection right after it is made is not hammered.
+ */
+const HEALTHY_AFTER_MS = 3_000;
+const QUICK_RETRY_MS = 30_000;
+/** Object ids from notices waiting to be looked at; past this, a fetch settles them all. */
+const MAX_PENDING_SHAS = 10_000;
+/** A condition already said may change its text at most this often (the log gets each change). */
+const CONDITION_UPDATE_MS = 10_000;
 const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_LOG_EVERY_MS = 10_000;
 /** Closing a connection may wait on a server; a stop must not. */
@@ -73,6 +83,14 @@ export class Session {
   private fetchStarted = 0;
   private progressPosted = 0;
   private progressLogged = 0;
+  /** Every detail line leaves through this: a remote cannot flood the log. */
+  private readonly logLimiter = new LogLimiter((text) => this.post({ type: 'log', text }));
+  /** Conditions as last said to the coordinator, and when each last changed its text. */
+  private readonly said = new Map<string, { text: string; at: number }>();
+  /** Object ids from notices, looked at in one batch while a look is running. */
+  private pendingShas = new Set<string>();
+  private pendingOverflow = false;
+  private readonly examining: Coalesced;
 
   constructor(
     private readonly task: SessionTask,
@@ -114,6 +132,7 @@ export class Session {
       },
     });
     this.listing = new Coalesced(() => this.compareWithRemote());
+    this.examining = new Coalesced(() => this.examineShas());
     beginChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
     this.port.on('message', (message: ToWorker) => this.command(message));
   }
@@ -140,15 +159,34 @@ export class Session {
   }
 
   log(text: string): void {
-    this.post({ type: 'log', text });
+    this.logLimiter.log(text);
   }
 
+  /**
+   * Said once per kind (the coordinator's gate says a WARNING once anyway; this spares it the
+   * messages): a repeat is dropped, a changed text at most every CONDITION_UPDATE_MS.
+   */
   private condition(kind: string, text: string | null): void {
+    const before = this.said.get(kind);
+    if (text === null) {
+      if (!before) return;
+      this.said.delete(kind);
+    } else {
+      if (before?.text === text) return;
+      const now = Date.now();
+      if (before && now - before.at < CONDITION_UPDATE_MS) return;
+      this.said.set(kind, { text, at: now });
+    }
     this.post({ type: 'condition', kind, text });
   }
 
   private env() {
-    return { now: Date.now(), delay: (failures: number) => backoffDelay(failures, Math.random()), healthyAfterMs: HEALTHY_AFTER_MS };
+    return {
+      now: Date.now(),
+      delay: (failures: number) => backoffDelay(failures, Math.random()),
+      healthyAfterMs: HEALTHY_AFTER_MS,
+      quickRetryMs: QUICK_RETRY_MS,
+    };
   }
 
   private dispatch(event: LifeEvent): void {
@@ -199,6 +237,7 @@ export class Session {
       case 'network-changed':
       case 'stop':
         if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
+        if (message.type === 'resume') this.said.clear(); // the coordinator forgot them: say them again
         return this.dispatch({ type: message.type });
       case 'live':
         this.live = message.live;
@@ -273,6 +312,7 @@ export class Session {
     clearTimeout(this.timer);
     clearTimeout(this.fetchRetryTimer);
     this.fetcher.stop();
+    this.logLimiter.flush();
     killAll();
     await this.fetcher.idle(); // its DONESYNCING must go out before the port closes
     this.objects.close();
@@ -304,21 +344,41 @@ export class Session {
     // Before CONNECTED (a notifier's first lines) or after the connection: the catch-up that
     // follows every CONNECTED covers it. A fetch already waiting to start will see it too.
     if (!this.connected(id) || this.fetcher.queued) return;
+    if (change.kind !== 'refs') {
+      // However many notices come, one look at their ids runs and one waits, over a bounded set.
+      const shas = change.kind === 'shas' ? change.shas : [];
+      if (this.pendingShas.size + shas.length > MAX_PENDING_SHAS) this.pendingOverflow = true;
+      else for (const sha of shas) this.pendingShas.add(sha);
+      void this.examining.request();
+      return;
+    }
     void (async () => {
       try {
-        if (change.kind === 'refs') {
-          if (await this.tracking.needsFetch(change.refs)) await this.fetchIfConnected(id);
-          return;
-        }
-        // Only new object ids (or none): one we lack means new commits, fetch at once. If we have
-        // them all, a ref may still have moved onto one of them (a new branch at an old commit):
-        // ask the remote which refs are where, one listing at a time however many notices come.
-        if (change.kind === 'shas' && (await this.tracking.anyMissing(change.shas))) return await this.fetchIfConnected(id);
-        await this.listing.request();
+        if (await this.tracking.needsFetch(change.refs)) await this.fetchIfConnected(id);
       } catch (err) {
         if (this.connected(id)) this.condition('compare', `cannot compare with local refs: ${message(err)}`);
       }
     })();
+  }
+
+  /**
+   * The ids noticed since the last look. One we lack means new commits: fetch at once. If we have
+   * them all, a ref may still have moved onto one of them (a new branch at an old commit): ask the
+   * remote which refs are where, one listing at a time however many notices come.
+   */
+  private async examineShas(): Promise<void> {
+    const id = this.state.attempt;
+    const shas = [...this.pendingShas];
+    const overflow = this.pendingOverflow;
+    this.pendingShas = new Set();
+    this.pendingOverflow = false;
+    if (!this.connected(id) || this.fetcher.queued) return;
+    try {
+      if (overflow || (await this.tracking.anyMissing(shas))) return await this.fetchIfConnected(id);
+      await this.listing.request();
+    } catch (err) {
+      if (this.connected(id)) this.condition('compare', `cannot compare with local refs: ${message(err)}`);
+    }
   }
 
   private async compareWithRemote(): Promise<void> {

@@ -15,7 +15,8 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { controlLineSplitter, type LineSplitter } from '../control.js';
+import { controlLineSplitter } from '../control.js';
+import type { BoundedLines } from '../kit/lines.js';
 import type { Consumed } from '../protocol.js';
 
 /** Writes up to this size are atomic on a pipe (POSIX PIPE_BUF; Linux: 4096). */
@@ -57,7 +58,7 @@ export interface FifoEvents {
 /** Reads consumed messages from the FIFO until closed. */
 export class FifoReader {
   private readonly socket: Socket;
-  private splitter: LineSplitter;
+  private splitter: BoundedLines;
   /** Bytes of the current unfinished line (0 right after a newline). */
   private pending = 0;
   private partialTimer: NodeJS.Timeout | undefined;
@@ -75,7 +76,7 @@ export class FifoReader {
     this.socket.on('error', (err) => this.events.badLine(`control pipe read failed: ${err.message}`));
   }
 
-  private newSplitter(): LineSplitter {
+  private newSplitter(): BoundedLines {
     return controlLineSplitter({ onMessage: (m) => this.events.message(m), onBadLine: (p) => this.events.badLine(p) });
   }
 

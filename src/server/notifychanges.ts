@@ -5,11 +5,16 @@
 // Over ssh without a pty a closed channel does not kill the remote command, it only closes the
 // command's stdin; so stdin EOF is the main signal to leave, or notifiers would pile up on the
 // server. A write that fails (EPIPE) and SIGHUP/SIGTERM/SIGINT/SIGPIPE end it too.
+//
+// Each `PING` line on stdin is answered `PONG` once READY has been said (docs/protocol.md): the
+// client's proof that this notifier still runs and still writes. Anything else on stdin is ignored,
+// as git-annex-shell ignores it, and read with a small bound so a client cannot make us hold much.
 
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { watchRefs, type RefWatcher } from '../refs/watcher.js';
-import { formatChanged, formatReady } from './notifywire.js';
+import { BoundedLines } from '../kit/lines.js';
+import { formatChanged, formatReady, isPing, MAX_REQUEST_LINE_BYTES, PONG_LINE } from './notifywire.js';
 import { findRepository, RepoPathError } from './repopath.js';
 
 export interface NotifierIO {
@@ -51,7 +56,18 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
     process.on(name, handler);
     return [name, handler] as const;
   });
-  io.stdin.on('data', discard);
+  let ready = false;
+  const requests = new BoundedLines(
+    {
+      line(line) {
+        if (ready && !done && isPing(line)) io.stdout.write(PONG_LINE);
+      },
+      overlong() {},
+    },
+    MAX_REQUEST_LINE_BYTES,
+  );
+  const onStdinData = (chunk: Buffer | string) => requests.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  io.stdin.on('data', onStdinData);
   io.stdin.once('end', onStdinEnd);
   io.stdin.once('close', onStdinEnd);
   io.stdin.once('error', onStdinEnd);
@@ -78,7 +94,10 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
         },
       });
       if (done) watcher.close();
-      else io.stdout.write(formatReady());
+      else {
+        io.stdout.write(formatReady());
+        ready = true;
+      }
     }
   } catch (err) {
     complain(err instanceof RepoPathError ? err.message : `cannot watch: ${(err as Error).message}`);
@@ -89,7 +108,7 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
   const code = failed ? 1 : await finished;
   watcher?.close();
   for (const [name, handler] of signalHandlers) process.off(name, handler);
-  io.stdin.off('data', discard);
+  io.stdin.off('data', onStdinData);
   io.stdin.off('end', onStdinEnd);
   io.stdin.off('close', onStdinEnd);
   io.stdin.off('error', onStdinEnd);
@@ -97,8 +116,4 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
   // Release stdin so that nothing keeps the event loop (and so the process) alive.
   if (io.stdin === process.stdin) io.stdin.destroy();
   return code;
-}
-
-function discard(): void {
-  // Input carries no meaning in this protocol; only its end does.
 }

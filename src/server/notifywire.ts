@@ -4,12 +4,22 @@
 //   READY\n                          once the notifier is watching
 //   CHANGED <sha> [<sha>...]\n       the new values of the refs that changed, one line per batch
 //
+// and one extension, which git-annex-shell (it reads and ignores its stdin) never sees the need of:
+// the client may write `PING\n` to the notifier's stdin, and our notifier answers `PONG\n` in
+// order with its other lines. That is how a client tells a wedged notifier from a quiet one.
+//
 // Words are separated by single spaces; shas are lowercase hex object ids (SHA-1 or SHA-256).
 // See docs/server.md.
 
-import { OBJECT_ID } from '../refs/objectid.js';
+import { OBJECT_ID } from '../kit/objectid.js';
 
-export type NotifyLine = { type: 'READY' } | { type: 'CHANGED'; shas: string[] };
+export type NotifyLine = { type: 'READY' } | { type: 'PONG' } | { type: 'CHANGED'; shas: string[] };
+
+/** What a client writes to ask whether the notifier is alive, and what it answers. */
+export const PING_LINE = 'PING\n';
+export const PONG_LINE = 'PONG\n';
+/** A client sends nothing longer than PING: lines on stdin are read with this bound. */
+export const MAX_REQUEST_LINE_BYTES = 64;
 
 /**
  * A write of at most this many bytes to a pipe is atomic (POSIX PIPE_BUF on Linux): a reader never
@@ -24,10 +34,16 @@ export const PIPE_BUF = 4096;
 export function parseNotifyLine(line: string): NotifyLine | undefined {
   if (line.endsWith('\r')) line = line.slice(0, -1);
   if (line === 'READY') return { type: 'READY' };
+  if (line === 'PONG') return { type: 'PONG' };
   if (!line.startsWith('CHANGED ')) return undefined;
   const shas = line.slice('CHANGED '.length).split(' ');
   if (!shas.every((sha) => OBJECT_ID.test(sha))) return undefined;
   return { type: 'CHANGED', shas };
+}
+
+/** True for a request line (as BoundedLines gives it, without "\n") asking for a PONG. */
+export function isPing(line: string): boolean {
+  return line === 'PING' || line === 'PING\r';
 }
 
 /** The READY line, with its newline. */

@@ -226,3 +226,18 @@ test('a repository that vanishes while watched: one line on stderr, exit 1', asy
   assert.equal(await exitWithin(run, 2000), 1);
   assert.match(run.stderr(), /^git-remote-daemon notifychanges: stopped watching: [^\n]+\n$/);
 });
+
+test('PING on stdin is answered PONG, in order with CHANGED lines; other input and an overlong line are ignored', async (t) => {
+  const fx = fixture(t);
+  const run = await notifier(t, fx.remote);
+  run.child.stdin!.write('PING\n');
+  assert.equal(await run.stdout.next(5000, 'PONG'), 'PONG');
+  run.child.stdin!.write(`hello\n${'x'.repeat(100_000)}\nPING\r\n`);
+  assert.equal(await run.stdout.next(5000, 'PONG after junk'), 'PONG');
+  const sha = commit(fx.pusher);
+  git(fx.pusher, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+  assert.deepEqual(await nextChanged(run), [sha]);
+  run.child.stdin!.write('PING\n');
+  assert.equal(await run.stdout.next(5000, 'PONG'), 'PONG');
+  await expectOnlySentinelNext(run, fx.remote);
+});

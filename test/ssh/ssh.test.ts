@@ -4,86 +4,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { create } from '../../workers/ssh/transport.js';
-import type { Connection, RemoteChange, TransportEvents } from '../../workers/transport.js';
-import type { RemoteSpec } from '../../src/workerapi.js';
-import type { StartSshdOptions } from '../support/sshd.js';
-import { gitEnv, makeSshFixture, push, type SshFixture } from './fixture.js';
-
-type After = { after(fn: () => unknown): void };
-
-class Recorder implements TransportEvents {
-  changes: RemoteChange[] = [];
-  warnings: string[] = [];
-  logs: string[] = [];
-  changed(change: RemoteChange): void {
-    this.changes.push(change);
-  }
-  private readonly held = new Set<string>();
-  /** As the coordinator's gate says them: once per kind until cleared. */
-  condition(kind: string, text: string | null): void {
-    if (text === null) this.held.delete(kind);
-    else if (!this.held.has(kind)) {
-      this.held.add(kind);
-      this.warnings.push(text);
-    }
-  }
-  watching(how: string): void {
-    this.logs.push(`watching: ${how}`);
-  }
-  log(text: string): void {
-    this.logs.push(text);
-  }
-  /** Shas and ref values reported so far. */
-  seen(): Set<string> {
-    const all = new Set<string>();
-    for (const c of this.changes) for (const sha of c.kind === 'shas' ? c.shas : c.kind === 'refs' ? c.refs.values() : []) all.add(sha);
-    return all;
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function fixture(t: After, opts: StartSshdOptions = { serverBin: { gitRemoteDaemon: true } }): Promise<SshFixture> {
-  const fx = await makeSshFixture(opts);
-  t.after(() => fx.cleanup());
-  return fx;
-}
-
-/** What a test may vary: the spec, the ssh options, the poll interval. */
-type Extra = Partial<Omit<RemoteSpec, 'options'>> & { notifier?: string; sshCommand?: string; pollIntervalSeconds?: number };
-
-function sshFor(fx: SshFixture, extra: Extra = {}) {
-  const { notifier, sshCommand, pollIntervalSeconds, ...rest } = extra;
-  const spec: RemoteSpec = {
-    name: 'origin',
-    url: fx.url,
-    transport: 'ssh',
-    fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'],
-    options: { sshCommand: sshCommand ?? fx.sshd.sshCommand, ...(notifier !== undefined && { notifier }) },
-    ...rest,
-  };
-  const live = { pollIntervalSeconds: pollIntervalSeconds ?? 60, reportUpdates: false };
-  return create({ spec, repo: { cwd: fx.local, gitDir: join(fx.local, '.git') }, live: () => live });
-}
-
-async function connect(t: After, fx: SshFixture, extra: Extra = {}): Promise<{ connection: Connection; events: Recorder }> {
-  const events = new Recorder();
-  const transport = sshFor(fx, extra);
-  const connection = await transport.connect(events, new AbortController().signal);
-  t.after(() => connection.close());
-  return { connection, events };
-}
+import { gitEnv, push } from './fixture.js';
+import { connect, fixture, localProcesses, Recorder, serverProcesses, sshFor, waitFor } from './support.js';
 
 function runGit(cwd: string, env: Record<string, string>, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -92,20 +18,6 @@ function runGit(cwd: string, env: Record<string, string>, args: string[]): Promi
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-function localProcesses(pattern: string): Promise<number[]> {
-  return new Promise((resolve) => {
-    execFile('pgrep', ['-f', pattern], { encoding: 'utf8' }, (err, stdout) => resolve(err ? [] : stdout.trim().split('\n').filter(Boolean).map(Number)));
-  });
-}
-
-function serverProcesses(pattern: string): Promise<number[]> {
-  return new Promise((resolve) => {
-    execFile('pgrep', ['-u', 'grd-test', '-f', pattern], { encoding: 'utf8' }, (err, stdout) =>
-      resolve(err ? [] : stdout.trim().split('\n').filter(Boolean).map(Number)),
-    );
   });
 }
 
@@ -188,17 +100,6 @@ test('garbage from the notifier: a warning, and polling when it never says READY
   const sloppy = await connect(t, fx, { notifier: 'sloppy-notifier' });
   await waitFor('a warning about the bogus line', () => sloppy.events.warnings.length > 0);
   assert.match(sloppy.events.warnings[0]!, /bogus line/);
-});
-
-test('an endless notifier line is a protocol error with bounded memory', async (t) => {
-  const fx = await fixture(t, {
-    serverBin: { shims: { 'endless-notifier': '#!/bin/sh\necho READY\nyes x | tr -d "\\n"\n' } },
-  });
-  const before = process.memoryUsage().rss;
-  const { connection } = await connect(t, fx, { notifier: 'endless-notifier' });
-  await assert.rejects(connection.done, /longer than/);
-  assert.ok(process.memoryUsage().rss - before < 100 * 1024 * 1024, 'memory stayed bounded');
-  await waitFor('the endless notifier to be gone', async () => (await serverProcesses('endless-notifier')).length === 0, 10_000);
 });
 
 test('interop: git-annex-shell notifychanges as the notifier', async (t) => {

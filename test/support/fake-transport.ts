@@ -12,16 +12,35 @@ export class FakeConnection implements Connection {
   readonly done: Promise<void>;
   private settle!: { resolve(): void; reject(err: Error): void };
   closed = false;
+  /** Ref listings made, the most ever in flight at once, and how long each takes. */
+  listings = 0;
+  maxListingsInFlight = 0;
+  listDelayMs = 0;
+  private inFlight = 0;
 
   constructor(
     private readonly gitDir: string,
     readonly events: TransportEvents,
+    /** Told after each listing, so a test can wait for one. */
+    private readonly listed: () => void = () => {},
   ) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => {});
   }
 
   async listRefs(): Promise<RefMap> {
+    this.listings++;
+    this.maxListingsInFlight = Math.max(this.maxListingsInFlight, ++this.inFlight);
+    try {
+      if (this.listDelayMs) await new Promise((resolve) => setTimeout(resolve, this.listDelayMs));
+      return this.list();
+    } finally {
+      this.inFlight--;
+      this.listed();
+    }
+  }
+
+  private list(): RefMap {
     const out = execFileSync('git', ['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)'], { encoding: 'utf8' });
     return new Map(out.split('\n').filter(Boolean).map((l) => [l.slice(l.indexOf(' ') + 1), l.slice(0, l.indexOf(' '))] as [string, string]));
   }
@@ -65,7 +84,7 @@ export class FakeRemote {
     return this.signals.length;
   }
 
-  /** Resolves once `predicate` holds, re-checked after every connect attempt or connection. */
+  /** Resolves once `predicate` holds, re-checked after every connect attempt, connection or listing. */
   async until(predicate: () => boolean): Promise<void> {
     while (!predicate()) await new Promise<void>((resolve) => this.waiters.add(resolve));
   }
@@ -87,7 +106,7 @@ export class FakeRemote {
     if (outcome === 'hang') {
       await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
     }
-    const connection = new FakeConnection(this.gitDir, events);
+    const connection = new FakeConnection(this.gitDir, events, () => this.wake());
     this.connections.push(connection);
     this.wake();
     return connection;

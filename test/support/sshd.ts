@@ -99,6 +99,12 @@ export interface Sshd {
   connectionPids(): number[];
   /** Kills every live connection (and what it runs) but keeps the server listening. */
   dropConnections(): Promise<void>;
+  /**
+   * SIGSTOPs every live connection and what it runs, as a link that stalls without closing looks
+   * from the client (the kernel still ACKs, nothing answers). thaw() resumes them.
+   */
+  freezeConnections(): number[];
+  thaw(pids: number[]): void;
   /** Stops the server and kills its connections; keys and files stay. Idempotent. */
   stop(): Promise<void>;
   /** Starts it again on the same port with the same keys (no-op when running). */
@@ -532,6 +538,14 @@ class Harness {
       log: () => this.log(),
       connectionPids: () => this.connectionPids(),
       dropConnections: () => this.dropConnections(),
+      freezeConnections: () => {
+        const pids = descendantsOf(this.connectionPids(), processTable());
+        for (const pid of pids) signal(pid, 'SIGSTOP');
+        return pids;
+      },
+      thaw: (pids) => {
+        for (const pid of pids) signal(pid, 'SIGCONT');
+      },
       stop: () => this.stop(),
       start: () => this.start(),
       dispose: () => this.dispose(),

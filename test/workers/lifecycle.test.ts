@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState, type StepEnv } from '../../workers/lifecycle.js';
 
-const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (failures - 1), healthyAfterMs: 10_000 });
+const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (failures - 1), healthyAfterMs: 10_000, quickRetryMs: 30_000 });
 
 /** Runs events from a fresh running state; returns the final state and every effect in order. */
 function walk(events: LifeEvent[], { network = true, mode = 'running' as LifeState['mode'], now = 1000 } = {}) {
@@ -53,6 +53,23 @@ test('a healthy connection that lasted resets the backoff; one dropped right aft
   const [flapped, e2] = step(s, { type: 'lost', attempt: 4, reason: 'dropped', needsUser: false }, env(2000));
   assert.deepEqual(e2.find((e) => e.do === 'timer'), { do: 'timer', ms: 8000 }, 'a link that drops within seconds keeps backing off');
   assert.equal(flapped.failures, 4);
+});
+
+test('after losing a healthy connection, failed connects keep retrying at the shortest delay for a while, then back off', () => {
+  let [s] = start(initialState('running', true), env(0));
+  [s] = step(s, { type: 'connected', attempt: 1 }, env(0));
+  [s] = step(s, { type: 'caught-up', attempt: 1 }, env(100));
+  let effects: Effect[];
+  [s, effects] = step(s, { type: 'lost', attempt: 1, reason: 'server restart', needsUser: false }, env(60_000));
+  const timers: number[] = [effects.find((e) => e.do === 'timer')!.ms];
+  // The server stays down: every retry within quickRetryMs waits the shortest delay.
+  for (let attempt = 2, now = 61_000; attempt <= 12; attempt++, now += 5000) {
+    [s] = step(s, { type: 'retry-due' }, env(now));
+    [s, effects] = step(s, { type: 'connect-failed', attempt, reason: 'refused', needsUser: false }, env(now));
+    timers.push((effects.find((e) => e.do === 'timer') as { ms: number }).ms);
+  }
+  // 60 000 + 30 000 is the end of the window: the attempts from 91 000 on double again.
+  assert.deepEqual(timers, [1000, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 16000, 32000]);
 });
 
 test('NeedsUser waits; RESUME and RELOAD both try again; nothing else does', () => {

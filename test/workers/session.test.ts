@@ -58,7 +58,7 @@ function harness(t: T, setup?: (fx: Fixture, fake: FakeRemote) => void) {
     await running;
     channel.port1.close();
   });
-  return { fx, fake, lines, warnings, until, send, stop, running };
+  return { fx, fake, lines, warnings, until, send, stop, running, messages: () => messages };
 }
 
 const count = (lines: string[], line: string) => lines.filter((l) => l === line).length;
@@ -133,4 +133,39 @@ test('PAUSE closes the connection and makes no attempt; RESUME reconnects at onc
   h.send({ type: 'resume' });
   await h.until('connected again', () => count(h.lines(), 'CONNECTED') === 2);
   assert.equal(h.fake.attempts, 2);
+});
+
+test('a flood of notices naming known objects: one ref listing at a time, a handful in all', async (t) => {
+  const h = harness(t);
+  await h.until('caught up', () => h.lines().includes('CONNECTED'));
+  const connection = h.fake.connections[0]!;
+  await h.fake.until(() => connection.listings === 1); // the catch-up's
+  connection.listDelayMs = 30;
+  const known = refValue(h.fx.remote, 'refs/heads/main')!;
+  for (let i = 0; i < 5000; i++) connection.change({ kind: 'shas', shas: [known] });
+  // Then a real change: its fetch comes after whatever the flood left queued.
+  const sha = pushCommit(h.fx.pusher);
+  connection.change({ kind: 'shas', shas: [sha] });
+  await h.until('the fetch of the real change', () => h.lines().includes('DONESYNCING 1'));
+  assert.equal(refValue(h.fx.local, 'refs/remotes/origin/main'), sha);
+  assert.equal(connection.maxListingsInFlight, 1, 'never two listings at once');
+  assert.ok(connection.listings <= 3, `${connection.listings} listings for 5000 notices`);
+});
+
+test('a transport that says the same thing endlessly: a few log lines and one summary, one condition', async (t) => {
+  const h = harness(t);
+  await h.until('connected', () => h.lines().includes('CONNECTED'));
+  const events = h.fake.connections[0]!.events;
+  for (let i = 0; i < 10_000; i++) {
+    events.log(`notifier said ${i}: "garbage ${i}"`);
+    events.condition('notifier', 'the notifier is broken');
+  }
+  h.send({ type: 'stop' }); // a stop says what was held back
+  await h.until('the summary', () => h.messages().some((m) => m.type === 'log' && /more like this/.test(m.text)));
+  const logs = h.messages().flatMap((m) => (m.type === "log" ? [m.text] : []));
+  const about = logs.filter((l) => /notifier said/.test(l));
+  assert.ok(about.length <= 6, `${about.length} lines about it: ${about.slice(0, 8).join(' | ')}`);
+  assert.match(about.at(-1)!, /^9995 more like this in the last minute: notifier said 5: "garbage 5"/);
+  const conditions = h.messages().filter((m) => m.type === 'condition' && m.kind === 'notifier');
+  assert.equal(conditions.length, 1);
 });

@@ -2,7 +2,7 @@
 // of the answer that rejects anything else at the first byte that gives it away, so a garbage or
 // endless answer costs one packet of memory, not the whole body.
 
-import { OBJECT_ID } from '../../src/refs/objectid.js';
+import { OBJECT_ID } from '../../src/kit/objectid.js';
 import type { RefMap } from '../transport.js';
 import { DELIM, FLUSH, packetText, pktLine, PktLineError, PktReader } from './pktline.js';
 

@@ -2,7 +2,7 @@
 // honour and servers that do not speak protocol v2. git then applies every setting itself. Its
 // output is read line by line (never collected whole) and cut off at `maxBytes`.
 
-import { OBJECT_ID } from '../../src/refs/objectid.js';
+import { OBJECT_ID } from '../../src/kit/objectid.js';
 import { run } from '../children.js';
 import { killGroup } from '../../src/kit/group.js';
 import type { RefMap } from '../transport.js';

@@ -69,6 +69,8 @@ export interface SshConnection {
   close(): Promise<void>;
   /** Resolves when the connection is over: undefined after close(), the reason when it was lost. */
   closed: Promise<Error | undefined>;
+  /** How long a link that carries nothing at all may last before keepalive gives up on it. */
+  stallDetectMs: number;
 }
 
 export interface ConnectOptions {
@@ -176,7 +178,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     username: settings.user,
     readyTimeout,
     keepaliveInterval: settings.serverAliveInterval * 1000,
-    keepaliveCountMax: settings.serverAliveCountMax,
+    keepaliveCountMax: keepaliveCountFor(settings.serverAliveCountMax),
     algorithms: serverHostKey ? { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : undefined,
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
       verifyHostKey(key).then(
@@ -273,6 +275,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     client.once('close', () => reject(hostKeyFailure ?? new Error(`ssh to ${settings.hostname}:${settings.port}: connection closed during handshake`)));
   });
   const triedLabels = auth.map((a) => a.label);
+  const stallDetectMs = settings.serverAliveInterval * 1000 * Math.max(2, settings.serverAliveCountMax);
   // Lifetime listeners go on before connecting, so no event can slip past them.
   let closing = false;
   let lastError: Error | undefined;
@@ -294,6 +297,13 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
   const closed = clientClosed.then(() => {
     void jump?.close();
     if (closing) return undefined;
+    if ((lastError as { level?: string } | undefined)?.level === 'client-timeout') {
+      return new Error(
+        `the link to ${settings.hostname}:${settings.port} is stalled: no answer to keepalives for ${Math.round(stallDetectMs / 1000)} s ` +
+          `(ServerAliveInterval ${settings.serverAliveInterval} x ServerAliveCountMax ${settings.serverAliveCountMax})`,
+        { cause: lastError },
+      );
+    }
     return lastError ?? new Error(`ssh connection to ${settings.hostname}:${settings.port} closed by the server`);
   });
 
@@ -303,6 +313,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     warnings,
     authenticatedWith,
     closed,
+    stallDetectMs,
     close: async () => {
       closing = true;
       client.end();
@@ -313,6 +324,16 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
       await jump?.close();
     },
   };
+}
+
+/**
+ * ssh2 pings every interval whatever the traffic, and gives up when more than `keepaliveCountMax`
+ * pings in a row went unanswered: a stall is noticed after (count + 1) intervals at worst, one more
+ * than OpenSSH's reading of ServerAliveCountMax. One less here keeps the two the same (ssh2's 0
+ * would close a healthy idle connection at its first ping, hence at least 1).
+ */
+export function keepaliveCountFor(serverAliveCountMax: number): number {
+  return Math.max(1, serverAliveCountMax - 1);
 }
 
 interface AuthAttempt {

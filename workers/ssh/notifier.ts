@@ -6,10 +6,18 @@
 // "unrecognized command", a login banner...): anything but READY as the first line, or no READY in
 // time, counts as "no notifier here", so the caller can fall back to polling instead of
 // reconnecting in a loop.
+//
+// After READY the notifier is trusted only as far as it behaves. The server may be broken or
+// hostile, so everything it can make us do is bounded: one line is at most MAX_NOTIFY_LINE_BYTES,
+// a few lines that are not CHANGED end it, and more lines than any real notifier writes end it too
+// (a flood would otherwise cost CPU and memory without limit). Whether it is alive is asked, not
+// assumed: it is sent PING now and then, and our own notifier answers PONG. git-annex-shell reads
+// and ignores its stdin, so a notifier that never answered the first PING is taken to be one that
+// cannot, and only its channel vouches for it.
 
-import type { ClientChannel } from 'ssh2';
-import { parseNotifyLine } from '../../src/server/notifywire.js';
-import { sqQuote } from '../../src/server/sqquote.js';
+import { BoundedLines } from '../../src/kit/lines.js';
+import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
+import { sqQuote } from '../../src/kit/shell.js';
 import type { ChannelQueue } from './channels.js';
 
 /**
@@ -25,7 +33,40 @@ const MAX_STDERR_BYTES = 4096;
 
 export const DEFAULT_NOTIFIER = 'git-remote-daemon notifychanges';
 
-/** The notifier broke its protocol after READY: the connection is no longer trustworthy. */
+/** How much misbehaviour a notifier is allowed, and how often it is asked whether it lives. */
+export interface NotifierLimits {
+  readyTimeoutMs: number;
+  /** Lines after READY that are neither CHANGED nor PONG: past this many, it is broken. */
+  maxGarbageLines: number;
+  /**
+   * Lines allowed in a burst, and refilled per second. A real notifier writes a line per batch
+   * (tens of ms) and splits a huge batch into lines of 4 KiB: a push of 100,000 refs is ~1,000
+   * lines at once. A flood is cut off within `burstLines` lines.
+   */
+  burstLines: number;
+  linesPerSecond: number;
+  /** Between PINGs to a notifier that answers them; 0: never ping. */
+  pingEveryMs: number;
+  /** The first PING's answer, which tells our notifier from one that never answers. */
+  firstPongMs: number;
+  /**
+   * A PONG overdue by this long means the notifier is wedged. The transport makes it longer than
+   * the ssh keepalive's verdict, so a stalled link is reported as one, not as a wedged notifier.
+   */
+  pongTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: NotifierLimits = {
+  readyTimeoutMs: READY_TIMEOUT_MS,
+  maxGarbageLines: 3,
+  burstLines: 2000,
+  linesPerSecond: 200,
+  pingEveryMs: 60_000,
+  firstPongMs: 10_000,
+  pongTimeoutMs: 25_000,
+};
+
+/** The notifier broke its protocol after READY, or stopped answering: it cannot be trusted. */
 export class NotifierProtocolError extends Error {
   override name = 'NotifierProtocolError';
 }
@@ -36,7 +77,10 @@ export type NotifierStart =
   | { kind: 'missing'; reason: string };
 
 export interface RunningNotifier {
-  /** Rejects when the notifier ends or breaks the protocol; resolves after close(). */
+  /**
+   * Rejects when the notifier ends, breaks the protocol or stops answering (NotifierProtocolError
+   * for the last two); resolves after close().
+   */
   readonly ended: Promise<void>;
   /** Sends EOF (notifychanges exits on stdin EOF) and closes the channel. Idempotent. */
   close(): void;
@@ -44,8 +88,10 @@ export interface RunningNotifier {
 
 export interface NotifierHandlers {
   changed(shas: string[]): void;
-  /** A line after READY that is not a CHANGED line: worth a warning, not a reconnect. */
+  /** A line after READY that is not a CHANGED line: worth a warning while there are few. */
   garbage(line: string): void;
+  /** It answered a PING: it is our notifier and it is alive. */
+  answered?(): void;
   log(text: string): void;
 }
 
@@ -59,7 +105,7 @@ export async function startNotifier(
   queue: ChannelQueue,
   command: string,
   handlers: NotifierHandlers,
-  readyTimeoutMs = READY_TIMEOUT_MS,
+  limits: NotifierLimits = DEFAULT_LIMITS,
 ): Promise<NotifierStart> {
   const channel = await queue.exec(command);
   return new Promise<NotifierStart>((resolveStart) => {
@@ -67,58 +113,102 @@ export async function startNotifier(
     let closing = false;
     let exitCode: number | null | undefined;
     let stderr = '';
+    let garbage = 0;
+    let tokens = limits.burstLines;
+    let refilledAt = Date.now();
+    /** undefined: not asked yet; 'waiting': a PING is out; 'answers' / 'mute': what it showed. */
+    let pinging: 'waiting-first' | 'waiting' | 'answers' | 'mute' | undefined;
+    let pingTimer: NodeJS.Timeout | undefined;
     let settleEnded: { resolve(): void; reject(err: Error): void } | undefined;
     const ended = new Promise<void>((resolve, reject) => (settleEnded = { resolve, reject }));
     ended.catch(() => {}); // observed by the caller; never an unhandled rejection here
 
-    const close = () => {
-      if (closing) return;
+    const stopAll = () => {
       closing = true;
       clearTimeout(timer);
+      clearTimeout(pingTimer);
+      lines.stop();
+      channel.removeAllListeners('data'); // nothing more is read from a notifier we gave up on
       channel.end(); // EOF: notifychanges (and git-annex-shell) exit on it
       channel.close();
+    };
+    const close = () => {
+      if (closing) return;
+      stopAll();
       settleEnded!.resolve();
     };
     const missing = (reason: string) => {
       if (ready || closing) return;
-      closing = true;
-      clearTimeout(timer);
-      channel.end();
-      channel.close();
+      stopAll();
       resolveStart({ kind: 'missing', reason });
     };
     const fail = (error: Error) => {
       if (closing) return;
-      closing = true;
-      channel.close();
+      stopAll();
       settleEnded!.reject(error);
     };
 
-    const timer = setTimeout(() => missing(`it said nothing within ${readyTimeoutMs / 1000} s`), readyTimeoutMs);
-    const reader = new LineReader(MAX_NOTIFY_LINE_BYTES);
-    channel.on('data', (chunk: Buffer) => {
-      let lines: string[];
-      try {
-        lines = reader.push(chunk);
-      } catch (err) {
-        if (!ready) return missing(`it sent a line longer than ${MAX_NOTIFY_LINE_BYTES} bytes`);
-        return fail(err as Error);
-      }
-      for (const line of lines) {
-        if (closing) return;
-        const message = parseNotifyLine(line);
-        if (!ready) {
-          if (message?.type !== 'READY') return missing(`it said ${describe(line)} instead of READY`);
-          ready = true;
-          clearTimeout(timer);
-          resolveStart({ kind: 'ready', notifier: { ended, close } });
-        } else if (message?.type === 'CHANGED') {
-          handlers.changed(message.shas);
-        } else {
+    const ping = (wait: number, next: 'waiting-first' | 'waiting') => {
+      pinging = next;
+      channel.write(PING_LINE);
+      clearTimeout(pingTimer);
+      pingTimer = setTimeout(() => {
+        if (pinging === 'waiting-first') {
+          pinging = 'mute'; // git-annex-shell, or a notifier like it: its channel is all we can watch
+          handlers.log('the notifier does not answer PING (not git-remote-daemon\'s?); trusting its channel');
+        } else fail(new NotifierProtocolError(`the notifier stopped answering (no PONG within ${Math.round(wait / 1000)} s)`));
+      }, wait);
+    };
+    const pong = () => {
+      if (pinging !== 'waiting' && pinging !== 'waiting-first') return;
+      pinging = 'answers';
+      clearTimeout(pingTimer);
+      handlers.answered?.();
+      if (limits.pingEveryMs > 0) pingTimer = setTimeout(() => ping(limits.pongTimeoutMs, 'waiting'), limits.pingEveryMs);
+    };
+    /** A token per line, refilled over time: false once it writes faster than any notifier does. */
+    const withinRate = () => {
+      const now = Date.now();
+      tokens = Math.min(limits.burstLines, tokens + ((now - refilledAt) / 1000) * limits.linesPerSecond);
+      refilledAt = now;
+      return --tokens >= 0;
+    };
+
+    const timer = setTimeout(() => missing(`it said nothing within ${limits.readyTimeoutMs / 1000} s`), limits.readyTimeoutMs);
+    const lines = new BoundedLines(
+      {
+        line(line) {
+          if (closing) return;
+          const message = parseNotifyLine(line);
+          if (!ready) {
+            if (message?.type !== 'READY') return missing(`it said ${describe(line)} instead of READY`);
+            ready = true;
+            clearTimeout(timer);
+            resolveStart({ kind: 'ready', notifier: { ended, close } });
+            if (limits.pingEveryMs > 0) ping(limits.firstPongMs, 'waiting-first');
+            return;
+          }
+          if (!withinRate()) {
+            return fail(new NotifierProtocolError(`the notifier floods: more than ${limits.burstLines} lines at once (${limits.linesPerSecond}/s allowed)`));
+          }
+          if (message?.type === 'CHANGED') return handlers.changed(message.shas);
+          if (message?.type === 'PONG') return pong();
+          if (++garbage > limits.maxGarbageLines) {
+            return fail(new NotifierProtocolError(`the notifier sent ${garbage} lines that are not READY or CHANGED (the last: ${describe(line)})`));
+          }
           handlers.garbage(line);
-        }
-      }
-    });
+        },
+        overlong() {
+          // Reported by exceeded() below, as soon as the line passed the limit.
+        },
+        exceeded() {
+          if (!ready) return missing(`it sent a line longer than ${MAX_NOTIFY_LINE_BYTES} bytes`);
+          fail(new NotifierProtocolError(`notifier line longer than ${MAX_NOTIFY_LINE_BYTES} bytes`));
+        },
+      },
+      MAX_NOTIFY_LINE_BYTES,
+    );
+    channel.on('data', (chunk: Buffer) => lines.push(chunk));
     channel.stderr.on('data', (chunk: Buffer) => {
       if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.toString('utf8').slice(0, MAX_STDERR_BYTES - stderr.length);
     });
@@ -126,58 +216,18 @@ export async function startNotifier(
     channel.on('error', (err: Error) => handlers.log(`notifier channel: ${err.message}`));
     channel.once('close', () => {
       clearTimeout(timer);
+      clearTimeout(pingTimer);
       const said = stderr.trim() ? `: ${describe(stderr.trim().split('\n').slice(-3).join(' / '))}` : '';
       const how = exitCode === 127 ? 'command not found (exit 127)' : exitCode != null ? `it exited with ${exitCode}` : 'its channel closed';
       if (!ready) return missing(`${how}${said}`);
+      if (closing) return;
       if (stderr.trim()) handlers.log(`notifier stderr: ${stderr.trim()}`);
       fail(new Error(`the notifier ended (${how}${said})`));
     });
   });
 }
 
-/**
- * Splits a byte stream into lines (without "\n"), holding at most `maxBytes` of an unfinished
- * line: a longer one throws NotifierProtocolError instead of growing without bound.
- */
-export class LineReader {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  push(chunk: Buffer): string[] {
-    const lines: string[] = [];
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      this.check(piece.length);
-      const line = this.pendingBytes ? Buffer.concat([...this.pending, piece]) : piece;
-      lines.push(line.toString('utf8'));
-      this.pending = [];
-      this.pendingBytes = 0;
-      start = nl + 1;
-    }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      this.check(rest.length);
-      this.pending.push(Buffer.from(rest)); // copy: do not pin the whole chunk
-      this.pendingBytes += rest.length;
-    }
-    return lines;
-  }
-
-  private check(more: number): void {
-    if (this.pendingBytes + more > this.maxBytes) {
-      this.pending = [];
-      this.pendingBytes = 0;
-      throw new NotifierProtocolError(`notifier line longer than ${this.maxBytes} bytes`);
-    }
-  }
-}
-
 function describe(text: string): string {
   const shown = text.length > 120 ? `${text.slice(0, 120)}...` : text;
   return JSON.stringify(shown);
 }
-
-export type { ClientChannel };

@@ -2,6 +2,12 @@
 // known within milliseconds of a push), the ref listing for the catch-up after every (re)connect,
 // and every `git fetch` of the remote (through the tunnel: no second handshake). A remote without a
 // notifier is polled over the same connection instead of being reconnected in a loop.
+//
+// A notifier that fails after READY (breaks the protocol, floods, stops answering PING, exits) costs
+// only itself: the connection stays, the remote is polled over it for the rest of that connection,
+// and the next connection tries the notifier again. Dropping the connection instead would cut off
+// the catch-up fetch every connect starts, and a broken notifier would keep the remote from ever
+// syncing. Condition kinds are fixed words, so each is said once however often it recurs.
 
 import type { TransportContext } from '../plugin.js';
 import { startPolling, type Poller } from '../poll.js';
@@ -9,13 +15,20 @@ import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport
 import { ChannelQueue } from './channels.js';
 import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type SshConnection } from './connect.js';
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
-import { notifierCommand, startNotifier, type RunningNotifier } from './notifier.js';
+import { DEFAULT_LIMITS, notifierCommand, startNotifier, type NotifierLimits, type RunningNotifier } from './notifier.js';
 import type { SshOptions } from './options.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
 import { sqQuote } from '../../src/kit/shell.js';
 
-export function create(context: TransportContext): Transport {
+/** Condition kinds this transport raises. */
+export const NO_NOTIFIER = 'no-notifier';
+export const NOTIFIER = 'notifier';
+/** A notifier that behaved this long (or answered a PING) has shown it works: its WARNING is over. */
+const NOTIFIER_PROVEN_MS = 60_000;
+
+/** `tuning`: tests shorten the notifier's limits; the daemon uses the defaults. */
+export function create(context: TransportContext, tuning: Partial<NotifierLimits> = {}): Transport {
   const { spec } = context;
   const options = spec.options as SshOptions;
   const url = parseSshUrl(spec.url);
@@ -34,13 +47,23 @@ export function create(context: TransportContext): Transport {
       // Settings ssh2 cannot honour: one condition, said once however often we reconnect.
       events.condition('ssh-settings', ssh.warnings.length > 0 ? ssh.warnings.join('; ') : null);
       try {
-        return await HeldConnection.start(ssh, url, context, options, events, signal);
+        return await HeldConnection.start(ssh, url, context, options, events, signal, limitsFor(ssh, tuning));
       } catch (err) {
         await ssh.close();
         throw err;
       }
     },
   };
+}
+
+/**
+ * A PONG is waited for longer than ssh's keepalive takes to give up on a stalled link: when the
+ * link is what stopped, the error says so, rather than blaming the notifier.
+ */
+function limitsFor(ssh: SshConnection, tuning: Partial<NotifierLimits>): NotifierLimits {
+  const limits = { ...DEFAULT_LIMITS, ...tuning };
+  if (tuning.pongTimeoutMs === undefined) limits.pongTimeoutMs = Math.max(limits.pongTimeoutMs, ssh.stallDetectMs + 5000);
+  return limits;
 }
 
 /** Failures that retrying cannot fix: the user must act, then RESUME or RELOAD. */
@@ -60,6 +83,9 @@ export class HeldConnection implements Connection {
   private closing: Promise<void> | undefined;
   private notifier: RunningNotifier | undefined;
   private poller: Poller | undefined;
+  private provenTimer: NodeJS.Timeout | undefined;
+  /** The notifier answered a PING: it is ours, and its liveness is checked. */
+  answering = false;
   private tunnelPromise: Promise<Tunnel> | undefined;
 
   private constructor(
@@ -85,6 +111,7 @@ export class HeldConnection implements Connection {
     options: SshOptions,
     events: TransportEvents,
     signal: AbortSignal,
+    limits: NotifierLimits = DEFAULT_LIMITS,
   ): Promise<HeldConnection> {
     // Nagle is already off: connectSsh makes its socket with noDelay (ssh2 would leave it on).
     const queue = new ChannelQueue(ssh.client);
@@ -97,20 +124,33 @@ export class HeldConnection implements Connection {
         (err: Error) => held.lost(err),
       );
       held.tunnelPromise = held.openTunnel();
-      const start = await startNotifier(queue, notifierCommand(options.notifier, url.path), {
-        changed: (shas) => events.changed({ kind: 'shas', shas }),
-        garbage: (line) =>
-          events.condition('notifier-garbage', `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`),
-        log: (text) => events.log(text),
-      });
+      const start = await startNotifier(
+        queue,
+        notifierCommand(options.notifier, url.path),
+        {
+          changed: (shas) => events.changed({ kind: 'shas', shas }),
+          garbage: (line) =>
+            events.condition(NOTIFIER, `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`),
+          answered: () => {
+            if (!held.answering) events.watching('notifier (answers PING)');
+            held.answering = true;
+            held.notifierProven();
+          },
+          log: (text) => events.log(text),
+        },
+        limits,
+      );
       signal.throwIfAborted();
       if (start.kind === 'ready') {
         held.notifier = start.notifier;
-        events.condition('no-notifier', null);
+        events.condition(NO_NOTIFIER, null);
         events.watching('notifier');
+        held.provenTimer = setTimeout(() => held.notifierProven(), NOTIFIER_PROVEN_MS);
         start.notifier.ended.then(
           () => {},
-          (err: Error) => held.lost(err),
+          // Deferred a turn: when the whole connection died, its own reason (a keepalive timeout,
+          // the server going away) arrives first and is the one reported.
+          (err: Error) => void setImmediate(() => void held.notifierFailed(err)),
         );
       } else {
         // List the refs before warning: if that fails too, the connection (or the repository) is
@@ -119,7 +159,7 @@ export class HeldConnection implements Connection {
         if (held.lostReason) throw held.lostReason;
         const setting = `remote.${context.spec.name}.remotedaemon-notifier`;
         events.condition(
-          'no-notifier',
+          NO_NOTIFIER,
           `no notifier on ${url.host} (${start.reason}); checking for changes every ${context.live().pollIntervalSeconds} s instead. ` +
             `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
         );
@@ -148,6 +188,32 @@ export class HeldConnection implements Connection {
     return this.shutdown(undefined);
   }
 
+  /** The notifier worked long enough, or answered a PING: what was said about it is over. */
+  private notifierProven(): void {
+    clearTimeout(this.provenTimer);
+    if (this.closing || !this.notifier) return;
+    this.events.condition(NOTIFIER, null);
+  }
+
+  /**
+   * The notifier failed after READY while the connection still works: poll over the connection for
+   * the rest of its life. Whatever moved while the notifier was failing is compared at once.
+   */
+  private async notifierFailed(err: Error): Promise<void> {
+    clearTimeout(this.provenTimer);
+    if (this.closing || !this.notifier) return;
+    this.notifier.close();
+    this.notifier = undefined;
+    const every = this.context.live().pollIntervalSeconds;
+    this.events.condition(NOTIFIER, `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
+    try {
+      const initial = await this.startPolling();
+      if (initial) this.events.changed({ kind: 'refs', refs: initial });
+    } catch (listErr) {
+      this.lost(listErr instanceof Error ? listErr : new Error(String(listErr)));
+    }
+  }
+
   /** Why the connection was lost, once it was. */
   lostReason: Error | undefined;
 
@@ -165,6 +231,7 @@ export class HeldConnection implements Connection {
   private shutdown(reason: Error | undefined): Promise<void> {
     this.closing ??= (async () => {
       try {
+        clearTimeout(this.provenTimer);
         this.poller?.stop();
         this.notifier?.close();
         this.queue.close(reason ?? new Error('connection closed'));
@@ -192,9 +259,9 @@ export class HeldConnection implements Connection {
   }
 
   /** No notifier: list the refs now and every poll interval, and report what moved. */
-  async startPolling(): Promise<void> {
+  async startPolling(): Promise<RefMap | undefined> {
     const initial = await this.listRefs();
-    if (this.closing) return;
+    if (this.closing) return undefined;
     this.events.watching(`polling every ${this.context.live().pollIntervalSeconds} s`);
     this.poller = startPolling(initial, {
       list: () => this.listRefs(),
@@ -202,5 +269,6 @@ export class HeldConnection implements Connection {
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
     });
+    return initial;
   }
 }

@@ -1,0 +1,110 @@
+// Misbehaving servers against the ssh transport, with real processes: a real sshd, notifier
+// stand-ins that flood, never end a line, or go quiet, our own notifier frozen with SIGSTOP, and a
+// link that stalls (every server process of the connection frozen). Each costs only itself: bounded
+// memory, one WARNING, and the remote keeps being watched (by polling over the same connection).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { keepaliveCountFor } from '../../workers/ssh/connect.js';
+import { settingsFromSshG } from '../../workers/ssh/config.js';
+import { push } from './fixture.js';
+import { connect, fixture, serverProcesses, waitFor } from './support.js';
+
+const SHA = 'a'.repeat(40);
+const FAST = { pollIntervalSeconds: 0.2 };
+
+test('a notifier that floods garbage after READY: cut off within a few lines, one WARNING, polled instead', async (t) => {
+  const fx = await fixture(t, { serverBin: { shims: { 'garbage-notifier': "#!/bin/sh\necho READY\nexec yes 'not a notifier line'\n" } } });
+  const before = process.memoryUsage().rss;
+  const { connection, events } = await connect(t, fx, { notifier: 'garbage-notifier', ...FAST });
+  await waitFor('the notifier given up on', () => events.logs.some((l) => /^watching: polling/.test(l)));
+  assert.equal(events.warnings.length, 1, events.warnings.join(' | '));
+  assert.match(events.warnings[0]!, /not READY or CHANGED/);
+  await waitFor('the flooding notifier gone from the server', async () => (await serverProcesses('yes not a notifier line')).length === 0, 5000);
+  const sha = push(fx);
+  await waitFor('a polled change', () => events.seen().has(sha));
+  assert.equal(events.warnings.length, 1, 'still one warning');
+  assert.ok(process.memoryUsage().rss - before < 50 * 1024 * 1024, 'memory stayed bounded');
+  let settled = false;
+  connection.done.then(() => (settled = true), () => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false, 'the connection itself is kept');
+});
+
+test('a notifier that floods valid CHANGED lines is cut off as a protocol failure', async (t) => {
+  const fx = await fixture(t, { serverBin: { shims: { 'changed-flood': `#!/bin/sh\necho READY\nexec yes 'CHANGED ${SHA}'\n` } } });
+  const { events } = await connect(t, fx, { notifier: 'changed-flood', ...FAST });
+  await waitFor('the flood cut off', () => events.warnings.some((w) => /floods/.test(w)));
+  // The burst, and what the rate refilled while it was read.
+  assert.ok(events.changes.length <= 2100, `${events.changes.length} notices passed on`);
+  const passed = events.changes.length;
+  const sha = push(fx);
+  await waitFor('a polled change', () => events.seen().has(sha));
+  assert.ok(events.changes.filter((c) => c.kind === 'shas').length <= passed, 'nothing more read from it');
+});
+
+test('an endless notifier line: a protocol failure with bounded memory, and the remote is polled instead', async (t) => {
+  const fx = await fixture(t, { serverBin: { shims: { 'endless-notifier': '#!/bin/sh\necho READY\nyes x | tr -d "\\n"\n' } } });
+  const before = process.memoryUsage().rss;
+  const { events } = await connect(t, fx, { notifier: 'endless-notifier', ...FAST });
+  await waitFor('the warning', () => events.warnings.some((w) => /longer than/.test(w)));
+  assert.ok(process.memoryUsage().rss - before < 100 * 1024 * 1024, 'memory stayed bounded');
+  await waitFor('the endless notifier gone from the server', async () => (await serverProcesses('endless-notifier')).length === 0, 10_000);
+  const sha = push(fx);
+  await waitFor('a polled change', () => events.seen().has(sha));
+  assert.equal(events.warnings.length, 1);
+});
+
+test('our notifier answers PING; frozen after READY it is a WARNING and the remote is polled over the same connection', async (t) => {
+  const fx = await fixture(t);
+  const { connection, events } = await connect(t, fx, FAST, { pingEveryMs: 200, pongTimeoutMs: 1500 });
+  await waitFor('the first PONG', () => events.logs.includes('watching: notifier (answers PING)'));
+  assert.deepEqual(events.warnings, []);
+  const frozen = await serverProcesses(`notifychanges.*${fx.remotePath}`);
+  assert.ok(frozen.length > 0);
+  for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+  t.after(() => frozen.forEach((pid) => tryKill(pid, 'SIGCONT')));
+  await waitFor('the wedged notifier noticed', () => events.warnings.some((w) => /stopped answering/.test(w)), 10_000);
+  const sha = push(fx); // the frozen notifier cannot report it: polling must
+  await waitFor('a polled change', () => events.seen().has(sha));
+  assert.equal(events.warnings.length, 1);
+  let settled = false;
+  connection.done.then(() => (settled = true), () => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false, 'the connection itself is kept');
+});
+
+test('a notifier that never answers PING (as git-annex-shell) is trusted on its channel: no WARNING', async (t) => {
+  const fx = await fixture(t, { serverBin: { shims: { 'mute-notifier': '#!/bin/sh\necho READY\nexec cat >/dev/null\n' } } });
+  const { events } = await connect(t, fx, { notifier: 'mute-notifier' }, { firstPongMs: 300, pingEveryMs: 100, pongTimeoutMs: 300 });
+  await waitFor('the first PING unanswered', () => events.logs.some((l) => /does not answer PING/.test(l)));
+  await new Promise((r) => setTimeout(r, 600)); // two pong timeouts' worth: nothing may happen
+  assert.deepEqual(events.warnings, []);
+});
+
+test('a stalled link (every server process frozen) is noticed by keepalive and reported as a stall', async (t) => {
+  const fx = await fixture(t);
+  const { connection } = await connect(t, fx, { sshCommand: `${fx.sshd.sshCommand} -o ServerAliveInterval=1` });
+  const frozen = fx.sshd.freezeConnections();
+  t.after(() => fx.sshd.thaw(frozen));
+  const started = Date.now();
+  await assert.rejects(connection.done, /stalled: no answer to keepalives for 3 s \(ServerAliveInterval 1 x ServerAliveCountMax 3\)/);
+  const took = Date.now() - started;
+  assert.ok(took >= 1500 && took <= 4500, `noticed after ${took} ms`);
+});
+
+test('by default a stall is noticed within 15 s: ServerAliveInterval 5 x ServerAliveCountMax 3', () => {
+  const s = settingsFromSshG('hostname h\nport 22\nuser u\nserveraliveinterval 0\nserveralivecountmax 3\n', 'h', {});
+  // ssh2 gives up after (keepaliveCountMax + 1) unanswered pings, the first up to one interval late.
+  const worstMs = s.serverAliveInterval * 1000 * (keepaliveCountFor(s.serverAliveCountMax) + 1);
+  assert.equal(worstMs, 15_000);
+});
+
+function tryKill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
+}
+
