@@ -12,7 +12,7 @@ export const STOP_GRACE_MS = 1200;
 const HEALTHY_AFTER_MS = 60_000;
 
 /** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
-export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } as const;
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 3 } as const;
 
 export const SESSION_FILE = new URL('../workers/session.js', import.meta.url);
 

@@ -69,6 +69,10 @@ export interface ResolveOptions {
   signal?: AbortSignal;
 }
 
+/** Keepalive when ssh_config sets none: a stall is noticed within interval x count seconds. */
+export const DEFAULT_ALIVE_INTERVAL = 7;
+export const DEFAULT_ALIVE_COUNT = 2;
+
 /** The user's ssh command line cannot be understood without running it through a shell. */
 export class SshCommandError extends Error {
   override name = 'SshCommandError';
@@ -302,6 +306,8 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     return Number.isFinite(n) && n > 0 ? n : fallback;
   };
   const connectTimeoutRaw = Number(one('connecttimeout'));
+  const aliveRaw = one('serveraliveinterval');
+  const userSetAliveInterval = Number(aliveRaw) > 0 && !(one('batchmode') === 'yes' && aliveRaw === '300');
 
   const proxyCommand = isSet('proxycommand');
   if (proxyCommand) unsupported.push(`proxycommand ${proxyCommand}`);
@@ -326,12 +332,14 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     strictHostKeyChecking,
     hostKeyAlias: isSet('hostkeyalias'),
     hashKnownHosts: one('hashknownhosts') === 'yes' || one('hashknownhosts') === 'true',
-    // BatchMode=yes makes ssh default the interval to 300 s; that is ssh's default, not the user's
-    // choice, and far too slow to notice a dead link for a held connection. 5 s x 3 notices a
-    // stalled link within 15 s, for one small packet each way per 5 s.
-    serverAliveInterval:
-      one('batchmode') === 'yes' && one('serveraliveinterval') === '300' ? 5 : positive('serveraliveinterval', 5),
-    serverAliveCountMax: positive('serveralivecountmax', 3),
+    // Keepalive is ours to choose when the user chose no interval: ssh's own default (0, none) and
+    // BatchMode's implicit 300 s are far too slow to notice a dead link for a held connection, and
+    // `ssh -G` prints CountMax 3 whether or not anyone set it. 7 s x 2 notices a stall within
+    // about 14 s; each keepalive wakes the remote's thread, so a shorter interval costs idle CPU on
+    // every connected remote.
+    ...(userSetAliveInterval
+      ? { serverAliveInterval: positive('serveraliveinterval', DEFAULT_ALIVE_INTERVAL), serverAliveCountMax: positive('serveralivecountmax', DEFAULT_ALIVE_COUNT) }
+      : { serverAliveInterval: DEFAULT_ALIVE_INTERVAL, serverAliveCountMax: DEFAULT_ALIVE_COUNT }),
     connectTimeout: Number.isFinite(connectTimeoutRaw) && connectTimeoutRaw > 0 ? connectTimeoutRaw : undefined,
     proxyJump,
     addressFamily: family === 'inet' || family === 'inet6' ? family : undefined,
