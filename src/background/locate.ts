@@ -6,8 +6,9 @@
 // gitfile (`gitdir: <path>`, as in linked worktrees and submodules) in this directory or one
 // above, a bare repository, `commondir` for the shared dir, GIT_CEILING_DIRECTORIES.
 
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { asGitDir, commonDirOf, isGitDir } from '../kit/gitdir.js';
 
 export interface LocatedRepo {
   /** The git dir of the worktree `cwd` is in (for a bare repository, the repository). */
@@ -31,43 +32,6 @@ export function locateRepo(cwd: string, env: NodeJS.ProcessEnv = process.env): L
     // git never goes up into a ceiling directory.
     if (parent === dir || ceilings.includes(parent)) return undefined;
     dir = parent;
-  }
-}
-
-/** `path` as a git dir: the directory itself, or where a gitfile at `path` points. */
-function asGitDir(path: string): string | undefined {
-  let stat;
-  try {
-    stat = statSync(path);
-  } catch {
-    return undefined;
-  }
-  if (stat.isDirectory()) return isGitDir(path) ? path : undefined;
-  if (!stat.isFile()) return undefined;
-  let text;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const match = /^gitdir: (.+?)\r?\n?$/.exec(text);
-  if (!match) return undefined;
-  const target = resolve(dirname(path), match[1]);
-  return isGitDir(target) ? target : undefined;
-}
-
-/** What git itself checks (setup.c is_git_directory): HEAD, and objects/refs here or via commondir. */
-function isGitDir(dir: string): boolean {
-  if (!existsSync(join(dir, 'HEAD'))) return false;
-  const common = commonDirOf(dir);
-  return existsSync(join(common, 'objects')) && existsSync(join(common, 'refs'));
-}
-
-function commonDirOf(gitDir: string): string {
-  try {
-    return resolve(gitDir, readFileSync(join(gitDir, 'commondir'), 'utf8').trim());
-  } catch {
-    return gitDir;
   }
 }
 

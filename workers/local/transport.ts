@@ -1,8 +1,8 @@
 // The local transport: a remote that is a path on this machine (a bare repository on the same
 // disk, a USB drive, NFS). "Connected" means its refs are being watched with inotify.
 
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { asGitDir, commonDirOf } from '../../src/kit/gitdir.js';
 import { localPath } from '../../src/gitconfig.js';
 import { watchRefs } from '../../src/refs/watcher.js';
 import type { TransportContext } from '../plugin.js';
@@ -44,42 +44,9 @@ export function create({ spec, repo }: TransportContext): Transport {
 export function findGitDir(path: string): string {
   for (const candidate of [join(path, '.git'), path, `${path}.git/.git`, `${path}.git`]) {
     const gitDir = asGitDir(candidate);
-    if (gitDir) return commonDir(gitDir);
+    if (gitDir) return commonDirOf(gitDir);
   }
   throw new Error(`${path} is not a git repository`);
-}
-
-function asGitDir(candidate: string): string | undefined {
-  let stat;
-  try {
-    stat = statSync(candidate);
-  } catch {
-    return undefined;
-  }
-  if (stat.isFile()) {
-    // A gitfile (`gitdir: <path>`), as in submodules and linked worktrees.
-    const match = /^gitdir: (.+)$/m.exec(readFileSync(candidate, 'utf8'));
-    if (!match) return undefined;
-    const target = isAbsolute(match[1]) ? match[1] : resolve(dirname(candidate), match[1]);
-    return asGitDir(target);
-  }
-  if (!stat.isDirectory()) return undefined;
-  try {
-    statSync(join(candidate, 'HEAD'));
-    return candidate;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Linked worktrees keep their refs in the common dir. */
-function commonDir(gitDir: string): string {
-  try {
-    const common = readFileSync(join(gitDir, 'commondir'), 'utf8').trim();
-    return isAbsolute(common) ? common : resolve(gitDir, common);
-  } catch {
-    return gitDir;
-  }
 }
 
 async function listRefs(gitDir: string): Promise<RefMap> {
