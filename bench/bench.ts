@@ -1,4 +1,5 @@
 // `npm run bench`: every performance figure the project claims, measured in one run.
+import { benchHttp } from './http.js';
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
 import { benchSsh } from './ssh.js';
@@ -7,3 +8,4 @@ console.log(`git-remote-daemon benchmarks (node ${process.version}); medians, me
 await benchLocal();
 await benchNotifier();
 await benchSsh();
+await benchHttp();

@@ -1,0 +1,165 @@
+// http(s) remotes: what one poll costs (the ls-refs fast path next to `git ls-remote`), push to
+// fetched through a webhook nudge, and the memory of a worker for an http remote next to one for
+// an ssh and a local remote, all measured in this run.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { create } from '../workers/http/transport.js';
+import { sign } from '../workers/http/webhook/verify.js';
+import { makeRepos, push, type Repos } from '../test/http/fixture.js';
+import { startGitHttp, type GitHttpServer } from '../test/support/githttp.js';
+import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
+import { git, makeFixture } from '../test/support/git.js';
+import { makeSshFixture } from '../test/ssh/fixture.js';
+import { median, report } from './report.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const POLLS = 30;
+
+async function withServed<T>(body: (repos: Repos, server: GitHttpServer, url: string) => Promise<T>): Promise<T> {
+  const cleanups: (() => unknown)[] = [];
+  const repos = makeRepos({ after: (fn) => cleanups.push(fn) });
+  const server = await startGitHttp({ root: repos.served });
+  const url = `${server.base}/repo.git`;
+  git(repos.local, 'remote', 'set-url', 'origin', url);
+  try {
+    return await body(repos, server, url);
+  } finally {
+    await server.stop();
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+async function pollCost(): Promise<void> {
+  await withServed(async (repos, _server, url) => {
+    const live = { pollIntervalSeconds: 60, reportUpdates: false };
+    const options = { fastPath: true, fallbackReasons: [], userAgent: 'git/2 (git-remote-daemon)', credentialHelpers: [] };
+    const spec = { name: 'origin', url, transport: 'http', fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'], options };
+    const events = { changed() {}, condition() {}, watching() {}, log() {} };
+    const connection = await create({ spec, repo: { cwd: repos.local, gitDir: join(repos.local, '.git') }, live: () => live }).connect(events, new AbortController().signal);
+    try {
+      const fast: number[] = [];
+      const slow: number[] = [];
+      for (let i = 0; i < POLLS; i++) {
+        let t = performance.now();
+        await connection.listRefs();
+        fast.push(performance.now() - t);
+        t = performance.now();
+        const r = spawnSync('git', ['ls-remote', url, 'refs/heads/*'], { cwd: repos.local, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(r.stderr);
+        slow.push(performance.now() - t);
+      }
+      report('http: one poll, ls-refs v2 on a kept-alive connection', `${median(fast).toFixed(1)} ms`);
+      report('http: one poll, spawning git ls-remote', `${median(slow).toFixed(1)} ms (ratio ${(median(fast) / median(slow)).toFixed(2)})`);
+    } finally {
+      await connection.close();
+    }
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function post(port: number, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function webhookLatency(pushes = 10): Promise<void> {
+  await withServed(async (repos, _server, url) => {
+    const port = await freePort();
+    git(repos.local, 'config', 'remote.origin.remotedaemon-pollInterval', '3600');
+    git(repos.local, 'config', 'remotedaemon.webhook.listen', `127.0.0.1:${port}`);
+    git(repos.local, 'config', 'remotedaemon.webhook.secret', 'bench');
+    const d = startDaemon(repos.local, ['--foreground']);
+    try {
+      await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+      await sleep(500);
+      const samples: number[] = [];
+      for (let i = 0; i < pushes; i++) {
+        const from = d.lines.length;
+        push(repos);
+        const pushed = performance.now();
+        const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url } });
+        const status = await post(port, { 'x-github-event': 'push', 'x-github-delivery': `bench-${i}-${Date.now()}`, 'x-hub-signature-256': `sha256=${sign(body, 'bench')}` }, body);
+        if (status !== 202) throw new Error(`webhook answered ${status}`);
+        await d.waitFor('DONESYNCING origin 1', { from });
+        samples.push(performance.now() - pushed);
+        await sleep(200);
+      }
+      report('http: push -> fetched through a GitHub webhook nudge', `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`);
+    } finally {
+      await d.stop();
+    }
+  });
+}
+
+function pssMb(pid: number): number {
+  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024;
+}
+
+/** The daemon's PSS with 1 and with 10 remotes of one URL: what each added remote's worker costs. */
+async function perRemote(local: string, url: string, env: Record<string, string> = {}): Promise<number> {
+  const measure = async (remotes: number): Promise<number> => {
+    const names = Array.from({ length: remotes - 1 }, (_, i) => `r${i + 1}`);
+    for (const name of names) {
+      git(local, 'remote', 'add', name, url);
+      git(local, 'config', `remote.${name}.fetch`, `+refs/heads/*:refs/remotes/${name}/*`);
+    }
+    const d: RunningDaemon = startDaemon(local, ['--foreground'], env);
+    try {
+      await d.waitForCount(/^CONNECTED /, remotes, 60_000);
+      await sleep(12_000); // past the catch-ups and the cat-files' idle time
+      return pssMb(d.child.pid!);
+    } finally {
+      await d.stop();
+      for (const name of names) git(local, 'remote', 'remove', name);
+    }
+  };
+  const one = await measure(1);
+  const ten = await measure(10);
+  return (ten - one) / 9;
+}
+
+async function workerMemory(): Promise<void> {
+  const fx = makeFixture();
+  let localMb: number;
+  try {
+    localMb = await perRemote(fx.local, fx.remote);
+  } finally {
+    fx.cleanup();
+  }
+  const httpMb = await withServed((repos, _server, url) => perRemote(repos.local, url));
+  const ssh = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+  let sshMb: number;
+  try {
+    git(ssh.local, 'config', 'core.sshCommand', ssh.sshd.sshCommand);
+    sshMb = await perRemote(ssh.local, ssh.url);
+  } finally {
+    await ssh.cleanup();
+  }
+  report('memory: PSS per added remote, local / http / ssh', `${localMb.toFixed(1)} / ${httpMb.toFixed(1)} / ${sshMb.toFixed(1)} MB`);
+}
+
+export async function benchHttp(): Promise<void> {
+  execFileSync('git', ['--version']);
+  await pollCost();
+  await webhookLatency();
+  await workerMemory();
+}
