@@ -4,10 +4,16 @@
 
 import { urlKind } from '../src/kit/url.js';
 import { localPlugin } from './local/plugin.js';
-import type { TransportPlugin } from './plugin.js';
+import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
 
 export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin];
+
+/** Carriers of change notices between the user's devices, for remotes of every transport. */
+export const NOTICE_CARRIERS: readonly NoticeCarrierPlugin[] = [];
+
+/** Everything that may run a shared endpoint (names are unique across both lists). */
+export const ENDPOINT_OWNERS: readonly EndpointOwner[] = [...TRANSPORTS, ...NOTICE_CARRIERS];
 
 /** The transport that serves `url` (already rewritten by insteadOf), if any. */
 export function transportFor(url: string): TransportPlugin | undefined {

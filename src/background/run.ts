@@ -156,6 +156,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     mode: daemon?.coordinator.currentMode ?? 'running',
     logTo: mode === 'background' ? 'file' : 'stderr',
     remotes: daemon?.coordinator.status() ?? [],
+    endpoints: daemon?.coordinator.endpointStatus() ?? [],
   }));
   const output = new ControlOutput(
     new Writable({

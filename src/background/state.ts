@@ -4,6 +4,7 @@
 
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Mode, RemoteStatus } from '../coordinator.js';
+import type { EndpointStatus } from '../../workers/plugin.js';
 
 export interface DaemonState {
   version: 1;
@@ -17,6 +18,8 @@ export interface DaemonState {
   /** Where the log goes: the log file (background) or stderr (service mode). */
   logTo: 'file' | 'stderr';
   remotes: RemoteStatus[];
+  /** Shared endpoints that report a status (the XMPP notice link); absent in older state files. */
+  endpoints?: ({ name: string } & EndpointStatus)[];
 }
 
 export function writeState(path: string, state: DaemonState): void {

@@ -34,6 +34,7 @@ export function formatStatus(state: DaemonState, now: number): string {
   if (state.remotes.length === 0) lines.push('no remotes to act on');
   const width = Math.max(...state.remotes.map((r) => r.name.length), 0);
   for (const remote of state.remotes) lines.push(formatRemote(remote, width, now));
+  for (const e of state.endpoints ?? []) lines.push([`${e.name}:`, e.summary, ...(e.events ?? []).map((ev) => `${ev.what} ${when(ev.at, now)}`)].join('  '));
   return lines.join('\n');
 }
 
