@@ -263,8 +263,12 @@ export class XmppAccount {
     if (!sender.resource || !this.trusted.has(senderBare)) return;
     if (el.is('presence')) {
       if (!el.getChild('notices', NOTICE_NS)) return;
-      if (el.attrs.type === 'unavailable') this.peers.delete(from);
-      else if (el.attrs.type === undefined && (this.peers.has(from) || this.peers.size < MAX_PEERS)) this.peers.add(from);
+      if (el.attrs.type === 'unavailable') {
+        if (this.peers.delete(from)) this.events.log(`${from} stopped listening`);
+      } else if (el.attrs.type === undefined && !this.peers.has(from) && this.peers.size < MAX_PEERS) {
+        this.peers.add(from);
+        this.events.log(`${from} listens for notices`);
+      }
       return;
     }
     if (el.is('message') && el.attrs.type === 'headline') {
