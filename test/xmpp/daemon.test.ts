@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { eventually } from '../support/daemon.js';
 import { refValue, git } from '../support/git.js';
 import { loggedInAs, makeDevices } from './devices.js';
+import { cli } from '../background/support.js';
+import { normaliseUrl } from '../../workers/notice/format.js';
 
 const ORIGIN_MAIN = 'refs/remotes/origin/main';
 
@@ -113,4 +115,32 @@ test('xmpp: a wrong password is one WARNING and no retry until RESUME; fixed, RE
   b.send('RESUME');
   await loggedInAs(b);
   assert.equal(b.lines.filter((l) => /^WARNING \* xmpp/.test(l)).length, 1);
+});
+
+test('xmpp: status shows the link: as which resource, how many devices listen, the last notice sent and heard', async (t) => {
+  const dev = await makeDevices(t, { smacks: true });
+  const a = dev.start(dev.a);
+  await a.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  await loggedInAs(a);
+  // B in the background, as users run it; `status` reads what its endpoint last reported.
+  const started = await cli(dev.b, [], dev.env);
+  assert.equal(started.code, 0, started.stderr);
+  // Stopped here rather than in an after hook: those run after the fixture's directories are gone.
+  try {
+    const status = async () => (await cli(dev.b, ['status'])).stdout;
+    await eventually(() => a.stderr.some((l) => / listens for notices$/.test(l)), 'A hears B arrive');
+    const sha = dev.push(dev.a);
+    await eventually(() => refValue(dev.b, ORIGIN_MAIN) === sha, 'B fetched');
+    let text = '';
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+      text = await status();
+      if (/last notice heard/.test(text)) break;
+    }
+    assert.match(text, /^xmpp: {2}connected as me@localhost\/grd-[0-9a-f]{8}, 1 other device\(s\) listening/m);
+    assert.ok(text.includes(`last notice heard (${normaliseUrl(dev.fx.url)} from me@localhost, for origin)`), text);
+    // B's own fetch of A's push is no news to A: B sent nothing about it.
+    assert.ok(!/last notice sent/.test(text), text);
+  } finally {
+    await cli(dev.b, ['stop']);
+  }
 });
