@@ -86,9 +86,11 @@ function drained(...remotes: Remote[]): Promise<unknown> {
   return Promise.all(remotes.flatMap((r) => [through(r.port, r.other), through(r.other, r.port)]));
 }
 
-test('the hub nudges remotes of the notice\'s URL only, rate-limits, and does not echo what it heard', async (t) => {
+test('the hub nudges remotes of the notice\'s URL only, defers what is over the rate, and does not echo what it heard', async (t) => {
   let now = 1_000_000;
-  const hub = new NoticeHub({ log: () => {}, bucket: { burst: 2, refillMs: 60_000, maxSenders: 8 }, now: () => now });
+  // The bucket's clock stands still (no token comes back); the deferred nudge runs on a real timer.
+  const hub = new NoticeHub({ log: () => {}, bucket: { burst: 2, refillMs: 30, maxSenders: 8 }, now: () => now });
+  t.after(() => hub.stop());
   const origin = remote();
   const mirror = remote();
   const other = remote();
@@ -106,10 +108,14 @@ test('the hub nudges remotes of the notice\'s URL only, rate-limits, and does no
   assert.equal(other.heard.length, 0);
   hub.hear('me@example.org', { url: 'unknown.example/z', refs: [] });
   assert.equal(hub.facts.ignored, 1);
-  hub.hear('me@example.org', { url: 'github.com/a/b', refs: [] });
+  const owed = new Promise((resolve) => origin.other.on('message', (m: { why?: string }) => m.why === 'notices over the rate limit' && resolve(m)));
+  for (let i = 0; i < 100; i++) hub.hear('me@example.org', { url: 'github.com/a/b', refs: [] });
   await drained(origin, mirror, other);
-  assert.equal(origin.heard.length, 1, 'over the limit: dropped before it costs a listing');
-  assert.equal(hub.facts.limited, 1);
+  assert.equal(origin.heard.length, 2, 'the burst\'s last token, then over the limit: no listing now');
+  assert.equal(hub.facts.limited, 99);
+  await owed;
+  await drained(origin, mirror, other);
+  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [3, 3, 0], 'but one later, for the whole flood: nothing is lost');
 
   // Our fetch of what we were told moves our tracking ref: no notice about it.
   origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', SHA]] });
@@ -126,5 +132,5 @@ test('the hub nudges remotes of the notice\'s URL only, rate-limits, and does no
 
   hub.catchUp('back');
   await drained(origin, mirror, other);
-  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [2, 2, 1], 'a catch-up reaches every remote');
+  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote');
 });

@@ -11,7 +11,7 @@ export interface BucketOptions {
   maxSenders: number;
 }
 
-export const DEFAULT_BUCKET: BucketOptions = { burst: 8, refillMs: 2000, maxSenders: 64 };
+export const DEFAULT_BUCKET: BucketOptions = { burst: 8, refillMs: 1000, maxSenders: 64 };
 
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

@@ -43,12 +43,18 @@ export class NoticeHub {
   /** url -> ref -> value heard and when: what our own fetch of it must not announce again. */
   private readonly heard = new Map<string, Map<string, { sha: string; at: number }>>();
   private carrier: CarrierOut | undefined;
+  /** URLs a notice over the limit was about: looked at once, later, rather than never. */
+  private readonly owed = new Set<string>();
+  private owedTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   readonly facts: HubFacts = { ignored: 0, limited: 0 };
 
+  private readonly bucket: BucketOptions;
+
   constructor(private readonly options: HubOptions) {
     this.now = options.now ?? Date.now;
-    this.buckets = new TokenBuckets(options.bucket ?? DEFAULT_BUCKET, this.now);
+    this.bucket = options.bucket ?? DEFAULT_BUCKET;
+    this.buckets = new TokenBuckets(this.bucket, this.now);
   }
 
   attach(remote: string, url: string, port: MessagePort): void {
@@ -59,6 +65,11 @@ export class NoticeHub {
       if (message?.type === 'moved' && Array.isArray(message.refs)) this.moved(linked, message.refs);
     });
     if (!linked.url) this.options.log(`${remote}: its URL names nothing other devices could share; no notices for it`);
+  }
+
+  stop(): void {
+    clearTimeout(this.owedTimer);
+    for (const remote of [...this.remotes.keys()]) this.detach(remote);
   }
 
   detach(remote: string): void {
@@ -81,15 +92,17 @@ export class NoticeHub {
 
   /** A notice the carrier received from `sender`, whom it has already checked we trust. */
   hear(sender: string, notice: Notice): void {
-    // Rate before matching: an unknown URL must cost as little as a known one, and a flood of
-    // either is cut the same way.
-    if (!this.buckets.take(sender)) {
-      this.facts.limited++;
-      return;
-    }
     const targets = [...this.remotes].filter(([, l]) => l.url === notice.url);
     if (targets.length === 0) {
       this.facts.ignored++;
+      return;
+    }
+    if (!this.buckets.take(sender)) {
+      // Over the limit (a flood, or a burst of real pushes): not dropped, deferred. However many
+      // notices come, each known URL costs one more listing per refill period at most.
+      this.facts.limited++;
+      this.owed.add(notice.url);
+      this.owedTimer ??= setTimeout(() => this.payOwed(), this.bucket.refillMs);
       return;
     }
     const heard = this.heardFor(notice.url);
@@ -97,6 +110,12 @@ export class NoticeHub {
     for (const [, linked] of targets) post(linked.port, { type: 'nudge', why: `notice from ${sender}` });
     this.facts.lastHeard = { at: this.now(), from: sender, url: notice.url, remotes: targets.map(([name]) => name) };
     this.options.changed?.();
+  }
+
+  private payOwed(): void {
+    this.owedTimer = undefined;
+    for (const linked of this.remotes.values()) if (linked.url && this.owed.has(linked.url)) post(linked.port, { type: 'nudge', why: 'notices over the rate limit' });
+    this.owed.clear();
   }
 
   private moved(linked: Linked, refs: [string, string][]): void {

@@ -89,6 +89,7 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
           else xmpp.retryNow();
           return report();
         case 'stop':
+          hub.stop();
           void xmpp.stop().finally(() => {
             task.port.close();
             resolve();
