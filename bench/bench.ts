@@ -2,8 +2,10 @@
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
 import { benchSsh } from './ssh.js';
+import { benchXmpp } from './xmpp.js';
 
 console.log(`git-remote-daemon benchmarks (node ${process.version}); medians, measured side by side in this run\n`);
 await benchLocal();
 await benchNotifier();
 await benchSsh();
+await benchXmpp();
