@@ -34,6 +34,9 @@ function credentialInput(account: Account, password?: string): string {
   return `protocol=xmpp\nhost=${account.domain}\nusername=${account.local}\n${password !== undefined ? `password=${password}\n` : ''}\n`;
 }
 
+/** A helper that waits for something (a locked keyring's dialog) must not hold up the login for ever. */
+const HELPER_TIMEOUT_MS = 30_000;
+
 const NON_INTERACTIVE = { GIT_TERMINAL_PROMPT: '0', GCM_INTERACTIVE: 'never', GIT_ASKPASS: '', SSH_ASKPASS: '' };
 
 export async function passwordFromGit(cwd: string, account: Account): Promise<string> {
@@ -43,6 +46,7 @@ export async function passwordFromGit(cwd: string, account: Account): Promise<st
       cwd,
       env: NON_INTERACTIVE,
       stdin: { string: credentialInput(account) },
+      timeout: HELPER_TIMEOUT_MS,
     }));
   } catch {
     // git's stderr may echo what a helper printed; say only what the user needs to act.
@@ -60,6 +64,7 @@ export async function reportToGit(cwd: string, account: Account, password: strin
       cwd,
       env: NON_INTERACTIVE,
       stdin: { string: credentialInput(account, password) },
+      timeout: HELPER_TIMEOUT_MS,
     });
   } catch {
     // a helper that cannot store is no reason to stay offline
