@@ -130,6 +130,16 @@ test('the hub nudges remotes of the notice\'s URL only, defers what is over the 
   await drained(origin, mirror, other);
   assert.equal(sent.length, 2, 'what was heard long ago is news again');
 
+  // Moved while the carrier was down: said once it is back up, the latest value per ref.
+  hub.setCarrier(undefined);
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'c'.repeat(40)]] });
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'd'.repeat(40)]] });
+  await drained(origin, mirror, other);
+  assert.equal(sent.length, 2);
+  hub.setCarrier({ send: (encoded) => (sent.push(encoded), 1) });
+  assert.equal(sent.length, 3);
+  assert.deepEqual(decodeNotice(sent[2]!)!.refs, [['refs/heads/main', 'd'.repeat(40)]]);
+
   hub.catchUp('back');
   await drained(origin, mirror, other);
   assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote');

@@ -53,6 +53,23 @@ test('xmpp: a change made while the server was down is caught up when B logs in 
   assert.equal(b.lines.filter((l) => l === 'DISCONNECTED origin').length, 0, 'the remote itself never reconnected');
 });
 
+test('xmpp: a push made while A was off XMPP is told once A is back, to B who never left', async (t) => {
+  const dev = await makeDevices(t, { smacks: true });
+  const a = dev.start(dev.a);
+  const b = dev.start(dev.b);
+  await Promise.all([a.waitFor('CONNECTED origin', { timeoutMs: 20_000 }), b.waitFor('CONNECTED origin', { timeoutMs: 20_000 })]);
+  const [, asB] = await Promise.all([loggedInAs(a), loggedInAs(b)]);
+  await eventually(() => a.stderr.some((l) => l.includes(`${asB} listens for notices`)), 'A knows B');
+  a.send('LOSTNET');
+  await eventually(() => b.stderr.some((l) => / stopped listening$/.test(l)), 'B saw A go');
+  // The user pushes anyway (the forge is reachable, XMPP is not): A's tracking ref moves.
+  const sha = dev.push(dev.a);
+  a.send('RESUME');
+  await eventually(() => refValue(dev.b, ORIGIN_MAIN) === sha, 'B heard of it when A came back', 20_000);
+  assert.ok(b.stderr.some((l) => /nudged \(xmpp: notice from me@localhost\)/.test(l)), 'by A\'s notice');
+  assert.equal(b.stderr.filter((l) => /xmpp endpoint: logged in/.test(l)).length, 1, 'B never logged in again');
+});
+
 test('xmpp: a notice from a foreign account is dropped without a word; one from a trusted account is heard', async (t) => {
   const dev = await makeDevices(t, { smacks: true });
   const mallory = await dev.xmpp.register('mallory', 'correct horse');

@@ -43,6 +43,11 @@ export class NoticeHub {
   /** url -> ref -> value heard and when: what our own fetch of it must not announce again. */
   private readonly heard = new Map<string, Map<string, { sha: string; at: number }>>();
   private carrier: CarrierOut | undefined;
+  /**
+   * What moved while no carrier was up, per URL: said once it is back, since the devices that
+   * stayed online have no reconnect of their own to catch up with. At most MAX_REFS per URL.
+   */
+  private readonly unsent = new Map<string, Map<string, string>>();
   /** URLs a notice over the limit was about: looked at once, later, rather than never. */
   private readonly owed = new Set<string>();
   private owedTimer: NodeJS.Timeout | undefined;
@@ -77,9 +82,13 @@ export class NoticeHub {
     this.remotes.delete(remote);
   }
 
-  /** The carrier is up (or gone: undefined). */
+  /** The carrier is up, and knows who listens (or gone: undefined). */
   setCarrier(carrier: CarrierOut | undefined): void {
     this.carrier = carrier;
+    if (!carrier) return;
+    const unsent = [...this.unsent];
+    this.unsent.clear();
+    for (const [url, refs] of unsent) this.announce(url, [...refs]);
   }
 
   /**
@@ -119,7 +128,13 @@ export class NoticeHub {
   }
 
   private moved(linked: Linked, refs: [string, string][]): void {
-    if (!linked.url || !this.carrier) return;
+    if (!linked.url) return;
+    if (!this.carrier) {
+      let unsent = this.unsent.get(linked.url);
+      if (!unsent) this.unsent.set(linked.url, (unsent = new Map()));
+      for (const [ref, sha] of refs) if (unsent.has(ref) || unsent.size < MAX_REFS) unsent.set(ref, sha);
+      return;
+    }
     const heard = this.heard.get(linked.url);
     const now = this.now();
     // Our fetch of what another device told us about: it knows, and so does everyone it told.
@@ -127,10 +142,14 @@ export class NoticeHub {
       const h = heard?.get(ref);
       return !(h && h.sha === sha && now - h.at < ECHO_MS);
     });
-    if (news.length === 0) return;
-    const notice: Notice = { url: linked.url, refs: news.slice(0, MAX_REFS) };
+    if (news.length > 0) this.announce(linked.url, news);
+  }
+
+  private announce(url: string, refs: [string, string][]): void {
+    if (!this.carrier) return;
+    const notice: Notice = { url, refs: refs.slice(0, MAX_REFS) };
     const devices = this.carrier.send(encodeNotice(notice));
-    this.facts.lastSent = { at: now, url: linked.url, refs: notice.refs.length, devices };
+    this.facts.lastSent = { at: this.now(), url, refs: notice.refs.length, devices };
     this.options.changed?.();
   }
 

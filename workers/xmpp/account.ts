@@ -192,11 +192,16 @@ export class XmppAccount {
     if (smOffered) await within(settled, SETTLE_TIMEOUT_MS, 'stream management did not answer').catch(() => {});
     if (id !== this.attemptId) return;
     await x.send(xml('presence', {}, xml('priority', {}, '-1'), xml('notices', { xmlns: NOTICE_NS })));
+    // The server sends us the other resources' presence while it handles ours, so once a ping
+    // sent after it is answered, every daemon already online is known: what we say next reaches it.
+    await x.iqCaller.request(this.pingStanza(), PING_TIMEOUT_MS).catch(() => {});
+    if (id !== this.attemptId) return;
     this.onlineAt = Date.now();
     this.fullJid = x.jid?.toString();
     this.setState('online');
     this.events.condition('connect', null);
     this.events.condition('login', null);
+    this.events.condition('tls', null);
     this.pinger = setInterval(() => this.ping(id, x), PING_EVERY_MS);
     this.events.online(this.fullJid ?? this.settings.jid);
   }
@@ -242,9 +247,12 @@ export class XmppAccount {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  private pingStanza(): Element {
+    return xml('iq', { type: 'get', to: parseJid(this.settings.jid).domain }, xml('ping', { xmlns: 'urn:xmpp:ping' }));
+  }
+
   private ping(id: number, x: Client): void {
-    const ping = xml('iq', { type: 'get', to: parseJid(this.settings.jid).domain }, xml('ping', { xmlns: 'urn:xmpp:ping' }));
-    x.iqCaller.request(ping, PING_TIMEOUT_MS).catch((err: Error) => {
+    x.iqCaller.request(this.pingStanza(), PING_TIMEOUT_MS).catch((err: Error) => {
       // An error reply still proves the server is there; only silence means the link is gone.
       if (err.name === 'TimeoutError' || /timeout/i.test(err.message)) this.lost(id, 'the server stopped answering pings');
     });
@@ -263,10 +271,10 @@ export class XmppAccount {
     // Anyone else gets no answer at all: not an error, not a receipt, nothing to probe with.
     if (!sender.resource || !this.trusted.has(senderBare)) return;
     if (el.is('presence')) {
-      if (!el.getChild('notices', NOTICE_NS)) return;
+      // The server's own "gone" for a closed stream carries no marker: only arrivals need one.
       if (el.attrs.type === 'unavailable') {
         if (this.peers.delete(from)) this.events.log(`${from} stopped listening`);
-      } else if (el.attrs.type === undefined && !this.peers.has(from) && this.peers.size < MAX_PEERS) {
+      } else if (el.attrs.type === undefined && el.getChild('notices', NOTICE_NS) && !this.peers.has(from) && this.peers.size < MAX_PEERS) {
         this.peers.add(from);
         this.events.log(`${from} listens for notices`);
       }
