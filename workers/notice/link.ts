@@ -76,6 +76,7 @@ export class NoticeLinks {
       if (remote) refs.push([remote, sha]);
     }
     if (refs.length === 0) return;
+    this.options.log(`notices: tracking refs moved: ${refs.map(([ref, sha]) => `${ref} ${sha.slice(0, 12)}`).join(', ')}`);
     const message: ToCarrier = { type: 'moved', refs };
     for (const port of this.ports.values()) {
       try {

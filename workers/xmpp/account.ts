@@ -260,7 +260,8 @@ export class XmppAccount {
 
   private stanza(el: Element): void {
     const from = el.attrs.from;
-    if (!from || from === this.fullJid) return;
+    // The server echoes our own presence back to us, before we count as online.
+    if (!from || from === this.xmpp?.jid?.toString()) return;
     let sender;
     try {
       sender = parseJid(from);
