@@ -3,9 +3,11 @@ import { benchHttp } from './http.js';
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
 import { benchSsh } from './ssh.js';
+import { benchXmpp } from './xmpp.js';
 
 console.log(`git-remote-daemon benchmarks (node ${process.version}); medians, measured side by side in this run\n`);
 await benchLocal();
 await benchNotifier();
 await benchSsh();
 await benchHttp();
+await benchXmpp();

@@ -12,7 +12,8 @@ import { ProtocolGate, type Voice } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
 import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
-import { TRANSPORTS } from '../workers/registry.js';
+import { ENDPOINT_OWNERS } from '../workers/registry.js';
+import type { EndpointStatus } from '../workers/plugin.js';
 
 export type Mode = ControlMode;
 
@@ -82,7 +83,9 @@ export class Coordinator {
       gate: this.gate,
       log: options.log,
       restartBackoff: options.restartBackoff,
-      relink: (remote, port) => this.remotes.get(remote)?.unit.post({ type: 'endpoint', port } satisfies ToWorker, [port]),
+      relink: (remote, port, carrier) =>
+        this.remotes.get(remote)?.unit.post((carrier ? { type: 'carrier', carrier, port } : { type: 'endpoint', port }) satisfies ToWorker, [port]),
+      onStatus: () => this.options.onStateChange?.(),
     });
   }
 
@@ -96,12 +99,16 @@ export class Coordinator {
     if (this.stopped) return;
     switch (message.type) {
       case 'PAUSE':
+        this.endpoints.control('pause');
         return this.setMode('paused', { type: 'pause' });
       case 'LOSTNET':
+        this.endpoints.control('lostnet');
         return this.setMode('lostnet', { type: 'lostnet' });
       case 'RESUME':
         // Asked to try again: whatever still stands in the way of a remote is said again.
         for (const name of this.remotes.keys()) this.gate.forgetRemote(name);
+        this.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith('endpoint:'));
+        this.endpoints.control('resume');
         return this.setMode('running', { type: 'resume' });
       case 'CHANGED':
         return this.broadcast({ type: 'changed', refs: message.refs });
@@ -133,6 +140,7 @@ export class Coordinator {
         // Unchanged remotes waiting for the user (or backing off) try again: RELOAD is how the
         // user says "I fixed it".
         for (const remote of this.remotes.values()) if (!remote.unit.isStopping) remote.unit.post({ type: 'reload' } satisfies ToWorker);
+        if (this.mode === 'running') this.endpoints.control('reload');
       } catch (err) {
         this.options.log(`applying the config failed: ${(err as Error).stack ?? err}`);
       }
@@ -149,6 +157,11 @@ export class Coordinator {
       connected: r.voice.connected,
       warnings: this.gate.held(r.spec.name),
     }));
+  }
+
+  /** The shared endpoints that report a status (the XMPP link: as whom, last notice...). */
+  endpointStatus(): ({ name: string } & EndpointStatus)[] {
+    return this.endpoints.status();
   }
 
   /** Remotes the config names but the daemon does not act on, and why. */
@@ -179,7 +192,7 @@ export class Coordinator {
   private apply(config: LoadedConfig): void {
     this.options.onConfig?.(config);
     const reportUpdates = this.options.wantsUpdates?.(config) ?? false;
-    const problems = [...config.problems, ...this.endpoints.configure(TRANSPORTS, config.raw)];
+    const problems = [...config.problems, ...this.endpoints.configure(ENDPOINT_OWNERS, config.raw)];
     // Config conditions are said once and again only after they went away and came back.
     this.gate.replaceFamily(DAEMON, 'config:', new Map(problems.map((p) => [`config:${p}`, p])));
     const ignoredNow = new Map<string, Map<string, string>>();
@@ -246,6 +259,7 @@ export class Coordinator {
         restartBackoff: this.options.restartBackoff,
         task: (port: MessagePort) => {
           const endpointPort = this.endpoints.link(spec.transport, name, spec.url);
+          const noticePorts = this.endpoints.linkNotices(name, spec.url);
           const task: SessionTask = {
             kind: 'session',
             spec,
@@ -255,9 +269,10 @@ export class Coordinator {
             initialMode: this.mode,
             crash: this.options.crash?.[name],
             ...(endpointPort && { endpointPort }),
+            ...(noticePorts.length > 0 && { noticePorts }),
           };
           if (this.options.crash) delete this.options.crash[name];
-          return { task, transfer: endpointPort ? [endpointPort] : [] };
+          return { task, transfer: [...(endpointPort ? [endpointPort] : []), ...noticePorts.map((n) => n.port)] };
         },
         onStarted: () => (remote.voice = this.gate.voice(name)),
         onMessage: (message) => this.fromWorker(remote, message),

@@ -1,7 +1,9 @@
 // Shared endpoints: the daemon-level part of a transport that several remotes share (a listening
 // socket, a peer-to-peer node, an account's login). Each runs once per daemon in its own thread,
 // supervised like a remote's worker (a crash is reported and restarted with backoff), and each of
-// the transport's remotes gets a message channel to it. The coordinator only wires ports.
+// the transport's remotes gets a message channel to it. An endpoint that carries change notices
+// (`notices: true`, workers/notice/) is linked to every remote instead, whatever its transport.
+// The coordinator only wires ports.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
@@ -10,15 +12,20 @@ import { DAEMON } from './protocol.js';
 import type { ProtocolGate } from './gate.js';
 import { Supervised } from './supervisor.js';
 import type { RepoInfo } from './workerapi.js';
-import type { EndpointTask, FromEndpoint, ToEndpoint, TransportPlugin } from '../workers/plugin.js';
+import type { EndpointOwner, EndpointStatus, EndpointTask, FromEndpoint, ToEndpoint } from '../workers/plugin.js';
 
 export interface EndpointsOptions {
   pool: Piscina;
   repo: RepoInfo;
   gate: ProtocolGate;
   log(text: string): void;
-  /** The endpoint was restarted: hand `port` (the remote's new end) to that remote's worker. */
-  relink(remote: string, port: MessagePort): void;
+  /**
+   * The endpoint was (re)started: hand `port` (the remote's new end) to that remote's worker; as
+   * its transport's endpoint, or as the notice carrier `carrier`.
+   */
+  relink(remote: string, port: MessagePort, carrier?: string): void;
+  /** What an endpoint shows in status changed. */
+  onStatus?(): void;
   restartBackoff?: { initialMs: number; maxMs: number };
 }
 
@@ -28,22 +35,28 @@ interface Running {
   key: string;
   /** Remotes linked to it, with the URL they serve. */
   linked: Map<string, string>;
+  /** It carries notices: every remote is linked to it (these ones), whatever its transport. */
+  notices: boolean;
+  noticeLinked: Map<string, string>;
+  status?: EndpointStatus;
 }
 
 export class Endpoints {
   private readonly running = new Map<string, Running>();
+  /** Every remote with a worker, and its URL: what a notice carrier started later links to. */
+  private readonly known = new Map<string, string>();
 
   constructor(private readonly options: EndpointsOptions) {}
 
-  /** Starts, updates or stops each transport's endpoint as the config asks; returns config problems. */
-  configure(transports: readonly TransportPlugin[], config: GitConfig): string[] {
+  /** Starts, updates or stops each endpoint as the config asks; returns config problems. */
+  configure(owners: readonly EndpointOwner[], config: GitConfig): string[] {
     const problems: string[] = [];
-    for (const plugin of transports) {
+    for (const plugin of owners) {
       if (!plugin.endpoint) continue;
       const wanted = plugin.endpoint.settings(config);
       problems.push(...(wanted?.problems ?? []));
       const current = this.running.get(plugin.name);
-      if (!wanted) {
+      if (!wanted?.settings) {
         if (current) void this.stopOne(plugin.name);
         continue;
       }
@@ -69,29 +82,56 @@ export class Endpoints {
     return this.attach(running, remote, url);
   }
 
+  /** Links a remote to every notice carrier that runs; the remote's ends of the channels. */
+  linkNotices(remote: string, url: string): { carrier: string; port: MessagePort }[] {
+    this.known.set(remote, url);
+    const ports: { carrier: string; port: MessagePort }[] = [];
+    for (const [carrier, running] of this.running) {
+      if (!running.notices) continue;
+      running.noticeLinked.set(remote, url);
+      ports.push({ carrier, port: this.attach(running, remote, url, true) });
+    }
+    return ports;
+  }
+
   unlink(transport: string, remote: string): void {
+    this.known.delete(remote);
+    for (const running of this.running.values()) {
+      if (running.noticeLinked.delete(remote)) running.unit.post({ type: 'detach', remote, notices: true } satisfies ToEndpoint);
+    }
     const running = this.running.get(transport);
     if (!running?.linked.delete(remote)) return;
     running.unit.post({ type: 'detach', remote } satisfies ToEndpoint);
+  }
+
+  /** The controller's PAUSE, LOSTNET, RESUME or RELOAD, for endpoints that use the network. */
+  control(what: 'pause' | 'lostnet' | 'resume' | 'reload'): void {
+    for (const running of this.running.values()) running.unit.post({ type: 'control', what } satisfies ToEndpoint);
+  }
+
+  status(): ({ name: string } & EndpointStatus)[] {
+    return [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
   }
 
   async stop(): Promise<void> {
     await Promise.all([...this.running.keys()].map((name) => this.stopOne(name)));
   }
 
-  private attach(running: Running, remote: string, url: string): MessagePort {
+  private attach(running: Running, remote: string, url: string, notices = false): MessagePort {
     const channel = new MessageChannel();
-    running.unit.post({ type: 'attach', remote, url, port: channel.port1 } satisfies ToEndpoint, [channel.port1]);
+    running.unit.post({ type: 'attach', remote, url, port: channel.port1, ...(notices && { notices }) } satisfies ToEndpoint, [channel.port1]);
     return channel.port2;
   }
 
-  private startOne(plugin: TransportPlugin, settings: Record<string, unknown>, key: string): void {
+  private startOne(plugin: EndpointOwner, settings: Record<string, unknown>, key: string): void {
     const name = plugin.name;
     const kind = (k: string) => `endpoint:${name}:${k}`;
     const running: Running = {
       settings,
       key,
       linked: new Map(),
+      notices: plugin.endpoint!.notices === true,
+      noticeLinked: new Map(),
       unit: new Supervised<FromEndpoint>({
         pool: this.options.pool,
         filename: plugin.endpoint!.file,
@@ -102,12 +142,22 @@ export class Endpoints {
         log: (text) => this.options.log(`${name} endpoint: ${text}`),
         onMessage: (message) => {
           if (message.type === 'log') this.options.log(`${name} endpoint: ${message.text}`);
-          else if (message.text === null) this.options.gate.clear(DAEMON, kind(message.kind));
+          else if (message.type === 'status') {
+            running.status = message.status;
+            this.options.onStatus?.();
+          } else if (message.text === null) this.options.gate.clear(DAEMON, kind(message.kind));
           else this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
         },
         onStarted: () => {
           // A restarted endpoint knows no remote: link them all again, with fresh channels.
           for (const [remote, url] of running.linked) this.options.relink(remote, this.attach(running, remote, url));
+          // A carrier started after the remotes (by RELOAD) or restarted: link every one of them.
+          if (running.notices) {
+            for (const [remote, url] of this.known) {
+              running.noticeLinked.set(remote, url);
+              this.options.relink(remote, this.attach(running, remote, url, true), name);
+            }
+          }
         },
         onEnded: (err, restartInMs) => {
           if (restartInMs === undefined) return;
@@ -123,6 +173,7 @@ export class Endpoints {
     const running = this.running.get(name);
     if (!running) return;
     this.running.delete(name);
+    this.options.onStatus?.();
     await running.unit.stop({ type: 'stop' } satisfies ToEndpoint);
   }
 }

@@ -56,6 +56,8 @@ export interface SessionTask {
   initialMode: ControlMode;
   /** The link to the transport's shared endpoint, when it has one. */
   endpointPort?: MessagePort;
+  /** Links to the notice carriers that run (workers/notice/), whatever this remote's transport. */
+  noticePorts?: { carrier: string; port: MessagePort }[];
   /** Test hook, only settable through the coordinator's constructor options (never config). */
   crash?: CrashTest;
 }
@@ -74,6 +76,8 @@ export type ToWorker =
   | { type: 'fetch' }
   /** The shared endpoint was restarted: here is the new link. */
   | { type: 'endpoint'; port: MessagePort }
+  /** A notice carrier was (re)started: here is the remote's link to it. */
+  | { type: 'carrier'; carrier: string; port: MessagePort }
   | { type: 'stop' };
 
 /** A snapshot of what a remote is doing, for `status`. */

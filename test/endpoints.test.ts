@@ -59,3 +59,24 @@ test('an endpoint runs once, each remote talks to it, and a crash is reported, r
   endpoints.configure([plugin], new Map());
   await eventually(() => logs.length > 0 && endpoints.link('echo', 'c', 'u') === undefined, 'stopped when the config no longer asks for it');
 });
+
+test('a notice carrier is linked to every remote whatever its transport, including remotes that were there before it started', async (t) => {
+  const pool = createPool(() => {});
+  t.after(() => pool.destroy());
+  const gate = new ProtocolGate({ emit: () => {}, log: () => {} });
+  const relinked: { remote: string; carrier?: string; port: MessagePort }[] = [];
+  const endpoints = new Endpoints({ pool, repo: { cwd: '/', gitDir: '/' }, gate, log: () => {}, relink: (remote, port, carrier) => relinked.push({ remote, port, carrier }), restartBackoff: { initialMs: 50, maxMs: 100 } });
+  t.after(() => endpoints.stop());
+  const carrier = { name: 'carrier', endpoint: { ...plugin.endpoint!, notices: true as const, settings: (config: Map<string, string[]>) => (config.has('carrier.tag') ? { settings: { tag: 'c' } } : undefined) } };
+
+  endpoints.configure([plugin, carrier], new Map());
+  assert.deepEqual(endpoints.linkNotices('early', 'ssh://h/r'), [], 'no carrier yet');
+  endpoints.configure([plugin, carrier], new Map([['carrier.tag', ['x']]]));
+  await eventually(() => relinked.length === 1, 'the remote that was there first is linked when the carrier starts');
+  assert.deepEqual([relinked[0]!.remote, relinked[0]!.carrier], ['early', 'carrier']);
+  assert.equal(await ask(relinked[0]!.port, 'hi'), 'early:c:hi');
+  const [late] = endpoints.linkNotices('late', '/some/path');
+  assert.equal(late!.carrier, 'carrier');
+  assert.equal(await ask(late!.port, 'hi'), 'late:c:hi');
+  assert.equal(endpoints.link('echo', 'late', '/some/path'), undefined, 'its transport has no endpoint running: only the carrier');
+});

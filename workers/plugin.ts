@@ -61,11 +61,28 @@ export interface TransportPlugin {
  * it is reported and restarted like a remote's worker, and the coordinator never runs its code.
  */
 export interface EndpointPlugin {
-  /** Daemon-wide settings from git's config; undefined when this daemon does not run it. */
-  settings(config: GitConfig): { settings: Record<string, unknown>; problems?: string[] } | undefined;
+  /** Daemon-wide settings from git's config; no settings when this daemon does not run it. */
+  settings(config: GitConfig): { settings?: Record<string, unknown>; problems?: string[] } | undefined;
   /** Module whose default export is the endpoint's task (see EndpointTask). */
   readonly file: URL;
+  /**
+   * It carries change notices between the user's devices (workers/notice/): every remote is
+   * linked to it, whatever its transport, with `notices: true` on attach and detach.
+   */
+  readonly notices?: boolean;
 }
+
+/**
+ * A shared endpoint that is no transport's: it only carries change notices for every remote
+ * (XMPP). Listed in workers/registry.ts next to the transports.
+ */
+export interface NoticeCarrierPlugin {
+  readonly name: string;
+  readonly endpoint: EndpointPlugin & { notices: true };
+}
+
+/** Whatever may declare a shared endpoint: a transport or a notice carrier. */
+export type EndpointOwner = Pick<TransportPlugin, 'name' | 'endpoint'>;
 
 /** The endpoint's task, as the pool runs it; it resolves only on a clean stop. */
 export interface EndpointTask {
@@ -79,15 +96,24 @@ export interface EndpointTask {
 
 export type ToEndpoint =
   /** A remote's worker wants to talk to the endpoint: messages on `port` are that remote's. */
-  | { type: 'attach'; remote: string; url: string; port: MessagePort }
-  | { type: 'detach'; remote: string }
+  | { type: 'attach'; remote: string; url: string; port: MessagePort; notices?: true }
+  | { type: 'detach'; remote: string; notices?: true }
   | { type: 'settings'; settings: Record<string, unknown> }
+  /** The controller's PAUSE, LOSTNET, RESUME, RELOAD: an endpoint on the network follows them too. */
+  | { type: 'control'; what: 'pause' | 'lostnet' | 'resume' | 'reload' }
   | { type: 'stop' };
 
 export type FromEndpoint =
   | { type: 'log'; text: string }
   /** A condition worth a WARNING (said once per kind until cleared), or cleared (text null). */
-  | { type: 'condition'; kind: string; text: string | null };
+  | { type: 'condition'; kind: string; text: string | null }
+  /** What `status` shows for the endpoint: one line, and when notable things last happened. */
+  | { type: 'status'; status: EndpointStatus };
+
+export interface EndpointStatus {
+  summary: string;
+  events?: { what: string; at: number }[];
+}
 
 /**
  * A remote's side of its link to an endpoint. The port behind it is replaced when the endpoint

@@ -5,10 +5,17 @@
 import { urlKind } from '../src/kit/url.js';
 import { httpPlugin } from './http/plugin.js';
 import { localPlugin } from './local/plugin.js';
-import type { TransportPlugin } from './plugin.js';
+import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
+import { xmppCarrier } from './xmpp/plugin.js';
 
 export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin];
+
+/** Carriers of change notices between the user's devices, for remotes of every transport. */
+export const NOTICE_CARRIERS: readonly NoticeCarrierPlugin[] = [xmppCarrier];
+
+/** Everything that may run a shared endpoint (names are unique across both lists). */
+export const ENDPOINT_OWNERS: readonly EndpointOwner[] = [...TRANSPORTS, ...NOTICE_CARRIERS];
 
 /** The transport that serves `url` (already rewritten by insteadOf), if any. */
 export function transportFor(url: string): TransportPlugin | undefined {

@@ -12,6 +12,7 @@ import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
 import { LogLimiter } from './loglimit.js';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
+import { NoticeLinks } from './notice/link.js';
 import { ObjectChecker } from './objects.js';
 import { formatBytes } from '../src/kit/bytes.js';
 import type { FetchProgress } from './progress.js';
@@ -71,6 +72,8 @@ export class Session {
   private readonly fetcher: Fetcher;
   private readonly listing: Coalesced;
   private readonly endpoint: PortLink | undefined;
+  /** Tells the user's other devices when this remote moved, and hears when it moved there. */
+  private readonly notices: NoticeLinks;
   private attempt: Attempt | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Effects run in order: a DISCONNECTED goes out only once its connection is closed. */
@@ -133,6 +136,10 @@ export class Session {
     });
     this.listing = new Coalesced(() => this.compareWithRemote());
     this.examining = new Coalesced(() => this.examineShas());
+    this.notices = new NoticeLinks(
+      { spec, repo, log: (text) => this.log(text), nudge: (why) => this.nudged(why) },
+      task.noticePorts,
+    );
     beginChildren((pid, alive) => this.post({ type: 'child', pid, alive }));
     this.port.on('message', (message: ToWorker) => this.command(message));
   }
@@ -251,6 +258,8 @@ export class Session {
         return this.log(`local refs changed: ${message.refs.join(' ')}`);
       case 'endpoint':
         return this.endpoint?.replace(message.port);
+      case 'carrier':
+        return this.notices.link(message.carrier, message.port);
     }
   }
 
@@ -317,6 +326,7 @@ export class Session {
     await this.fetcher.idle(); // its DONESYNCING must go out before the port closes
     this.objects.close();
     this.endpoint?.close();
+    this.notices.close();
     endChildren();
     this.port.close();
     this.finished();
@@ -379,6 +389,12 @@ export class Session {
     } catch (err) {
       if (this.connected(id)) this.condition('compare', `cannot compare with local refs: ${message(err)}`);
     }
+  }
+
+  /** Another device says the remote moved, or a carrier is back: look, as for a webhook. */
+  private nudged(why: string): void {
+    this.log(`nudged (${why})`);
+    this.changed(this.state.attempt, { kind: 'nudge' });
   }
 
   private async compareWithRemote(): Promise<void> {

@@ -198,6 +198,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     logTo: mode === 'background' ? 'file' : 'stderr',
     remotes: daemon?.coordinator.status() ?? [],
     ignored,
+    endpoints: daemon?.coordinator.endpointStatus() ?? [],
   }));
   const metrics = new Metrics(process.cwd());
   let metricsFile: string | undefined;

@@ -4,6 +4,7 @@
 
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Mode, RemoteStatus } from '../coordinator.js';
+import type { EndpointStatus } from '../../workers/plugin.js';
 
 export interface DaemonState {
   version: 1;
@@ -19,6 +20,8 @@ export interface DaemonState {
   remotes: RemoteStatus[];
   /** Remotes in the config the daemon does not act on, and why. */
   ignored?: { name: string; reason: string }[];
+  /** Shared endpoints that report a status (the XMPP notice link); absent in older state files. */
+  endpoints?: ({ name: string } & EndpointStatus)[];
 }
 
 export function writeState(path: string, state: DaemonState): void {

@@ -36,6 +36,8 @@ export interface StateView {
   mode?: string;
   remotes?: RemoteView[];
   ignored?: { name: string; reason: string }[];
+  /** Shared endpoints that report a status (the XMPP notice link). */
+  endpoints?: { name: string; summary: string; events?: { what: string; at: number }[] }[];
 }
 
 /** The checked-out branch against its upstream. */
@@ -67,6 +69,12 @@ export function formatStatus(state: StateView, now: number, branch?: BranchView)
     const details = remoteDetails(r, now);
     out.push(...wrap(`${head}${details[0]}`, `${indent}  `));
     for (const line of details.slice(1)) out.push(...wrap(`${indent}${line}`, `${indent}  `));
+  }
+
+  for (const e of state.endpoints ?? []) {
+    out.push('');
+    out.push(...wrap(`${e.name}: ${e.summary}`, '  '));
+    for (const ev of e.events ?? []) out.push(...wrap(`  ${ev.what} (${ago(ev.at, now)})`, '    '));
   }
 
   const ignored = state.ignored ?? [];

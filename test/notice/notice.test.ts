@@ -1,0 +1,146 @@
+// Change notices: one spelling per repository address, strict bounded decoding, a token bucket per
+// sender, and the hub's routing (known URL nudged, unknown ignored, own fetch of heard news not
+// announced again, catch-up to every remote).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { decodeNotice, encodeNotice, MAX_NOTICE_BYTES, normaliseUrl } from '../../workers/notice/format.js';
+import { TokenBuckets } from '../../workers/notice/bucket.js';
+import { NoticeHub } from '../../workers/notice/hub.js';
+
+const SHA = 'a'.repeat(40);
+
+test('the same repository, however its URL is written, normalises to one string', () => {
+  const same = [
+    'git@github.com:a/b.git',
+    'ssh://git@github.com/a/b',
+    'ssh://git@GitHub.com:22/a/b.git/',
+    'https://user:tok3n@github.com/a/b.git',
+    'HTTPS://github.com/a/b/',
+    'git+ssh://github.com/a/b',
+    'git://github.com/a/b.git',
+  ];
+  for (const url of same) assert.equal(normaliseUrl(url), 'github.com/a/b', url);
+  assert.notEqual(normaliseUrl('git@github.com:a/c.git'), 'github.com/a/b');
+  assert.equal(normaliseUrl('/srv/git/x.git'), '/srv/git/x');
+  assert.equal(normaliseUrl('file:///srv/git/x.git/'), '/srv/git/x');
+  assert.equal(normaliseUrl('ssh://u@[::1]:2222/r.git'), '::1/r');
+  assert.equal(normaliseUrl('../relative'), undefined, 'a relative path names nothing another device shares');
+  assert.equal(normaliseUrl('gcrypt::rsync://host/x'), undefined);
+  assert.ok(!normaliseUrl('https://user:secret@host/x')!.includes('secret'), 'no credentials in a notice');
+});
+
+test('a notice decodes only when exactly right, and never past its bounds', () => {
+  const notice = { url: 'github.com/a/b', refs: [['refs/heads/main', SHA]] as [string, string][] };
+  assert.deepEqual(decodeNotice(encodeNotice(notice)), notice);
+  const bad = [
+    'not json',
+    'null',
+    JSON.stringify({ v: 2, url: 'x', refs: {} }),
+    JSON.stringify({ v: 1, url: '', refs: {} }),
+    JSON.stringify({ v: 1, url: 'x', refs: [] }),
+    JSON.stringify({ v: 1, url: 'x', refs: { 'refs/heads/main': 'nothex' } }),
+    JSON.stringify({ v: 1, url: 'x', refs: { 'heads/main': SHA } }),
+    JSON.stringify({ v: 1, url: 'x', refs: { 'refs/heads/a b': SHA } }),
+    JSON.stringify({ v: 1, url: 'x', refs: { 'refs/../x': SHA } }),
+    JSON.stringify({ v: 1, url: 'x', refs: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`refs/heads/b${i}`, SHA])) }),
+    JSON.stringify({ v: 1, url: 'x'.repeat(MAX_NOTICE_BYTES), refs: {} }),
+  ];
+  for (const text of bad) assert.equal(decodeNotice(text), undefined, text.slice(0, 80));
+  const many = { url: 'u', refs: Array.from({ length: 100 }, (_, i) => [`refs/heads/b${i}`, SHA] as [string, string]) };
+  assert.equal(decodeNotice(encodeNotice(many))!.refs.length, 64, 'an encoder keeps to the bound the decoder enforces');
+});
+
+test('a token bucket lets a burst through, then one per refill period, per sender', () => {
+  let now = 0;
+  const buckets = new TokenBuckets({ burst: 3, refillMs: 1000, maxSenders: 2 }, () => now);
+  assert.deepEqual([1, 2, 3, 4].map(() => buckets.take('a')), [true, true, true, false]);
+  assert.equal(buckets.take('b'), true, 'another sender has a bucket of its own');
+  now += 1000;
+  assert.deepEqual([buckets.take('a'), buckets.take('a')], [true, false]);
+  buckets.take('c'); // forgets 'b', heard from longest ago; never more than maxSenders kept
+  assert.equal(buckets.take('a'), false, 'a sender still heard keeps its empty bucket');
+});
+
+interface Remote {
+  port: MessagePort;
+  heard: unknown[];
+  other: MessagePort;
+}
+
+function remote(): Remote {
+  const { port1, port2 } = new MessageChannel();
+  const heard: unknown[] = [];
+  port2.on('message', (m) => m !== 'marker' && heard.push(m));
+  return { port: port1, heard, other: port2 };
+}
+
+/** Both directions of every channel drained: a marker sent behind each message has arrived. */
+function drained(...remotes: Remote[]): Promise<unknown> {
+  const through = (from: MessagePort, to: MessagePort) =>
+    new Promise<void>((resolve) => {
+      const on = (m: unknown) => m === 'marker' && (to.off('message', on), resolve());
+      to.on('message', on);
+      from.postMessage('marker');
+    });
+  return Promise.all(remotes.flatMap((r) => [through(r.port, r.other), through(r.other, r.port)]));
+}
+
+test('the hub nudges remotes of the notice\'s URL only, defers what is over the rate, and does not echo what it heard', async (t) => {
+  let now = 1_000_000;
+  // The bucket's clock stands still (no token comes back); the deferred nudge runs on a real timer.
+  const hub = new NoticeHub({ log: () => {}, bucket: { burst: 2, refillMs: 30, maxSenders: 8 }, now: () => now });
+  t.after(() => hub.stop());
+  const origin = remote();
+  const mirror = remote();
+  const other = remote();
+  t.after(() => [origin, mirror, other].forEach((r) => (r.port.close(), r.other.close())));
+  hub.attach('origin', 'git@github.com:a/b.git', origin.port);
+  hub.attach('mirror', 'https://github.com/a/b', mirror.port);
+  hub.attach('other', 'https://github.com/x/y', other.port);
+  const sent: string[] = [];
+  hub.setCarrier({ send: (encoded) => (sent.push(encoded), 1) });
+
+  hub.hear('me@example.org', { url: 'github.com/a/b', refs: [['refs/heads/main', SHA]] });
+  await drained(origin, mirror, other);
+  assert.equal(origin.heard.length, 1);
+  assert.equal(mirror.heard.length, 1, 'every remote of that URL looks');
+  assert.equal(other.heard.length, 0);
+  hub.hear('me@example.org', { url: 'unknown.example/z', refs: [] });
+  assert.equal(hub.facts.ignored, 1);
+  const owed = new Promise((resolve) => origin.other.on('message', (m: { why?: string }) => m.why === 'notices over the rate limit' && resolve(m)));
+  for (let i = 0; i < 100; i++) hub.hear('me@example.org', { url: 'github.com/a/b', refs: [] });
+  await drained(origin, mirror, other);
+  assert.equal(origin.heard.length, 2, 'the burst\'s last token, then over the limit: no listing now');
+  assert.equal(hub.facts.limited, 99);
+  await owed;
+  await drained(origin, mirror, other);
+  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [3, 3, 0], 'but one later, for the whole flood: nothing is lost');
+
+  // Our fetch of what we were told moves our tracking ref: no notice about it.
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', SHA]] });
+  await drained(origin, mirror, other);
+  assert.equal(sent.length, 0);
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'b'.repeat(40)]] });
+  await drained(origin, mirror, other);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(decodeNotice(sent[0]!), { url: 'github.com/a/b', refs: [['refs/heads/main', 'b'.repeat(40)]] });
+  now += 61_000;
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', SHA]] });
+  await drained(origin, mirror, other);
+  assert.equal(sent.length, 2, 'what was heard long ago is news again');
+
+  // Moved while the carrier was down: said once it is back up, the latest value per ref.
+  hub.setCarrier(undefined);
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'c'.repeat(40)]] });
+  origin.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'd'.repeat(40)]] });
+  await drained(origin, mirror, other);
+  assert.equal(sent.length, 2);
+  hub.setCarrier({ send: (encoded) => (sent.push(encoded), 1) });
+  assert.equal(sent.length, 3);
+  assert.deepEqual(decodeNotice(sent[2]!)!.refs, [['refs/heads/main', 'd'.repeat(40)]]);
+
+  hub.catchUp('back');
+  await drained(origin, mirror, other);
+  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote');
+});

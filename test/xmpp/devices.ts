@@ -1,0 +1,93 @@
+// Two devices of one user, each with a clone of a shared "forge" repository served over ssh with
+// no notifier and a 600 s poll (so only a notice can make a device look early), each running the
+// daemon with `remotedaemon.xmpp.jid` set to the same account on a real Prosody.
+
+import { execFile } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { makeSshFixture, gitEnv, type SshFixture } from '../ssh/fixture.js';
+import { eventually, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { encodeNotice, normaliseUrl } from '../../workers/notice/format.js';
+import { startProsody, type Prosody } from './prosody.js';
+
+const execFileAsync = promisify(execFile);
+
+export const PASSWORD = 'correct horse';
+
+export interface Devices {
+  xmpp: Prosody;
+  fx: SshFixture;
+  /** me@localhost */
+  account: string;
+  a: string;
+  b: string;
+  /** NODE_EXTRA_CA_CERTS for anything that talks to the server. */
+  env: Record<string, string>;
+  start(repo: string): RunningDaemon;
+  /** Commits on device `repo` and pushes main to the forge; returns the sha. */
+  push(repo: string): string;
+  /** A valid notice for the forge repository, as any device would send it. */
+  notice(sha: string): string;
+  /** Sends `count` copies of `payload` from `jid` to `to` as headline notices; resolves once the server has them all. */
+  send(jid: string, to: string, payload: string, count?: number): Promise<void>;
+}
+
+type T = { after(fn: () => unknown): void };
+
+export async function makeDevices(t: T, options: { smacks: boolean }): Promise<Devices> {
+  const xmpp = await startProsody({ smacks: options.smacks });
+  t.after(() => xmpp.dispose());
+  const account = await xmpp.register('me', PASSWORD);
+  const fx = await makeSshFixture({});
+  t.after(() => fx.cleanup());
+  const root = join(fx.local, '..');
+  const a = fx.local;
+  const b = join(root, 'device-b');
+  gitEnv(root, fx.sshEnv, 'clone', '-q', fx.url, b);
+  const passwordFile = join(root, 'xmpp-password');
+  writeFileSync(passwordFile, `${PASSWORD}\n`);
+  chmodSync(passwordFile, 0o600);
+  const store = join(root, 'credentials');
+  writeFileSync(store, `xmpp://me:${encodeURIComponent(PASSWORD)}@localhost\n`, { mode: 0o600 });
+  for (const repo of [a, b]) {
+    gitEnv(repo, {}, 'config', 'core.sshCommand', fx.sshd.sshCommand);
+    gitEnv(repo, {}, 'config', 'remote.origin.remotedaemon-pollInterval', '600');
+    gitEnv(repo, {}, 'config', 'remotedaemon.xmpp.jid', account);
+    gitEnv(repo, {}, 'config', 'remotedaemon.xmpp.service', xmpp.service);
+  }
+  // One device reads a password file, the other asks git's credential helpers.
+  gitEnv(a, {}, 'config', 'remotedaemon.xmpp.passwordFile', passwordFile);
+  gitEnv(b, {}, 'config', 'credential.helper', `store --file=${store}`);
+  const env = { NODE_EXTRA_CA_CERTS: xmpp.caFile };
+  return {
+    xmpp,
+    fx,
+    account,
+    a,
+    b,
+    env,
+    start(repo) {
+      const d = startDaemon(repo, ['--foreground', '--verbose'], env);
+      t.after(() => d.stop());
+      return d;
+    },
+    push(repo) {
+      gitEnv(repo, fx.sshEnv, 'commit', '-q', '--allow-empty', '-m', `change ${Date.now()}`);
+      const sha = gitEnv(repo, fx.sshEnv, 'rev-parse', 'HEAD');
+      gitEnv(repo, fx.sshEnv, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+      return sha;
+    },
+    notice: (sha) => encodeNotice({ url: normaliseUrl(fx.url)!, refs: [['refs/heads/main', sha]] }),
+    async send(jid, to, payload, count = 1) {
+      const script = new URL('./send-notice.js', import.meta.url).pathname;
+      await execFileAsync(process.execPath, [script, xmpp.service, jid, PASSWORD, to, String(count), payload], { env: { ...process.env, ...env } });
+    },
+  };
+}
+
+/** The full JID a daemon logged in as, from its log. */
+export async function loggedInAs(d: RunningDaemon): Promise<string> {
+  await eventually(() => d.stderr.some((l) => /xmpp endpoint: logged in as /.test(l)), 'logged in to XMPP', 20_000);
+  return /logged in as (\S+);/.exec(d.stderr.find((l) => /xmpp endpoint: logged in as /.test(l))!)![1]!;
+}

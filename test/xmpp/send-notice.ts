@@ -1,0 +1,18 @@
+// Run as its own process (it must trust the test CA through NODE_EXTRA_CA_CERTS, read at start):
+// logs in as one account and sends headline notices to one full JID, then logs out cleanly, so
+// that once it exits the server has taken every one of them.
+//   node send-notice.js <service> <jid> <password> <to> <count> <payload>
+import { client, xml } from '@xmpp/client';
+import { NOTICE_NS } from '../../workers/xmpp/account.js';
+
+const [service, jid, password, to, count, payload] = process.argv.slice(2) as [string, string, string, string, string, string];
+const [local, domain] = jid.split('@') as [string, string];
+const x = client({ service, domain, resource: `test-${process.pid}`, credentials: (auth, mechanisms) => auth({ username: local, password }, mechanisms[0]!) });
+x.reconnect.stop();
+x.on('error', (err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});
+await x.start();
+for (let i = 0; i < Number(count); i++) await x.send(xml('message', { to, type: 'headline' }, xml('notice', { xmlns: NOTICE_NS }, payload)));
+await x.stop();

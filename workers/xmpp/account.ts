@@ -1,0 +1,325 @@
+// One XMPP login per daemon (a login costs 1.5–3 s of SCRAM in JavaScript): connected with TLS
+// verified for the account's domain, reconnected with backoff, quiet until the user acts when
+// retrying cannot help (a wrong password, a certificate that does not verify).
+//
+// How the daemons of one account find each other without bothering anyone else: each sends
+// presence with a negative priority (so the server gives it no chat messages meant for the user,
+// and no headline sent to the bare JID) and a marker element; the server tells every resource of
+// the account about every other one's presence, so each daemon knows the full JIDs of the others
+// and sends them headline messages directly. A chat client of the same account is never addressed.
+
+import { randomBytes } from 'node:crypto';
+import { client, jid as parseJid, xml, type Client, type Element } from '@xmpp/client';
+import { backoffDelay } from '../../src/backoff.js';
+
+/** Our presence marker and the notice element, one namespace per notice format version. */
+export const NOTICE_NS = 'urn:git-remote-daemon:notice:1';
+const SM_NS = 'urn:xmpp:sm:3';
+const STREAMS_NS = 'http://etherx.jabber.org/streams';
+/** Login, TLS and all: past this the attempt is abandoned and retried later. */
+const LOGIN_TIMEOUT_MS = 30_000;
+/** How long to wait for stream management to answer before presence goes out anyway. */
+const SETTLE_TIMEOUT_MS = 10_000;
+/** A connection that went quiet is found out within PING_EVERY + PING_TIMEOUT. */
+const PING_EVERY_MS = 60_000;
+const PING_TIMEOUT_MS = 20_000;
+/** A login that lasted this long was healthy: losing it retries at once. */
+const HEALTHY_AFTER_MS = 60_000;
+/** Nothing this daemon accepts comes near it; a server sending more in one element is cut off. */
+const MAX_ELEMENT_BYTES = 64 * 1024;
+/** Other daemons remembered at most; a presence flood cannot grow memory past it. */
+const MAX_PEERS = 64;
+
+export interface AccountSettings {
+  /** The account, a bare JID. */
+  jid: string;
+  /** `xmpp://host:port`; by default the domain, resolved as XMPP clients do (SRV records). */
+  service?: string;
+  /** Other accounts whose daemons are heard too (bare JIDs). */
+  trust: string[];
+}
+
+export interface AccountEvents {
+  password(): Promise<string>;
+  /** The password was accepted or refused (for git's credential helpers). */
+  passwordResult(password: string, ok: boolean): void;
+  /** Logged in and announced: anything sent while we were away was lost, so look now. */
+  online(fullJid: string): void;
+  offline(reason: string): void;
+  /** A notice from a daemon of a trusted account (bare JID), already checked to be one. */
+  notice(sender: string, text: string): void;
+  condition(kind: string, text: string | null): void;
+  log(text: string): void;
+}
+
+/** Retrying cannot fix it: said once, then nothing until RESUME or RELOAD. */
+class NeedsUser extends Error {}
+
+export type AccountState = 'connecting' | 'online' | 'backoff' | 'waiting' | 'paused' | 'stopped';
+
+export class XmppAccount {
+  /** Stable for this run, so that a reconnect takes over the old session's address at once. */
+  readonly resource = `grd-${randomBytes(4).toString('hex')}`;
+  state: AccountState = 'connecting';
+  since = Date.now();
+  fullJid: string | undefined;
+  private xmpp: Client | undefined;
+  private attemptId = 0;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
+  private onlineAt = 0;
+  private readonly peers = new Set<string>();
+  private trusted: Set<string>;
+
+  constructor(private settings: AccountSettings, private readonly events: AccountEvents) {
+    this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** New settings: trust changes live; another account or server means logging in again. */
+  update(settings: AccountSettings): void {
+    const relogin = settings.jid !== this.settings.jid || settings.service !== this.settings.service;
+    this.settings = settings;
+    this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
+    if (relogin) this.retryNow();
+  }
+
+  /** PAUSE and LOSTNET: off the network until RESUME. */
+  pause(): void {
+    this.drop('paused');
+  }
+
+  /** RESUME or RELOAD: whatever stood in the way may be fixed; try now unless connected. */
+  retryNow(): void {
+    if (this.state === 'stopped') return;
+    if (this.state === 'online' && this.xmpp) return;
+    this.failures = 0;
+    this.drop('connecting');
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    const x = this.xmpp;
+    this.drop('stopped');
+    await x?.stop().catch(() => {});
+  }
+
+  /** Sends to every other daemon known to be online now; returns how many. */
+  send(encoded: string): number {
+    const x = this.xmpp;
+    if (!x || this.state !== 'online') return 0;
+    for (const to of this.peers) {
+      const message = xml('message', { to, type: 'headline' }, xml('notice', { xmlns: NOTICE_NS }, encoded), xml('no-store', { xmlns: 'urn:xmpp:hints' }));
+      x.send(message).catch((err: Error) => this.events.log(`sending to ${to} failed: ${err.message}`));
+    }
+    return this.peers.size;
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  private setState(state: AccountState): void {
+    if (state !== this.state) this.since = Date.now();
+    this.state = state;
+  }
+
+  /** Ends the current attempt or login, if any, without scheduling another. */
+  private drop(state: AccountState): void {
+    this.attemptId++;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    const x = this.xmpp;
+    this.xmpp = undefined;
+    const wasOnline = this.state === 'online';
+    this.peers.clear();
+    this.fullJid = undefined;
+    this.setState(state);
+    if (x) void x.stop().catch(() => {});
+    if (wasOnline) this.events.offline(state);
+  }
+
+  private connect(): void {
+    const id = ++this.attemptId;
+    this.setState('connecting');
+    void this.attempt(id).catch((err: unknown) => this.failed(id, err));
+  }
+
+  private async attempt(id: number): Promise<void> {
+    const { local, domain } = parseJid(this.settings.jid);
+    let password: string | undefined;
+    const x = client({
+      service: this.settings.service ?? domain,
+      domain,
+      resource: this.resource,
+      credentials: async (authenticate, mechanisms, _fast, entity) => {
+        // STARTTLS verified the certificate for `domain`; a server that skipped TLS gets nothing.
+        if (!entity.isSecure()) throw new NeedsUser(`${domain} offered no TLS; not sending the password in the clear`);
+        password = await this.events.password();
+        const mechanism = mechanisms.find((m) => m.startsWith('SCRAM-')) ?? mechanisms[0];
+        await authenticate({ username: local, password }, mechanism);
+      },
+    });
+    x.reconnect.stop(); // reconnecting is ours to pace (src/backoff.ts), and RESUME's to hurry
+    this.xmpp = x;
+    limitElementSize(x, () => this.lost(id, 'the server sent an element too large to be anything we use'));
+    let smOffered = false;
+    let smAnswered!: () => void;
+    const settled = new Promise<void>((resolve) => (smAnswered = resolve));
+    x.on('nonza', (el: Element) => {
+      if (el.is('features', STREAMS_NS) && el.getChild('sm', SM_NS)) smOffered = true;
+      if (el.is('enabled', SM_NS) || el.is('failed', SM_NS)) smAnswered();
+    });
+    x.on('stanza', (el: Element) => this.stanza(el));
+    x.on('disconnect', () => this.lost(id, 'the connection to the server ended'));
+    const failedEarly = new Promise<never>((_, reject) => x.on('error', reject));
+    failedEarly.catch(() => {});
+    try {
+      await within(Promise.race([x.start(), failedEarly]), LOGIN_TIMEOUT_MS, 'logging in took too long');
+    } catch (err) {
+      if (password !== undefined && (err as Error).name === 'SASLError') this.events.passwordResult(password, false);
+      throw err;
+    }
+    if (id !== this.attemptId) return;
+    if (password !== undefined) this.events.passwordResult(password, true);
+    // With stream management, presence sent before the server has answered <enable/> got a
+    // client dropped by Prosody in 2-4 of 20 runs, losing up to 19 of 20 messages; after it, in
+    // none of 40 (bench/xmpp-smacks.ts).
+    if (smOffered) await within(settled, SETTLE_TIMEOUT_MS, 'stream management did not answer').catch(() => {});
+    if (id !== this.attemptId) return;
+    await x.send(xml('presence', {}, xml('priority', {}, '-1'), xml('notices', { xmlns: NOTICE_NS })));
+    // The server sends us the other resources' presence while it handles ours, so once a ping
+    // sent after it is answered, every daemon already online is known: what we say next reaches it.
+    await x.iqCaller.request(this.pingStanza(), PING_TIMEOUT_MS).catch(() => {});
+    if (id !== this.attemptId) return;
+    this.onlineAt = Date.now();
+    this.fullJid = x.jid?.toString();
+    this.setState('online');
+    this.events.condition('connect', null);
+    this.events.condition('login', null);
+    this.events.condition('tls', null);
+    this.pinger = setInterval(() => this.ping(id, x), PING_EVERY_MS);
+    this.events.online(this.fullJid ?? this.settings.jid);
+  }
+
+  private failed(id: number, err: unknown): void {
+    if (id !== this.attemptId) return;
+    const x = this.xmpp;
+    this.xmpp = undefined;
+    if (x) void x.stop().catch(() => {});
+    const why = describe(err);
+    if (why.needsUser) {
+      this.setState('waiting');
+      this.events.condition(why.kind, `${why.text}; not retrying until RESUME or RELOAD`);
+      return;
+    }
+    this.events.condition('connect', `cannot reach the XMPP server (${why.text}); retrying with backoff`);
+    this.backoff();
+  }
+
+  private lost(id: number, reason: string): void {
+    if (id !== this.attemptId) return;
+    // Before login completes, the attempt itself fails with the better reason (a refused
+    // certificate closes the socket too): give its rejection the chance to arrive first.
+    if (this.state !== 'online') return void setTimeout(() => this.lostNow(id, reason), 0);
+    this.lostNow(id, reason);
+  }
+
+  private lostNow(id: number, reason: string): void {
+    if (id !== this.attemptId) return;
+    const wasOnline = this.state === 'online';
+    this.drop('backoff');
+    this.events.log(`${reason}`);
+    if (!wasOnline) return this.backoff();
+    if (Date.now() - this.onlineAt >= HEALTHY_AFTER_MS) this.failures = 0;
+    this.backoff();
+  }
+
+  private backoff(): void {
+    this.setState('backoff');
+    const delay = backoffDelay(++this.failures, Math.random());
+    this.events.log(`logging in again in ${(delay / 1000).toFixed(1)} s`);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private pingStanza(): Element {
+    return xml('iq', { type: 'get', to: parseJid(this.settings.jid).domain }, xml('ping', { xmlns: 'urn:xmpp:ping' }));
+  }
+
+  private ping(id: number, x: Client): void {
+    x.iqCaller.request(this.pingStanza(), PING_TIMEOUT_MS).catch((err: Error) => {
+      // An error reply still proves the server is there; only silence means the link is gone.
+      if (err.name === 'TimeoutError' || /timeout/i.test(err.message)) this.lost(id, 'the server stopped answering pings');
+    });
+  }
+
+  private stanza(el: Element): void {
+    const from = el.attrs.from;
+    // The server echoes our own presence back to us, before we count as online.
+    if (!from || from === this.xmpp?.jid?.toString()) return;
+    let sender;
+    try {
+      sender = parseJid(from);
+    } catch {
+      return;
+    }
+    const senderBare = sender.bare().toString();
+    // Anyone else gets no answer at all: not an error, not a receipt, nothing to probe with.
+    if (!sender.resource || !this.trusted.has(senderBare)) return;
+    if (el.is('presence')) {
+      // The server's own "gone" for a closed stream carries no marker: only arrivals need one.
+      if (el.attrs.type === 'unavailable') {
+        if (this.peers.delete(from)) this.events.log(`${from} stopped listening`);
+      } else if (el.attrs.type === undefined && el.getChild('notices', NOTICE_NS) && !this.peers.has(from) && this.peers.size < MAX_PEERS) {
+        this.peers.add(from);
+        this.events.log(`${from} listens for notices`);
+      }
+      return;
+    }
+    if (el.is('message') && el.attrs.type === 'headline') {
+      const notice = el.getChild('notice', NOTICE_NS);
+      if (notice) this.events.notice(senderBare, notice.text());
+    }
+  }
+}
+
+function bare(text: string): string {
+  return parseJid(text).bare().toString();
+}
+
+/**
+ * The parser keeps a whole top-level element in memory until it ends; count what arrives between
+ * two complete elements and hang up on a server that sends more than anything we accept.
+ */
+function limitElementSize(x: Client, tooLarge: () => void): void {
+  let pending = 0;
+  const onData = x._onData.bind(x);
+  x._onData = (data: Buffer) => {
+    pending += data.length;
+    if (pending > MAX_ELEMENT_BYTES) return tooLarge();
+    onData(data);
+  };
+  x.on('element', () => (pending = 0));
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;
+
+function describe(err: unknown): { kind: string; text: string; needsUser: boolean } {
+  const e = err as Error & { code?: string; condition?: string };
+  if (e instanceof NeedsUser) return { kind: 'login', text: e.message, needsUser: true };
+  if (e?.name === 'CredentialProblem') return { kind: 'login', text: e.message, needsUser: true };
+  if (e?.name === 'SASLError') return { kind: 'login', text: `the server refused the login (${e.condition ?? e.message})`, needsUser: e.condition === 'not-authorized' || e.condition === 'account-disabled' };
+  if (typeof e?.code === 'string' && TLS_VERIFY.test(e.code)) return { kind: 'tls', text: `the server's certificate does not verify (${e.code})`, needsUser: true };
+  return { kind: 'connect', text: e?.message ?? String(err), needsUser: false };
+}

@@ -1,0 +1,42 @@
+// The XMPP notice carrier: not a transport (no git data goes over XMPP) but a shared endpoint that
+// every remote is linked to, whatever its transport, when `remotedaemon.xmpp.jid` is set.
+// Cheap to import: the client is loaded only in the endpoint's own thread.
+
+import { last, type GitConfig } from '../../src/gitconfig.js';
+import type { NoticeCarrierPlugin } from '../plugin.js';
+
+export interface XmppSettings {
+  jid: string;
+  service?: string;
+  trust: string[];
+  passwordFile?: string;
+}
+
+/** A bare JID as the config may name it: `local@domain`, nothing the client would reinterpret. */
+const BARE_JID = /^[^@/\s"&'<>:]+@[a-z0-9.-]+$/i;
+
+export const xmppCarrier: NoticeCarrierPlugin = {
+  name: 'xmpp',
+  endpoint: {
+    notices: true,
+    file: new URL('./endpoint.js', import.meta.url),
+    settings(config: GitConfig) {
+      const jid = last(config, 'remotedaemon.xmpp.jid');
+      if (!jid) return undefined;
+      const problems: string[] = [];
+      if (!BARE_JID.test(jid)) return { problems: [`remotedaemon.xmpp.jid ${JSON.stringify(jid)} is not an account address (user@domain); no XMPP notices`] };
+      const trust: string[] = [];
+      for (const t of config.get('remotedaemon.xmpp.trust') ?? []) {
+        if (BARE_JID.test(t)) trust.push(t.toLowerCase());
+        else problems.push(`remotedaemon.xmpp.trust ${JSON.stringify(t)} is not an account address (user@domain); ignored`);
+      }
+      const service = last(config, 'remotedaemon.xmpp.service');
+      if (service && !/^xmpp:\/\/[^/\s]+$/.test(service)) {
+        return { problems: [...problems, `remotedaemon.xmpp.service ${JSON.stringify(service)} is not xmpp://host[:port] (STARTTLS, verified for the account's domain); no XMPP notices`] };
+      }
+      const passwordFile = last(config, 'remotedaemon.xmpp.passwordfile');
+      const settings: XmppSettings = { jid: jid.toLowerCase(), trust, ...(service && { service }), ...(passwordFile && { passwordFile }) };
+      return { settings: { ...settings }, problems };
+    },
+  },
+};

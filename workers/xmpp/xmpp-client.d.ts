@@ -1,0 +1,47 @@
+// The part of @xmpp/client 0.14 (which ships no types) that workers/xmpp/ uses.
+declare module '@xmpp/client' {
+  import type { EventEmitter } from 'node:events';
+
+  export interface Element {
+    name: string;
+    attrs: Record<string, string | undefined>;
+    is(name: string, xmlns?: string): boolean;
+    getChild(name: string, xmlns?: string): Element | undefined;
+    getChildText(name: string, xmlns?: string): string | null;
+    text(): string;
+  }
+
+  export interface JID {
+    local: string;
+    domain: string;
+    resource: string;
+    bare(): JID;
+    toString(): string;
+  }
+
+  export type Authenticate = (credentials: { username: string; password: string }, mechanism: string, userAgent?: unknown) => Promise<void>;
+
+  export interface ClientOptions {
+    service: string;
+    domain: string;
+    resource?: string;
+    credentials?: (authenticate: Authenticate, mechanisms: string[], fast: unknown, entity: Client) => Promise<void>;
+  }
+
+  export interface Client extends EventEmitter {
+    jid: JID | null;
+    status: string;
+    reconnect: { stop(): void };
+    iqCaller: { request(stanza: Element, timeoutMs?: number): Promise<Element> };
+    isSecure(): boolean;
+    start(): Promise<JID>;
+    stop(): Promise<unknown>;
+    disconnect(): Promise<unknown>;
+    send(stanza: Element): Promise<void>;
+    _onData(data: Buffer): void;
+  }
+
+  export function client(options: ClientOptions): Client;
+  export function xml(name: string, attrs?: Record<string, string | undefined>, ...children: (Element | string | undefined)[]): Element;
+  export function jid(text: string): JID;
+}
