@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ControlOutput } from './control.js';
 import { armHardExit, exitWhenDone, startDaemon, type Daemon } from './daemon.js';
+import { registerP2p } from './commands/p2p.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -152,6 +153,9 @@ remote.<name>.remotedaemon=false to leave one out. See README.md and docs/protoc
       const { runShell } = await import('./server/shell.js');
       process.exitCode = await runShell({ baseDir });
     });
+
+  // Peers (workers/p2p): the subcommands live in their own module; this is only their registration.
+  registerP2p(program);
 
   return program;
 }

@@ -4,10 +4,11 @@
 
 import { urlKind } from '../src/kit/url.js';
 import { localPlugin } from './local/plugin.js';
+import { p2pPlugin } from './p2p/plugin.js';
 import type { TransportPlugin } from './plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
 
-export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin];
+export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, p2pPlugin];
 
 /** The transport that serves `url` (already rewritten by insteadOf), if any. */
 export function transportFor(url: string): TransportPlugin | undefined {

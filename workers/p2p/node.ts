@@ -1,0 +1,342 @@
+// The peer node: a child process of the p2p endpoint (hyperdht's native addons can take a process
+// down; this way they take only this one). It holds the repository's identity, one encrypted link
+// per peer, serves `git upload-pack` to authorised peers, offers local ref changes, and lends its
+// links to `git-remote-p2p` through a unix socket. Talks to the endpoint over IPC (nodeapi.ts).
+
+import { spawn } from 'node:child_process';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import DHT, { type NoiseStream, type Server } from 'hyperdht';
+import { FetchRefspecs } from '../../src/refs/refspec.js';
+import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
+import { fingerprint } from './address.js';
+import { loadIdentity, type Identity } from './identity.js';
+import type { FromNode, ToNode } from './nodeapi.js';
+import { socketPath } from './nodeapi.js';
+import { serveUploadPack } from './serve.js';
+import { dhtOptions, type NodeSettings } from './settings.js';
+import { advertisable, PeerConnection } from './wire.js';
+
+/** A dead peer is noticed within this long (keep-alives every KEEPALIVE_MS). */
+const KEEPALIVE_MS = 2000;
+const DEAD_AFTER_MS = 8000;
+const DIAL_TIMEOUT_MS = 30_000;
+/** Git sessions one peer may have at once, over all its connections. */
+export const SESSIONS_PER_PEER = 4;
+
+interface Held {
+  conn: PeerConnection;
+  /** Refs as last offered on this link: offering the same value again costs nothing. */
+  sent: Map<string, string>;
+  wants?: FetchRefspecs;
+}
+
+class PeerNode {
+  private dht!: DHT;
+  private server!: Server;
+  private identity!: Identity;
+  private settings: NodeSettings;
+  private allowed: Set<string>;
+  private readonly conns = new Set<PeerConnection>();
+  private readonly held = new Map<string, Held>();
+  private readonly dialing = new Map<string, Promise<void>>();
+  private readonly sessions = new Map<string, number>();
+  private watcher: RefWatcher | undefined;
+  private helpers: NetServer | undefined;
+  private readonly refused = new Map<string, number>();
+  /** Dials waiting for a link to a key to be held, whichever side dialled it. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly gitDir: string,
+    settings: NodeSettings,
+    private readonly say: (m: FromNode) => void,
+  ) {
+    this.settings = settings;
+    this.allowed = new Set(settings.allowed);
+  }
+
+  async start(): Promise<void> {
+    this.identity = await loadIdentity(this.gitDir, { create: true });
+    const keyPair = DHT.keyPair(this.identity.seed);
+    this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
+    this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
+    await this.server.listen(keyPair);
+    this.watcher = await watchRefs({
+      gitDir: this.gitDir,
+      reportDeletions: true,
+      onChange: (refs) => this.offer(refs),
+      onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
+    });
+    const socket = socketPath(this.gitDir);
+    await this.listenForHelpers(socket);
+    this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
+    this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
+  }
+
+  /** True rejects: runs before the server reveals its addresses, so strangers learn nothing. */
+  private firewall(remoteKey: Buffer): boolean {
+    const key = remoteKey.toString('hex');
+    if (this.allowed.has(key)) return false;
+    // One log line per stranger per minute: a stranger must not be able to flood the log.
+    const now = Date.now();
+    if ((this.refused.get(key) ?? 0) < now - 60_000 && this.refused.size < 1000) {
+      this.refused.set(key, now);
+      this.say({ type: 'log', text: `refused a connection from an unknown key (fingerprint ${fingerprint(key)})` });
+    }
+    return true;
+  }
+
+  configure(settings: NodeSettings): void {
+    this.settings = settings;
+    this.allowed = new Set(settings.allowed);
+    for (const conn of this.conns) {
+      if (!this.allowed.has(conn.key)) {
+        this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: its key is no longer allowed` });
+        conn.close();
+      }
+    }
+    for (const [key, held] of this.held) held.conn.sendWants(this.wantsFor(key));
+  }
+
+  private wantsFor(key: string): string[] {
+    return this.settings.peers.find((p) => p.key === key)?.fetch ?? [];
+  }
+
+  /** Every encrypted stream, ours or theirs: sessions may be served on any; links are held on one. */
+  private adopt(stream: NoiseStream): PeerConnection {
+    stream.setKeepAlive(KEEPALIVE_MS);
+    stream.setTimeout(DEAD_AFTER_MS);
+    const conn: PeerConnection = new PeerConnection(stream, {
+      linked: () => this.linked(conn),
+      wants: (refspecs) => {
+        const held = this.held.get(conn.key);
+        if (held?.conn === conn) held.wants = new FetchRefspecs(refspecs);
+      },
+      refs: (refs) => {
+        if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'refs', key: conn.key, refs });
+      },
+      session: (pipe, request) => {
+        const key = conn.key;
+        const active = this.sessions.get(key) ?? 0;
+        if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
+        this.sessions.set(key, active + 1);
+        this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}${request.v2 ? ' (protocol v2)' : ''}` });
+        serveUploadPack(pipe, this.gitDir, request, (text) => this.say({ type: 'log', text })).finally(() => {
+          const n = (this.sessions.get(key) ?? 1) - 1;
+          if (n > 0) this.sessions.set(key, n);
+          else this.sessions.delete(key);
+        });
+      },
+      violation: (why) => this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: it sent ${why}` }),
+    });
+    conn.acceptLinks();
+    this.conns.add(conn);
+    stream.on('error', () => {}); // its end is handled on close, with the reason
+    stream.on('close', () => {
+      this.conns.delete(conn);
+      const held = this.held.get(conn.key);
+      if (held?.conn !== conn) return;
+      this.held.delete(conn.key);
+      this.say({ type: 'down', key: conn.key, reason: 'the link to the peer was lost' });
+    });
+    // A revoked key (RELOAD) may still arrive on a stream dialled before: check once more.
+    if (!this.allowed.has(conn.key)) conn.close();
+    return conn;
+  }
+
+  /**
+   * Both sides may dial at once and end up with two links: each side keeps the one dialled by the
+   * smaller key, so both keep the same one without a word about it.
+   */
+  private linked(conn: PeerConnection): void {
+    const current = this.held.get(conn.key);
+    if (current && current.conn !== conn && current.conn.linked) {
+      const dialer = (c: PeerConnection) => (c.stream.isInitiator ? this.identity.publicKey : c.key);
+      if (dialer(current.conn) <= dialer(conn)) return conn.close();
+      this.held.delete(conn.key); // its close must not report the new link down
+      current.conn.close();
+    }
+    this.held.set(conn.key, { conn, sent: new Map() });
+    conn.sendWants(this.wantsFor(conn.key));
+    this.say({ type: 'log', text: `linked to ${fingerprint(conn.key)} (${conn.stream.isInitiator ? 'we dialled' : 'it dialled'})` });
+    this.say({ type: 'up', key: conn.key });
+    for (const w of this.waiters.get(conn.key) ?? []) w();
+  }
+
+  /** Gets the held link to `key` up, dialling once if need be; resolves when it is. */
+  ensureLink(key: string): Promise<void> {
+    if (this.held.get(key)?.conn.linked) return Promise.resolve();
+    if (!this.allowed.has(key)) return Promise.reject(new Error('that key is not one of our peers'));
+    let dial = this.dialing.get(key);
+    if (!dial) {
+      dial = this.dial(key).finally(() => this.dialing.delete(key));
+      this.dialing.set(key, dial);
+    }
+    return dial;
+  }
+
+  private dial(key: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stream = this.dht.connect(Buffer.from(key, 'hex'), { keyPair: DHT.keyPair(this.identity.seed) });
+      const conn = this.adopt(stream);
+      const timer = setTimeout(() => finish(new Error('no answer from the peer within 30 s')), DIAL_TIMEOUT_MS);
+      const waiters = this.waiters.get(key) ?? new Set();
+      this.waiters.set(key, waiters);
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        stream.off('close', onClose);
+        waiters.delete(onLinked);
+        if (waiters.size === 0) this.waiters.delete(key);
+        if (err) {
+          conn.close();
+          reject(err);
+        } else resolve();
+      };
+      const onClose = () => (this.held.get(key)?.conn.linked ? finish() : finish(new Error(`could not reach the peer (${lastError ?? 'connection closed'})`)));
+      let lastError: string | undefined;
+      stream.on('error', (err: Error) => (lastError = err.message));
+      stream.on('close', onClose);
+      conn.openLink();
+      // Up as soon as any link to the peer is held: ours, or the one it dialled meanwhile.
+      const onLinked = () => finish();
+      waiters.add(onLinked);
+    });
+  }
+
+  /** Offers ref values to every linked peer that wants them and was not told them yet. */
+  offer(refs: Map<string, string>): void {
+    for (const held of this.held.values()) {
+      if (!held.wants) continue;
+      const out: [string, string][] = [];
+      for (const [ref, sha] of refs) {
+        if (!advertisable(ref) || held.sent.get(ref) === sha || held.wants.destination(ref) === undefined) continue;
+        held.sent.set(ref, sha);
+        out.push([ref, sha]);
+      }
+      held.conn.sendRefs(out);
+    }
+  }
+
+  /** CHANGED names refs; their values are read here, never taken from whoever said CHANGED. */
+  async offerNamed(names: string[]): Promise<void> {
+    const wanted = new Set(names.filter(advertisable).slice(0, 1000));
+    if (wanted.size === 0) return;
+    const out = await gitOutput(['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)', ...wanted]);
+    const refs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [sha, ref] = line.split(' ');
+      if (ref && wanted.has(ref)) refs.set(ref, sha);
+    }
+    this.offer(refs);
+  }
+
+  private async listenForHelpers(path: string): Promise<void> {
+    try {
+      unlinkSync(path);
+    } catch {
+      // none left over
+    }
+    const server = createServer((socket) => this.helper(socket));
+    await new Promise<void>((resolve) => {
+      server.once('error', (err) => {
+        this.say({ type: 'condition', kind: 'socket', text: `git fetch cannot use the held links (${err.message}); it connects on its own` });
+        resolve();
+      });
+      server.listen(path, () => resolve());
+    });
+    this.helpers = server;
+  }
+
+  /** `git-remote-p2p` asks for a session to a peer: one JSON line, then the raw stream. */
+  private helper(socket: Socket): void {
+    socket.on('error', () => {});
+    socket.setTimeout(10_000, () => socket.destroy());
+    let header = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      header = Buffer.concat([header, chunk]);
+      const nl = header.indexOf(10);
+      if (nl < 0) {
+        if (header.length > 4096) socket.destroy();
+        return;
+      }
+      socket.off('data', onData);
+      socket.pause();
+      const rest = header.subarray(nl + 1);
+      if (rest.length) socket.unshift(rest);
+      void this.helperSession(socket, header.subarray(0, nl).toString('utf8'));
+    };
+    socket.on('data', onData);
+  }
+
+  private async helperSession(socket: Socket, line: string): Promise<void> {
+    try {
+      const { peer, v2 } = JSON.parse(line) as { peer?: unknown; v2?: unknown };
+      if (typeof peer !== 'string' || !/^[0-9a-f]{64}$/.test(peer)) throw new Error('bad request');
+      await this.ensureLink(peer);
+      const held = this.held.get(peer);
+      if (!held) throw new Error('the link to the peer went away');
+      const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2: v2 === true });
+      socket.setTimeout(0);
+      socket.write('ok\n');
+      socket.pipe(pipe).on('error', () => socket.destroy());
+      pipe.pipe(socket);
+      pipe.on('error', (err) => {
+        socket.end(); // the helper sees a short stream; git reports it
+        this.say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${err.message}` });
+      });
+      socket.on('close', () => pipe.destroy());
+      socket.resume();
+    } catch (err) {
+      socket.end(`error ${(err as Error).message}\n`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.helpers?.close();
+    for (const conn of this.conns) conn.close();
+    await this.server?.close().catch(() => {});
+    await this.dht?.destroy().catch(() => {});
+  }
+}
+
+function gitOutput(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`git ${args[2]} exited with ${code}`))));
+  });
+}
+
+function main(): void {
+  const say = (m: FromNode) => process.send?.(m);
+  let node: PeerNode | undefined;
+  // The endpoint is our only reason to exist: if it goes (even killed), so do we.
+  process.on('disconnect', () => void (node?.stop() ?? Promise.resolve()).finally(() => process.exit()));
+  process.on('message', (m: ToNode) => {
+    switch (m.type) {
+      case 'start':
+        node = new PeerNode(m.gitDir, m.settings, say);
+        node.start().catch((err: Error) => {
+          say({ type: err.name === 'KeyFileError' ? 'fatal' : 'log', text: err.message });
+          process.exitCode = err.name === 'KeyFileError' ? 3 : 1;
+          process.disconnect();
+        });
+        return;
+      case 'settings':
+        return node?.configure(m.settings);
+      case 'dial':
+        if (!node) return;
+        return void node.ensureLink(m.key).catch((err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message }));
+      case 'offer':
+        return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));
+      case 'stop':
+        return void (node?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+    }
+  });
+}
+
+main();

@@ -1,0 +1,116 @@
+// A byte stream (a git session) over one protomux channel. protomux carries messages and has no
+// per-channel flow control (it can only pause the whole connection, which would stall the change
+// notices beside a big fetch), so this adds a credit window: a side sends only what the other has
+// room for, and the receiver grants more as its reader drains. A peer that sends past its window is
+// cut off: what it can make us buffer is bounded by WINDOW.
+
+import { Duplex } from 'node:stream';
+import c from 'compact-encoding';
+import type { Channel, Message } from 'protomux';
+
+/** Bytes in flight per direction; 1 MiB keeps a transcontinental link busy without much memory. */
+export const WINDOW = 1 << 20;
+const CHUNK = 64 * 1024;
+
+/** One session's messages, registered on its channel before it opens. */
+export interface PipeMessages {
+  data: Message<Buffer | null>;
+  credit: Message<number>;
+  end: Message<null>;
+  fail: Message<string>;
+}
+
+/** Adds the pipe's message types to `channel` (in this order on both sides) and wraps it. */
+export function channelPipe(channel: Channel): ChannelPipe {
+  let pipe!: ChannelPipe;
+  const messages: PipeMessages = {
+    data: channel.addMessage({ encoding: c.buffer, onmessage: (b) => pipe.received(b) }),
+    credit: channel.addMessage({ encoding: c.uint, onmessage: (n) => pipe.granted(n) }),
+    end: channel.addMessage({ encoding: c.none, onmessage: () => pipe.push(null) }),
+    fail: channel.addMessage({ encoding: c.string, onmessage: (text) => pipe.destroy(new Error(text.slice(0, 500))) }),
+  };
+  pipe = new ChannelPipe(channel, messages);
+  return pipe;
+}
+
+export class ChannelPipe extends Duplex {
+  private credit = WINDOW;
+  /** Received and not yet granted back: never more than WINDOW from a peer that keeps the rules. */
+  private unacked = 0;
+  private waiting: (() => void) | undefined;
+
+  constructor(
+    private readonly channel: Channel,
+    private readonly messages: PipeMessages,
+  ) {
+    super({ allowHalfOpen: true });
+    this.on('end', () => this.writableFinished && this.channel.close());
+  }
+
+  /** The channel closed under us: a session not ended cleanly is an error. */
+  channelClosed(): void {
+    if (!this.destroyed) this.destroy(this.readableEnded && this.writableFinished ? undefined : new Error('the peer closed the session'));
+  }
+
+  /** Tells the other side why, then ends. */
+  fail(text: string): void {
+    this.messages.fail.send(text);
+    this.destroy(new Error(text));
+  }
+
+  received(buffer: Buffer | null): void {
+    if (!buffer || this.destroyed) return;
+    this.unacked += buffer.length;
+    if (this.unacked > WINDOW) return this.fail('flow control violated: sent past the window');
+    if (this.push(buffer)) this.grant();
+  }
+
+  granted(bytes: number): void {
+    this.credit += bytes;
+    if (this.credit > WINDOW) return this.fail('flow control violated: credit past the window');
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+  }
+
+  override _read(): void {
+    this.grant();
+  }
+
+  private grant(): void {
+    if (this.unacked === 0) return;
+    this.messages.credit.send(this.unacked);
+    this.unacked = 0;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    void this.send(chunk).then(() => callback(), callback);
+  }
+
+  private async send(chunk: Buffer): Promise<void> {
+    for (let at = 0; at < chunk.length; ) {
+      while (this.credit <= 0) {
+        if (this.destroyed || this.channel.closed) throw new Error('the session ended');
+        await new Promise<void>((resolve) => (this.waiting = resolve));
+      }
+      const piece = chunk.subarray(at, at + Math.min(CHUNK, this.credit));
+      this.messages.data.send(piece);
+      this.credit -= piece.length;
+      at += piece.length;
+    }
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.messages.end.send(null);
+    callback();
+    if (this.readableEnded) this.channel.close();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+    this.channel.close();
+    callback(err);
+  }
+}
