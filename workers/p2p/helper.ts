@@ -80,7 +80,7 @@ async function open(key: string): Promise<NodeJS.ReadWriteStream> {
 
 function viaNode(path: string, key: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connectSocket(path);
+    const socket = connectSocket({ path, allowHalfOpen: true });
     let answer = Buffer.alloc(0);
     socket.once('error', reject);
     socket.on('connect', () => socket.write(`${JSON.stringify({ peer: key, v2: true })}\n`));

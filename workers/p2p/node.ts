@@ -56,7 +56,16 @@ class PeerNode {
     this.allowed = new Set(settings.allowed);
   }
 
-  async start(): Promise<void> {
+  /** Dials and helpers wait for the DHT; a failed start is reported by main(), not here. */
+  private started: Promise<void> = new Promise(() => {});
+
+  start(): Promise<void> {
+    this.started = this.startUp();
+    this.started.catch(() => {});
+    return this.started;
+  }
+
+  private async startUp(): Promise<void> {
     this.identity = await loadIdentity(this.gitDir, { create: true });
     const keyPair = DHT.keyPair(this.identity.seed);
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
@@ -165,9 +174,10 @@ class PeerNode {
   }
 
   /** Gets the held link to `key` up, dialling once if need be; resolves when it is. */
-  ensureLink(key: string): Promise<void> {
-    if (this.held.get(key)?.conn.linked) return Promise.resolve();
-    if (!this.allowed.has(key)) return Promise.reject(new Error('that key is not one of our peers'));
+  async ensureLink(key: string): Promise<void> {
+    await this.started;
+    if (this.held.get(key)?.conn.linked) return;
+    if (!this.allowed.has(key)) throw new Error('that key is not one of our peers');
     let dial = this.dialing.get(key);
     if (!dial) {
       dial = this.dial(key).finally(() => this.dialing.delete(key));
@@ -237,7 +247,8 @@ class PeerNode {
     } catch {
       // none left over
     }
-    const server = createServer((socket) => this.helper(socket));
+    // Half-open: git closes its side once it has asked; the answer must still come back.
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.helper(socket));
     await new Promise<void>((resolve) => {
       server.once('error', (err) => {
         this.say({ type: 'condition', kind: 'socket', text: `git fetch cannot use the held links (${err.message}); it connects on its own` });
@@ -330,7 +341,11 @@ function main(): void {
         return node?.configure(m.settings);
       case 'dial':
         if (!node) return;
-        return void node.ensureLink(m.key).catch((err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message }));
+        // 'up' again even if the link was up already: the remote asking may have missed it.
+        return void node.ensureLink(m.key).then(
+          () => say({ type: 'up', key: m.key }),
+          (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message }),
+        );
       case 'offer':
         return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));
       case 'stop':

@@ -31,8 +31,15 @@ export function serveUploadPack(pipe: ChannelPipe, gitDir: string, request: Sess
   child.stdin.on('error', () => {}); // upload-pack may be done reading before the peer is done writing
   pipe.pipe(child.stdin);
   child.stdout.pipe(pipe);
-  pipe.on('error', () => child.kill());
-  pipe.on('close', () => child.exitCode === null && child.kill());
+  // The peer went away or is done (ls-remote hangs up after the listing): not worth a log line.
+  let hungUp = false;
+  const hangUp = () => {
+    if (child.exitCode !== null) return;
+    hungUp = true;
+    child.kill();
+  };
+  pipe.on('error', hangUp);
+  pipe.on('close', hangUp);
   return new Promise((resolve) => {
     child.on('error', (err) => {
       log(`cannot run git upload-pack: ${err.message}`);
@@ -40,8 +47,8 @@ export function serveUploadPack(pipe: ChannelPipe, gitDir: string, request: Sess
       resolve();
     });
     child.on('close', (code, signal) => {
-      if (code !== 0 && stderr.trim()) log(`git upload-pack: ${stderr.trim()}`);
-      if (code !== 0) log(`git upload-pack ended with ${signal ?? code}`);
+      if (code === 0 || hungUp) return resolve();
+      log(`git upload-pack ended with ${signal ?? code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
       resolve();
     });
   });

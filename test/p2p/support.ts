@@ -1,0 +1,71 @@
+// Two (or more) repositories that are each other's peers, on a hyperdht testnet in this process,
+// all on loopback: nothing leaves the machine. Each peer node joins as a reachable node
+// (`remotedaemon.p2p.reachable`), which cross-process testnets need to connect reliably.
+
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import createTestnet, { type Testnet } from 'hyperdht/testnet.js';
+import { git, tempDir, commit } from '../support/git.js';
+
+export const BIN_DIR = fileURLToPath(new URL('../../../bin', import.meta.url));
+export const DAEMON = join(BIN_DIR, 'git-remote-daemon');
+
+export interface Peers {
+  root: string;
+  testnet: Testnet;
+  bootstrap: string;
+  /** Repository path by name. */
+  repo(name: string): string;
+  address(name: string): string;
+  /** A new repository named `name`, its peer settings set; a first commit on main when `seed`. */
+  make(name: string, options?: { seed?: boolean }): string;
+  /** `a` gets `b` as a remote named `b`. */
+  link(a: string, b: string, remote?: string): void;
+  /** git with bin/ on PATH, as a user who installed the package has it. */
+  git(name: string, ...args: string[]): string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+export async function makePeers(t: { after(fn: () => unknown): void }): Promise<Peers> {
+  const dir = tempDir('grd-p2p-');
+  const testnet = await createTestnet(3);
+  const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',');
+  const env = { ...process.env, PATH: `${BIN_DIR}:${process.env.PATH}`, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' };
+  const repos = new Map<string, string>();
+  const addresses = new Map<string, string>();
+  const peers: Peers = {
+    root: dir.path,
+    testnet,
+    bootstrap,
+    env,
+    repo: (name) => repos.get(name)!,
+    address: (name) => addresses.get(name)!,
+    make(name, { seed = false } = {}) {
+      const path = join(dir.path, name);
+      git(dir.path, 'init', '-q', '-b', 'main', path);
+      for (const [k, v] of [
+        ['remotedaemon.p2p.bootstrap', bootstrap],
+        ['remotedaemon.p2p.host', '127.0.0.1'],
+        ['remotedaemon.p2p.reachable', 'true'],
+        ['user.name', 'Test'],
+        ['user.email', 'test@example.invalid'],
+      ]) git(path, 'config', k, v);
+      if (seed) commit(path, `first in ${name}`);
+      repos.set(name, path);
+      addresses.set(name, execFileSync(DAEMON, ['p2p', 'address'], { cwd: path, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      return path;
+    },
+    link(a, b, remote = b) {
+      git(repos.get(a)!, 'remote', 'add', remote, addresses.get(b)!);
+    },
+    git: (name, ...args) => execFileSync('git', args, { cwd: repos.get(name)!, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim(),
+    async cleanup() {
+      await testnet.destroy();
+      dir.cleanup();
+    },
+  };
+  t.after(() => peers.cleanup());
+  return peers;
+}
