@@ -2,7 +2,7 @@
 // all on loopback: nothing leaves the machine. Each peer node joins as a reachable node
 // (`remotedaemon.p2p.reachable`), which cross-process testnets need to connect reliably.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import createTestnet, { type Testnet } from 'hyperdht/testnet.js';
@@ -68,4 +68,24 @@ export async function makePeers(t: { after(fn: () => unknown): void }): Promise<
   };
   t.after(() => peers.cleanup());
   return peers;
+}
+
+/** Waits for a line on the daemon's stderr (its log with --verbose). */
+export async function logged(d: { stderr: string[] }, match: RegExp, timeoutMs = 20_000, from = 0): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = d.stderr.slice(from).find((l) => match.test(l));
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${match} in the log:\n${d.stderr.slice(-30).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Runs git with bin/ on PATH; resolves with exit code and output (never throws). */
+export function gitRun(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('git', args, { cwd, env, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -290,6 +290,7 @@ class PeerNode {
       const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2: v2 === true });
       socket.setTimeout(0);
       socket.write('ok\n');
+      this.say({ type: 'log', text: `git fetch goes over the held link to ${fingerprint(peer)}` });
       socket.pipe(pipe).on('error', () => socket.destroy());
       pipe.pipe(socket);
       pipe.on('error', (err) => {

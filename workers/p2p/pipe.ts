@@ -26,7 +26,7 @@ export function channelPipe(channel: Channel): ChannelPipe {
   const messages: PipeMessages = {
     data: channel.addMessage({ encoding: c.buffer, onmessage: (b) => pipe.received(b) }),
     credit: channel.addMessage({ encoding: c.uint, onmessage: (n) => pipe.granted(n) }),
-    end: channel.addMessage({ encoding: c.none, onmessage: () => pipe.push(null) }),
+    end: channel.addMessage({ encoding: c.none, onmessage: () => pipe.ended() }),
     fail: channel.addMessage({ encoding: c.string, onmessage: (text) => pipe.destroy(new Error(text.slice(0, 500))) }),
   };
   pipe = new ChannelPipe(channel, messages);
@@ -47,9 +47,19 @@ export class ChannelPipe extends Duplex {
     this.on('end', () => this.writableFinished && this.channel.close());
   }
 
-  /** The channel closed under us: a session not ended cleanly is an error. */
+  /** The peer said it is done sending: what it sent is still ours to read after its channel closes. */
+  private endReceived = false;
+
+  /** The channel closed under us: before the peer's end that is a broken session, after it is normal. */
   channelClosed(): void {
-    if (!this.destroyed) this.destroy(this.readableEnded && this.writableFinished ? undefined : new Error('the peer closed the session'));
+    if (this.destroyed) return;
+    if (!this.endReceived) return void this.destroy(new Error('the peer closed the session'));
+    if (!this.writableEnded) this.end();
+  }
+
+  ended(): void {
+    this.endReceived = true;
+    this.push(null);
   }
 
   /** Tells the other side why, then ends. */
@@ -89,8 +99,9 @@ export class ChannelPipe extends Duplex {
 
   private async send(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; ) {
+      if (this.channel.closed) return; // the peer is gone and wants no more: nothing to deliver
       while (this.credit <= 0) {
-        if (this.destroyed || this.channel.closed) throw new Error('the session ended');
+        if (this.destroyed || this.channel.closed) return;
         await new Promise<void>((resolve) => (this.waiting = resolve));
       }
       const piece = chunk.subarray(at, at + Math.min(CHUNK, this.credit));
