@@ -4,6 +4,7 @@
 // links to `git-remote-p2p` through a unix socket. Talks to the endpoint over IPC (nodeapi.ts).
 
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import DHT, { type NoiseStream, type Server } from 'hyperdht';
@@ -44,6 +45,7 @@ class PeerNode {
   private watcher: RefWatcher | undefined;
   private helpers: NetServer | undefined;
   private readonly refused = new Map<string, number>();
+  private readonly instance = randomUUID();
   /** Dials waiting for a link to a key to be held, whichever side dialled it. */
   private readonly waiters = new Map<string, Set<() => void>>();
 
@@ -139,7 +141,7 @@ class PeerNode {
       },
       violation: (why) => this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: it sent ${why}` }),
     });
-    conn.acceptLinks();
+    conn.acceptLinks(this.instance);
     this.conns.add(conn);
     stream.on('error', () => {}); // its end is handled on close, with the reason
     stream.on('close', () => {
@@ -156,14 +158,18 @@ class PeerNode {
 
   /**
    * Both sides may dial at once and end up with two links: each side keeps the one dialled by the
-   * smaller key, so both keep the same one without a word about it.
+   * smaller key, so both keep the same one without a word about it. A link from a new run of the
+   * peer (it restarted) replaces the old one, which is dead but may not have timed out yet.
    */
   private linked(conn: PeerConnection): void {
     const current = this.held.get(conn.key);
-    if (current && current.conn !== conn && current.conn.linked) {
+    if (current && current.conn !== conn && current.conn.linked && current.conn.peerInstance === conn.peerInstance) {
       const dialer = (c: PeerConnection) => (c.stream.isInitiator ? this.identity.publicKey : c.key);
       if (dialer(current.conn) <= dialer(conn)) return conn.close();
       this.held.delete(conn.key); // its close must not report the new link down
+      current.conn.close();
+    } else if (current && current.conn !== conn) {
+      this.held.delete(conn.key);
       current.conn.close();
     }
     this.held.set(conn.key, { conn, sent: new Map() });
@@ -207,15 +213,16 @@ class PeerNode {
       let lastError: string | undefined;
       stream.on('error', (err: Error) => (lastError = err.message));
       stream.on('close', onClose);
-      conn.openLink();
+      conn.openLink(this.instance);
       // Up as soon as any link to the peer is held: ours, or the one it dialled meanwhile.
       const onLinked = () => finish();
       waiters.add(onLinked);
     });
   }
 
-  /** Offers ref values to every linked peer that wants them and was not told them yet. */
-  offer(refs: Map<string, string>): void {
+  /** Offers ref values to every linked peer that wants them and was not told them yet; how many got some. */
+  offer(refs: Map<string, string>): number {
+    let told = 0;
     for (const held of this.held.values()) {
       if (!held.wants) continue;
       const out: [string, string][] = [];
@@ -225,7 +232,9 @@ class PeerNode {
         out.push([ref, sha]);
       }
       held.conn.sendRefs(out);
+      if (out.length) told++;
     }
+    return told;
   }
 
   /** CHANGED names refs; their values are read here, never taken from whoever said CHANGED. */
@@ -238,7 +247,8 @@ class PeerNode {
       const [sha, ref] = line.split(' ');
       if (ref && wanted.has(ref)) refs.set(ref, sha);
     }
-    this.offer(refs);
+    const told = this.offer(refs);
+    this.say({ type: 'log', text: `CHANGED ${[...wanted].join(' ')}: offered to ${told} peer${told === 1 ? '' : 's'}` });
   }
 
   private async listenForHelpers(path: string): Promise<void> {

@@ -41,6 +41,8 @@ export class PeerConnection {
   readonly mux: Protomux;
   readonly key: string;
   private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown> } | undefined;
+  /** The peer node's run (a fresh id each start): a link from a new run replaces an old one. */
+  peerInstance: string | undefined;
 
   constructor(
     readonly stream: NoiseStream,
@@ -52,23 +54,29 @@ export class PeerConnection {
   }
 
   /** Opens the held link's channel; `linked` fires once the peer has opened it too. */
-  openLink(): void {
+  openLink(instance: string): void {
     if (this.link) return;
     const channel = this.mux.createChannel({
       protocol: LINK,
-      onopen: () => this.handlers.linked?.(),
+      handshake: c.json,
+      onopen: (handshake) => {
+        const peer = (handshake as { instance?: unknown } | null)?.instance;
+        if (typeof peer !== 'string' || peer.length > 64) return this.violate('a malformed link handshake');
+        this.peerInstance = peer;
+        this.handlers.linked?.();
+      },
       onclose: () => this.stream.destroy(),
     });
     if (!channel) return;
     const wants = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onWants(m) });
     const refs = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onRefs(m) });
     this.link = { channel, wants, refs };
-    channel.open();
+    channel.open({ instance });
   }
 
   /** Accept a held link the peer opens (a node does; a stand-alone fetch never does). */
-  acceptLinks(): void {
-    this.mux.pair({ protocol: LINK }, () => this.openLink());
+  acceptLinks(instance: string): void {
+    this.mux.pair({ protocol: LINK }, () => this.openLink(instance));
   }
 
   sendWants(refspecs: string[]): void {
