@@ -334,7 +334,9 @@ function gitOutput(args: string[]): Promise<string> {
 }
 
 function main(): void {
-  const say = (m: FromNode) => process.send?.(m);
+  const say = (m: FromNode) => {
+    if (process.connected) process.send?.(m);
+  };
   let node: PeerNode | undefined;
   // The endpoint is our only reason to exist: if it goes (even killed), so do we.
   process.on('disconnect', () => void (node?.stop() ?? Promise.resolve()).finally(() => process.exit()));
