@@ -6,6 +6,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import createTestnet, { type Testnet } from 'hyperdht/testnet.js';
+import { MessageChannel } from 'node:worker_threads';
+import type { EndpointLink, ToEndpoint } from '../../workers/plugin.js';
+import type { NodeSettings } from '../../workers/p2p/settings.js';
 import { git, tempDir, commit } from '../support/git.js';
 
 export const BIN_DIR = fileURLToPath(new URL('../../../bin', import.meta.url));
@@ -88,4 +91,36 @@ export function gitRun(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): 
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/**
+ * A running p2p endpoint (and so a peer node child) for `repo`, in this process: what the daemon
+ * runs, without the daemon, for tests that drive a transport directly.
+ */
+export async function runEndpoint(repo: string, settings: NodeSettings): Promise<{ link(remote: string, url: string): EndpointLink; stop(): Promise<void> }> {
+  const { default: endpoint } = await import('../../workers/p2p/endpoint.js');
+  const control = new MessageChannel();
+  const running = endpoint({ kind: 'endpoint', plugin: 'p2p', settings: { ...settings }, repo: { cwd: repo, gitDir: join(repo, '.git') }, port: control.port1 });
+  running.catch(() => {});
+  control.port2.on('message', () => {}); // logs and conditions: not looked at here
+  return {
+    link(remote, url) {
+      const channel = new MessageChannel();
+      control.port2.postMessage({ type: 'attach', remote, url, port: channel.port1 } satisfies ToEndpoint, [channel.port1]);
+      const listeners = new Set<(m: unknown) => void>();
+      channel.port2.on('message', (m) => listeners.forEach((fn) => fn(m)));
+      return {
+        post: (m) => channel.port2.postMessage(m),
+        onMessage(fn) {
+          listeners.add(fn);
+          return () => listeners.delete(fn);
+        },
+      };
+    },
+    async stop() {
+      control.port2.postMessage({ type: 'stop' } satisfies ToEndpoint);
+      await running.catch(() => {});
+      control.port2.close();
+    },
+  };
 }

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import type { RemoteSpec } from '../../src/workerapi.js';
 import { create as createLocal } from '../../workers/local/transport.js';
 import { create as createSsh } from '../../workers/ssh/transport.js';
+import { create as createP2p } from '../../workers/p2p/transport.js';
+import { addressOf, keyOf } from '../../workers/p2p/address.js';
+import { makePeers, runEndpoint } from '../p2p/support.js';
 import type { Connection, RemoteChange, Transport, TransportEvents } from '../../workers/transport.js';
 import { FakeRemote } from '../support/fake-transport.js';
-import { makeFixture, pushCommit, refValue } from '../support/git.js';
+import { commit, git, makeFixture, pushCommit, refValue } from '../support/git.js';
 import { makeSshFixture, push as sshPush } from '../ssh/fixture.js';
 
 type T = { after(fn: () => unknown): void };
@@ -55,6 +58,25 @@ const subjects: Record<string, Subject> = {
         push: () => sshPush(fx),
         remoteRefs: async () => new Map((await fx.sshd.runAsUser(['git', '--git-dir', fx.remotePath, 'for-each-ref', '--format=%(refname) %(objectname)'])).stdout.trim().split('\n').map((l: string) => l.split(' ') as [string, string])),
       };
+    },
+  },
+  p2p: {
+    reportsPushes: true,
+    async make(t, { missing = false } = {}) {
+      // Two peer nodes on a loopback testnet: `remote` serves (allows only the local key), `local` fetches.
+      const p = await makePeers(t);
+      const remote = p.make('remote', { seed: true });
+      const local = p.make('local');
+      const base = { bootstrap: p.testnet.bootstrap, host: '127.0.0.1', reachable: true };
+      const serving = await runEndpoint(remote, { ...base, allowed: [keyOf(p.address('local'))!], peers: [] });
+      t.after(() => serving.stop());
+      const url = missing ? addressOf('ab'.repeat(32)) : p.address('remote');
+      const key = keyOf(url)!;
+      git(local, 'remote', 'add', 'origin', url);
+      const fetching = await runEndpoint(local, { ...base, allowed: [key], peers: [{ key, fetch: ['+refs/heads/*:refs/remotes/origin/*'] }] });
+      t.after(() => fetching.stop());
+      const transport = createP2p({ spec: spec(url, 'p2p', { key }), repo: { cwd: local, gitDir: join(local, '.git') }, live, endpoint: fetching.link('origin', url) });
+      return { transport, local, push: () => commit(remote), remoteRefs: () => refsOf(join(remote, '.git')) };
     },
   },
   fake: {

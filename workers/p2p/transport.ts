@@ -33,7 +33,7 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
   return {
     connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
       if (!endpoint) return Promise.reject(new NeedsUser('the p2p endpoint is not running (no peer key is configured)'));
-      signal.throwIfAborted();
+      if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       return new Promise((resolve, reject) => {
         let instance: string | undefined;
         let connected = false;
