@@ -27,7 +27,7 @@ export function channelPipe(channel: Channel): ChannelPipe {
     data: channel.addMessage({ encoding: c.buffer, onmessage: (b) => pipe.received(b) }),
     credit: channel.addMessage({ encoding: c.uint, onmessage: (n) => pipe.granted(n) }),
     end: channel.addMessage({ encoding: c.none, onmessage: () => pipe.ended() }),
-    fail: channel.addMessage({ encoding: c.string, onmessage: (text) => pipe.destroy(new Error(text.slice(0, 500))) }),
+    fail: channel.addMessage({ encoding: c.string, onmessage: (text) => pipe.abort(text.slice(0, 500)) }),
   };
   pipe = new ChannelPipe(channel, messages);
   return pipe;
@@ -53,7 +53,7 @@ export class ChannelPipe extends Duplex {
   /** The channel closed under us: before the peer's end that is a broken session, after it is normal. */
   channelClosed(): void {
     if (this.destroyed) return;
-    if (!this.endReceived) return void this.destroy(new Error('the peer closed the session'));
+    if (!this.endReceived) return this.abort('the peer closed the session');
     if (!this.writableEnded) this.end();
   }
 
@@ -62,10 +62,17 @@ export class ChannelPipe extends Duplex {
     this.push(null);
   }
 
-  /** Tells the other side why, then ends. */
+  /**
+   * Tells the other side why, then ends. An error only for whoever listens: a session refused before
+   * anyone took it must not become an uncaught exception that a peer could use to kill the node.
+   */
   fail(text: string): void {
     this.messages.fail.send(text);
-    this.destroy(new Error(text));
+    this.abort(text);
+  }
+
+  abort(text: string): void {
+    this.destroy(this.listenerCount('error') > 0 ? new Error(text) : undefined);
   }
 
   received(buffer: Buffer | null): void {

@@ -42,6 +42,7 @@ declare module 'hyperdht/testnet.js' {
   export interface Testnet {
     nodes: DHT[];
     bootstrap: { host: string; port: number }[];
+    createNode(options?: import('hyperdht').DHTOptions): DHT;
     destroy(): Promise<void>;
   }
   export default function createTestnet(size?: number, options?: { host?: string; port?: number }): Promise<Testnet>;
