@@ -1,9 +1,11 @@
 // `npm run bench`: every performance figure the project claims, measured in one run.
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
+import { benchP2p } from './p2p.js';
 import { benchSsh } from './ssh.js';
 
 console.log(`git-remote-daemon benchmarks (node ${process.version}); medians, measured side by side in this run\n`);
 await benchLocal();
 await benchNotifier();
 await benchSsh();
+await benchP2p();
