@@ -73,7 +73,7 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
         case 'down':
           return tell(m.key, { type: 'down', reason: m.reason });
         case 'dial-failed':
-          return tell(m.key, { type: 'failed', key: m.key, reason: m.reason, needsUser: false });
+          return tell(m.key, { type: 'failed', key: m.key, reason: m.reason, needsUser: m.needsUser });
         case 'refs':
           return tell(m.key, { type: 'refs', refs: m.refs });
       }
@@ -93,9 +93,13 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
     remotes.set(remote, { key, port });
     port.on('message', (m: ToP2pEndpoint) => {
       if (m.type === 'dial') {
-        // RELOAD after fixing the key file: the remote tries again, and so does the node.
-        if (fatal !== undefined && !child) spawnNode();
-        else send({ type: 'dial', key });
+        if (fatal !== undefined) {
+          // RELOAD after fixing the key file: the remote tries again, and so does the node. A node
+          // still on its way out cannot answer: say why at once rather than leave the dial hanging.
+          if (child) return port.postMessage({ type: 'failed', key, reason: fatal, needsUser: true } satisfies FromP2pEndpoint);
+          spawnNode();
+        }
+        send({ type: 'dial', key });
       } else if (m.type === 'offer' && Array.isArray(m.refs)) send({ type: 'offer', refs: m.refs.slice(0, 1000) });
     });
     port.postMessage({ type: 'hello', instance } satisfies FromP2pEndpoint);

@@ -169,8 +169,11 @@ class PeerNode {
       this.held.delete(conn.key); // its close must not report the new link down
       current.conn.close();
     } else if (current && current.conn !== conn) {
+      // The peer restarted: what it did while we thought it linked needs a catch-up, which the
+      // remote makes on reconnecting. So: down, then up on the new link.
       this.held.delete(conn.key);
       current.conn.close();
+      this.say({ type: 'down', key: conn.key, reason: 'the peer restarted' });
     }
     this.held.set(conn.key, { conn, sent: new Map() });
     conn.sendWants(this.wantsFor(conn.key));
@@ -357,7 +360,7 @@ function main(): void {
         // 'up' again even if the link was up already: the remote asking may have missed it.
         return void node.ensureLink(m.key).then(
           () => say({ type: 'up', key: m.key }),
-          (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message }),
+          (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message, needsUser: err.name === 'KeyFileError' }),
         );
       case 'offer':
         return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));

@@ -20,7 +20,7 @@ export type FromNode =
   | { type: 'ready'; publicKey: string; socket: string }
   | { type: 'up'; key: string }
   | { type: 'down'; key: string; reason: string }
-  | { type: 'dial-failed'; key: string; reason: string }
+  | { type: 'dial-failed'; key: string; reason: string; needsUser: boolean }
   | { type: 'refs'; key: string; refs: [string, string][] };
 
 /** The unix socket through which `git-remote-p2p` borrows the node's held links. */

@@ -76,7 +76,7 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
         signal.addEventListener('abort', onAbort, { once: true });
         const connection: Connection & { offer(refs: string[]): void } = {
           done,
-          listRefs: () => listRefs(spec.url, plan),
+          listRefs: () => listRefs(spec.url, plan, repo.cwd),
           fetchPlan: async () => plan,
           offer: (refs) => endpoint.post({ type: 'offer', refs } satisfies ToP2pEndpoint),
           async close() {
@@ -89,8 +89,8 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
   };
 }
 
-async function listRefs(url: string, plan: FetchPlan): Promise<RefMap> {
-  const { stdout } = await run('git', [...(plan.gitArgs ?? []), 'ls-remote', url], { env: { ...process.env, ...plan.env } });
+async function listRefs(url: string, plan: FetchPlan, cwd: string): Promise<RefMap> {
+  const { stdout } = await run('git', [...(plan.gitArgs ?? []), 'ls-remote', url], { cwd, env: { ...process.env, ...plan.env } });
   const refs: RefMap = new Map();
   for (const line of stdout.split('\n')) {
     const [sha, ref] = line.split('\t');
