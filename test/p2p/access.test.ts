@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint, keyOf } from '../../workers/p2p/address.js';
 import { commit, git } from '../support/git.js';
-import { startDaemon } from '../support/daemon.js';
+import { eventually, startDaemon } from '../support/daemon.js';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { gitRun, logged, makePeers } from './support.js';
 
 const fp = (address: string) => fingerprint(keyOf(address)!);
@@ -76,4 +78,37 @@ test('git push to a peer is refused with a clear message; only branches, tags an
   assert.notEqual(push.code, 0);
   assert.match(push.stderr, /peers are read-only: git-receive-pack is refused/);
   assert.equal(db.stderr.filter((l) => /receive-pack/.test(l)).length, 0);
+});
+
+test('at most 4 git sessions per peer at once: a fifth is refused with a reason while four are open', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => Promise.all([da.stop(), db.stop()]));
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const served = () => db.stderr.filter((l) => /serving git-upload-pack/.test(l)).length;
+  const before = served();
+  // Sessions through A's node that never ask for anything: upload-pack on B waits on each.
+  const socket = join(a, '.git', 'remote-daemon', 'p2p.sock');
+  const open = () =>
+    new Promise<{ socket: Socket; answer: Promise<string> }>((resolve) => {
+      const s = connect(socket, () => s.write(`${JSON.stringify({ peer: keyOf(p.address('b')), v2: true })}\n`));
+      let text = '';
+      const answer = new Promise<string>((done) => {
+        s.on('data', (d: Buffer) => (text += d.toString()));
+        s.on('end', () => done(text));
+      });
+      t.after(() => s.destroy());
+      s.once('data', () => resolve({ socket: s, answer }));
+    });
+  for (let i = 0; i < 4; i++) await open();
+  await eventually(() => served() === before + 4, 'four sessions are served');
+  const fifth = await open();
+  await fifth.answer; // B refused it: the session ended at once
+  await logged(da, /git session to .* failed: too many git sessions at once \(at most 4 per peer\)/);
+  assert.equal(served(), before + 4);
 });

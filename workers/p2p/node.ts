@@ -304,12 +304,16 @@ class PeerNode {
       socket.setTimeout(0);
       socket.write('ok\n');
       this.say({ type: 'log', text: `git fetch goes over the held link to ${fingerprint(peer)}` });
-      socket.pipe(pipe).on('error', () => socket.destroy());
+      socket.pipe(pipe);
       pipe.pipe(socket);
-      pipe.on('error', (err) => {
-        socket.end(); // the helper sees a short stream; git reports it
-        this.say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${err.message}` });
-      });
+      pipe.on('error', () => {}); // its reason is read on close
+      const closed = () => {
+        if (pipe.reason) this.say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${pipe.reason}` });
+        socket.end(); // a short stream for the helper, which git reports
+      };
+      // The peer may have refused it in the same breath as accepting it: closed before we looked.
+      if (pipe.closed) closed();
+      else pipe.on('close', closed);
       socket.on('close', () => pipe.destroy());
       socket.resume();
     } catch (err) {

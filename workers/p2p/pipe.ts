@@ -71,7 +71,11 @@ export class ChannelPipe extends Duplex {
     this.abort(text);
   }
 
+  /** Why the session ended early, if it did: for whoever looks after it closed. */
+  reason: string | undefined;
+
   abort(text: string): void {
+    this.reason ??= text;
     this.destroy(this.listenerCount('error') > 0 ? new Error(text) : undefined);
   }
 
