@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { commit, refValue } from '../support/git.js';
+import { createSocket } from 'node:dgram';
+import { commit, git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
 import { DAEMON, logged, makePeers } from './support.js';
 
@@ -79,4 +80,34 @@ test('a key file others can read is refused, by the daemon and by p2p address, u
   const from = da.stderr.length;
   da.send('RELOAD');
   await logged(da, /peer node up/, 20_000, from);
+});
+
+test('new discovery settings on RELOAD restart the node (no crash reported) and the link comes back', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => Promise.all([da.stop(), db.stop()]));
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const first = await nodePid(da);
+  const port = await new Promise<number>((resolve) => {
+    const s = createSocket('udp4').bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+  git(a, 'config', 'remotedaemon.p2p.port', String(port));
+  const from = da.lines.length;
+  const log = da.stderr.length;
+  da.send('RELOAD');
+  const second = await nodePid(da, log);
+  assert.notEqual(second, first);
+  await da.waitFor('DISCONNECTED b', { from, timeoutMs: 10_000 });
+  await da.waitFor('CONNECTED b', { from, timeoutMs: 60_000 });
+  assert.ok(!da.lines.slice(from).some((l) => /endpoint failed/.test(l)), da.lines.slice(from).join('\n'));
+  const sha = commit(b, 'after the new settings');
+  await da.waitFor((l) => l === 'DONESYNCING b 1' && refValue(a, 'refs/remotes/b/main') === sha, { from, timeoutMs: 20_000 });
 });

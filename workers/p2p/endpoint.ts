@@ -34,6 +34,8 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
   /** Why the node cannot run until the user acts (a key file others can read). */
   let fatal: string | undefined;
   let stopping = false;
+  /** Nodes we stopped on purpose (new discovery settings): their exit is no crash. */
+  const retired = new WeakSet<ChildProcess>();
   let crashed!: (err: Error) => void;
   const crash = new Promise<never>((_, reject) => (crashed = reject));
   crash.catch(() => {});
@@ -80,7 +82,7 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
     });
     node.on('exit', (code, signal) => {
       if (child === node) child = undefined;
-      if (stopping || fatal !== undefined) return;
+      if (stopping || fatal !== undefined || retired.has(node)) return;
       const why = `the peer node exited (${signal ?? `code ${code}`})`;
       tellAll(() => ({ type: 'down', reason: why }));
       crashed(new Error(why));
@@ -98,6 +100,8 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
           // still on its way out cannot answer: say why at once rather than leave the dial hanging.
           if (child) return port.postMessage({ type: 'failed', key, reason: fatal, needsUser: true } satisfies FromP2pEndpoint);
           spawnNode();
+        } else if (!child?.connected) {
+          return port.postMessage({ type: 'failed', key, reason: 'the peer node is restarting', needsUser: false } satisfies FromP2pEndpoint);
         }
         send({ type: 'dial', key });
       } else if (m.type === 'offer' && Array.isArray(m.refs)) send({ type: 'offer', refs: m.refs.slice(0, 1000) });
@@ -115,9 +119,19 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
           remotes.get(m.remote)?.port.close();
           remotes.delete(m.remote);
           return;
-        case 'settings':
-          settings = m.settings as unknown as NodeSettings;
-          return send({ type: 'settings', settings });
+        case 'settings': {
+          const next = m.settings as unknown as NodeSettings;
+          const rebind = discovery(next) !== discovery(settings);
+          settings = next;
+          if (!rebind) return send({ type: 'settings', settings });
+          // A DHT is bound to its bootstrap and socket for life: a new one, and the links anew.
+          const old = child;
+          if (old) retired.add(old);
+          child = undefined;
+          tellAll(() => ({ type: 'down', reason: 'the peer node restarts with new discovery settings' }));
+          void stopNode(old).then(() => stopping || spawnNode());
+          return;
+        }
         case 'stop':
           stopping = true;
           void stopNode(child).then(() => {
@@ -130,6 +144,10 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
   });
   await Promise.race([stopped, crash]);
   return 'stopped';
+}
+
+function discovery(s: NodeSettings): string {
+  return JSON.stringify([s.bootstrap, s.host, s.port, s.reachable]);
 }
 
 async function stopNode(child: ChildProcess | undefined): Promise<void> {

@@ -20,6 +20,8 @@ export type FromP2pEndpoint =
   | { type: 'failed'; key: string; reason: string; needsUser: boolean }
   | { type: 'refs'; refs: [string, string][] };
 
+const DIAL_ANSWER_MS = 45_000;
+
 /** bin/, where `git-remote-p2p` is: git must find it whatever PATH the daemon was started with. */
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
 
@@ -40,7 +42,13 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
         let settle!: { resolve(): void; reject(err: Error): void };
         const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
         done.catch(() => {});
+        // The node answers every dial within its own 30 s; this only guards against a lost message.
+        const timer = setTimeout(() => {
+          end();
+          reject(new Error('no answer from the peer node'));
+        }, DIAL_ANSWER_MS);
         const end = (err?: Error) => {
+          clearTimeout(timer);
           off();
           signal.removeEventListener('abort', onAbort);
           if (err) settle.reject(err);
@@ -56,6 +64,7 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
             case 'up':
               if (connected) return;
               connected = true;
+              clearTimeout(timer);
               events.watching('change notices on the held peer link');
               return resolve(connection);
             case 'failed':
