@@ -12,7 +12,7 @@ import { parseConfigList } from '../../src/gitconfig.js';
 import { findGitDir } from '../local/transport.js';
 import { fingerprint, keyOf } from './address.js';
 import { loadIdentity } from './identity.js';
-import { socketPath } from './nodeapi.js';
+import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { dhtOptions, readSettings } from './settings.js';
 
 const CONNECT_TIMEOUT_MS = 30_000;
@@ -73,6 +73,7 @@ async function open(key: string): Promise<NodeJS.ReadWriteStream> {
   const socket = process.env.GRD_P2P_SOCKET || socketPath(common);
   const borrowed = await viaNode(socket, key).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') return undefined; // no daemon here
+    if (err.message === NOT_A_PEER) return undefined; // a remote the daemon leaves out
     die(`cannot reach peer ${fingerprint(key)}: ${err.message}`);
   });
   return borrowed ?? (await standalone(common, key));

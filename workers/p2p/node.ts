@@ -13,7 +13,7 @@ import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
 import { fingerprint } from './address.js';
 import { loadIdentity, type Identity } from './identity.js';
 import type { FromNode, ToNode } from './nodeapi.js';
-import { socketPath } from './nodeapi.js';
+import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { serveUploadPack } from './serve.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { advertisable, PeerConnection } from './wire.js';
@@ -186,7 +186,7 @@ class PeerNode {
   async ensureLink(key: string): Promise<void> {
     await this.started;
     if (this.held.get(key)?.conn.linked) return;
-    if (!this.allowed.has(key)) throw new Error('that key is not one of our peers');
+    if (!this.allowed.has(key)) throw new Error(NOT_A_PEER);
     let dial = this.dialing.get(key);
     if (!dial) {
       dial = this.dial(key).finally(() => this.dialing.delete(key));

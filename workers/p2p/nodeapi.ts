@@ -27,3 +27,9 @@ export type FromNode =
 export function socketPath(commonGitDir: string): string {
   return `${commonGitDir}/remote-daemon/p2p.sock`;
 }
+
+/**
+ * The node's answer for a key it holds no link to and may not (a remote the daemon leaves out):
+ * the helper then connects on its own, as it would with no daemon running.
+ */
+export const NOT_A_PEER = 'not a peer of the running node';
