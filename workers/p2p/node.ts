@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import DHT, { type NoiseStream, type Server } from 'hyperdht';
+import { isDeleted } from '../../src/refs/objectid.js';
 import { FetchRefspecs } from '../../src/refs/refspec.js';
 import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
 import { fingerprint } from './address.js';
@@ -24,11 +25,20 @@ const DEAD_AFTER_MS = 8000;
 const DIAL_TIMEOUT_MS = 30_000;
 /** Git sessions one peer may have at once, over all its connections. */
 export const SESSIONS_PER_PEER = 4;
+/** Refs of ours a peer may tell us it holds: a bound on what it can make us remember. */
+const MAX_HAVE = 100_000;
 
 interface Held {
   conn: PeerConnection;
-  /** Refs as last offered on this link: offering the same value again costs nothing. */
+  /**
+   * Values offered on this link, by where the peer stores the ref: offering the same value again
+   * costs nothing until the peer says it now holds something else there.
+   */
   sent: Map<string, string>;
+  /** The peer's own refs that its refspecs for us write (its tracking refs of us), as it last said. */
+  have: Map<string, string>;
+  /** Its first list (on linking) is no news worth a log line; later ones follow its fetches. */
+  haveHeard?: boolean;
   wants?: FetchRefspecs;
 }
 
@@ -76,7 +86,7 @@ class PeerNode {
     this.watcher = await watchRefs({
       gitDir: this.gitDir,
       reportDeletions: true,
-      onChange: (refs) => this.offer(refs),
+      onChange: (refs) => this.localChange(refs),
       onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
     });
     const socket = socketPath(this.gitDir);
@@ -107,7 +117,36 @@ class PeerNode {
         conn.close();
       }
     }
-    for (const [key, held] of this.held) held.conn.sendWants(this.wantsFor(key));
+    for (const [key, held] of this.held) {
+      held.conn.sendWants(this.wantsFor(key));
+      void this.sendHave(held.conn);
+    }
+  }
+
+  /** Tells a peer what we hold of its refs (our refs its refspecs write), so it offers only what we lack. */
+  private async sendHave(conn: PeerConnection): Promise<void> {
+    const mine = new FetchRefspecs(this.wantsFor(conn.key));
+    try {
+      const out = await gitOutput(['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)']);
+      const have: [string, string][] = [];
+      for (const line of out.split('\n')) {
+        const [sha, ref] = line.split(' ');
+        if (ref && mine.isDestination(ref)) have.push([ref, sha]);
+      }
+      if (this.held.get(conn.key)?.conn === conn) conn.sendHave(have.slice(0, MAX_HAVE));
+    } catch (err) {
+      this.say({ type: 'log', text: `cannot list our refs for ${fingerprint(conn.key)}: ${(err as Error).message}` });
+    }
+  }
+
+  /** Our refs moved: tell each peer about the ones that are its (our tracking refs of it), then offer ours. */
+  private localChange(refs: Map<string, string>): void {
+    for (const [key, held] of this.held) {
+      const mine = new FetchRefspecs(this.wantsFor(key));
+      const have = [...refs].filter(([ref]) => mine.isDestination(ref));
+      if (have.length) held.conn.sendHave(have);
+    }
+    this.offer(refs);
   }
 
   private wantsFor(key: string): string[] {
@@ -126,6 +165,18 @@ class PeerNode {
       },
       refs: (refs) => {
         if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'refs', key: conn.key, refs });
+      },
+      have: (refs) => {
+        const held = this.held.get(conn.key);
+        if (held?.conn !== conn) return;
+        const first = !held.haveHeard;
+        held.haveHeard = true;
+        for (const [ref, sha] of refs) {
+          if (held.have.size >= MAX_HAVE && !held.have.has(ref)) break;
+          held.have.set(ref, sha);
+          held.sent.delete(ref); // it holds something new there: what it lacks is worth saying again
+        }
+        if (!first) this.say({ type: 'log', text: `${fingerprint(conn.key)} now holds ${refs.length} of our refs at new values` });
       },
       session: (pipe, request) => {
         const key = conn.key;
@@ -175,8 +226,9 @@ class PeerNode {
       current.conn.close();
       this.say({ type: 'down', key: conn.key, reason: 'the peer restarted' });
     }
-    this.held.set(conn.key, { conn, sent: new Map() });
+    this.held.set(conn.key, { conn, sent: new Map(), have: new Map() });
     conn.sendWants(this.wantsFor(conn.key));
+    void this.sendHave(conn);
     this.say({ type: 'log', text: `linked to ${fingerprint(conn.key)} (${conn.stream.isInitiator ? 'we dialled' : 'it dialled'})` });
     this.say({ type: 'up', key: conn.key });
     for (const w of this.waiters.get(conn.key) ?? []) w();
@@ -230,8 +282,13 @@ class PeerNode {
       if (!held.wants) continue;
       const out: [string, string][] = [];
       for (const [ref, sha] of refs) {
-        if (!advertisable(ref) || held.sent.get(ref) === sha || held.wants.destination(ref) === undefined) continue;
-        held.sent.set(ref, sha);
+        const dest = advertisable(ref) ? held.wants.destination(ref) : undefined;
+        if (dest === undefined) continue; // not a ref it fetches from us
+        // Where it would land; a refspec without a destination (FETCH_HEAD only) is known by our name.
+        const where = dest ?? `FETCH_HEAD ${ref}`;
+        const lacks = isDeleted(sha) ? held.have.has(where) && !isDeleted(held.have.get(where)!) : held.have.get(where) !== sha;
+        if (!lacks || held.sent.get(where) === sha) continue;
+        held.sent.set(where, sha);
         out.push([ref, sha]);
       }
       held.conn.sendRefs(out);

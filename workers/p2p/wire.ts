@@ -31,6 +31,8 @@ export interface ConnectionHandlers {
   wants?(refspecs: string[]): void;
   /** Refs the peer says moved (names it may advertise, full object ids). */
   refs?(refs: [string, string][]): void;
+  /** What the peer holds of our refs: its own refs that its refspecs for us write, and their values. */
+  have?(refs: [string, string][]): void;
   /** The peer asks for a git session; the handler owns `pipe`. */
   session?(pipe: ChannelPipe, request: SessionRequest): void;
   /** The peer broke the rules; the connection is closed after this. */
@@ -40,7 +42,7 @@ export interface ConnectionHandlers {
 export class PeerConnection {
   readonly mux: Protomux;
   readonly key: string;
-  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown> } | undefined;
+  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown> } | undefined;
   /** The peer node's run (a fresh id each start): a link from a new run replaces an old one. */
   peerInstance: string | undefined;
 
@@ -70,7 +72,8 @@ export class PeerConnection {
     if (!channel) return;
     const wants = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onWants(m) });
     const refs = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onRefs(m) });
-    this.link = { channel, wants, refs };
+    const have = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onHave(m) });
+    this.link = { channel, wants, refs, have };
     channel.open({ instance });
   }
 
@@ -85,6 +88,10 @@ export class PeerConnection {
 
   sendRefs(refs: [string, string][]): void {
     if (refs.length) this.link?.refs.send(refs);
+  }
+
+  sendHave(refs: [string, string][]): void {
+    for (let at = 0; at < refs.length; at += MAX_REFS_PER_NOTICE) this.link?.have.send(refs.slice(at, at + MAX_REFS_PER_NOTICE));
   }
 
   get linked(): boolean {
@@ -150,6 +157,16 @@ export class PeerConnection {
     this.handlers.refs?.(message as [string, string][]);
   }
 
+  private onHave(message: unknown): void {
+    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return this.violate('a malformed or oversized list of refs it has');
+    for (const entry of message) {
+      if (!Array.isArray(entry) || entry.length !== 2 || !refName(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
+        return this.violate('a list of refs it has with a malformed name or object id');
+      }
+    }
+    this.handlers.have?.(message as [string, string][]);
+  }
+
   private violate(why: string): void {
     this.handlers.violation?.(why);
     this.close();
@@ -161,6 +178,11 @@ function parseRequest(handshake: unknown): SessionRequest | undefined {
   const { service, v2 } = handshake as Record<string, unknown>;
   if (service !== 'git-upload-pack') return undefined;
   return { service, v2: v2 === true };
+}
+
+/** A plausible full ref name (the peer's own refs: we only compare them, never act on them). */
+function refName(ref: unknown): ref is string {
+  return typeof ref === 'string' && ref.length <= MAX_NAME && /^refs\/[^\0-\x1f\x7f]+$/.test(ref);
 }
 
 /** Refs a node advertises and notices may name: branches and tags, as upload-pack shows them. */
