@@ -17,8 +17,10 @@ test('git fetch <peer> by hand, without and with the daemon here, speaks protoco
   t.after(() => db.stop());
   await logged(db, /peer node up/);
 
+  const accepted = () => db.stderr.filter((l) => /accepted a connection from/.test(l)).length;
   const alone = await gitRun(a, { ...p.env, GIT_TRACE_PACKET: '1' }, 'fetch', 'b');
   assert.equal(alone.code, 0, alone.stderr);
+  assert.equal(accepted(), 1, 'the fetch made a connection of its own');
   assert.match(alone.stderr, /packet: +fetch< version 2/);
   assert.equal(refValue(a, 'refs/remotes/b/main'), refValue(b, 'refs/heads/main'));
 
@@ -27,9 +29,12 @@ test('git fetch <peer> by hand, without and with the daemon here, speaks protoco
   await da.waitFor('CONNECTED b', { timeoutMs: 30_000 });
   const sha = commit(b, 'second');
   const before = da.stderr.length;
-  const held = await gitRun(a, { ...p.env, GIT_TRACE_PACKET: '1' }, 'fetch', 'b');
+  // Into a ref of its own: the daemon fetches the same commit into refs/remotes/b/ meanwhile.
+  const held = await gitRun(a, { ...p.env, GIT_TRACE_PACKET: '1' }, 'fetch', 'b', '+refs/heads/main:refs/by-hand/main');
   assert.equal(held.code, 0, held.stderr);
   assert.match(held.stderr, /packet: +fetch< version 2/);
   await logged(da, /git fetch goes over the held link/, 5000, before);
-  assert.equal(refValue(a, 'refs/remotes/b/main'), sha);
+  assert.equal(refValue(a, 'refs/by-hand/main'), sha);
+  // B accepted one more connection: A's held link (or none, if B dialled it), never one per fetch.
+  assert.ok(accepted() <= 2, db.stderr.join('\n'));
 });

@@ -102,7 +102,16 @@ export async function runEndpoint(repo: string, settings: NodeSettings): Promise
   const control = new MessageChannel();
   const running = endpoint({ kind: 'endpoint', plugin: 'p2p', settings: { ...settings }, repo: { cwd: repo, gitDir: join(repo, '.git') }, port: control.port1 });
   running.catch(() => {});
-  control.port2.on('message', () => {}); // logs and conditions: not looked at here
+  // Ready once its node says so (a dial before the node serves finds nobody); the rest is not looked at.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the peer node for ${repo} did not start`)), 20_000);
+    control.port2.on('message', (m: { type: string; text?: string }) => {
+      if (m.type === 'log' && m.text?.startsWith('peer node up')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
   return {
     link(remote, url) {
       const channel = new MessageChannel();

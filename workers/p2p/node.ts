@@ -5,8 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
-import { unlinkSync } from 'node:fs';
+import type { Server as NetServer } from 'node:net';
 import DHT, { type NoiseStream, type Server } from 'hyperdht';
 import { isDeleted } from '../../src/refs/objectid.js';
 import { FetchRefspecs } from '../../src/refs/refspec.js';
@@ -15,6 +14,8 @@ import { fingerprint } from './address.js';
 import { loadIdentity, type Identity } from './identity.js';
 import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
+import { lendLinks } from './lend.js';
+import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { advertisable, PeerConnection } from './wire.js';
@@ -79,10 +80,8 @@ class PeerNode {
 
   private async startUp(): Promise<void> {
     this.identity = await loadIdentity(this.gitDir, { create: true });
-    const keyPair = DHT.keyPair(this.identity.seed);
-    this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
-    this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
-    await this.server.listen(keyPair);
+    // Watcher and socket before the server: a peer may link the moment we listen, and its remote
+    // then fetches at once, through the socket, expecting offers to flow.
     this.watcher = await watchRefs({
       gitDir: this.gitDir,
       reportDeletions: true,
@@ -90,7 +89,11 @@ class PeerNode {
       onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
     });
     const socket = socketPath(this.gitDir);
-    await this.listenForHelpers(socket);
+    this.helpers = await lendLinks(socket, (peer, v2) => this.session(peer, v2), this.say);
+    const keyPair = DHT.keyPair(this.identity.seed);
+    this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
+    this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
+    await this.server.listen(keyPair);
     this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
     this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
   }
@@ -194,6 +197,7 @@ class PeerNode {
     });
     conn.acceptLinks(this.instance);
     this.conns.add(conn);
+    if (!stream.isInitiator) this.say({ type: 'log', text: `accepted a connection from ${fingerprint(conn.key)}` });
     stream.on('error', () => {}); // its end is handled on close, with the reason
     stream.on('close', () => {
       this.conns.delete(conn);
@@ -311,71 +315,12 @@ class PeerNode {
     this.say({ type: 'log', text: `CHANGED ${[...wanted].join(' ')}: offered to ${told} peer${told === 1 ? '' : 's'}` });
   }
 
-  private async listenForHelpers(path: string): Promise<void> {
-    try {
-      unlinkSync(path);
-    } catch {
-      // none left over
-    }
-    // Half-open: git closes its side once it has asked; the answer must still come back.
-    const server = createServer({ allowHalfOpen: true }, (socket) => this.helper(socket));
-    await new Promise<void>((resolve) => {
-      server.once('error', (err) => {
-        this.say({ type: 'condition', kind: 'socket', text: `git fetch cannot use the held links (${err.message}); it connects on its own` });
-        resolve();
-      });
-      server.listen(path, () => resolve());
-    });
-    this.helpers = server;
-  }
-
-  /** `git-remote-p2p` asks for a session to a peer: one JSON line, then the raw stream. */
-  private helper(socket: Socket): void {
-    socket.on('error', () => {});
-    socket.setTimeout(10_000, () => socket.destroy());
-    let header = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      header = Buffer.concat([header, chunk]);
-      const nl = header.indexOf(10);
-      if (nl < 0) {
-        if (header.length > 4096) socket.destroy();
-        return;
-      }
-      socket.off('data', onData);
-      socket.pause();
-      const rest = header.subarray(nl + 1);
-      if (rest.length) socket.unshift(rest);
-      void this.helperSession(socket, header.subarray(0, nl).toString('utf8'));
-    };
-    socket.on('data', onData);
-  }
-
-  private async helperSession(socket: Socket, line: string): Promise<void> {
-    try {
-      const { peer, v2 } = JSON.parse(line) as { peer?: unknown; v2?: unknown };
-      if (typeof peer !== 'string' || !/^[0-9a-f]{64}$/.test(peer)) throw new Error('bad request');
-      await this.ensureLink(peer);
-      const held = this.held.get(peer);
-      if (!held) throw new Error('the link to the peer went away');
-      const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2: v2 === true });
-      socket.setTimeout(0);
-      socket.write('ok\n');
-      this.say({ type: 'log', text: `git fetch goes over the held link to ${fingerprint(peer)}` });
-      socket.pipe(pipe);
-      pipe.pipe(socket);
-      pipe.on('error', () => {}); // its reason is read on close
-      const closed = () => {
-        if (pipe.reason) this.say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${pipe.reason}` });
-        socket.end(); // a short stream for the helper, which git reports
-      };
-      // The peer may have refused it in the same breath as accepting it: closed before we looked.
-      if (pipe.closed) closed();
-      else pipe.on('close', closed);
-      socket.on('close', () => pipe.destroy());
-      socket.resume();
-    } catch (err) {
-      socket.end(`error ${(err as Error).message}\n`);
-    }
+  /** A git session to a peer over its held link (dialled if need be), for git-remote-p2p. */
+  private async session(peer: string, v2: boolean): Promise<ChannelPipe> {
+    await this.ensureLink(peer);
+    const held = this.held.get(peer);
+    if (!held) throw new Error('the link to the peer went away');
+    return held.conn.openSession({ service: 'git-upload-pack', v2 });
   }
 
   async stop(): Promise<void> {
