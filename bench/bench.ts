@@ -2,6 +2,7 @@
 import { benchHttp } from './http.js';
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
+import { benchP2p } from './p2p.js';
 import { benchSsh } from './ssh.js';
 import { benchXmpp } from './xmpp.js';
 
@@ -11,3 +12,4 @@ await benchNotifier();
 await benchSsh();
 await benchHttp();
 await benchXmpp();
+await benchP2p();

@@ -3,6 +3,7 @@
 // no side effects; the actions load what they need only when they run.
 
 import { readFileSync } from 'node:fs';
+import { registerP2p } from './commands/p2p.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlOutput } from './control.js';
 import { armHardExit, exitWhenDone, startDaemon, type Daemon } from './daemon.js';
@@ -233,5 +234,6 @@ ${EXIT_CODES}`,
       process.exitCode = await runShell({ baseDir });
     });
 
+  registerP2p(program);
   return program;
 }

@@ -5,11 +5,12 @@
 import { urlKind } from '../src/kit/url.js';
 import { httpPlugin } from './http/plugin.js';
 import { localPlugin } from './local/plugin.js';
+import { p2pPlugin } from './p2p/plugin.js';
 import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
 import { xmppCarrier } from './xmpp/plugin.js';
 
-export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin];
+export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin, p2pPlugin];
 
 /** Carriers of change notices between the user's devices, for remotes of every transport. */
 export const NOTICE_CARRIERS: readonly NoticeCarrierPlugin[] = [xmppCarrier];

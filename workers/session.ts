@@ -254,7 +254,8 @@ export class Session {
         else this.log('FETCH while not connected: the catch-up after connecting will fetch what changed');
         return;
       case 'changed':
-        // Offering local refs to the remote is not done yet; noted so the log shows it arrived.
+        // Only transports that can tell the remote (peers) offer them; for the rest it is a log line.
+        if (this.connected()?.offer) return this.connected()!.offer!(message.refs);
         return this.log(`local refs changed: ${message.refs.join(' ')}`);
       case 'endpoint':
         return this.endpoint?.replace(message.port);

@@ -13,7 +13,10 @@ import { makeRepos, push as httpPush } from '../http/fixture.js';
 import { startGitHttp } from '../support/githttp.js';
 import type { Connection, RemoteChange, Transport, TransportEvents } from '../../workers/transport.js';
 import { FakeRemote } from '../support/fake-transport.js';
-import { git, makeFixture, pushCommit, refValue } from '../support/git.js';
+import { commit, git, makeFixture, pushCommit, refValue } from '../support/git.js';
+import { create as createP2p } from '../../workers/p2p/transport.js';
+import { addressOf, keyOf } from '../../workers/p2p/address.js';
+import { makePeers, runEndpoint } from '../p2p/support.js';
 import { makeSshFixture, push as sshPush } from '../ssh/fixture.js';
 
 type T = { after(fn: () => unknown): void };
@@ -71,6 +74,25 @@ const subjects: Record<string, Subject> = {
       const options = { fastPath: true, fallbackReasons: [], userAgent: 'git/2 (git-remote-daemon)', credentialHelpers: [] };
       const transport = createHttp({ spec: spec(url, 'http', options), repo: { cwd: repos.local, gitDir: join(repos.local, '.git') }, live });
       return { transport, local: repos.local, push: () => httpPush(repos), remoteRefs: () => refsOf(repos.bare) };
+    },
+  },
+  p2p: {
+    reportsPushes: true,
+    async make(t, { missing = false } = {}) {
+      // Two peer nodes on a loopback testnet: `remote` serves (allows only the local key), `local` fetches.
+      const p = await makePeers(t);
+      const remote = p.make('remote', { seed: true });
+      const local = p.make('local');
+      const base = { bootstrap: p.testnet.bootstrap, host: '127.0.0.1', reachable: true };
+      const serving = await runEndpoint(remote, { ...base, allowed: [keyOf(p.address('local'))!], peers: [] });
+      t.after(() => serving.stop());
+      const url = missing ? addressOf('ab'.repeat(32)) : p.address('remote');
+      const key = keyOf(url)!;
+      git(local, 'remote', 'add', 'origin', url);
+      const fetching = await runEndpoint(local, { ...base, allowed: [key], peers: [{ key, fetch: ['+refs/heads/*:refs/remotes/origin/*'] }] });
+      t.after(() => fetching.stop());
+      const transport = createP2p({ spec: spec(url, 'p2p', { key }), repo: { cwd: local, gitDir: join(local, '.git') }, live, endpoint: fetching.link('origin', url) });
+      return { transport, local, push: () => commit(remote), remoteRefs: () => refsOf(join(remote, '.git')) };
     },
   },
   fake: {

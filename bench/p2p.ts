@@ -1,0 +1,53 @@
+// Peers: commit-to-fetched latency over the held link (two daemons on a loopback hyperdht testnet),
+// and the memory of one peer node (the child process the p2p endpoint runs).
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { commit } from '../test/support/git.js';
+import { startDaemon } from '../test/support/daemon.js';
+import { logged, makePeers } from '../test/p2p/support.js';
+import { median, report } from './report.js';
+
+function memoryOf(pid: number): { rssMb: number; pssMb: number } {
+  const kb = (file: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'))?.[1] ?? NaN);
+  return { rssMb: kb(`/proc/${pid}/status`, 'VmRSS') / 1024, pssMb: kb(`/proc/${pid}/smaps_rollup`, 'Pss') / 1024 };
+}
+
+export async function benchP2p(samplesWanted = 20): Promise<void> {
+  const cleanups: (() => unknown)[] = [];
+  const p = await makePeers({ after: (fn) => cleanups.push(fn) });
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  try {
+    await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+    const samples: number[] = [];
+    for (let i = 0; i < samplesWanted; i++) {
+      const from = da.lines.length;
+      const sha = commit(b, `bench ${i}`);
+      const committed = performance.now();
+      for (let seen = from; ; ) {
+        await da.waitFor('DONESYNCING b 1', { from: seen, timeoutMs: 10_000 });
+        seen = da.lines.indexOf('DONESYNCING b 1', seen) + 1;
+        if (execFileSync('git', ['rev-parse', 'refs/remotes/b/main'], { cwd: a, encoding: 'utf8' }).trim() === sha) break;
+      }
+      samples.push(performance.now() - committed);
+    }
+    report(
+      `peer: commit on B to fetched on A over the held link, median of ${samplesWanted} (target < 1 s)`,
+      `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`,
+    );
+    const pid = Number(/peer node up \(pid (\d+)\)/.exec(await logged(da, /peer node up \(pid \d+\)/))![1]);
+    await new Promise((r) => setTimeout(r, 3000)); // a quiet node is what a node mostly is
+    const mem = memoryOf(pid);
+    report('peer node memory (child process, one held link)', `RSS ${mem.rssMb.toFixed(1)} MB, PSS ${mem.pssMb.toFixed(1)} MB`);
+  } finally {
+    await Promise.all([da.stop(), db.stop()]);
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchP2p();

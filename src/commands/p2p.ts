@@ -1,0 +1,128 @@
+// `git remote-daemon p2p ...`: this repository's peer address, and pairing two repositories with a
+// short code phrase (magic-wormhole). Kept apart from src/cli.ts so the CLI only registers it.
+
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { addressOf, fingerprint, keyOf } from '../../workers/p2p/address.js';
+
+export function registerP2p(program: Command): void {
+  const p2p = program.command('p2p').description('peers: this repository\'s address and pairing with another repository');
+  p2p
+    .command('address')
+    .description("print this repository's peer address (its fingerprint goes to stderr)")
+    .action(async () => {
+      await run(async () => {
+        const me = await identity();
+        process.stdout.write(`${addressOf(me)}\n`);
+        process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
+      });
+    });
+  p2p
+    .command('pair')
+    .description('exchange addresses with another repository through a short code phrase (magic-wormhole) and add it as a remote')
+    .argument('[code]', "the other side's code; without one, a code is made for you to pass on")
+    .option('--name <remote>', 'name of the remote to add for the peer', 'peer')
+    .option('--relay-url <url>', 'magic-wormhole mailbox server (default: its public one)')
+    .action(async (code: string | undefined, options: { name: string; relayUrl?: string }) => {
+      await run(() => pair(code, options));
+    });
+}
+
+async function run(work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    process.stderr.write(`git-remote-daemon: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function git(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('git', args, (err, stdout, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve(stdout.trim()))),
+  );
+}
+
+async function identity(): Promise<string> {
+  const common = await git(['rev-parse', '--path-format=absolute', '--git-common-dir']);
+  const { loadIdentity } = await import('../../workers/p2p/identity.js');
+  return (await loadIdentity(common, { create: true })).publicKey;
+}
+
+async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {
+  const me = await identity();
+  const mine = addressOf(me);
+  const relay = options.relayUrl ? ['--relay-url', options.relayUrl] : [];
+  if (!(await hasWormhole())) {
+    process.stderr.write(
+      [
+        'magic-wormhole is not installed (Debian/Ubuntu: apt install magic-wormhole), so pair by hand:',
+        `  1. Give the other side this address: ${mine}`,
+        '  2. Get theirs (git remote-daemon p2p address there) and add it here:',
+        `       git remote add ${options.name} <their address>`,
+        '  3. Compare fingerprints by voice or in person before trusting the link:',
+        `       this repository: ${fingerprint(me)}`,
+        '     theirs: what `git remote-daemon p2p address` prints there',
+        '',
+      ].join('\n'),
+    );
+    process.exitCode = 2;
+    return;
+  }
+  let theirs: string;
+  if (code === undefined) {
+    // We make the code and send first; the other side answers on the same code.
+    const sent = wormhole([...relay, 'send', '--text', mine], (made) =>
+      process.stderr.write(`code: ${made}\non the other repository run:  git remote-daemon p2p pair ${made}\n`),
+    );
+    const made = await sent.code;
+    await sent.done;
+    theirs = await wormhole([...relay, 'receive', '--only-text', made]).output;
+  } else {
+    theirs = await wormhole([...relay, 'receive', '--only-text', code]).output;
+    await wormhole([...relay, 'send', '--code', code, '--text', mine]).done;
+  }
+  const key = keyOf(theirs);
+  if (!key) throw new Error(`the other side sent ${JSON.stringify(theirs.slice(0, 100))}, which is not a peer address`);
+  if (key === me) throw new Error('the other side has this same address: pair two different repositories');
+  const urls = await git(['config', '--get-regexp', '^remote\\..*\\.url$']).catch(() => '');
+  const existing = urls.split('\n').find((l) => keyOf(l.split(' ').slice(1).join(' ')) === key);
+  if (existing) process.stderr.write(`already a remote: ${existing.split(' ')[0].replace(/^remote\.|\.url$/g, '')}\n`);
+  else await git(['remote', 'add', options.name, addressOf(key)]);
+  process.stdout.write(`paired with ${addressOf(key)}${existing ? '' : ` (remote ${options.name})`}\n`);
+  process.stderr.write(`compare fingerprints with the other side:\n  this repository: ${fingerprint(me)}\n  ${options.name}: ${fingerprint(key)}\n`);
+}
+
+function hasWormhole(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('wormhole', ['--version'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** Runs wormhole; `code` resolves with the code it made (send without --code), `output` with its stdout. */
+function wormhole(args: string[], onCode?: (code: string) => void): { code: Promise<string>; output: Promise<string>; done: Promise<void> } {
+  const child = spawn('wormhole', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let gotCode!: (code: string) => void;
+  const code = new Promise<string>((resolve) => (gotCode = resolve));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    if (stderr.length < 8192) stderr += `${line}\n`;
+    const m = /^Wormhole code is: (\S+)/.exec(line);
+    if (m) {
+      onCode?.(m[1]);
+      gotCode(m[1]);
+    }
+  });
+  const output = new Promise<string>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (status) =>
+      status === 0 ? resolve(stdout.trim()) : reject(new Error(`wormhole ${args.includes('send') ? 'send' : 'receive'} failed: ${stderr.trim().split('\n').at(-1) ?? status}`)),
+    );
+  });
+  return { code, output, done: output.then(() => {}) };
+}

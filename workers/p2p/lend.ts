@@ -1,0 +1,84 @@
+// The peer node lends its held links to `git-remote-p2p` through a unix socket in the repository's
+// `remote-daemon/` directory (0700: only this user reaches it): the helper writes one JSON line
+// naming the peer, the node answers `ok` and the socket becomes that git session's byte stream,
+// or answers `error <why>` and closes.
+
+import { unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { fingerprint } from './address.js';
+import type { FromNode } from './nodeapi.js';
+import type { ChannelPipe } from './pipe.js';
+
+const MAX_REQUEST = 4096;
+/** A helper that connects and says nothing is not worth a socket for longer than this. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export async function lendLinks(
+  path: string,
+  open: (peer: string, v2: boolean) => Promise<ChannelPipe>,
+  say: (m: FromNode) => void,
+): Promise<Server | undefined> {
+  try {
+    unlinkSync(path);
+  } catch {
+    // none left over
+  }
+  // Half-open: git closes its side once it has asked; the answer must still come back.
+  const server = createServer({ allowHalfOpen: true }, (socket) => request(socket, open, say));
+  return new Promise((resolve) => {
+    server.once('error', (err) => {
+      say({ type: 'condition', kind: 'socket', text: `git fetch cannot use the held links (${err.message}); it connects on its own` });
+      resolve(undefined);
+    });
+    server.listen(path, () => resolve(server));
+  });
+}
+
+function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): void {
+  socket.on('error', () => {});
+  socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+  let header = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    header = Buffer.concat([header, chunk]);
+    const nl = header.indexOf(10);
+    if (nl < 0) {
+      if (header.length > MAX_REQUEST) socket.destroy();
+      return;
+    }
+    socket.off('data', onData);
+    socket.pause();
+    const rest = header.subarray(nl + 1);
+    if (rest.length) socket.unshift(rest);
+    void lend(socket, header.subarray(0, nl).toString('utf8'), open, say);
+  };
+  socket.on('data', onData);
+}
+
+async function lend(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): Promise<void> {
+  let pipe: ChannelPipe;
+  let peer: string;
+  try {
+    const request = JSON.parse(line) as { peer?: unknown; v2?: unknown };
+    if (typeof request.peer !== 'string' || !/^[0-9a-f]{64}$/.test(request.peer)) throw new Error('bad request');
+    peer = request.peer;
+    pipe = await open(peer, request.v2 === true);
+  } catch (err) {
+    socket.end(`error ${(err as Error).message}\n`);
+    return;
+  }
+  socket.setTimeout(0);
+  socket.write('ok\n');
+  say({ type: 'log', text: `git fetch goes over the held link to ${fingerprint(peer)}` });
+  socket.pipe(pipe);
+  pipe.pipe(socket);
+  pipe.on('error', () => {}); // its reason is read on close
+  const closed = () => {
+    if (pipe.reason) say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${pipe.reason}` });
+    socket.end(); // a short stream for the helper, which git reports
+  };
+  // The peer may have refused it in the same breath as accepting it: closed before we looked.
+  if (pipe.closed) closed();
+  else pipe.on('close', closed);
+  socket.on('close', () => pipe.destroy());
+  socket.resume();
+}

@@ -1,0 +1,379 @@
+// The peer node: a child process of the p2p endpoint (hyperdht's native addons can take a process
+// down; this way they take only this one). It holds the repository's identity, one encrypted link
+// per peer, serves `git upload-pack` to authorised peers, offers local ref changes, and lends its
+// links to `git-remote-p2p` through a unix socket. Talks to the endpoint over IPC (nodeapi.ts).
+
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { Server as NetServer } from 'node:net';
+import DHT, { type NoiseStream, type Server } from 'hyperdht';
+import { isDeleted } from '../../src/kit/objectid.js';
+import { FetchRefspecs } from '../../src/refs/refspec.js';
+import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
+import { fingerprint } from './address.js';
+import { loadIdentity, type Identity } from './identity.js';
+import type { FromNode, ToNode } from './nodeapi.js';
+import { NOT_A_PEER, socketPath } from './nodeapi.js';
+import { lendLinks } from './lend.js';
+import type { ChannelPipe } from './pipe.js';
+import { serveUploadPack } from './serve.js';
+import { dhtOptions, type NodeSettings } from './settings.js';
+import { advertisable, PeerConnection } from './wire.js';
+
+/** A dead peer is noticed within this long (keep-alives every KEEPALIVE_MS). */
+const KEEPALIVE_MS = 2000;
+const DEAD_AFTER_MS = 8000;
+const DIAL_TIMEOUT_MS = 30_000;
+/** Git sessions one peer may have at once, over all its connections. */
+export const SESSIONS_PER_PEER = 4;
+/** Refs of ours a peer may tell us it holds: a bound on what it can make us remember. */
+const MAX_HAVE = 100_000;
+
+interface Held {
+  conn: PeerConnection;
+  /**
+   * Values offered on this link, by where the peer stores the ref: offering the same value again
+   * costs nothing until the peer says it now holds something else there.
+   */
+  sent: Map<string, string>;
+  /** The peer's own refs that its refspecs for us write (its tracking refs of us), as it last said. */
+  have: Map<string, string>;
+  /** Its first list (on linking) is no news worth a log line; later ones follow its fetches. */
+  haveHeard?: boolean;
+  wants?: FetchRefspecs;
+}
+
+class PeerNode {
+  private dht!: DHT;
+  private server!: Server;
+  private identity!: Identity;
+  private settings: NodeSettings;
+  private allowed: Set<string>;
+  private readonly conns = new Set<PeerConnection>();
+  private readonly held = new Map<string, Held>();
+  private readonly dialing = new Map<string, Promise<void>>();
+  private readonly sessions = new Map<string, number>();
+  private watcher: RefWatcher | undefined;
+  private helpers: NetServer | undefined;
+  private readonly refused = new Map<string, number>();
+  private readonly instance = randomUUID();
+  /** Dials waiting for a link to a key to be held, whichever side dialled it. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly gitDir: string,
+    settings: NodeSettings,
+    private readonly say: (m: FromNode) => void,
+  ) {
+    this.settings = settings;
+    this.allowed = new Set(settings.allowed);
+  }
+
+  /** Dials and helpers wait for the DHT; a failed start is reported by main(), not here. */
+  private started: Promise<void> = new Promise(() => {});
+
+  start(): Promise<void> {
+    this.started = this.startUp();
+    this.started.catch(() => {});
+    return this.started;
+  }
+
+  private async startUp(): Promise<void> {
+    this.identity = await loadIdentity(this.gitDir, { create: true });
+    // Watcher and socket before the server: a peer may link the moment we listen, and its remote
+    // then fetches at once, through the socket, expecting offers to flow.
+    this.watcher = await watchRefs({
+      gitDir: this.gitDir,
+      reportDeletions: true,
+      onChange: (refs) => this.localChange(refs),
+      onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
+    });
+    const socket = socketPath(this.gitDir);
+    this.helpers = await lendLinks(socket, (peer, v2) => this.session(peer, v2), this.say);
+    const keyPair = DHT.keyPair(this.identity.seed);
+    this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
+    this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
+    await this.server.listen(keyPair);
+    this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
+    this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
+  }
+
+  /** True rejects: runs before the server reveals its addresses, so strangers learn nothing. */
+  private firewall(remoteKey: Buffer): boolean {
+    const key = remoteKey.toString('hex');
+    if (this.allowed.has(key)) return false;
+    // One log line per stranger per minute: a stranger must not be able to flood the log.
+    const now = Date.now();
+    if ((this.refused.get(key) ?? 0) < now - 60_000 && this.refused.size < 1000) {
+      this.refused.set(key, now);
+      this.say({ type: 'log', text: `refused a connection from an unknown key (fingerprint ${fingerprint(key)})` });
+    }
+    return true;
+  }
+
+  configure(settings: NodeSettings): void {
+    this.settings = settings;
+    this.allowed = new Set(settings.allowed);
+    for (const conn of this.conns) {
+      if (!this.allowed.has(conn.key)) {
+        this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: its key is no longer allowed` });
+        conn.close();
+      }
+    }
+    for (const [key, held] of this.held) {
+      held.conn.sendWants(this.wantsFor(key));
+      void this.sendHave(held.conn);
+    }
+  }
+
+  /** Tells a peer what we hold of its refs (our refs its refspecs write), so it offers only what we lack. */
+  private async sendHave(conn: PeerConnection): Promise<void> {
+    const mine = new FetchRefspecs(this.wantsFor(conn.key));
+    try {
+      const out = await gitOutput(['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)']);
+      const have: [string, string][] = [];
+      for (const line of out.split('\n')) {
+        const [sha, ref] = line.split(' ');
+        if (ref && mine.isDestination(ref)) have.push([ref, sha]);
+      }
+      if (this.held.get(conn.key)?.conn === conn) conn.sendHave(have.slice(0, MAX_HAVE));
+    } catch (err) {
+      this.say({ type: 'log', text: `cannot list our refs for ${fingerprint(conn.key)}: ${(err as Error).message}` });
+    }
+  }
+
+  /** Our refs moved: tell each peer about the ones that are its (our tracking refs of it), then offer ours. */
+  private localChange(refs: Map<string, string>): void {
+    for (const [key, held] of this.held) {
+      const mine = new FetchRefspecs(this.wantsFor(key));
+      const have = [...refs].filter(([ref]) => mine.isDestination(ref));
+      if (have.length) held.conn.sendHave(have);
+    }
+    this.offer(refs);
+  }
+
+  private wantsFor(key: string): string[] {
+    return this.settings.peers.find((p) => p.key === key)?.fetch ?? [];
+  }
+
+  /** Every encrypted stream, ours or theirs: sessions may be served on any; links are held on one. */
+  private adopt(stream: NoiseStream): PeerConnection {
+    stream.setKeepAlive(KEEPALIVE_MS);
+    stream.setTimeout(DEAD_AFTER_MS);
+    const conn: PeerConnection = new PeerConnection(stream, {
+      linked: () => this.linked(conn),
+      wants: (refspecs) => {
+        const held = this.held.get(conn.key);
+        if (held?.conn === conn) held.wants = new FetchRefspecs(refspecs);
+      },
+      refs: (refs) => {
+        if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'refs', key: conn.key, refs });
+      },
+      have: (refs) => {
+        const held = this.held.get(conn.key);
+        if (held?.conn !== conn) return;
+        const first = !held.haveHeard;
+        held.haveHeard = true;
+        for (const [ref, sha] of refs) {
+          if (held.have.size >= MAX_HAVE && !held.have.has(ref)) break;
+          held.have.set(ref, sha);
+          held.sent.delete(ref); // it holds something new there: what it lacks is worth saying again
+        }
+        if (!first) this.say({ type: 'log', text: `${fingerprint(conn.key)} now holds ${refs.length} of our refs at new values` });
+      },
+      session: (pipe, request) => {
+        const key = conn.key;
+        const active = this.sessions.get(key) ?? 0;
+        if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
+        this.sessions.set(key, active + 1);
+        this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}${request.v2 ? ' (protocol v2)' : ''}` });
+        serveUploadPack(pipe, this.gitDir, request, (text) => this.say({ type: 'log', text })).finally(() => {
+          const n = (this.sessions.get(key) ?? 1) - 1;
+          if (n > 0) this.sessions.set(key, n);
+          else this.sessions.delete(key);
+        });
+      },
+      violation: (why) => this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: it sent ${why}` }),
+    });
+    conn.acceptLinks(this.instance);
+    this.conns.add(conn);
+    if (!stream.isInitiator) this.say({ type: 'log', text: `accepted a connection from ${fingerprint(conn.key)}` });
+    stream.on('error', () => {}); // its end is handled on close, with the reason
+    stream.on('close', () => {
+      this.conns.delete(conn);
+      const held = this.held.get(conn.key);
+      if (held?.conn !== conn) return;
+      this.held.delete(conn.key);
+      this.say({ type: 'down', key: conn.key, reason: 'the link to the peer was lost' });
+    });
+    // A revoked key (RELOAD) may still arrive on a stream dialled before: check once more.
+    if (!this.allowed.has(conn.key)) conn.close();
+    return conn;
+  }
+
+  /**
+   * Both sides may dial at once and end up with two links: each side keeps the one dialled by the
+   * smaller key, so both keep the same one without a word about it. A link from a new run of the
+   * peer (it restarted) replaces the old one, which is dead but may not have timed out yet.
+   */
+  private linked(conn: PeerConnection): void {
+    const current = this.held.get(conn.key);
+    if (current && current.conn !== conn && current.conn.linked && current.conn.peerInstance === conn.peerInstance) {
+      const dialer = (c: PeerConnection) => (c.stream.isInitiator ? this.identity.publicKey : c.key);
+      if (dialer(current.conn) <= dialer(conn)) return conn.close();
+      this.held.delete(conn.key); // its close must not report the new link down
+      current.conn.close();
+    } else if (current && current.conn !== conn) {
+      // The peer restarted: what it did while we thought it linked needs a catch-up, which the
+      // remote makes on reconnecting. So: down, then up on the new link.
+      this.held.delete(conn.key);
+      current.conn.close();
+      this.say({ type: 'down', key: conn.key, reason: 'the peer restarted' });
+    }
+    this.held.set(conn.key, { conn, sent: new Map(), have: new Map() });
+    conn.sendWants(this.wantsFor(conn.key));
+    void this.sendHave(conn);
+    this.say({ type: 'log', text: `linked to ${fingerprint(conn.key)} (${conn.stream.isInitiator ? 'we dialled' : 'it dialled'})` });
+    this.say({ type: 'up', key: conn.key });
+    for (const w of this.waiters.get(conn.key) ?? []) w();
+  }
+
+  /** Gets the held link to `key` up, dialling once if need be; resolves when it is. */
+  async ensureLink(key: string): Promise<void> {
+    await this.started;
+    if (this.held.get(key)?.conn.linked) return;
+    if (!this.allowed.has(key)) throw new Error(NOT_A_PEER);
+    let dial = this.dialing.get(key);
+    if (!dial) {
+      dial = this.dial(key).finally(() => this.dialing.delete(key));
+      this.dialing.set(key, dial);
+    }
+    return dial;
+  }
+
+  private dial(key: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stream = this.dht.connect(Buffer.from(key, 'hex'), { keyPair: DHT.keyPair(this.identity.seed) });
+      const conn = this.adopt(stream);
+      const timer = setTimeout(() => finish(new Error('no answer from the peer within 30 s')), DIAL_TIMEOUT_MS);
+      const waiters = this.waiters.get(key) ?? new Set();
+      this.waiters.set(key, waiters);
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        stream.off('close', onClose);
+        waiters.delete(onLinked);
+        if (waiters.size === 0) this.waiters.delete(key);
+        if (err) {
+          conn.close();
+          reject(err);
+        } else resolve();
+      };
+      const onClose = () => (this.held.get(key)?.conn.linked ? finish() : finish(new Error(`could not reach the peer (${lastError ?? 'connection closed'})`)));
+      let lastError: string | undefined;
+      stream.on('error', (err: Error) => (lastError = err.message));
+      stream.on('close', onClose);
+      conn.openLink(this.instance);
+      // Up as soon as any link to the peer is held: ours, or the one it dialled meanwhile.
+      const onLinked = () => finish();
+      waiters.add(onLinked);
+    });
+  }
+
+  /** Offers ref values to every linked peer that wants them and was not told them yet; how many got some. */
+  offer(refs: Map<string, string>): number {
+    let told = 0;
+    for (const held of this.held.values()) {
+      if (!held.wants) continue;
+      const out: [string, string][] = [];
+      for (const [ref, sha] of refs) {
+        const dest = advertisable(ref) ? held.wants.destination(ref) : undefined;
+        if (dest === undefined) continue; // not a ref it fetches from us
+        // Where it would land; a refspec without a destination (FETCH_HEAD only) is known by our name.
+        const where = dest ?? `FETCH_HEAD ${ref}`;
+        const lacks = isDeleted(sha) ? held.have.has(where) && !isDeleted(held.have.get(where)!) : held.have.get(where) !== sha;
+        if (!lacks || held.sent.get(where) === sha) continue;
+        held.sent.set(where, sha);
+        out.push([ref, sha]);
+      }
+      held.conn.sendRefs(out);
+      if (out.length) told++;
+    }
+    return told;
+  }
+
+  /** CHANGED names refs; their values are read here, never taken from whoever said CHANGED. */
+  async offerNamed(names: string[]): Promise<void> {
+    const wanted = new Set(names.filter(advertisable).slice(0, 1000));
+    if (wanted.size === 0) return;
+    const out = await gitOutput(['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)', ...wanted]);
+    const refs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [sha, ref] = line.split(' ');
+      if (ref && wanted.has(ref)) refs.set(ref, sha);
+    }
+    const told = this.offer(refs);
+    this.say({ type: 'log', text: `CHANGED ${[...wanted].join(' ')}: offered to ${told} peer${told === 1 ? '' : 's'}` });
+  }
+
+  /** A git session to a peer over its held link (dialled if need be), for git-remote-p2p. */
+  private async session(peer: string, v2: boolean): Promise<ChannelPipe> {
+    await this.ensureLink(peer);
+    const held = this.held.get(peer);
+    if (!held) throw new Error('the link to the peer went away');
+    return held.conn.openSession({ service: 'git-upload-pack', v2 });
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.helpers?.close();
+    for (const conn of this.conns) conn.close();
+    await this.server?.close().catch(() => {});
+    await this.dht?.destroy().catch(() => {});
+  }
+}
+
+function gitOutput(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`git ${args[2]} exited with ${code}`))));
+  });
+}
+
+function main(): void {
+  const say = (m: FromNode) => {
+    if (process.connected) process.send?.(m);
+  };
+  let node: PeerNode | undefined;
+  // The endpoint is our only reason to exist: if it goes (even killed), so do we.
+  process.on('disconnect', () => void (node?.stop() ?? Promise.resolve()).finally(() => process.exit()));
+  process.on('message', (m: ToNode) => {
+    switch (m.type) {
+      case 'start':
+        node = new PeerNode(m.gitDir, m.settings, say);
+        node.start().catch((err: Error) => {
+          say({ type: err.name === 'KeyFileError' ? 'fatal' : 'log', text: err.message });
+          process.exitCode = err.name === 'KeyFileError' ? 3 : 1;
+          process.disconnect();
+        });
+        return;
+      case 'settings':
+        return node?.configure(m.settings);
+      case 'dial':
+        if (!node) return;
+        // 'up' again even if the link was up already: the remote asking may have missed it.
+        return void node.ensureLink(m.key).then(
+          () => say({ type: 'up', key: m.key }),
+          (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message, needsUser: err.name === 'KeyFileError' }),
+        );
+      case 'offer':
+        return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));
+      case 'stop':
+        return void (node?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+    }
+  });
+}
+
+main();

@@ -1,0 +1,109 @@
+// A p2p remote's worker side. The held link belongs to the daemon's peer node (endpoint.ts); this
+// asks for it to be up, hears the peer's change notices, and fetches through `git-remote-p2p`,
+// which borrows the node's link through its unix socket.
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findGitDir } from '../local/transport.js';
+import { run } from '../children.js';
+import type { TransportContext } from '../plugin.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import { socketPath } from './nodeapi.js';
+
+export type ToP2pEndpoint = { type: 'dial' } | { type: 'offer'; refs: string[] };
+
+export type FromP2pEndpoint =
+  /** Sent on every (re)attach: a new instance means the node behind it was restarted. */
+  | { type: 'hello'; instance: string }
+  | { type: 'up' }
+  | { type: 'down'; reason: string }
+  | { type: 'failed'; key: string; reason: string; needsUser: boolean }
+  | { type: 'refs'; refs: [string, string][] };
+
+const DIAL_ANSWER_MS = 45_000;
+
+/** bin/, where `git-remote-p2p` is: git must find it whatever PATH the daemon was started with. */
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
+
+export function create({ spec, repo, endpoint }: TransportContext): Transport {
+  const socket = socketPath(findGitDir(repo.gitDir));
+  const plan: FetchPlan = {
+    env: { PATH: `${BIN}:${process.env.PATH ?? ''}`, GRD_P2P_SOCKET: socket },
+    // Whatever a peer sends is checked before it lands: a peer is a person's laptop, not a forge.
+    gitArgs: ['-c', 'transfer.fsckObjects=true'],
+  };
+  return {
+    connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
+      if (!endpoint) return Promise.reject(new NeedsUser('the p2p endpoint is not running (no peer key is configured)'));
+      if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      return new Promise((resolve, reject) => {
+        let instance: string | undefined;
+        let connected = false;
+        let settle!: { resolve(): void; reject(err: Error): void };
+        const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
+        done.catch(() => {});
+        // The node answers every dial within its own 30 s; this only guards against a lost message.
+        const timer = setTimeout(() => {
+          end();
+          reject(new Error('no answer from the peer node'));
+        }, DIAL_ANSWER_MS);
+        const end = (err?: Error) => {
+          clearTimeout(timer);
+          off();
+          signal.removeEventListener('abort', onAbort);
+          if (err) settle.reject(err);
+          else settle.resolve();
+        };
+        const off = endpoint.onMessage((raw) => {
+          const m = raw as FromP2pEndpoint;
+          switch (m.type) {
+            case 'hello':
+              if (connected && instance !== undefined && instance !== m.instance) end(new Error('the peer node was restarted'));
+              instance = m.instance;
+              return;
+            case 'up':
+              if (connected) return;
+              connected = true;
+              clearTimeout(timer);
+              events.watching('change notices on the held peer link');
+              return resolve(connection);
+            case 'failed':
+              if (connected) return;
+              end();
+              return reject(m.needsUser ? new NeedsUser(m.reason) : new Error(m.reason));
+            case 'down':
+              if (connected) end(new Error(m.reason));
+              return;
+            case 'refs':
+              if (connected) events.changed({ kind: 'refs', refs: new Map(m.refs) });
+          }
+        });
+        const onAbort = () => {
+          end();
+          reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const connection: Connection & { offer(refs: string[]): void } = {
+          done,
+          listRefs: () => listRefs(spec.url, plan, repo.cwd),
+          fetchPlan: async () => plan,
+          offer: (refs) => endpoint.post({ type: 'offer', refs } satisfies ToP2pEndpoint),
+          async close() {
+            end();
+          },
+        };
+        endpoint.post({ type: 'dial' } satisfies ToP2pEndpoint);
+      });
+    },
+  };
+}
+
+async function listRefs(url: string, plan: FetchPlan, cwd: string): Promise<RefMap> {
+  const { stdout } = await run('git', [...(plan.gitArgs ?? []), 'ls-remote', url], { cwd, env: { ...process.env, ...plan.env } });
+  const refs: RefMap = new Map();
+  for (const line of stdout.split('\n')) {
+    const [sha, ref] = line.split('\t');
+    if (ref && ref !== 'HEAD') refs.set(ref, sha);
+  }
+  return refs;
+}

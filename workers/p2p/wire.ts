@@ -1,0 +1,199 @@
+// What travels on one encrypted peer connection, as protomux channels: one `grd/link/1` channel
+// on a held link (our wants, change notices) and one `grd/git/1` channel per git session (a byte
+// stream, see pipe.ts). A stand-alone `git fetch` opens only git channels, so it never counts as
+// the held link. Everything a peer sends is checked here before anyone acts on it.
+
+import { randomBytes } from 'node:crypto';
+import c from 'compact-encoding';
+import Protomux, { type Channel, type Message } from 'protomux';
+import type { NoiseStream } from 'hyperdht';
+import { OBJECT_ID } from '../../src/kit/objectid.js';
+import { channelPipe, type ChannelPipe } from './pipe.js';
+
+const LINK = 'grd/link/1';
+const GIT = 'grd/git/1';
+
+/** Bounds on what a peer may tell us in one message. */
+export const MAX_REFS_PER_NOTICE = 10_000;
+export const MAX_REFSPECS = 256;
+const MAX_NAME = 1024;
+
+export interface SessionRequest {
+  service: 'git-upload-pack';
+  /** Ask upload-pack for protocol v2 (git does not tell connect-capable helpers to, so we always do). */
+  v2: boolean;
+}
+
+export interface ConnectionHandlers {
+  /** The held link is open on both sides. */
+  linked?(): void;
+  /** The peer's fetch refspecs for us: which refs it wants offered. */
+  wants?(refspecs: string[]): void;
+  /** Refs the peer says moved (names it may advertise, full object ids). */
+  refs?(refs: [string, string][]): void;
+  /** What the peer holds of our refs: its own refs that its refspecs for us write, and their values. */
+  have?(refs: [string, string][]): void;
+  /** The peer asks for a git session; the handler owns `pipe`. */
+  session?(pipe: ChannelPipe, request: SessionRequest): void;
+  /** The peer broke the rules; the connection is closed after this. */
+  violation?(why: string): void;
+}
+
+export class PeerConnection {
+  readonly mux: Protomux;
+  readonly key: string;
+  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown> } | undefined;
+  /** The peer node's run (a fresh id each start): a link from a new run replaces an old one. */
+  peerInstance: string | undefined;
+
+  constructor(
+    readonly stream: NoiseStream,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.key = stream.remotePublicKey.toString('hex');
+    this.mux = Protomux.from(stream);
+    if (handlers.session) this.mux.pair({ protocol: GIT }, (id) => this.accept(id));
+  }
+
+  /** Opens the held link's channel; `linked` fires once the peer has opened it too. */
+  openLink(instance: string): void {
+    if (this.link) return;
+    const channel = this.mux.createChannel({
+      protocol: LINK,
+      handshake: c.json,
+      onopen: (handshake) => {
+        const peer = (handshake as { instance?: unknown } | null)?.instance;
+        if (typeof peer !== 'string' || peer.length > 64) return this.violate('a malformed link handshake');
+        this.peerInstance = peer;
+        this.handlers.linked?.();
+      },
+      onclose: () => this.stream.destroy(),
+    });
+    if (!channel) return;
+    const wants = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onWants(m) });
+    const refs = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onRefs(m) });
+    const have = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onHave(m) });
+    this.link = { channel, wants, refs, have };
+    channel.open({ instance });
+  }
+
+  /** Accept a held link the peer opens (a node does; a stand-alone fetch never does). */
+  acceptLinks(instance: string): void {
+    this.mux.pair({ protocol: LINK }, () => this.openLink(instance));
+  }
+
+  sendWants(refspecs: string[]): void {
+    this.link?.wants.send(refspecs);
+  }
+
+  sendRefs(refs: [string, string][]): void {
+    if (refs.length) this.link?.refs.send(refs);
+  }
+
+  sendHave(refs: [string, string][]): void {
+    for (let at = 0; at < refs.length; at += MAX_REFS_PER_NOTICE) this.link?.have.send(refs.slice(at, at + MAX_REFS_PER_NOTICE));
+  }
+
+  get linked(): boolean {
+    return this.link?.channel.opened === true && !this.link.channel.closed;
+  }
+
+  /** A git session to the peer: resolves once the peer accepted it. */
+  openSession(request: SessionRequest): Promise<ChannelPipe> {
+    return new Promise((resolve, reject) => {
+      let pipe: ChannelPipe | undefined;
+      const channel = this.mux.createChannel({
+        protocol: GIT,
+        id: randomBytes(16),
+        handshake: c.json,
+        onopen: () => resolve(pipe!),
+        onclose: () => {
+          pipe?.channelClosed();
+          reject(new Error('the peer refused the git session'));
+        },
+      });
+      if (!channel) return reject(new Error('cannot open a session on this connection'));
+      pipe = channelPipe(channel);
+      channel.open(request);
+    });
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+
+  private accept(id: Buffer | null): void {
+    let pipe: ChannelPipe | undefined;
+    const channel = this.mux.createChannel({
+      protocol: GIT,
+      id,
+      handshake: c.json,
+      onopen: (handshake) => {
+        const request = parseRequest(handshake);
+        if (!request) return pipe!.fail('not a git-upload-pack session request: peers serve fetches only');
+        this.handlers.session!(pipe!, request);
+      },
+      onclose: () => pipe?.channelClosed(),
+    });
+    if (!channel) return;
+    pipe = channelPipe(channel);
+    channel.open({ ok: true });
+  }
+
+  private onWants(message: unknown): void {
+    if (!Array.isArray(message) || message.length > MAX_REFSPECS || !message.every((s) => typeof s === 'string' && s.length <= MAX_NAME)) {
+      return this.violate('a malformed list of wanted refs');
+    }
+    this.handlers.wants?.(message as string[]);
+  }
+
+  private onRefs(message: unknown): void {
+    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return this.violate('a malformed or oversized change notice');
+    for (const entry of message) {
+      if (!Array.isArray(entry) || entry.length !== 2 || !advertisable(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
+        return this.violate('a change notice with a ref we would not advertise or a malformed object id');
+      }
+    }
+    this.handlers.refs?.(message as [string, string][]);
+  }
+
+  private onHave(message: unknown): void {
+    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return this.violate('a malformed or oversized list of refs it has');
+    for (const entry of message) {
+      if (!Array.isArray(entry) || entry.length !== 2 || !refName(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
+        return this.violate('a list of refs it has with a malformed name or object id');
+      }
+    }
+    this.handlers.have?.(message as [string, string][]);
+  }
+
+  private violate(why: string): void {
+    this.handlers.violation?.(why);
+    this.close();
+  }
+}
+
+function parseRequest(handshake: unknown): SessionRequest | undefined {
+  if (typeof handshake !== 'object' || handshake === null) return undefined;
+  const { service, v2 } = handshake as Record<string, unknown>;
+  if (service !== 'git-upload-pack') return undefined;
+  return { service, v2: v2 === true };
+}
+
+/** A plausible full ref name (the peer's own refs: we only compare them, never act on them). */
+function refName(ref: unknown): ref is string {
+  return typeof ref === 'string' && ref.length <= MAX_NAME && /^refs\/[^\0-\x1f\x7f]+$/.test(ref);
+}
+
+/** Refs a node advertises and notices may name: branches and tags, as upload-pack shows them. */
+export function advertisable(ref: unknown): ref is string {
+  return (
+    typeof ref === 'string' &&
+    ref.length <= MAX_NAME &&
+    /^refs\/(heads|tags)\/[^\0-\x20\x7f~^:?*[\\]+$/.test(ref) &&
+    !ref.includes('..') &&
+    !ref.includes('@{') &&
+    !ref.endsWith('.lock') &&
+    !ref.endsWith('/')
+  );
+}
