@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { findGitDir } from '../local/transport.js';
 import type { EndpointTask, FromEndpoint, ToEndpoint } from '../plugin.js';
+import { decodeNotice } from '../notice/format.js';
+import { NoticeHub } from '../notice/hub.js';
 import { keyOf } from './address.js';
 import type { FromNode, ToNode } from './nodeapi.js';
 import type { NodeSettings } from './settings.js';
@@ -28,6 +30,27 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
   };
   const tellAll = (m: (key: string) => FromP2pEndpoint) => {
     for (const r of remotes.values()) r.port.postMessage(m(r.key));
+  };
+
+  // The same change notices as over XMPP (workers/notice/), carried on the held peer links: a
+  // push to a remote both devices share reaches the other device without any server of ours.
+  const hub = new NoticeHub({ log: (text) => say({ type: 'log', text }) });
+  const linkedPeers = new Set<string>();
+  const carrier = {
+    send: (encoded: string) => {
+      send({ type: 'notice', text: encoded });
+      return linkedPeers.size;
+    },
+  };
+  const peerUp = (key: string) => {
+    const first = !linkedPeers.has(key);
+    linkedPeers.add(key);
+    hub.setCarrier(carrier);
+    if (first) hub.catchUp('a peer link is up');
+  };
+  const peerDown = (key: string) => {
+    linkedPeers.delete(key);
+    if (linkedPeers.size === 0) hub.setCarrier(undefined);
   };
 
   let child: ChildProcess | undefined;
@@ -71,9 +94,16 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
           say({ type: 'condition', kind: 'identity', text: null });
           return;
         case 'up':
+          peerUp(m.key);
           return tell(m.key, { type: 'up' });
         case 'down':
+          peerDown(m.key);
           return tell(m.key, { type: 'down', reason: m.reason });
+        case 'notice': {
+          const notice = decodeNotice(m.text);
+          if (notice) hub.hear(`peer ${m.key.slice(0, 12)}`, notice);
+          return;
+        }
         case 'dial-failed':
           return tell(m.key, { type: 'failed', key: m.key, reason: m.reason, needsUser: m.needsUser });
         case 'refs':
@@ -82,6 +112,8 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
     });
     node.on('exit', (code, signal) => {
       if (child === node) child = undefined;
+      linkedPeers.clear();
+      hub.setCarrier(undefined);
       if (stopping || fatal !== undefined || retired.has(node)) return;
       const why = `the peer node exited (${signal ?? `code ${code}`})`;
       tellAll(() => ({ type: 'down', reason: why }));
@@ -114,8 +146,10 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
     task.port.on('message', (m: ToEndpoint) => {
       switch (m.type) {
         case 'attach':
+          if (m.notices) return hub.attach(m.remote, m.url, m.port);
           return attach(m.remote, m.url, m.port);
         case 'detach':
+          if (m.notices) return hub.detach(m.remote);
           remotes.get(m.remote)?.port.close();
           remotes.delete(m.remote);
           return;
@@ -134,6 +168,7 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
         }
         case 'stop':
           stopping = true;
+          hub.stop();
           void stopNode(child).then(() => {
             for (const r of remotes.values()) r.port.close();
             task.port.close();

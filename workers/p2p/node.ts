@@ -169,6 +169,9 @@ class PeerNode {
       refs: (refs) => {
         if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'refs', key: conn.key, refs });
       },
+      notice: (text) => {
+        if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'notice', key: conn.key, text });
+      },
       have: (refs) => {
         const held = this.held.get(conn.key);
         if (held?.conn !== conn) return;
@@ -236,6 +239,11 @@ class PeerNode {
     this.say({ type: 'log', text: `linked to ${fingerprint(conn.key)} (${conn.stream.isInitiator ? 'we dialled' : 'it dialled'})` });
     this.say({ type: 'up', key: conn.key });
     for (const w of this.waiters.get(conn.key) ?? []) w();
+  }
+
+  /** A change notice for a shared remote, to every peer we hold a link to. */
+  sendNotice(text: string): void {
+    for (const held of this.held.values()) held.conn.sendNotice(text);
   }
 
   /** Gets the held link to `key` up, dialling once if need be; resolves when it is. */
@@ -368,6 +376,8 @@ function main(): void {
           () => say({ type: 'up', key: m.key }),
           (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message, needsUser: err.name === 'KeyFileError' }),
         );
+      case 'notice':
+        return node?.sendNotice(m.text);
       case 'offer':
         return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));
       case 'stop':

@@ -10,6 +10,8 @@ export type ToNode =
   | { type: 'dial'; key: string }
   /** Local refs that may have moved (CHANGED): offer their current values to interested peers. */
   | { type: 'offer'; refs: string[] }
+  /** A change notice for a remote the devices share: to every peer with a held link. */
+  | { type: 'notice'; text: string }
   | { type: 'stop' };
 
 export type FromNode =
@@ -21,7 +23,9 @@ export type FromNode =
   | { type: 'up'; key: string }
   | { type: 'down'; key: string; reason: string }
   | { type: 'dial-failed'; key: string; reason: string; needsUser: boolean }
-  | { type: 'refs'; key: string; refs: [string, string][] };
+  | { type: 'refs'; key: string; refs: [string, string][] }
+  /** A peer with a held link sent a change notice (still encoded, not yet trusted). */
+  | { type: 'notice'; key: string; text: string };
 
 /** The unix socket through which `git-remote-p2p` borrows the node's held links. */
 export function socketPath(commonGitDir: string): string {

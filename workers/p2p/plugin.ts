@@ -21,5 +21,7 @@ export const p2pPlugin: TransportPlugin = {
       return read && { settings: { ...read.settings }, problems: read.problems };
     },
     file: new URL('./endpoint.js', import.meta.url),
+    // Its held links also carry change notices for remotes the peers share (workers/notice/).
+    notices: true,
   },
 };

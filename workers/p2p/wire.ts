@@ -8,6 +8,7 @@ import c from 'compact-encoding';
 import Protomux, { type Channel, type Message } from 'protomux';
 import type { NoiseStream } from 'hyperdht';
 import { OBJECT_ID } from '../../src/kit/objectid.js';
+import { MAX_NOTICE_BYTES } from '../notice/format.js';
 import { channelPipe, type ChannelPipe } from './pipe.js';
 
 const LINK = 'grd/link/1';
@@ -33,6 +34,8 @@ export interface ConnectionHandlers {
   refs?(refs: [string, string][]): void;
   /** What the peer holds of our refs: its own refs that its refspecs for us write, and their values. */
   have?(refs: [string, string][]): void;
+  /** A change notice for some remote both devices share (workers/notice/format.ts), still encoded. */
+  notice?(text: string): void;
   /** The peer asks for a git session; the handler owns `pipe`. */
   session?(pipe: ChannelPipe, request: SessionRequest): void;
   /** The peer broke the rules; the connection is closed after this. */
@@ -42,7 +45,7 @@ export interface ConnectionHandlers {
 export class PeerConnection {
   readonly mux: Protomux;
   readonly key: string;
-  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown> } | undefined;
+  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown>; notice: Message<unknown> } | undefined;
   /** The peer node's run (a fresh id each start): a link from a new run replaces an old one. */
   peerInstance: string | undefined;
 
@@ -73,7 +76,8 @@ export class PeerConnection {
     const wants = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onWants(m) });
     const refs = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onRefs(m) });
     const have = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onHave(m) });
-    this.link = { channel, wants, refs, have };
+    const notice = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onNotice(m) });
+    this.link = { channel, wants, refs, have, notice };
     channel.open({ instance });
   }
 
@@ -92,6 +96,12 @@ export class PeerConnection {
 
   sendHave(refs: [string, string][]): void {
     for (let at = 0; at < refs.length; at += MAX_REFS_PER_NOTICE) this.link?.have.send(refs.slice(at, at + MAX_REFS_PER_NOTICE));
+  }
+
+  sendNotice(text: string): boolean {
+    if (!this.linked || text.length > MAX_NOTICE_BYTES) return false;
+    this.link!.notice.send(text);
+    return true;
   }
 
   get linked(): boolean {
@@ -165,6 +175,12 @@ export class PeerConnection {
       }
     }
     this.handlers.have?.(message as [string, string][]);
+  }
+
+  private onNotice(message: unknown): void {
+    // Only its size is checked here: the notice hub decodes it strictly and trusts none of it.
+    if (typeof message !== 'string' || message.length > MAX_NOTICE_BYTES) return this.violate('an oversized or malformed change notice for a shared remote');
+    this.handlers.notice?.(message);
   }
 
   private violate(why: string): void {
