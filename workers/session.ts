@@ -245,6 +245,9 @@ export class Session {
       case 'stop':
         if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
         if (message.type === 'resume') this.said.clear(); // the coordinator forgot them: say them again
+        // RESUME leaves a working connection alone, but looks now: a polled remote (http, ssh
+        // without a notifier) does not wait out its interval, and a missed notice costs nothing.
+        if (message.type === 'resume' && this.connected()) void this.listing.request();
         return this.dispatch({ type: message.type });
       case 'live':
         this.live = message.live;

@@ -169,3 +169,15 @@ test('a transport that says the same thing endlessly: a few log lines and one su
   const conditions = h.messages().filter((m) => m.type === 'condition' && m.kind === 'notifier');
   assert.equal(conditions.length, 1);
 });
+
+test('RESUME while connected keeps the connection and looks at the remote now (a polled remote does not wait)', async (t) => {
+  const h = harness(t);
+  await h.until('connected and caught up', () => h.lines().includes('CONNECTED') && h.fake.connections[0]!.listings >= 1);
+  const sha = pushCommit(h.fx.pusher); // nobody tells the session: only a look finds it
+  const before = h.fake.connections[0]!.listings;
+  h.send({ type: 'resume' });
+  await h.until('the fetch the look found', () => h.lines().includes('DONESYNCING 1'));
+  assert.equal(h.fake.connections[0]!.listings, before + 1);
+  assert.equal(refValue(h.fx.local, 'refs/remotes/origin/main'), sha);
+  assert.equal(count(h.lines(), 'CONNECTED'), 1, 'the connection stayed');
+});
