@@ -320,6 +320,9 @@ export class Coordinator {
       case 'watching':
         remote.state.watching = message.how;
         break;
+      case 'next-look':
+        remote.state.nextLookAt = message.at;
+        break;
       case 'moved':
         remote.state.lastChange = { at: Date.now(), summary: message.summary };
         break;

@@ -90,6 +90,8 @@ export interface RemoteState {
   since: number;
   /** How changes are noticed while connected ("notifier", "polling every 60 s", ...). */
   watching?: string;
+  /** When a polled remote is next looked at. */
+  nextLookAt?: number;
   lastFetch?: { at: number; ok: boolean };
   /** The last fetch that moved refs: when, and what it moved (at most a few, as git reported them). */
   lastChange?: { at: number; summary: string };
@@ -118,6 +120,8 @@ export type FromWorker =
   /** How far the running fetch has come (at most one a second). */
   | { type: 'fetch-progress'; stage: string; percent?: number; bytes?: number }
   | { type: 'watching'; how: string }
+  /** A polled remote's next look (ms since epoch). */
+  | { type: 'next-look'; at: number }
   /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
   | { type: 'child'; pid: number; alive: boolean }
   /** A fetch is over (sent just before its DONESYNCING): which local refs it moved, for after-fetch actions. */

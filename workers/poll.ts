@@ -12,6 +12,8 @@ export interface PollOptions {
   changed(change: RemoteChange): void;
   /** A listing failed: polling stops; the owner decides what the failure means. */
   failed(err: Error): void;
+  /** The next listing is due at `at` (for status). */
+  scheduled?(at: number): void;
 }
 
 export interface Poller {
@@ -29,7 +31,10 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   let stopped = false;
   const schedule = () => {
     clearTimeout(timer);
-    if (!stopped) timer = setTimeout(tick, options.nextDelayMs());
+    if (stopped) return;
+    const delay = options.nextDelayMs();
+    timer = setTimeout(tick, delay);
+    options.scheduled?.(Date.now() + delay);
   };
   const tick = (): void => {
     if (stopped) return;

@@ -281,6 +281,7 @@ export class Session {
       changed: (change) => this.changed(id, change),
       condition: (kind, text) => this.condition(kind, text),
       watching: (how) => this.post({ type: 'watching', how }),
+      nextLook: (at) => this.post({ type: 'next-look', at }),
       log: (text) => this.log(text),
     };
     void (async () => {

@@ -24,6 +24,8 @@ export interface TransportEvents {
   condition(kind: string, text: string | null): void;
   /** How changes are noticed now, for status ("notifier", "polling every 60 s", "webhook"...). */
   watching(how: string): void;
+  /** When a polled remote is next looked at (ms since epoch), for status. */
+  nextLook?(at: number): void;
   /** Detail for the daemon's log only. */
   log(text: string): void;
 }

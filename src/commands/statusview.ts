@@ -18,6 +18,7 @@ export interface RemoteView {
   since?: number;
   /** How changes are noticed while connected: "notifier", "polling every 60 s"... */
   watching?: string;
+  nextLookAt?: number;
   lastFetch?: { at: number; ok: boolean };
   fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
   lastChange?: { at: number; summary: string };
@@ -98,7 +99,10 @@ function formatBranch(b: BranchView): string {
 /** One remote's lines: its state first, then how it is watched, its last fetch, its warnings. */
 function remoteDetails(r: RemoteView, now: number): string[] {
   const lines = [stateLine(r, now)];
-  if (r.connected && r.watching) lines.push(`watching: ${r.watching}`);
+  if (r.connected && r.watching) {
+    const next = r.nextLookAt !== undefined && r.nextLookAt > now ? `, next look ${ago(r.nextLookAt, now)}` : '';
+    lines.push(`watching: ${r.watching}${next}`);
+  }
   if (r.fetching) lines.push(fetchingLine(r.fetching, now));
   lines.push(r.lastFetch ? `last fetch: ${when(r.lastFetch.at, now)}, ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'last fetch: none yet');
   if (r.lastChange) lines.push(`last change: ${ago(r.lastChange.at, now)}, ${r.lastChange.summary}`);

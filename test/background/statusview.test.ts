@@ -92,3 +92,28 @@ test('health: waiting for the user, a failed fetch and a long disconnection are 
   assert.deepEqual(healthProblems({ pid: 1, mode: 'paused', remotes }, now, 10 * min), []);
   assert.equal(span(3 * 86_400_000 + 4 * 3_600_000), '3d 4h');
 });
+
+test('a polled remote says when it is next looked at; a fetch under way and the last change are shown', () => {
+  const polled: StateView = {
+    pid: 1,
+    remotes: [
+      {
+        name: 'gh',
+        transport: 'http',
+        phase: { kind: 'connected' },
+        connected: true,
+        since: now - 5 * min,
+        watching: 'polling every 60 s',
+        nextLookAt: now + 42_000,
+        fetching: { since: now - 28_000, stage: 'Receiving objects', percent: 45, bytes: 12 * 1024 * 1024 },
+        lastFetch: { at: now - 2 * min, ok: true },
+        lastChange: { at: now - 2 * min, summary: 'main: 3 new commits' },
+        warnings: [],
+      },
+    ],
+  };
+  const text = formatStatus(polled, now);
+  assert.match(text, /^ +watching: polling every 60 s, next look in 42s$/m);
+  assert.match(text, /^ +fetching for 28s: Receiving objects 45%, 12\.0 MiB received$/m);
+  assert.match(text, /^ +last change: 2m 00s ago, main: 3 new commits$/m);
+});

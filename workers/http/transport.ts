@@ -84,6 +84,7 @@ class HttpConnection implements Connection {
       nextDelayMs: () => this.nextDelayMs(),
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lose(err),
+      scheduled: (at) => this.events.nextLook?.(at),
     });
     const endpoint = this.context.endpoint;
     if (endpoint) {

@@ -268,6 +268,7 @@ export class HeldConnection implements Connection {
       nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
+      scheduled: (at) => this.events.nextLook?.(at),
     });
     return initial;
   }
