@@ -111,6 +111,7 @@ export class Coordinator {
         this.endpoints.control('resume');
         return this.setMode('running', { type: 'resume' });
       case 'CHANGED':
+        this.endpoints.changed(message.refs);
         return this.broadcast({ type: 'changed', refs: message.refs });
       case 'RELOAD':
         void this.reload();

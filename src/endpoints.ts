@@ -109,6 +109,11 @@ export class Endpoints {
     for (const running of this.running.values()) running.unit.post({ type: 'control', what } satisfies ToEndpoint);
   }
 
+  /** CHANGED: endpoints that offer refs to others (peers) hear it even with no remote of theirs. */
+  changed(refs: string[]): void {
+    for (const running of this.running.values()) running.unit.post({ type: 'changed', refs } satisfies ToEndpoint);
+  }
+
   status(): ({ name: string } & EndpointStatus)[] {
     return [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
   }

@@ -101,6 +101,8 @@ export type ToEndpoint =
   | { type: 'settings'; settings: Record<string, unknown> }
   /** The controller's PAUSE, LOSTNET, RESUME, RELOAD: an endpoint on the network follows them too. */
   | { type: 'control'; what: 'pause' | 'lostnet' | 'resume' | 'reload' }
+  /** CHANGED from the controller: refs of this repository that may have moved (names only). */
+  | { type: 'changed'; refs: string[] }
   | { type: 'stop' };
 
 export type FromEndpoint =

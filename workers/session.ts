@@ -257,8 +257,8 @@ export class Session {
         else this.log('FETCH while not connected: the catch-up after connecting will fetch what changed');
         return;
       case 'changed':
-        // Only transports that can tell the remote (peers) offer them; for the rest it is a log line.
-        if (this.connected()?.offer) return this.connected()!.offer!(message.refs);
+        // Offering them is the shared endpoints' business (peers: src/endpoints.ts routes CHANGED
+        // to them directly); for a remote's worker it is a log line.
         return this.log(`local refs changed: ${message.refs.join(' ')}`);
       case 'endpoint':
         return this.endpoint?.replace(message.port);

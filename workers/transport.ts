@@ -50,11 +50,6 @@ export interface Connection {
   fetchPlan(): Promise<FetchPlan>;
   /** Ends the connection and everything it started; idempotent. */
   close(): Promise<void>;
-  /**
-   * Local refs that changed (CHANGED on the control protocol), for transports that offer them to the
-   * remote (peers). Names only: the transport reads their values itself. A hint, never required.
-   */
-  offer?(refs: string[]): void;
 }
 
 export interface Transport {

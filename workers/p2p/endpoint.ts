@@ -136,7 +136,7 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
           return port.postMessage({ type: 'failed', key, reason: 'the peer node is restarting', needsUser: false } satisfies FromP2pEndpoint);
         }
         send({ type: 'dial', key });
-      } else if (m.type === 'offer' && Array.isArray(m.refs)) send({ type: 'offer', refs: m.refs.slice(0, 1000) });
+      }
     });
     port.postMessage({ type: 'hello', instance } satisfies FromP2pEndpoint);
   };
@@ -152,6 +152,12 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
           if (m.notices) return hub.detach(m.remote);
           remotes.get(m.remote)?.port.close();
           remotes.delete(m.remote);
+          return;
+        case 'changed':
+          // Offered to interested peers, whether or not this repository has a peer as a remote
+          // (one that only serves, through remotedaemon.p2p.allow, has none). The node reads the
+          // values itself; a repeat costs nothing.
+          if (Array.isArray(m.refs)) send({ type: 'offer', refs: m.refs.slice(0, 1000) });
           return;
         case 'settings': {
           const next = m.settings as unknown as NodeSettings;

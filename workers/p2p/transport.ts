@@ -10,7 +10,7 @@ import type { TransportContext } from '../plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
 import { socketPath } from './nodeapi.js';
 
-export type ToP2pEndpoint = { type: 'dial' } | { type: 'offer'; refs: string[] };
+export type ToP2pEndpoint = { type: 'dial' };
 
 export type FromP2pEndpoint =
   /** Sent on every (re)attach: a new instance means the node behind it was restarted. */
@@ -83,11 +83,10 @@ export function create({ spec, repo, endpoint }: TransportContext): Transport {
           reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        const connection: Connection & { offer(refs: string[]): void } = {
+        const connection: Connection = {
           done,
           listRefs: () => listRefs(spec.url, plan, repo.cwd),
           fetchPlan: async () => plan,
-          offer: (refs) => endpoint.post({ type: 'offer', refs } satisfies ToP2pEndpoint),
           async close() {
             end();
           },
