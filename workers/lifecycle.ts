@@ -79,6 +79,12 @@ export interface StepEnv {
 
 /** Condition kinds the lifecycle raises; a working connection clears them. */
 export const CONNECT = 'connect';
+/**
+ * Waiting for the user is a condition of its own: a remote that was retrying ("cannot connect:
+ * ...") and then finds it cannot go on without the user must say so, not be taken for the same
+ * condition still holding.
+ */
+export const NEEDS_USER = 'needs-user';
 
 export function initialState(mode: ControlMode, network: boolean): LifeState {
   return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0 };
@@ -132,7 +138,7 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       ];
     case 'caught-up':
       if (phase.kind !== 'connected' || event.attempt !== state.attempt || state.healthy) return [state, []];
-      return [{ ...state, healthy: true }, [{ do: 'condition', kind: CONNECT, text: null }]];
+      return [{ ...state, healthy: true }, [{ do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: null }]];
     case 'connect-failed': {
       if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
       if (event.needsUser) return waitForUser(state, event.reason, []);
@@ -187,14 +193,14 @@ function backOff(state: LifeState, env: StepEnv, reason: string, failures: numbe
   const ms = env.delay(failures);
   return [
     { ...state, failures, healthy: false, phase: { kind: 'backoff', until: env.now + ms, reason } },
-    [...effects, { do: 'condition', kind: CONNECT, text: reason }, { do: 'timer', ms }],
+    [...effects, { do: 'condition', kind: NEEDS_USER, text: null }, { do: 'condition', kind: CONNECT, text: reason }, { do: 'timer', ms }],
   ];
 }
 
 function waitForUser(state: LifeState, reason: string, effects: Effect[]): [LifeState, Effect[]] {
   return [
     { ...state, healthy: false, phase: { kind: 'waiting', reason } },
-    [...effects, { do: 'condition', kind: CONNECT, text: `${reason}; not retrying until RESUME or RELOAD` }],
+    [...effects, { do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: `${reason}; not retrying until RESUME or RELOAD` }],
   ];
 }
 

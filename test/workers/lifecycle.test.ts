@@ -75,7 +75,7 @@ test('after losing a healthy connection, failed connects keep retrying at the sh
 test('NeedsUser waits; RESUME and RELOAD both try again; nothing else does', () => {
   const waiting = walk([{ type: 'connect-failed', attempt: 1, reason: 'unknown host key', needsUser: true }]);
   assert.equal(waiting.state.phase.kind, 'waiting');
-  assert.deepEqual(waiting.effects.at(-1), { do: 'condition', kind: 'connect', text: 'unknown host key; not retrying until RESUME or RELOAD' });
+  assert.deepEqual(waiting.effects.at(-1), { do: 'condition', kind: 'needs-user', text: 'unknown host key; not retrying until RESUME or RELOAD' });
   assert.equal(waiting.effects.filter((e) => e.do === 'timer').length, 0, 'no timer: no retry');
   const [still] = step(waiting.state, { type: 'retry-due' }, env());
   assert.equal(still.phase.kind, 'waiting');
@@ -177,4 +177,15 @@ test('a network change ends a backoff at once; it leaves a waiting remote and a 
   assert.deepEqual(step(local, { type: 'network-changed' }, env())[1], []);
   const paused = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]).state;
   assert.deepEqual(step(paused, { type: 'network-changed' }, env())[1], []);
+});
+
+test('a remote that retried and then finds it needs the user says so: a condition of its own kind', () => {
+  const { effects } = walk([
+    { type: 'connect-failed', attempt: 1, reason: 'the peer node is restarting', needsUser: false },
+    { type: 'retry-due' },
+    { type: 'connect-failed', attempt: 2, reason: 'the key file is readable by others', needsUser: true },
+  ]);
+  const conditions = effects.filter((e) => e.do === 'condition' && e.text !== null).map((e) => (e as { kind: string }).kind);
+  assert.deepEqual(conditions, ['connect', 'needs-user']);
+  assert.ok(effects.some((e) => e.do === 'condition' && e.kind === 'connect' && e.text === null), 'the retrying condition is over');
 });
