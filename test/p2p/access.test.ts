@@ -8,7 +8,7 @@ import { commit, git } from '../support/git.js';
 import { eventually, startDaemon } from '../support/daemon.js';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { gitRun, logged, makePeers } from './support.js';
+import { gitRun, logged, makePeers, twoPeers } from './support.js';
 
 const fp = (address: string) => fingerprint(keyOf(address)!);
 
@@ -81,15 +81,7 @@ test('git push to a peer is refused with a clear message; only branches, tags an
 });
 
 test('at most 4 git sessions per peer at once: a fifth is refused with a reason while four are open', async (t) => {
-  const p = await makePeers(t);
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
-  t.after(() => Promise.all([da.stop(), db.stop()]));
-  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const { p, a, b, da, db } = await twoPeers(t);
   const served = () => db.stderr.filter((l) => /serving git-upload-pack/.test(l)).length;
   const before = served();
   // Sessions through A's node that never ask for anything: upload-pack on B waits on each.

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { commit, git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
-import { DAEMON, logged, makePeers } from './support.js';
+import { DAEMON, logged, makePeers, twoPeers } from './support.js';
 
 const nodePid = async (d: { stderr: string[] }, from = 0) => Number(/peer node up \(pid (\d+)\)/.exec(await logged(d, /peer node up \(pid \d+\)/, 20_000, from))![1]);
 
@@ -37,15 +37,7 @@ test('a peer killed with -9: DISCONNECTED, then back off, reconnect and catch up
 });
 
 test('our peer node killed with -9: the daemon lives on, reports it, restarts the node and the link', async (t) => {
-  const p = await makePeers(t);
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
-  t.after(() => Promise.all([da.stop(), db.stop()]));
-  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const { a, b, da, db } = await twoPeers(t);
   const before = da.stderr.length;
   const from = da.lines.length;
   process.kill(await nodePid(da), 'SIGKILL');
@@ -83,15 +75,7 @@ test('a key file others can read is refused, by the daemon and by p2p address, u
 });
 
 test('new discovery settings on RELOAD restart the node (no crash reported) and the link comes back', async (t) => {
-  const p = await makePeers(t);
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
-  t.after(() => Promise.all([da.stop(), db.stop()]));
-  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const { a, b, da, db } = await twoPeers(t);
   const first = await nodePid(da);
   const port = await new Promise<number>((resolve) => {
     const s = createSocket('udp4').bind(0, '127.0.0.1', () => {

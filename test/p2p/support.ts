@@ -2,6 +2,7 @@
 // all on loopback: nothing leaves the machine. Each peer node joins as a reachable node
 // (`remotedaemon.p2p.reachable`), which cross-process testnets need to connect reliably.
 
+import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +72,23 @@ export async function makePeers(t: { after(fn: () => unknown): void }): Promise<
   };
   t.after(() => peers.cleanup());
   return peers;
+}
+
+/**
+ * Two seeded repositories `a` and `b`, each the other's peer remote, each with its daemon in the
+ * foreground (stopped after the test); resolves once A has caught up with B.
+ */
+export async function twoPeers(t: { after(fn: () => unknown): void }): Promise<{ p: Peers; a: string; b: string; da: RunningDaemon; db: RunningDaemon }> {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => Promise.all([da.stop(), db.stop()]));
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  return { p, a, b, da, db };
 }
 
 /** Waits for a line on the daemon's stderr (its log with --verbose). */

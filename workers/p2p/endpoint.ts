@@ -129,8 +129,17 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
       if (m.type === 'dial') {
         if (fatal !== undefined) {
           // RELOAD after fixing the key file: the remote tries again, and so does the node. A node
-          // still on its way out cannot answer: say why at once rather than leave the dial hanging.
-          if (child) return port.postMessage({ type: 'failed', key, reason: fatal, needsUser: true } satisfies FromP2pEndpoint);
+          // that refused is still on its way out (a loaded machine takes its time): start the new
+          // one once it is gone, rather than refuse a user who has just fixed the file.
+          const retry = () => {
+            if (stopping) return;
+            if (!child) spawnNode();
+            send({ type: 'dial', key });
+          };
+          if (child) {
+            child.once('exit', () => setImmediate(retry));
+            return;
+          }
           spawnNode();
         } else if (!child?.connected) {
           return port.postMessage({ type: 'failed', key, reason: 'the peer node is restarting', needsUser: false } satisfies FromP2pEndpoint);
