@@ -94,10 +94,12 @@ test('the hub nudges remotes of the notice\'s URL only, defers what is over the 
   const origin = remote();
   const mirror = remote();
   const other = remote();
-  t.after(() => [origin, mirror, other].forEach((r) => (r.port.close(), r.other.close())));
+  const peer = remote();
+  t.after(() => [origin, mirror, other, peer].forEach((r) => (r.port.close(), r.other.close())));
   hub.attach('origin', 'git@github.com:a/b.git', origin.port);
   hub.attach('mirror', 'https://github.com/a/b', mirror.port);
   hub.attach('other', 'https://github.com/x/y', other.port);
+  hub.attach('peer', 'p2p://' + 'y'.repeat(52), peer.port); // no shareable URL: never a notice's
   const sent: string[] = [];
   hub.setCarrier({ send: (encoded) => (sent.push(encoded), 1) });
 
@@ -141,6 +143,7 @@ test('the hub nudges remotes of the notice\'s URL only, defers what is over the 
   assert.deepEqual(decodeNotice(sent[2]!)!.refs, [['refs/heads/main', 'd'.repeat(40)]]);
 
   hub.catchUp('back');
-  await drained(origin, mirror, other);
-  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote');
+  await drained(origin, mirror, other, peer);
+  assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote a notice could be about');
+  assert.equal(peer.heard.length, 0, "a peer's own transport catches up by itself: no nudge that could race a fetch");
 });

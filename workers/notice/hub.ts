@@ -96,7 +96,10 @@ export class NoticeHub {
    * looks for itself, once.
    */
   catchUp(why: string): void {
-    for (const linked of this.remotes.values()) post(linked.port, { type: 'nudge', why });
+    // Only remotes a notice could be about: one whose URL names nothing shareable (a peer's
+    // p2p:// address) hears no notices, so it has none to catch up on, and its own transport
+    // catches up after its own reconnects.
+    for (const linked of this.remotes.values()) if (linked.url !== undefined) post(linked.port, { type: 'nudge', why });
   }
 
   /** A notice the carrier received from `sender`, whom it has already checked we trust. */
