@@ -2,6 +2,7 @@
 // start clean (children accounting, where prints go), and the earlier one must hear nothing more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
@@ -29,7 +30,9 @@ test('a session in a reused thread starts clean, and the one before it hears not
       ...(crash && { crash }),
     };
     const done = pool.run(task, { transferList: [channel.port2] as never });
-    return { heard, done, stop: () => channel.port1.postMessage({ type: 'stop' }) };
+    // The worker closes its end when it stops; what it posted before arrives before 'close'.
+    const closed = once(channel.port1, 'close');
+    return { heard, done, closed, stop: () => channel.port1.postMessage({ type: 'stop' }) };
   };
   const emitted = (heard: FromWorker[]) => heard.flatMap((m) => (m.type === 'emit' ? [m.line] : []));
 
@@ -40,6 +43,7 @@ test('a session in a reused thread starts clean, and the one before it hears not
   const threadId = pool.threads[0]!.threadId;
   first.stop();
   assert.equal(await first.done, 'stopped');
+  await first.closed;
   const heardBefore = first.heard.length;
 
   pushCommit(fx.pusher);
