@@ -29,8 +29,10 @@ test('git fetch <peer> by hand, without and with the daemon here, speaks protoco
   await da.waitFor('CONNECTED b', { timeoutMs: 30_000 });
   const sha = commit(b, 'second');
   const before = da.stderr.length;
-  // Into a ref of its own: the daemon fetches the same commit into refs/remotes/b/ meanwhile.
-  const held = await gitRun(a, { ...p.env, GIT_TRACE_PACKET: '1' }, 'fetch', 'b', '+refs/heads/main:refs/by-hand/main');
+  // Into a ref of its own, and --refmap= so that git does not also update refs/remotes/b/main
+  // opportunistically: the daemon fetches the same commit there meanwhile, and two fetches
+  // writing one ref race for its lock.
+  const held = await gitRun(a, { ...p.env, GIT_TRACE_PACKET: '1' }, 'fetch', '--refmap=', 'b', '+refs/heads/main:refs/by-hand/main');
   assert.equal(held.code, 0, held.stderr);
   assert.match(held.stderr, /packet: +fetch< version 2/);
   await logged(da, /git fetch goes over the held link/, 5000, before);

@@ -58,13 +58,18 @@ test('READY, then CHANGED with the new sha when a push lands', async (t) => {
   await expectOnlySentinelNext(run, fx.remote);
 });
 
-test('two refs updated by one push arrive as one line', async (t) => {
+test('two refs updated by one push are both reported, batched: at most the first alone, then the rest', async (t) => {
   const fx = fixture(t);
   const run = await notifier(t, fx.remote);
   const a = commit(fx.pusher);
   const b = commit(fx.pusher);
   git(fx.pusher, 'push', '-q', 'origin', `${a}:refs/heads/a`, `${b}:refs/heads/b`);
-  assert.deepEqual((await nextChanged(run)).sort(), [a, b].sort());
+  // The first change is sent at once and later ones within the batching window: usually both refs
+  // are already written when the first is read (one line), but a loaded machine may let the first
+  // through alone. Never more than two lines for one push.
+  const seen = await nextChanged(run);
+  if (seen.length < 2) seen.push(...(await nextChanged(run, 'the rest of the push')));
+  assert.deepEqual(seen.sort(), [a, b].sort());
   await expectOnlySentinelNext(run, fx.remote);
 });
 
