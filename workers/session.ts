@@ -62,7 +62,6 @@ interface Attempt {
 
 export class Session {
   private readonly port: MessagePort;
-  private readonly name: string;
   private state: LifeState;
   private live: LiveSettings;
   private readonly plugin: TransportPlugin | undefined;
@@ -101,7 +100,6 @@ export class Session {
     lookup: (name: string) => TransportPlugin | undefined = transportNamed,
   ) {
     this.port = task.port;
-    this.name = task.spec.name;
     this.live = task.live;
     const { spec, repo } = task;
     this.plugin = lookup(spec.transport);

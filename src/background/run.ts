@@ -187,7 +187,6 @@ export async function runBackground(mode: RunMode): Promise<void> {
   });
 
   const startedAt = Date.now();
-  let ignored: DaemonState['ignored'] = [];
   const state = new StateWriter(paths.state, (): DaemonState => ({
     version: 1,
     pid: process.pid,
@@ -197,7 +196,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     mode: daemon?.coordinator.currentMode ?? 'running',
     logTo: mode === 'background' ? 'file' : 'stderr',
     remotes: daemon?.coordinator.status() ?? [],
-    ignored,
+    ignored: daemon?.coordinator.ignoredRemotes() ?? [],
     endpoints: daemon?.coordinator.endpointStatus() ?? [],
   }));
   const metrics = new Metrics(process.cwd());
@@ -235,7 +234,6 @@ export async function runBackground(mode: RunMode): Promise<void> {
       {
         onStateChange: () => state.changed(),
         onConfig: (config) => {
-          ignored = config.ignored.map(({ name, reason }) => ({ name, reason }));
           metrics.setRemotes(config.remotes.map((r) => r.name));
           const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
           if (metricsFile && metricsFile !== wanted) removeQuietly(metricsFile);
