@@ -4,18 +4,16 @@
 
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { create } from '../workers/http/transport.js';
-import { sign } from '../workers/http/webhook/verify.js';
-import { makeRepos, push, type Repos } from '../test/http/fixture.js';
+import { makeRepos, postGitHubPush, push, type Repos } from '../test/http/fixture.js';
 import { startGitHttp, type GitHttpServer } from '../test/support/githttp.js';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { git, makeFixture } from '../test/support/git.js';
 import { makeSshFixture } from '../test/ssh/fixture.js';
 import { median, report } from './report.js';
+import { freePort } from '../test/support/ports.js';
 
 const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,27 +60,6 @@ async function pollCost(): Promise<void> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function post(port: number, headers: Record<string, string>, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function webhookLatency(pushes = 10): Promise<void> {
   await withServed(async (repos, _server, url) => {
     const port = await freePort();
@@ -98,8 +75,7 @@ async function webhookLatency(pushes = 10): Promise<void> {
         const from = d.lines.length;
         push(repos);
         const pushed = performance.now();
-        const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url } });
-        const status = await post(port, { 'x-github-event': 'push', 'x-github-delivery': `bench-${i}-${Date.now()}`, 'x-hub-signature-256': `sha256=${sign(body, 'bench')}` }, body);
+        const status = await postGitHubPush(port, url, 'bench', `bench-${i}-${Date.now()}`);
         if (status !== 202) throw new Error(`webhook answered ${status}`);
         await d.waitFor('DONESYNCING origin 1', { from });
         samples.push(performance.now() - pushed);

@@ -2,13 +2,11 @@
 // `git http-backend` on loopback, polled at a short interval, and nudged by a signed webhook.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
-import { makeRepos, push } from './fixture.js';
+import { makeRepos, postGitHubPush, push } from './fixture.js';
 import { startGitHttp } from '../support/githttp.js';
 import { startDaemon } from '../support/daemon.js';
 import { git, refValue } from '../support/git.js';
-import { sign } from '../../workers/http/webhook/verify.js';
+import { freePort } from '../support/ports.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -18,27 +16,6 @@ async function served(t: T) {
   t.after(() => server.stop());
   git(repos.local, 'remote', 'set-url', 'origin', `${server.base}/repo.git`);
   return { repos, server, url: `${server.base}/repo.git` };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function post(port: number, headers: Record<string, string>, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 test('http: CONNECTED after the first listing, a push fetched within the poll interval, idle polls fetch nothing', async (t) => {
@@ -66,10 +43,9 @@ test('http: a signed push webhook makes the daemon look at once, long before the
   t.after(() => d.stop());
   await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
   const sha = push(repos);
-  const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url } });
-  assert.equal(await post(port, { 'x-github-event': 'push', 'x-github-delivery': 'd-1', 'x-hub-signature-256': 'sha256=' + sign(body, 'wrong') }, body), 401);
+  assert.equal(await postGitHubPush(port, url, 'wrong', 'd-1'), 401);
   const started = Date.now();
-  assert.equal(await post(port, { 'x-github-event': 'push', 'x-github-delivery': 'd-2', 'x-hub-signature-256': 'sha256=' + sign(body, 's3cret') }, body), 202);
+  assert.equal(await postGitHubPush(port, url, 's3cret', 'd-2'), 202);
   await d.waitFor('DONESYNCING origin 1', { timeoutMs: 10_000 });
   assert.ok(Date.now() - started < 10_000);
   assert.equal(refValue(repos.local, 'refs/remotes/origin/main'), sha);

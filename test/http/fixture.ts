@@ -2,6 +2,7 @@
 // transport created for that origin exactly as a worker would (options from the plugin, read from
 // the clone's real config), and an events recorder whose waits are promises, not sleeps.
 
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { readGitConfig } from '../../src/config.js';
 import type { LiveSettings, RemoteSpec } from '../../src/workerapi.js';
@@ -9,6 +10,7 @@ import type { EndpointLink, TransportContext } from '../../workers/plugin.js';
 import { httpPlugin } from '../../workers/http/plugin.js';
 import { create } from '../../workers/http/transport.js';
 import type { Connection, RemoteChange, TransportEvents } from '../../workers/transport.js';
+import { sign } from '../../workers/http/webhook/verify.js';
 import { commit, git, tempDir } from '../support/git.js';
 
 // Hermetic: no user or system config may change what git does here.
@@ -159,4 +161,21 @@ export async function connect(t: After, repos: Repos, setup: Setup): Promise<Con
   const connection = await create(context).connect(events, new AbortController().signal);
   t.after(() => connection.close());
   return { connection, events, context };
+}
+
+/**
+ * POSTs a GitHub push event for the repository at `url` to a webhook receiver on loopback, signed
+ * with `signWith` the way GitHub signs; resolves with the HTTP status.
+ */
+export function postGitHubPush(port: number, url: string, signWith: string, delivery: string): Promise<number> {
+  const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url } });
+  const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${sign(body, signWith)}` };
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

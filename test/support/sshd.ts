@@ -15,13 +15,13 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { shellQuote } from '../../src/kit/shell.js';
 import { alive } from './procs.js';
+import { freePort } from './ports.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -301,18 +301,6 @@ async function runAs(account: Account, argv: string[], opts: RunAsUserOptions): 
     const e = err as Error & { stderr?: string };
     throw new Error(`as ${TEST_USER}: ${argv.join(' ')} failed: ${e.stderr || e.message}`);
   }
-}
-
-/** A free TCP port on 127.0.0.1 right now (sshd may still lose a race for it; start() retries). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 class Harness {

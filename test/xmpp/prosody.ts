@@ -9,10 +9,11 @@
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../support/ports.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -37,17 +38,6 @@ export interface Prosody {
 export interface ProsodyOptions {
   /** Stream management (XEP-0198, mod_smacks), as most public servers run it. */
   smacks?: boolean;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function openssl(cwd: string, ...args: string[]): Promise<void> {
