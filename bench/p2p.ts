@@ -4,8 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { commit } from '../test/support/git.js';
-import { startDaemon } from '../test/support/daemon.js';
-import { logged, makePeers } from '../test/p2p/support.js';
+import { logged, twoPeers } from '../test/p2p/support.js';
 import { median, report } from './report.js';
 
 function memoryOf(pid: number): { rssMb: number; pssMb: number } {
@@ -15,15 +14,8 @@ function memoryOf(pid: number): { rssMb: number; pssMb: number } {
 
 export async function benchP2p(samplesWanted = 20): Promise<void> {
   const cleanups: (() => unknown)[] = [];
-  const p = await makePeers({ after: (fn) => cleanups.push(fn) });
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
   try {
-    await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+    const { a, b, da } = await twoPeers({ after: (fn) => cleanups.push(fn) });
     const samples: number[] = [];
     for (let i = 0; i < samplesWanted; i++) {
       const from = da.lines.length;
@@ -45,7 +37,6 @@ export async function benchP2p(samplesWanted = 20): Promise<void> {
     const mem = memoryOf(pid);
     report('peer node memory (child process, one held link)', `RSS ${mem.rssMb.toFixed(1)} MB, PSS ${mem.pssMb.toFixed(1)} MB`);
   } finally {
-    await Promise.all([da.stop(), db.stop()]);
     for (const fn of cleanups.reverse()) await fn();
   }
 }

@@ -3,22 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { commit, refValue } from '../support/git.js';
-import { startDaemon } from '../support/daemon.js';
-import { makePeers } from './support.js';
+import { twoPeers } from './support.js';
 
 test('a commit on B is fetched by A over the held link: CONNECTED, SYNCING, DONESYNCING 1', async (t) => {
-  const p = await makePeers(t);
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
-  t.after(() => Promise.all([da.stop(), db.stop()]));
+  // Resolves once the catch-up on connecting fetched B's first commit.
+  const { a, b, da, db } = await twoPeers(t);
   await da.waitFor('CONNECTED b', { timeoutMs: 30_000 });
   await db.waitFor('CONNECTED a', { timeoutMs: 30_000 });
-  // The catch-up on connecting fetched B's first commit.
-  await da.waitFor('DONESYNCING b 1', { timeoutMs: 20_000 });
   const from = da.lines.length;
   const sha = commit(b, 'second in b');
   const committed = Date.now();
