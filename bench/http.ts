@@ -4,7 +4,6 @@
 
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create } from '../workers/http/transport.js';
 import { makeRepos, postGitHubPush, push, type Repos } from '../test/http/fixture.js';
@@ -12,6 +11,7 @@ import { startGitHttp, type GitHttpServer } from '../test/support/githttp.js';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { git, makeFixture } from '../test/support/git.js';
 import { makeSshFixture } from '../test/ssh/fixture.js';
+import { pssMb } from './procfs.js';
 import { median, report } from './report.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -88,10 +88,6 @@ async function webhookLatency(pushes = 10): Promise<void> {
   });
 }
 
-function pssMb(pid: number): number {
-  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024;
-}
-
 /** The daemon's PSS with 1 and with 10 remotes of one URL: what each added remote's worker costs. */
 async function perRemote(local: string, url: string, env: Record<string, string> = {}): Promise<number> {
   const measure = async (remotes: number): Promise<number> => {
@@ -104,7 +100,7 @@ async function perRemote(local: string, url: string, env: Record<string, string>
     try {
       await d.waitForCount(/^CONNECTED /, remotes, 60_000);
       await sleep(12_000); // past the catch-ups and the cat-files' idle time
-      return pssMb(d.child.pid!);
+      return pssMb([d.child.pid!]);
     } finally {
       await d.stop();
       for (const name of names) git(local, 'remote', 'remove', name);

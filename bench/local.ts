@@ -1,10 +1,10 @@
 // Local remotes: push-to-fetched latency and the daemon's memory with 1 and 10 remotes.
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeFixture, git, commit } from '../test/support/git.js';
 import { startDaemon } from '../test/support/daemon.js';
+import { memoryOf, pssMb, tree } from './procfs.js';
 import { median, report } from './report.js';
 
 function pushAsync(cwd: string): Promise<void> {
@@ -43,15 +43,11 @@ export async function localLatency(pushes = 20): Promise<number[]> {
   }
 }
 
-function memoryOf(pid: number): { rssMb: number; pssMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kb = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssMb: kb(status, 'VmRSS') / 1024, pssMb: kb(rollup, 'Pss') / 1024 };
-}
-
-/** Resident memory of the daemon process (all its worker threads) with `remotes` local remotes. */
-export async function localMemory(remotes: number): Promise<{ rssMb: number; pssMb: number }> {
+/**
+ * Memory of the daemon process (all its worker threads) with `remotes` local remotes, after
+ * `quietMs` of nothing happening; `treePssMb` adds its child processes (`children` of them).
+ */
+export async function localMemory(remotes: number, quietMs = 3000): Promise<{ rssMb: number; pssMb: number; treePssMb: number; children: number }> {
   const fx = makeFixture();
   for (let i = 1; i < remotes; i++) {
     const path = join(fx.root, `r${i}.git`);
@@ -61,10 +57,11 @@ export async function localMemory(remotes: number): Promise<{ rssMb: number; pss
   }
   const d = startDaemon(fx.local, ['--foreground']);
   try {
-    await d.waitForCount(/^CONNECTED /, remotes, 30_000);
-    // Let start-up garbage settle: a few quiet seconds are what a daemon spends most of its life in.
-    await new Promise((r) => setTimeout(r, 3000));
-    return memoryOf(d.child.pid!);
+    await d.waitForCount(/^CONNECTED /, remotes, 60_000);
+    // Let start-up garbage settle: quiet is what a daemon spends most of its life in.
+    await new Promise((r) => setTimeout(r, quietMs));
+    const pids = tree(d.child.pid!);
+    return { ...memoryOf(d.child.pid!), treePssMb: pssMb(pids), children: pids.length - 1 };
   } finally {
     await d.stop();
     fx.cleanup();

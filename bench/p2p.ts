@@ -2,15 +2,10 @@
 // and the memory of one peer node (the child process the p2p endpoint runs).
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { commit } from '../test/support/git.js';
 import { logged, twoPeers } from '../test/p2p/support.js';
+import { memoryOf } from './procfs.js';
 import { median, report } from './report.js';
-
-function memoryOf(pid: number): { rssMb: number; pssMb: number } {
-  const kb = (file: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'))?.[1] ?? NaN);
-  return { rssMb: kb(`/proc/${pid}/status`, 'VmRSS') / 1024, pssMb: kb(`/proc/${pid}/smaps_rollup`, 'Pss') / 1024 };
-}
 
 export async function benchP2p(samplesWanted = 20): Promise<void> {
   const cleanups: (() => unknown)[] = [];

@@ -6,12 +6,12 @@
 //   idle     10 connected ssh remotes, nothing happening: CPU over a minute
 //   memory   PSS per added local remote, and 50 local remotes with their children
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startDaemon, eventually, type RunningDaemon } from '../test/support/daemon.js';
-import { git, makeFixture, refValue } from '../test/support/git.js';
+import { git, refValue } from '../test/support/git.js';
 import { makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import type { StartSshdOptions } from '../test/support/sshd.js';
+import { cpuTicks, procStatus } from './procfs.js';
+import { localMemory } from './local.js';
 import { median, report } from './report.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,53 +27,6 @@ async function withDaemon<T>(opts: StartSshdOptions, configure: (fx: SshFixture)
     await d.stop();
     await fx.cleanup();
   }
-}
-
-function status(pid: number, key: string): number {
-  return Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-}
-
-/** The process and every descendant (from /proc). */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const all = [root];
-  for (let i = 0; i < all.length; i++) for (const [pid, ppid] of parent) if (ppid === all[i]) all.push(pid);
-  return all;
-}
-
-/** CPU ticks (user + system) used so far by the process tree. */
-function cpuTicks(root: number): number {
-  let ticks = 0;
-  for (const pid of tree(root)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks;
-}
-
-function pssMb(pids: number[]): number {
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      kb += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // gone
-    }
-  }
-  return kb / 1024;
 }
 
 async function serverCommit(fx: SshFixture, message: string): Promise<string> {
@@ -94,7 +47,7 @@ async function flood(): Promise<void> {
       await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
       let peak = 0;
       for (let i = 0; i < 25; i++) {
-        peak = Math.max(peak, status(d.child.pid!, 'VmRSS') / 1024);
+        peak = Math.max(peak, procStatus(d.child.pid!, 'VmRSS') / 1024);
         await sleep(200);
       }
       const stopAt = Date.now();
@@ -173,30 +126,13 @@ async function idle(remotes = 10, seconds = 60): Promise<void> {
 }
 
 async function memory(): Promise<void> {
-  const measure = async (remotes: number) => {
-    const fx = makeFixture();
-    for (let i = 1; i < remotes; i++) {
-      const path = join(fx.root, `r${i}.git`);
-      git(fx.root, 'clone', '-q', '--bare', fx.remote, path);
-      git(fx.local, 'remote', 'add', `r${i}`, path);
-      git(fx.local, 'fetch', '-q', `r${i}`);
-    }
-    const d = startDaemon(fx.local, ['--foreground']);
-    try {
-      await d.waitForCount(/^CONNECTED /, remotes, 60_000);
-      await sleep(12_000); // past the cat-files' idle time: what a daemon spends most of its life in
-      const pids = tree(d.child.pid!);
-      return { daemon: pssMb([d.child.pid!]), all: pssMb(pids), children: pids.length - 1 };
-    } finally {
-      await d.stop();
-      fx.cleanup();
-    }
-  };
+  // 12 s: past the cat-files' idle time, as a daemon is most of its life.
+  const measure = (remotes: number) => localMemory(remotes, 12_000);
   const one = await measure(1);
   const ten = await measure(10);
   const fifty = await measure(50);
-  report('memory: PSS per added local remote (target <= 7 MB)', `${((ten.daemon - one.daemon) / 9).toFixed(1)} MB (1: ${one.daemon.toFixed(0)} MB, 10: ${ten.daemon.toFixed(0)} MB)`);
-  report('memory: 50 local remotes, PSS with children (target <= 400 MB)', `${fifty.all.toFixed(0)} MB (${fifty.children} child processes)`);
+  report('memory: PSS per added local remote (target <= 7 MB)', `${((ten.pssMb - one.pssMb) / 9).toFixed(1)} MB (1: ${one.pssMb.toFixed(0)} MB, 10: ${ten.pssMb.toFixed(0)} MB)`);
+  report('memory: 50 local remotes, PSS with children (target <= 400 MB)', `${fifty.treePssMb.toFixed(0)} MB (${fifty.children} child processes)`);
 }
 
 const only = process.argv.slice(2);

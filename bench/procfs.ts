@@ -1,0 +1,58 @@
+// What /proc says about a process and its descendants: memory (RSS, PSS) and CPU time, for the
+// benchmark sections that measure the daemon, its peer node and their children.
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** A number from /proc/<pid>/status (`VmRSS`, `VmHWM`...), in kB. */
+export function procStatus(pid: number, key: string): number {
+  return Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+/** RSS and PSS of one process, in MB. */
+export function memoryOf(pid: number): { rssMb: number; pssMb: number } {
+  return { rssMb: procStatus(pid, 'VmRSS') / 1024, pssMb: pssMb([pid]) };
+}
+
+/** The summed PSS of these processes, in MB; one that has gone counts nothing. */
+export function pssMb(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return kb / 1024;
+}
+
+/** The process and every descendant. */
+export function tree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const all = [root];
+  for (let i = 0; i < all.length; i++) for (const [pid, ppid] of parent) if (ppid === all[i]) all.push(pid);
+  return all;
+}
+
+/** CPU ticks (user + system) used so far by the process tree. */
+export function cpuTicks(root: number): number {
+  let ticks = 0;
+  for (const pid of tree(root)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks;
+}
