@@ -91,8 +91,8 @@ export function initialState(mode: ControlMode, network: boolean): LifeState {
 }
 
 /** The first step: leave the initial resting phase for whatever the mode asks. */
-export function start(state: LifeState, env: StepEnv): [LifeState, Effect[]] {
-  return settle(state, env, []);
+export function start(state: LifeState): [LifeState, Effect[]] {
+  return settle(state, []);
 }
 
 /** True when the remote should be connected in this mode. */
@@ -107,14 +107,14 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
     case 'stop':
       return [{ ...state, phase: { kind: 'stopping' } }, [...leave(state), { do: 'finish' }]];
     case 'pause':
-      return settle({ ...state, mode: 'paused' }, env, []);
+      return settle({ ...state, mode: 'paused' }, []);
     case 'lostnet':
-      return settle({ ...state, mode: 'lostnet' }, env, []);
+      return settle({ ...state, mode: 'lostnet' }, []);
     case 'resume': {
       // Asked to try again: a remote waiting or backing off tries now, from the shortest delay.
       const next = { ...state, mode: 'running' as const, failures: 0 };
       if (phase.kind === 'waiting' || phase.kind === 'backoff') return connect(next, [{ do: 'cancel-timer' }]);
-      return settle(next, env, []);
+      return settle(next, []);
     }
     case 'reload':
       if (!active(state)) return [state, []];
@@ -174,7 +174,7 @@ function leave(state: LifeState): Effect[] {
 }
 
 /** After a change of mode: rest if the mode says so, else make sure something is under way. */
-function settle(state: LifeState, _env: StepEnv, effects: Effect[]): [LifeState, Effect[]] {
+function settle(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
   const { phase } = state;
   if (!active(state)) {
     const rest: Phase = state.mode === 'paused' ? { kind: 'paused' } : { kind: 'offline' };

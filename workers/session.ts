@@ -143,15 +143,12 @@ export class Session {
   }
 
   async run(): Promise<void> {
-    if (!this.plugin) {
-      this.condition('transport', `no transport named ${JSON.stringify(this.task.spec.transport)} in this version`);
-    } else {
-      this.transport = this.plugin.load().then((module) =>
-        module.create({ spec: this.task.spec, repo: this.task.repo, live: () => this.live, endpoint: this.endpoint }),
-      );
-      this.transport.catch(() => {}); // a transport that cannot load fails each connect, reported there
-    }
-    this.apply(start(this.state, this.env()));
+    // A transport that is missing or cannot load fails each connect, and is reported there.
+    this.transport = this.plugin
+      ?.load()
+      .then((module) => module.create({ spec: this.task.spec, repo: this.task.repo, live: () => this.live, endpoint: this.endpoint }));
+    this.transport?.catch(() => {});
+    this.apply(start(this.state));
     await this.done;
   }
 
@@ -284,7 +281,7 @@ export class Session {
     };
     void (async () => {
       try {
-        if (!this.transport) throw new NeedsUser(`no transport named ${JSON.stringify(this.task.spec.transport)}`);
+        if (!this.transport) throw new NeedsUser(`no transport named ${JSON.stringify(this.task.spec.transport)} in this version`);
         const connection = await (await this.transport).connect(events, attempt.abort.signal);
         attempt.connection = connection;
         connection.done.then(

@@ -7,7 +7,7 @@ const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (f
 
 /** Runs events from a fresh running state; returns the final state and every effect in order. */
 function walk(events: LifeEvent[], { network = true, mode = 'running' as LifeState['mode'], now = 1000 } = {}) {
-  let [state, effects] = start(initialState(mode, network), env(now));
+  let [state, effects] = start(initialState(mode, network));
   const all: Effect[] = [...effects];
   for (const event of events) {
     [state, effects] = step(state, event, env(now));
@@ -37,7 +37,7 @@ test('connected emits CONNECTED; a lost connection emits DISCONNECTED and backs 
 });
 
 test('a healthy connection that lasted resets the backoff; one dropped right after connecting does not', () => {
-  let [s] = start(initialState('running', true), env(0));
+  let [s] = start(initialState('running', true));
   const fail = (attempt: number, now: number) => {
     [s] = step(s, { type: 'connect-failed', attempt, reason: 'x', needsUser: false }, env(now));
     [s] = step(s, { type: 'retry-due' }, env(now));
@@ -56,7 +56,7 @@ test('a healthy connection that lasted resets the backoff; one dropped right aft
 });
 
 test('after losing a healthy connection, failed connects keep retrying at the shortest delay for a while, then back off', () => {
-  let [s] = start(initialState('running', true), env(0));
+  let [s] = start(initialState('running', true));
   [s] = step(s, { type: 'connected', attempt: 1 }, env(0));
   [s] = step(s, { type: 'caught-up', attempt: 1 }, env(100));
   let effects: Effect[];
