@@ -158,23 +158,24 @@ export class PeerConnection {
   }
 
   private onRefs(message: unknown): void {
-    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return this.violate('a malformed or oversized change notice');
-    for (const entry of message) {
-      if (!Array.isArray(entry) || entry.length !== 2 || !advertisable(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
-        return this.violate('a change notice with a ref we would not advertise or a malformed object id');
-      }
-    }
-    this.handlers.refs?.(message as [string, string][]);
+    const refs = this.refPairs(message, advertisable, 'a malformed or oversized change notice', 'a change notice with a ref we would not advertise or a malformed object id');
+    if (refs) this.handlers.refs?.(refs);
   }
 
   private onHave(message: unknown): void {
-    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return this.violate('a malformed or oversized list of refs it has');
+    const refs = this.refPairs(message, refName, 'a malformed or oversized list of refs it has', 'a list of refs it has with a malformed name or object id');
+    if (refs) this.handlers.have?.(refs);
+  }
+
+  /** `[ref, id]` pairs, at most MAX_REFS_PER_NOTICE, each name passing `named`; else a violation. */
+  private refPairs(message: unknown, named: (ref: unknown) => boolean, oversized: string, malformed: string): [string, string][] | undefined {
+    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return void this.violate(oversized);
     for (const entry of message) {
-      if (!Array.isArray(entry) || entry.length !== 2 || !refName(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
-        return this.violate('a list of refs it has with a malformed name or object id');
+      if (!Array.isArray(entry) || entry.length !== 2 || !named(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
+        return void this.violate(malformed);
       }
     }
-    this.handlers.have?.(message as [string, string][]);
+    return message as [string, string][];
   }
 
   private onNotice(message: unknown): void {
