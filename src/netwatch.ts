@@ -6,6 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { tiedToOurLife } from './kit/tied.js';
 
 export interface NetWatchOptions {
   changed(why: string): void;
@@ -55,7 +56,9 @@ export function watchNetwork(options: NetWatchOptions): NetWatch {
   let child: ChildProcess | undefined;
   const ready = new Promise<void>((resolve) => {
     try {
-      child = spawn('ip', ['-o', 'monitor', 'address', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      // It never reads stdin, so only the kernel can end it when the daemon is killed outright.
+      const monitor = tiedToOurLife('ip', ['-o', 'monitor', 'address', 'route']);
+      child = spawn(monitor.file, monitor.args, { stdio: ['ignore', 'pipe', 'ignore'] });
     } catch (err) {
       options.log(`network changes: cannot run ip monitor (${(err as Error).message}); watching the clock only`);
       resolve();

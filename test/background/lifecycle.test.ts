@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { git, pushCommit, refValue, tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { isAlive, readPidFile } from '../../src/background/pidfile.js';
+import { descendantsOf } from '../support/procs.js';
 import { alive, backgroundFixture, cli, daemonsIn, killDaemon, liveProcessesIn, logLines, pidFrom, sh, waitForLog } from './support.js';
 
 test('start -> status -> RELOAD through the FIFO -> a push is fetched -> stop', async (t) => {
@@ -107,6 +108,33 @@ test('after kill -9 the stale pid file and FIFO are replaced by the next start',
   assert.equal((await cli(fx.local, ['send', 'RELOAD'])).code, 0);
   await waitForLog(fx.paths, '# control pipe: RELOAD');
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
+});
+
+test('kill -9 of the daemon leaves none of its children running (ip monitor, the peer node, git cat-file)', async (t) => {
+  const fx = backgroundFixture(t);
+  // A peer key to allow starts the peer node; a bootstrap nobody answers keeps it off the network.
+  git(fx.local, 'config', 'remotedaemon.p2p.allow', 'ab'.repeat(32));
+  git(fx.local, 'config', 'remotedaemon.p2p.bootstrap', '127.0.0.1:9');
+  const pid = pidFrom((await cli(fx.local, [])).stdout);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  const commandOf = (p: number) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      return '';
+    }
+  };
+  let children: number[] = [];
+  await eventually(() => {
+    children = descendantsOf(pid);
+    const commands = children.map(commandOf).join('\n');
+    return /ip -o monitor/.test(commands) && /p2p\/node\.js/.test(commands);
+  }, 'the daemon runs ip monitor and the peer node');
+  process.kill(pid, 'SIGKILL');
+  await eventually(() => !alive(pid), 'killed');
+  await eventually(() => children.every((p) => !alive(p)), 'every child gone').catch(() => {
+    assert.fail(`left running after kill -9: ${children.filter(alive).map(commandOf).join('; ')}`);
+  });
 });
 
 test('a pid file naming a live process that is not the daemon (reused pid) is stale', async (t) => {
