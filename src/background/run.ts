@@ -108,14 +108,14 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // Whoever asks it who holds the repository gets the daemon's files made again first, if they
   // were deleted (set once the daemon is up).
   let repair: ((now: boolean) => void) | undefined;
-  let lock;
+  let taken;
   try {
-    lock = await acquireLock(paths.commonDir, mode, () => repair?.(true));
+    taken = await acquireLock(paths, mode, () => repair?.(true));
   } catch (err) {
     return fail(why(err));
   }
-  if (!lock.ok) {
-    const pid = lock.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
+  if (!taken.ok) {
+    const pid = taken.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
     if (mode === 'background') {
       tell(`ALREADY ${pid ?? '?'}`);
       process.exit(0);
@@ -123,6 +123,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     return fail(`a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
   }
 
+  const lock = taken.lock;
   let claim;
   try {
     claim = acquirePidFile(paths.pidFile);
@@ -180,6 +181,8 @@ export async function runBackground(mode: RunMode): Promise<void> {
       void daemon?.stop();
     });
   }
+  // A command that found this daemon in /proc, its directory deleted, asks for its files with SIGUSR2.
+  process.on('SIGUSR2', () => repair?.(true));
   // SIGHUP is the classic "re-read your configuration" (systemctl reload): it acts as RELOAD.
   process.on('SIGHUP', () => {
     log('SIGHUP: reloading');
@@ -298,6 +301,10 @@ export async function runBackground(mode: RunMode): Promise<void> {
     try {
       ensureDir(daemonPathsNow);
       if (sink.reopen?.()) missing.push('log');
+      if (!lock.held()) {
+        missing.push('lock');
+        void lock.repair().catch((err: unknown) => log(`cannot bind the repository lock again: ${why(err)}`));
+      }
       const record = readPidFile(daemonPathsNow.pidFile);
       const mine = ownRecord();
       if (!record || record.pid !== mine.pid || record.startTime !== mine.startTime) {
@@ -333,7 +340,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     const record = readPidFile(daemonPathsNow.pidFile);
     const mine = ownRecord();
     const ours = record !== undefined && record.pid === mine.pid && record.startTime === mine.startTime;
-    return !ours || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
+    return !ours || !lock.held() || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
   }
 
   const code = await running.finished;

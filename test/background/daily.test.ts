@@ -128,7 +128,7 @@ test('rm -rf .git/remote-daemon under a running daemon: no second daemon, and it
   // Asking for the daemon made its files again before the answer came.
   for (const file of [fx.paths.pidFile, fx.paths.state, fx.paths.log]) assert.ok(existsSync(file), file);
   assert.ok(lstatSync(fx.paths.control).isFIFO());
-  await waitForLog(fx.paths, /^# log, pid, control, state\.json missing from .*remote-daemon: made again$/);
+  await waitForLog(fx.paths, /^# log, lock, pid, control, state\.json missing from .*remote-daemon: made again$/);
   // The new pipe is the one the daemon reads.
   assert.equal((await cli(fx.local, ['reload'])).code, 0);
   await waitForLog(fx.paths, '# control pipe: RELOAD');
