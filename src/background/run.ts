@@ -16,7 +16,7 @@ import { formatConsumed, parseEmitted } from '../protocol.js';
 import { armHardExit, startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
 import { acquireLock } from './lock.js';
-import { Metrics, metricsPath, removeQuietly, writeMetricsFile } from './metrics.js';
+import { Metrics, metricsPath, removeOwnFile, removeQuietly, writeMetricsFile } from './metrics.js';
 import { acquirePidFile, ownRecord, readPidFile } from './pidfile.js';
 import { watchRepository } from './watchdog.js';
 import { FifoReader, makeFifo, removeFifo } from './fifo.js';
@@ -239,7 +239,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
         onConfig: (config) => {
           metrics.setRemotes(config.remotes.map((r) => r.name));
           const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
-          if (metricsFile && metricsFile !== wanted) removeQuietly(metricsFile);
+          if (metricsFile && metricsFile !== wanted) removeOwnFile(metricsFile);
           metricsFile = wanted;
           writeMetrics();
           state.changed();
@@ -349,7 +349,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   fifo.close();
   watcher.close();
   state.close();
-  if (metricsFile) removeQuietly(metricsFile);
+  if (metricsFile) removeOwnFile(metricsFile);
   lock.release();
   log('stopped');
   sink.close();
