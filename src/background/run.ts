@@ -145,6 +145,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     removeState(statePath);
     removeFifo(controlPath);
     release();
+    lock.release(); // closing the socket removes its file (while it is still ours)
   };
   process.on('exit', () => cleanup());
 

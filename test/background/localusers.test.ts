@@ -93,6 +93,7 @@ test('another user squatting the lock name with a foreign pid neither blocks sta
   assert.equal(stopped.code, 0, stopped.stderr);
   assert.match(stopped.stdout, new RegExp(`stopped \\(pid ${pid}\\)`));
   assert.equal(alive(pid), false);
+  assert.equal(existsSync(join(fx.paths.dir, 'lock')), false, 'the lock socket is removed with the daemon');
   assert.equal(alive(victim.pid!), true, 'the pid the squatter named was never signalled');
 });
 
