@@ -19,7 +19,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonPaths } from './paths.js';
-import { lockHoldersByProc, olderFirst } from './holders.js';
+import { describeUser, lockHoldersByProc, olderFirst, verifyDaemon } from './holders.js';
 import { ownRecord } from './pidfile.js';
 
 export type LockMode = 'background' | 'service' | 'foreground';
@@ -92,7 +92,11 @@ export async function acquireLock(paths: DaemonPaths, mode: LockMode, beforeAnsw
         if (inodeOf(path) !== undefined) unlinkQuiet(path);
         continue;
       }
-      return { ok: false, holder: asked === 'unknown' ? undefined : asked };
+      if (asked === 'unknown') return { ok: false };
+      // Only this user (or root) can bind in the 0700 directory; still, "already running" is said
+      // only of a process /proc shows to be a daemon of this user's holding this very lock.
+      if (!verifyDaemon(asked.pid, path)) throw new Error(squatted(path, asked.pid));
+      return { ok: false, holder: asked };
     }
     let server = bound;
     let ino = inodeOf(path);
@@ -128,6 +132,16 @@ export async function acquireLock(paths: DaemonPaths, mode: LockMode, beforeAnsw
     return { ok: true, lock };
   }
   throw new Error(`could not take the repository lock ${path}: it keeps changing`);
+}
+
+function squatted(path: string, pid: number): string {
+  let owner = 'someone';
+  try {
+    owner = describeUser(lstatSync(path).uid);
+  } catch {
+    // gone meanwhile
+  }
+  return `the repository lock ${path} is held by a socket of ${owner} that is not a daemon of yours (it says pid ${pid}); stop whatever holds it (ss -xlp | grep ${path})`;
 }
 
 /** The process holding the repository's lock as it answers for itself (check it before acting). */

@@ -20,7 +20,7 @@ export interface FoundDaemon extends PidRecord {
 }
 
 /** How long a daemon found in /proc gets to bind its lock again before the command goes on. */
-const REPAIR_WAIT_MS = 2000;
+const REPAIR_WAIT_MS = 5000;
 
 export async function findDaemon(paths: DaemonPaths): Promise<FoundDaemon | undefined> {
   const lock = lockPath(paths);

@@ -177,3 +177,24 @@ test('a symlink planted at the metrics file temporary name is not followed: the 
   assert.deepEqual(readdirSync(shared.path).sort(), [`.repo.prom.${pid}.tmp`, 'repo.prom'], 'no temporary file left behind');
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
 });
+
+test('a lock held by something that is not the daemon, answering with another pid, is an error naming its owner, never "already running"; stop signals nothing', async (t) => {
+  const fx = openFixture(t);
+  const victim = bystander(t);
+  mkdirSync(fx.paths.dir, { mode: 0o700 });
+  // Only this user (or root) can bind there: a plain process of ours, without the daemon's title.
+  const lock = join(fx.paths.dir, 'lock');
+  const holder = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.end('${victim.pid} background\\n')).listen(${JSON.stringify(lock)}, () => console.log('listening'))`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => holder.kill('SIGKILL'));
+  await new Promise((resolve) => createInterface({ input: holder.stdout! }).once('line', resolve));
+
+  const started = await cli(fx.local, []);
+  assert.equal(started.code, 1, started.stdout);
+  assert.match(started.stderr, new RegExp(`lock .* is held by a socket of root \\(uid 0\\) that is not a daemon of yours \\(it says pid ${victim.pid}\\)`));
+  const stopped = await cli(fx.local, ['stop']);
+  assert.match(stopped.stdout, /no daemon is running/);
+  assert.equal((await cli(fx.local, ['status'])).code, 3);
+  assert.equal(alive(victim.pid!), true);
+});
