@@ -284,11 +284,12 @@ export async function runBackground(mode: RunMode): Promise<void> {
   let missingSince: number | undefined;
   repair = (now) => repairFiles(now);
   // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
-  // so that status, send and stop keep working. The lock never left, so no second daemon got in.
+  // so that status, send and stop keep working. Its lock socket stayed bound under the deleted
+  // name, where a starter finds it in /proc (lock.ts), so no second daemon got in meanwhile.
   // Unasked, only once they have been missing for a while with the repository intact: the
   // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
   // middle of it would make fail ("Directory not empty"). A command asking for the daemon
-  // (through the lock) gets them at once.
+  // (through the lock, or with SIGUSR2 when it found it in /proc) gets them at once.
   function repairFiles(now: boolean): void {
     if (!filesMissing()) {
       missingSince = undefined;
