@@ -26,16 +26,32 @@ function say(message: string): void {
 
 async function foreground(options: { verbose?: boolean; force?: boolean }): Promise<void> {
   const { acquireLock } = await import('./background/lock.js');
-  const { daemonPaths } = await import('./background/paths.js');
+  const { daemonPaths, ensureDir } = await import('./background/paths.js');
+  const { TITLE_PREFIX } = await import('./background/holders.js');
   const { watchRepository } = await import('./background/watchdog.js');
   const log = options.verbose ? (text: string) => process.stderr.write(`${text}\n`) : () => {};
   let daemon: Daemon | undefined;
   const output = new ControlOutput(process.stdout, () => void daemon?.stop());
   try {
-    const { commonDir } = await daemonPaths(process.cwd());
+    const paths = await daemonPaths(process.cwd());
+    const { commonDir } = paths;
+    ensureDir(paths);
+    // The title is how other commands recognise a daemon in /proc (holders.ts), as for run.ts.
+    process.title = `${TITLE_PREFIX}${process.cwd()}`;
     // Two daemons in one repository both fetch and both fast-forward: refuse unless insisted on.
-    const lock = await acquireLock(commonDir, 'foreground');
-    if (!lock.ok) {
+    const lock = await acquireLock(paths, 'foreground');
+    if (lock.ok) {
+      // Found in /proc after its directory was deleted, it is asked to bind its lock again.
+      const held = lock.lock;
+      process.on('SIGUSR2', () => {
+        try {
+          ensureDir(paths);
+          void held.repair().catch(() => {});
+        } catch {
+          // the repository is going away; the watchdog stops this daemon
+        }
+      });
+    } else {
       const who = `a daemon already runs in this repository${lock.holder ? ` (pid ${lock.holder.pid})` : ''}`;
       if (!options.force) fail(`${who}; stop it first (git remote-daemon stop), or pass --force to run beside it`);
       process.stderr.write(`git-remote-daemon: ${who}; running beside it (--force)\n`);

@@ -10,7 +10,8 @@
 // every mode shares: a CONNECTED after a first one is a reconnect, a DONESYNCING a fetch, and a
 // worker restart is the coordinator's "worker failed ...; restarting" WARNING.
 
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Emitted } from '../protocol.js';
@@ -124,16 +125,41 @@ export function metricsPath(value: string | undefined, top: string): string | un
  * Replaces the file in one step (a temporary file in the same directory, then rename), so the
  * collector never reads half of it. The temporary name does not end in `.prom`, which the
  * collector would otherwise pick up.
+ *
+ * The directory is often writable by others (textfile collector directories are commonly
+ * group-writable), so the temporary name is unpredictable and created with O_EXCL|O_NOFOLLOW: a
+ * file or symlink planted there makes the write fail, never write through it. rename(2) replaces
+ * the final name itself, even when someone made it a symlink.
  */
 export function writeMetricsFile(path: string, text: string): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(temp, text, { mode: 0o644 });
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (err) {
     removeQuietly(temp);
     throw err;
   }
+}
+
+/**
+ * Removes the metrics file when the daemon stops, if it is still a file of this user's (in a
+ * directory others can write, the name may hold someone else's file by now).
+ */
+export function removeOwnFile(path: string): void {
+  try {
+    const stat = lstatSync(path);
+    const uid = process.getuid?.();
+    if (!stat.isFile() || (uid !== undefined && stat.uid !== uid)) return;
+  } catch {
+    return;
+  }
+  removeQuietly(path);
 }
 
 export function removeQuietly(path: string): void {

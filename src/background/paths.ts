@@ -2,7 +2,8 @@
 // git dir, so every linked worktree (and a GIT_DIR set in the environment) finds the same daemon.
 
 import { revParse } from '../config.js';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { describeUser } from './holders.js';
 import { join } from 'node:path';
 import { locateRepo } from './locate.js';
 
@@ -52,8 +53,22 @@ export async function daemonPaths(cwd: string = process.cwd()): Promise<DaemonPa
   }
 }
 
-/** Creates the directory (0700), tightening it if it already existed. */
+/**
+ * Creates the directory (0700), tightening it if it already existed. Everything private to the
+ * daemon (lock, pipe, pid and state files, log, peer key) rests on this directory being this
+ * user's own: one that is a symlink, or that another user made (a group-writable shared
+ * repository lets a group member do that), is refused, never used or chmod-ed.
+ */
 export function ensureDir(paths: DaemonPaths): void {
   mkdirSync(paths.dir, { mode: 0o700, recursive: true });
+  const stat = lstatSync(paths.dir);
+  if (!stat.isDirectory()) throw new Error(`${paths.dir} is not a directory (a symlink?); remove it and start again`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new Error(
+      `${paths.dir} belongs to ${describeUser(stat.uid)}, not to you (${describeUser(uid)}): another user made it and could ` +
+        `reach or stand in for the daemon through it; remove it (rm -rf ${paths.dir}) and start again`,
+    );
+  }
   chmodSync(paths.dir, 0o700);
 }

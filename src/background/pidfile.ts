@@ -24,6 +24,16 @@ export function processStartTime(pid: number): string | undefined {
   return fields[19]; // field 22 overall: fields 3.. start at index 0
 }
 
+/** The real uid of a process, from /proc/<pid>/status; undefined when it is gone. */
+export function ownerOf(pid: number): number | undefined {
+  try {
+    const match = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function hasProc(): boolean {
   return processStartTime(process.pid) !== undefined;
 }
@@ -48,11 +58,17 @@ export function readPidFile(path: string): PidRecord | undefined {
   return { pid: Number(match[1]), startTime: match[2] };
 }
 
-/** True when the recorded process is still the daemon that wrote the record. */
+/**
+ * True when the recorded process is still the daemon that wrote the record: the same start time,
+ * a daemon's command line, and run by this user (another user's process is never ours to signal,
+ * whatever a pid file says).
+ */
 export function isAlive(record: PidRecord): boolean {
   if (record.pid <= 0) return false;
   if (hasProc()) {
     if (processStartTime(record.pid) !== record.startTime) return false;
+    const uid = process.getuid?.();
+    if (uid !== undefined && ownerOf(record.pid) !== uid) return false;
     try {
       const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8');
       return cmdline.includes('git-remote-daemon');

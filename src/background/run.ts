@@ -16,7 +16,7 @@ import { formatConsumed, parseEmitted } from '../protocol.js';
 import { armHardExit, startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
 import { acquireLock } from './lock.js';
-import { Metrics, metricsPath, removeQuietly, writeMetricsFile } from './metrics.js';
+import { Metrics, metricsPath, removeOwnFile, removeQuietly, writeMetricsFile } from './metrics.js';
 import { acquirePidFile, ownRecord, readPidFile } from './pidfile.js';
 import { watchRepository } from './watchdog.js';
 import { FifoReader, makeFifo, removeFifo } from './fifo.js';
@@ -108,14 +108,14 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // Whoever asks it who holds the repository gets the daemon's files made again first, if they
   // were deleted (set once the daemon is up).
   let repair: ((now: boolean) => void) | undefined;
-  let lock;
+  let taken;
   try {
-    lock = await acquireLock(paths.commonDir, mode, () => repair?.(true));
+    taken = await acquireLock(paths, mode, () => repair?.(true));
   } catch (err) {
     return fail(why(err));
   }
-  if (!lock.ok) {
-    const pid = lock.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
+  if (!taken.ok) {
+    const pid = taken.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
     if (mode === 'background') {
       tell(`ALREADY ${pid ?? '?'}`);
       process.exit(0);
@@ -123,6 +123,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     return fail(`a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
   }
 
+  const lock = taken.lock;
   let claim;
   try {
     claim = acquirePidFile(paths.pidFile);
@@ -144,6 +145,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     removeState(statePath);
     removeFifo(controlPath);
     release();
+    lock.release(); // closing the socket removes its file (while it is still ours)
   };
   process.on('exit', () => cleanup());
 
@@ -180,6 +182,8 @@ export async function runBackground(mode: RunMode): Promise<void> {
       void daemon?.stop();
     });
   }
+  // A command that found this daemon in /proc, its directory deleted, asks for its files with SIGUSR2.
+  process.on('SIGUSR2', () => repair?.(true));
   // SIGHUP is the classic "re-read your configuration" (systemctl reload): it acts as RELOAD.
   process.on('SIGHUP', () => {
     log('SIGHUP: reloading');
@@ -236,7 +240,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
         onConfig: (config) => {
           metrics.setRemotes(config.remotes.map((r) => r.name));
           const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
-          if (metricsFile && metricsFile !== wanted) removeQuietly(metricsFile);
+          if (metricsFile && metricsFile !== wanted) removeOwnFile(metricsFile);
           metricsFile = wanted;
           writeMetrics();
           state.changed();
@@ -280,11 +284,12 @@ export async function runBackground(mode: RunMode): Promise<void> {
   let missingSince: number | undefined;
   repair = (now) => repairFiles(now);
   // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
-  // so that status, send and stop keep working. The lock never left, so no second daemon got in.
+  // so that status, send and stop keep working. Its lock socket stayed bound under the deleted
+  // name, where a starter finds it in /proc (lock.ts), so no second daemon got in meanwhile.
   // Unasked, only once they have been missing for a while with the repository intact: the
   // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
   // middle of it would make fail ("Directory not empty"). A command asking for the daemon
-  // (through the lock) gets them at once.
+  // (through the lock, or with SIGUSR2 when it found it in /proc) gets them at once.
   function repairFiles(now: boolean): void {
     if (!filesMissing()) {
       missingSince = undefined;
@@ -298,6 +303,10 @@ export async function runBackground(mode: RunMode): Promise<void> {
     try {
       ensureDir(daemonPathsNow);
       if (sink.reopen?.()) missing.push('log');
+      if (!lock.held()) {
+        missing.push('lock');
+        void lock.repair().catch((err: unknown) => log(`cannot bind the repository lock again: ${why(err)}`));
+      }
       const record = readPidFile(daemonPathsNow.pidFile);
       const mine = ownRecord();
       if (!record || record.pid !== mine.pid || record.startTime !== mine.startTime) {
@@ -333,7 +342,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     const record = readPidFile(daemonPathsNow.pidFile);
     const mine = ownRecord();
     const ours = record !== undefined && record.pid === mine.pid && record.startTime === mine.startTime;
-    return !ours || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
+    return !ours || !lock.held() || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (mode === 'background' && !existsSync(daemonPathsNow.log));
   }
 
   const code = await running.finished;
@@ -342,7 +351,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   fifo.close();
   watcher.close();
   state.close();
-  if (metricsFile) removeQuietly(metricsFile);
+  if (metricsFile) removeOwnFile(metricsFile);
   lock.release();
   log('stopped');
   sink.close();

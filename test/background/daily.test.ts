@@ -128,11 +128,27 @@ test('rm -rf .git/remote-daemon under a running daemon: no second daemon, and it
   // Asking for the daemon made its files again before the answer came.
   for (const file of [fx.paths.pidFile, fx.paths.state, fx.paths.log]) assert.ok(existsSync(file), file);
   assert.ok(lstatSync(fx.paths.control).isFIFO());
-  await waitForLog(fx.paths, /^# log, pid, control, state\.json missing from .*remote-daemon: made again$/);
+  await waitForLog(fx.paths, /^# log, lock, pid, control, state\.json missing from .*remote-daemon: made again$/);
   // The new pipe is the one the daemon reads.
   assert.equal((await cli(fx.local, ['reload'])).code, 0);
   await waitForLog(fx.paths, '# control pipe: RELOAD');
   assert.match((await cli(fx.local, ['status'])).stdout, /^origin  local  connected/m);
+  assert.equal((await cli(fx.local, ['stop'])).code, 0);
+  assert.equal(alive(pid), false);
+});
+
+test('rm -rf .git/remote-daemon: a --foreground start that binds the freed lock name gives way to the running daemon', async (t) => {
+  const fx = backgroundFixture(t);
+  const pid = pidFrom((await cli(fx.local, [])).stdout);
+  killAfter(t, pid);
+  await waitForLog(fx.paths, 'CONNECTED origin');
+  rmSync(fx.paths.dir, { recursive: true, force: true });
+  // --foreground asks nobody first: it binds the lock name the deletion freed, then finds the
+  // daemon in /proc still holding the socket bound under that name.
+  const refused = await cli(fx.local, ['--foreground']);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`a daemon already runs in this repository \\(pid ${pid}\\)`));
+  assert.deepEqual(daemonsIn(fx.local), [pid]);
   assert.equal((await cli(fx.local, ['stop'])).code, 0);
   assert.equal(alive(pid), false);
 });
