@@ -20,6 +20,7 @@ import { SeenBodies } from '../../workers/http/webhook/replay.js';
 import { NudgeLimiter, type Clock } from '../../workers/http/webhook/nudges.js';
 import { BodyBudget, StreamedBody } from '../../workers/http/webhook/body.js';
 import { startProof } from '../../workers/http/webhook/verify.js';
+import { conclude, type HandlerContext } from '../../workers/http/webhook/handler.js';
 import { httpPlugin } from '../../workers/http/plugin.js';
 import { urlKind } from '../../src/kit/url.js';
 
@@ -325,4 +326,21 @@ test('streamed bodies: hashed and verified whole, kept up to the cap and within 
   assert.equal(budget.inUse, 0);
   assert.equal(startProof('github', { 'x-hub-signature-256': 'sha256=zz' }, secret), undefined, 'a malformed signature is refused from the headers');
   assert.equal(startProof('gitlab', { 'x-gitlab-token': 'nope' }, secret), undefined, 'a wrong GitLab token is refused from the headers');
+});
+
+test('a verified push: its payload picks the remotes; without its payload (not kept), every remote; a second copy of a body is a replay', () => {
+  const context: HandlerContext = {
+    secret: 's',
+    seen: new SeenBodies(),
+    budget: new BodyBudget(),
+    match: (urls) => (urls.has('https://h/o/r') ? ['origin'] : []),
+    all: () => ['origin', 'mirror'],
+  };
+  const push = { forge: 'github' as const, event: 'push', id: undefined };
+  const payload = Buffer.from(JSON.stringify({ repository: { clone_url: 'https://h/o/r.git' } }));
+  assert.deepEqual(conclude(push, { digest: 'd1', size: payload.length, verified: true, kept: payload }, 'application/json', context).nudge, { remotes: ['origin'], forge: 'github' });
+  assert.deepEqual(conclude(push, { digest: 'd1', size: payload.length, verified: true, kept: payload }, 'application/json', context).status, 200, 'the same body again');
+  assert.deepEqual(conclude(push, { digest: 'd2', size: 600_000, verified: true, kept: undefined }, undefined, context).nudge, { remotes: ['origin', 'mirror'], forge: 'github' });
+  assert.equal(conclude(push, { digest: 'd3', size: 10, verified: false, kept: payload }, undefined, context).status, 401);
+  assert.equal(conclude(push, { digest: 'd4', size: 3, verified: true, kept: Buffer.from('{{{') }, undefined, context).status, 400);
 });

@@ -39,12 +39,13 @@ async function hooked(t: After): Promise<Hooked> {
   const d = startDaemon(repos.local);
   t.after(() => d.stop());
   await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
-  // Listening: a signed push for a repository it does not have is answered 404.
+  // Listening (its thread may start a little after CONNECTED): a signed push for a repository it
+  // does not have is answered 404. Until then the port refuses connections: asked again every 50 ms.
   for (let i = 0; ; i++) {
     const status = await postGitHubPush(port, 'https://elsewhere.example/x.git', SECRET, `probe-${i}`).catch(() => 0);
     if (status === 404) break;
     if (i > 200) throw new Error(`the receiver never answered (last status ${status})`);
-    await d.waitFor(() => true, { from: d.lines.length, timeoutMs: 50 }).catch(() => undefined);
+    await within(new Promise<never>(() => undefined), 50, undefined);
   }
   return { d, server, url, port, repos };
 }
