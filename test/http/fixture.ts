@@ -168,7 +168,9 @@ export async function connect(t: After, repos: Repos, setup: Setup): Promise<Con
  * with `signWith` the way GitHub signs; resolves with the HTTP status.
  */
 export function postGitHubPush(port: number, url: string, signWith: string, delivery: string): Promise<number> {
-  const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: url } });
+  // Like a real push, each delivery's body differs (a forge's by its shas and times): the receiver
+  // ignores a body it has acted on before, whatever the delivery id.
+  const body = JSON.stringify({ ref: 'refs/heads/main', after: delivery, repository: { clone_url: url } });
   const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${sign(body, signWith)}` };
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers }, (res) => {

@@ -16,7 +16,11 @@ import { describe as describeCredential, helperNames } from '../../workers/http/
 import { identify, verify } from '../../workers/http/webhook/verify.js';
 import { parseListen, webhookSettings } from '../../workers/http/webhook/settings.js';
 import { repositoryUrls, parsePayload } from '../../workers/http/webhook/payload.js';
-import { SeenDeliveries } from '../../workers/http/webhook/replay.js';
+import { SeenBodies } from '../../workers/http/webhook/replay.js';
+import { NudgeLimiter, type Clock } from '../../workers/http/webhook/nudges.js';
+import { BodyBudget, StreamedBody } from '../../workers/http/webhook/body.js';
+import { startProof } from '../../workers/http/webhook/verify.js';
+import { conclude, type HandlerContext } from '../../workers/http/webhook/handler.js';
 import { httpPlugin } from '../../workers/http/plugin.js';
 import { urlKind } from '../../src/kit/url.js';
 
@@ -248,8 +252,95 @@ test('webhook settings: off unless listen is set; loopback unless allowed; a sec
   assert.deepEqual(file.settings, { listen: { host: '127.0.0.1', port: 9000 }, secretFile: '/etc/hook-secret' });
 });
 
-test('seen deliveries are bounded, oldest first out', () => {
-  const seen = new SeenDeliveries(3);
+test('seen bodies are bounded, oldest first out', () => {
+  const seen = new SeenBodies(3);
   for (const id of ['a', 'b', 'c', 'd']) seen.add(id);
   assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => seen.has(id)), [false, true, true, true]);
+});
+
+test('nudges per remote: a burst at once, then one held and merged per refill; other remotes unaffected; forget cancels', () => {
+  let now = 0;
+  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  const clock: Clock = {
+    now: () => now,
+    later: (fn, ms) => {
+      const timer = { at: now + ms, fn, cancelled: false };
+      timers.push(timer);
+      return () => (timer.cancelled = true);
+    },
+  };
+  const advance = (ms: number) => {
+    now += ms;
+    for (const timer of timers.splice(0)) if (timer.cancelled || timer.at > now) timers.push(timer); else timer.fn();
+  };
+  const sent: string[] = [];
+  const limiter = new NudgeLimiter((remote, forge) => sent.push(`${remote}:${forge}`), clock, 3, 1000);
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => limiter.nudge('a', 'github')), ['now', 'now', 'now', 'held', 'merged', 'merged']);
+  assert.equal(limiter.nudge('b', 'gitlab'), 'now', 'another remote has its own bucket');
+  assert.equal(sent.length, 4);
+  limiter.nudge('a', 'gitea'); // merged: the held nudge goes with the latest forge
+  advance(999);
+  assert.equal(sent.length, 4);
+  advance(1);
+  assert.deepEqual(sent.slice(4), ['a:gitea'], 'the held nudge, once');
+  advance(5000);
+  assert.equal(sent.length, 5);
+  // Refilled to the burst, not beyond.
+  assert.deepEqual([1, 2, 3, 4].map(() => limiter.nudge('a', 'github')), ['now', 'now', 'now', 'held']);
+  limiter.forget('a');
+  advance(5000);
+  assert.equal(sent.length, 8, 'a forgotten remote gets nothing held for it');
+});
+
+test('streamed bodies: hashed and verified whole, kept up to the cap and within the shared budget, given back', () => {
+  const secret = 's';
+  const text = Buffer.from('x'.repeat(100_000));
+  const headers = { 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(text).digest('hex')}` };
+  const budget = new BodyBudget(150_000);
+  const feed = (body: StreamedBody) => {
+    for (let i = 0; i < text.length; i += 7) body.write(text.subarray(i, i + 7));
+  };
+  const one = new StreamedBody(startProof('github', headers, secret)!, budget, 120_000);
+  feed(one);
+  assert.ok(budget.inUse >= 100_000);
+  // A second body cannot be kept while the first holds most of the budget: hashed only.
+  const two = new StreamedBody(startProof('github', headers, secret)!, budget, 120_000);
+  feed(two);
+  const first = one.finish();
+  const second = two.finish();
+  assert.equal(budget.inUse, 0, 'all given back');
+  assert.deepEqual(first.kept, text);
+  assert.equal(first.verified, true);
+  assert.equal(second.kept, undefined);
+  assert.equal(second.verified, true);
+  assert.equal(second.digest, first.digest);
+  // Over the per-body cap: not kept, still verified; a wrong signature fails at the end.
+  const small = new StreamedBody(startProof('github', headers, secret)!, budget, 50_000);
+  feed(small);
+  assert.equal(budget.inUse, 0);
+  assert.equal(small.finish().kept, undefined);
+  const wrong = new StreamedBody(startProof('github', headers, 'other')!, budget);
+  feed(wrong);
+  wrong.release();
+  assert.equal(wrong.finish().verified, false);
+  assert.equal(budget.inUse, 0);
+  assert.equal(startProof('github', { 'x-hub-signature-256': 'sha256=zz' }, secret), undefined, 'a malformed signature is refused from the headers');
+  assert.equal(startProof('gitlab', { 'x-gitlab-token': 'nope' }, secret), undefined, 'a wrong GitLab token is refused from the headers');
+});
+
+test('a verified push: its payload picks the remotes; without its payload (not kept), every remote; a second copy of a body is a replay', () => {
+  const context: HandlerContext = {
+    secret: 's',
+    seen: new SeenBodies(),
+    budget: new BodyBudget(),
+    match: (urls) => (urls.has('https://h/o/r') ? ['origin'] : []),
+    all: () => ['origin', 'mirror'],
+  };
+  const push = { forge: 'github' as const, event: 'push', id: undefined };
+  const payload = Buffer.from(JSON.stringify({ repository: { clone_url: 'https://h/o/r.git' } }));
+  assert.deepEqual(conclude(push, { digest: 'd1', size: payload.length, verified: true, kept: payload }, 'application/json', context).nudge, { remotes: ['origin'], forge: 'github' });
+  assert.deepEqual(conclude(push, { digest: 'd1', size: payload.length, verified: true, kept: payload }, 'application/json', context).status, 200, 'the same body again');
+  assert.deepEqual(conclude(push, { digest: 'd2', size: 600_000, verified: true, kept: undefined }, undefined, context).nudge, { remotes: ['origin', 'mirror'], forge: 'github' });
+  assert.equal(conclude(push, { digest: 'd3', size: 10, verified: false, kept: payload }, undefined, context).status, 401);
+  assert.equal(conclude(push, { digest: 'd4', size: 3, verified: true, kept: Buffer.from('{{{') }, undefined, context).status, 400);
 });

@@ -132,7 +132,7 @@ test('a bad or missing signature is 401 and nudges nobody', async (t) => {
   assert.equal(nudges(origin), 0);
 });
 
-test('a replayed delivery is acknowledged and ignored', async (t) => {
+test('a replayed body is acknowledged and ignored, whatever its delivery id', async (t) => {
   const hook = await run(t);
   const origin = hook.attach('origin', REPO);
   const body = githubPush();
@@ -141,8 +141,14 @@ test('a replayed delivery is acknowledged and ignored', async (t) => {
   const replay = await deliver(hook.port, github(body, 'same-id'), body);
   assert.equal(replay.status, 200);
   assert.match(replay.text, /already delivered/);
-  // A later, different delivery still goes through: so the replay was not merely slow.
-  assert.equal((await deliver(hook.port, github(body, 'next-id'), body)).status, 202);
+  // No forge signs its id: a new one, none, or the same signature relabelled as Gitea is a replay too.
+  assert.equal((await deliver(hook.port, github(body, 'new-id'), body)).status, 200);
+  const { 'X-GitHub-Delivery': _, ...noId } = github(body, '');
+  assert.equal((await deliver(hook.port, noId, body)).status, 200);
+  assert.equal((await deliver(hook.port, { 'X-Gitea-Event': 'push', 'X-Gitea-Signature': hmac(body) }, body)).status, 200);
+  // A later, different body still goes through: so the replay was not merely slow.
+  const next = githubPush().replace('main', 'next');
+  assert.equal((await deliver(hook.port, github(next, 'next-id'), next)).status, 202);
   await origin.until('the second nudge', (items) => items.filter((m) => m.type === 'nudge').length === 2);
 });
 
@@ -161,7 +167,8 @@ test('a body over the bound is 413, answered without reading it', async (t) => {
   assert.equal(declared, 413);
   // Chunked, no length: refused once the bound is passed.
   const chunked = await new Promise<number>((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port: hook.port, method: 'POST' }, (response) => {
+    const forged = { 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` };
+    const request = http.request({ host: '127.0.0.1', port: hook.port, method: 'POST', headers: forged }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
     });
@@ -193,12 +200,13 @@ test('GitLab (token), Gitea and Forgejo (signatures) pushes nudge', async (t) =>
     (await deliver(hook.port, { 'X-Gitea-Event': 'push', 'X-Gitea-Delivery': 'g-1', 'X-Gitea-Signature': hmac(giteaBody), 'X-GitHub-Event': 'push' }, giteaBody)).status,
     202,
   );
+  const forgejoBody = giteaBody.replace('main', 'dev');
   assert.equal(
     (
       await deliver(
         hook.port,
-        { 'X-Forgejo-Event': 'push', 'X-Forgejo-Delivery': 'f-1', 'X-Forgejo-Signature': hmac(giteaBody), 'X-Gitea-Event': 'push', 'X-Gitea-Signature': hmac(giteaBody) },
-        giteaBody,
+        { 'X-Forgejo-Event': 'push', 'X-Forgejo-Delivery': 'f-1', 'X-Forgejo-Signature': hmac(forgejoBody), 'X-Gitea-Event': 'push', 'X-Gitea-Signature': hmac(forgejoBody) },
+        forgejoBody,
       )
     ).status,
     202,

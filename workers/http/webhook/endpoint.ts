@@ -8,9 +8,11 @@ import type { MessagePort } from 'node:worker_threads';
 import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../plugin.js';
 import type { FromWebhook } from '../messages.js';
 import { normaliseRepoUrl } from '../urls.js';
-import { handleDelivery } from './handler.js';
-import { startReceiver, type Receiver } from './receiver.js';
-import { SeenDeliveries } from './replay.js';
+import { BodyBudget } from './body.js';
+import { admit, type Verdict } from './handler.js';
+import { NudgeLimiter } from './nudges.js';
+import { MAX_CONNECTIONS, startReceiver, type Receiver } from './receiver.js';
+import { SeenBodies } from './replay.js';
 import { readSettings, type WebhookSettings } from './settings.js';
 
 /** The condition kind for a receiver that cannot run. */
@@ -23,34 +25,47 @@ interface Attached {
 
 export default async function webhookEndpoint(task: EndpointTask): Promise<void> {
   const remotes = new Map<string, Attached>();
-  const seen = new SeenDeliveries();
+  const seen = new SeenBodies();
+  const budget = new BodyBudget();
   const say = (message: FromEndpoint) => task.port.postMessage(message);
   let receiver: Receiver | undefined;
   let secret = '';
+  // Counted, not logged one by one: anyone who can reach the port could fill the log.
   let rejected = 0;
+  let replays = 0;
+  let dropped = 0;
 
   const tell = (attached: Attached, message: FromWebhook) => attached.port.postMessage(message);
   const broadcast = () => {
     for (const attached of remotes.values()) tell(attached, { type: 'status', listening: receiver !== undefined });
   };
 
-  const answer = (headers: import('node:http').IncomingHttpHeaders, body: Buffer) => {
-    const verdict = handleDelivery(headers, body, {
-      secret,
-      seen,
-      match: (urls) => [...remotes].filter(([, a]) => a.normal !== undefined && urls.has(a.normal)).map(([name]) => name),
-    });
+  const limiter = new NudgeLimiter((name, forge) => {
+    const attached = remotes.get(name);
+    if (attached) tell(attached, { type: 'nudge', forge });
+  });
+
+  const concluded = (verdict: Verdict) => {
     if (verdict.status === 401) {
-      // Counted, not logged one by one: anyone who can reach the port could fill the log.
       if (rejected++ % 100 === 0) say({ type: 'log', text: `webhook: rejected ${rejected} unsigned or badly signed deliveries so far` });
+    } else if (verdict.replay) {
+      if (replays++ % 100 === 0) say({ type: 'log', text: `webhook: ignored ${replays} replayed deliveries so far` });
     } else if (verdict.nudge) {
       say({ type: 'log', text: `webhook: ${verdict.nudge.forge} push for ${verdict.nudge.remotes.join(', ')}` });
-      for (const name of verdict.nudge.remotes) {
-        const attached = remotes.get(name);
-        if (attached) tell(attached, { type: 'nudge', forge: verdict.nudge.forge });
-      }
+      for (const name of verdict.nudge.remotes) limiter.nudge(name, verdict.nudge.forge);
     }
-    return verdict;
+  };
+  const context = {
+    get secret() {
+      return secret;
+    },
+    seen,
+    budget,
+    match: (urls: Set<string>) => [...remotes].filter(([, a]) => a.normal !== undefined && urls.has(a.normal)).map(([name]) => name),
+    all: () => [...remotes.keys()],
+  };
+  const onDrop = () => {
+    if (dropped++ % 100 === 0) say({ type: 'log', text: `webhook: closed ${dropped} connections over the limit of ${MAX_CONNECTIONS} so far` });
   };
 
   const start = async (settings: WebhookSettings) => {
@@ -60,7 +75,7 @@ export default async function webhookEndpoint(task: EndpointTask): Promise<void>
       if (!settings.listen) return; // unusable settings: already reported by the coordinator
       secret = settings.secretFile !== undefined ? readSecretFile(settings.secretFile) : (settings.secret ?? '');
       if (secret === '') throw new Error('the webhook secret is empty');
-      receiver = await startReceiver({ ...settings.listen, answer });
+      receiver = await startReceiver({ ...settings.listen, admit: (headers) => admit(headers, context, concluded), dropped: onDrop });
       say({ type: 'log', text: `webhook: listening on ${settings.listen.host}:${receiver.port}` });
       say({ type: 'condition', kind: WEBHOOK_CONDITION, text: null });
     } catch (err) {
@@ -88,6 +103,7 @@ export default async function webhookEndpoint(task: EndpointTask): Promise<void>
           break;
         }
         case 'detach':
+          limiter.forget(message.remote);
           remotes.get(message.remote)?.port.close();
           remotes.delete(message.remote);
           break;
@@ -97,6 +113,7 @@ export default async function webhookEndpoint(task: EndpointTask): Promise<void>
         case 'stop':
           await receiver?.close();
           receiver = undefined;
+          limiter.close();
           for (const attached of remotes.values()) attached.port.close();
           remotes.clear();
           task.port.close();

@@ -36,34 +36,59 @@ export function identify(headers: IncomingHttpHeaders): Delivery | undefined {
   return undefined;
 }
 
-/** True when the delivery carries proof of the shared secret for exactly this body. */
-export function verify(forge: Forge, headers: IncomingHttpHeaders, body: Buffer, secret: string): boolean {
-  if (secret === '') return false;
+/** A delivery's proof of the secret, checked as its body streams. */
+export interface Proof {
+  update(chunk: Buffer): void;
+  /** After the last chunk: true when the proof covers exactly the bytes seen. */
+  matches(): boolean;
+}
+
+/**
+ * From the headers alone: the proof this delivery offers, or undefined when it offers none that
+ * could hold (no signature, a malformed one, a wrong GitLab token). GitHub, Gitea and Forgejo sign
+ * the body, so their proof is settled only by its last byte; GitLab's token is settled here.
+ */
+export function startProof(forge: Forge, headers: IncomingHttpHeaders, secret: string): Proof | undefined {
+  if (secret === '') return undefined;
   switch (forge) {
     case 'github': {
       const header = one(headers, 'x-hub-signature-256');
-      return header !== undefined && header.startsWith('sha256=') && hmacMatches(header.slice(7), body, secret);
+      return header !== undefined && header.startsWith('sha256=') ? hmacProof(header.slice(7), secret) : undefined;
     }
     case 'gitea':
-      return hmacMatches(one(headers, 'x-gitea-signature'), body, secret);
+      return hmacProof(one(headers, 'x-gitea-signature'), secret);
     case 'forgejo':
-      return hmacMatches(one(headers, 'x-forgejo-signature') ?? one(headers, 'x-gitea-signature'), body, secret);
+      return hmacProof(one(headers, 'x-forgejo-signature') ?? one(headers, 'x-gitea-signature'), secret);
     case 'gitlab': {
       const token = one(headers, 'x-gitlab-token');
-      if (token === undefined) return false;
       // Hash both sides: timingSafeEqual needs equal lengths, and the length must not leak either.
-      return timingSafeEqual(sha256(token), sha256(secret));
+      if (token === undefined || !timingSafeEqual(sha256(token), sha256(secret))) return undefined;
+      return { update: () => undefined, matches: () => true };
     }
   }
+}
+
+/** True when the delivery carries proof of the shared secret for exactly this body. */
+export function verify(forge: Forge, headers: IncomingHttpHeaders, body: Buffer, secret: string): boolean {
+  const proof = startProof(forge, headers, secret);
+  if (!proof) return false;
+  proof.update(body);
+  return proof.matches();
 }
 
 export function sign(body: Buffer | string, secret: string): string {
   return createHmac('sha256', secret).update(body).digest('hex');
 }
 
-function hmacMatches(hex: string | undefined, body: Buffer, secret: string): boolean {
-  if (hex === undefined || !/^[0-9a-fA-F]{64}$/.test(hex)) return false;
-  return timingSafeEqual(Buffer.from(hex, 'hex'), createHmac('sha256', secret).update(body).digest());
+function hmacProof(hex: string | undefined, secret: string): Proof | undefined {
+  if (hex === undefined || !/^[0-9a-fA-F]{64}$/.test(hex)) return undefined;
+  const claimed = Buffer.from(hex, 'hex');
+  const hmac = createHmac('sha256', secret);
+  let verdict: boolean | undefined;
+  return {
+    update: (chunk) => void hmac.update(chunk),
+    matches: () => (verdict ??= timingSafeEqual(claimed, hmac.digest())),
+  };
 }
 
 function sha256(text: string): Buffer {
