@@ -45,6 +45,17 @@ export function runLongLived(file: string, args: readonly string[], options: Spa
   return child;
 }
 
+/**
+ * A command whose output is read as it comes (git fetch): stdin and stdout closed, stderr piped
+ * for the caller to read in chunks; nothing is collected here.
+ */
+export function runStreamed(file: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  const child = spawnProcess(file, args, { ...options, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.on('error', () => {}); // the caller hears of it through 'close'
+  track(child);
+  return child;
+}
+
 function track(child: ChildProcess): void {
   const pid = child.pid;
   if (pid === undefined) return;

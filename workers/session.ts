@@ -6,7 +6,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { backoffDelay } from '../src/backoff.js';
-import type { CrashTest, FromWorker, LiveSettings, SessionTask, ToWorker } from '../src/workerapi.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../src/workerapi.js';
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
@@ -122,6 +122,7 @@ export class Session {
         this.post({ type: 'emit', line: 'SYNCING' });
       },
       onProgress: (progress) => this.progress(progress),
+      stallMs: () => (this.live.fetchStallSeconds ?? DEFAULT_FETCH_STALL_SECONDS) * 1000,
       onDone: ({ ok, stderr, updates }) => {
         // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
