@@ -6,7 +6,7 @@ import { zeroIdLike } from '../src/kit/objectid.js';
 import { DEFAULT_FETCH_STALL_SECONDS, type RefUpdate } from '../src/workerapi.js';
 import { runStreamed } from './children.js';
 import { killGroup } from '../src/kit/group.js';
-import { TailBuffer } from './tail.js';
+import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
 import { Coalesced } from './coalesce.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
 import type { FetchPlan, RefMap } from './transport.js';
@@ -35,8 +35,6 @@ export interface FetcherOptions {
   stallMs?: () => number;
 }
 
-/** Of git's stderr, the last this many characters are kept: its ref report and errors come last. */
-export const STDERR_TAIL_CHARS = 64 * 1024;
 /** After SIGTERM (git removes its lock files on it), the group gets SIGKILL this much later. */
 const KILL_GRACE_MS = 2000;
 

@@ -1,6 +1,9 @@
 // The end of a stream of text, at most `maxChars` of it: what a command said last (git's ref
 // report, its error) without holding whatever a server made it print before.
 
+/** Of git's stderr, the last this many characters are kept: its ref report and errors come last. */
+export const STDERR_TAIL_CHARS = 64 * 1024;
+
 export class TailBuffer {
   private parts: string[] = [];
   private size = 0;
