@@ -36,6 +36,8 @@ const MAX_PENDING_SHAS = 10_000;
 const CONDITION_UPDATE_MS = 10_000;
 const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_LOG_EVERY_MS = 10_000;
+/** Of git's complaint, this much goes into a WARNING. */
+const MAX_WARNING_CHARS = 300;
 /** Closing a connection may wait on a server; a stop must not. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -496,7 +498,9 @@ function message(err: unknown): string {
 /** The line of git's stderr that says what went wrong (git's advice follows it, if any). */
 function gitError(stderr: string): string {
   const lines = stderr.trim().split('\n');
-  return lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
+  const line = lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
+  // The server chooses much of it (`remote:` lines): a WARNING stays one readable line.
+  return line.length > MAX_WARNING_CHARS ? `${line.slice(0, MAX_WARNING_CHARS)}...` : line;
 }
 
 /** Test-only: reachable solely through the coordinator's constructor options, never config. */
