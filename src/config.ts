@@ -6,7 +6,7 @@ import spawn from 'nano-spawn';
 import { DAEMON, isProtocolWord } from './protocol.js';
 import { last, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
 import { urlKind } from './kit/url.js';
-import type { RemoteSpec, RepoInfo } from './workerapi.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type RemoteSpec, type RepoInfo } from './workerapi.js';
 import { servedKinds, transportFor } from '../workers/registry.js';
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
@@ -24,6 +24,8 @@ export interface LoadedConfig {
   raw: GitConfig;
   /** The poll interval of a remote: its own `remote.<name>.remotedaemon-pollInterval`, else the daemon's. */
   pollIntervalSeconds(remote: string): number;
+  /** `remotedaemon.fetchStallTimeout`: a fetch silent this long is ended and retried. */
+  fetchStallSeconds: number;
 }
 
 /** `git rev-parse <args>` in `cwd`; its stdout, or an Error with git's own complaint. */
@@ -72,6 +74,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
   const poll = { ...POLL_INTERVAL, value: last(config, 'remotedaemon.pollinterval') };
   const defaultPoll = seconds(poll, DEFAULT_POLL_INTERVAL_SECONDS, problems);
   const pollIntervals = new Map<string, number>();
+  const fetchStallSeconds = seconds({ key: 'remotedaemon.fetchStallTimeout', min: 1, value: last(config, 'remotedaemon.fetchstalltimeout') }, DEFAULT_FETCH_STALL_SECONDS, problems);
 
   for (const name of remoteNames(config)) {
     if (!isProtocolWord(name)) {
@@ -121,7 +124,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
     if (ownPoll !== undefined) pollIntervals.set(name, seconds({ ...POLL_INTERVAL, key: `remote.${name}.remotedaemon-pollInterval`, value: ownPoll }, defaultPoll, problems));
     remotes.push(spec);
   }
-  return { remotes, ignored, problems, raw: config, pollIntervalSeconds: (name) => pollIntervals.get(name) ?? defaultPoll };
+  return { remotes, ignored, problems, raw: config, pollIntervalSeconds: (name) => pollIntervals.get(name) ?? defaultPoll, fetchStallSeconds };
 }
 
 const POLL_INTERVAL = { key: 'remotedaemon.pollInterval', min: 1 };

@@ -213,7 +213,7 @@ export class Coordinator {
     const none = config.remotes.length === 0;
     this.gate.replaceFamily(DAEMON, 'no-remotes', new Map(none ? [['no-remotes', 'no remotes to act on; add one (git remote add) and the daemon picks it up on RELOAD']] : []));
 
-    this.wanted = new Map(config.remotes.map((spec) => [spec.name, { spec, live: { pollIntervalSeconds: config.pollIntervalSeconds(spec.name), reportUpdates } }]));
+    this.wanted = new Map(config.remotes.map((spec) => [spec.name, { spec, live: { pollIntervalSeconds: config.pollIntervalSeconds(spec.name), reportUpdates, fetchStallSeconds: config.fetchStallSeconds } }]));
     for (const [name, remote] of this.remotes) {
       const wanted = this.wanted.get(name);
       if (wanted && JSON.stringify(wanted.spec) === remote.key) {

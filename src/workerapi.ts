@@ -27,6 +27,9 @@ export interface RemoteSpec {
  * Settings a running remote picks up without a restart: changing them must not cost a reconnect.
  * Resolved per remote (a remote's own setting, else the daemon's).
  */
+/** How long a fetch may receive nothing: a big server may count objects for minutes, and says so. */
+export const DEFAULT_FETCH_STALL_SECONDS = 180;
+
 export interface LiveSettings {
   /** Seconds between ref listings when nothing tells the remote of changes. */
   pollIntervalSeconds: number;
@@ -35,6 +38,8 @@ export interface LiveSettings {
    * fetch, so only when something, such as `remotedaemon.afterFetch`, wants them).
    */
   reportUpdates: boolean;
+  /** A fetch that receives nothing for this long is ended and retried (`remotedaemon.fetchStallTimeout`); default 180. */
+  fetchStallSeconds?: number;
 }
 
 /** The repository the daemon keeps up to date. */

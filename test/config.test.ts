@@ -93,6 +93,14 @@ test('a bad poll interval is reported and the default kept', async (t) => {
   assert.match(config.problems[0], /pollInterval must be a number/);
 });
 
+test('remotedaemon.fetchStallTimeout: seconds, 180 when unset, a bad value reported and the default kept', async (t) => {
+  assert.equal((await loadConfig(await findRepo(repoWithConfig(t, '').repo), {})).fetchStallSeconds, 180);
+  assert.equal((await loadConfig(await findRepo(repoWithConfig(t, '[remotedaemon]\n\tfetchStallTimeout = 30\n').repo), {})).fetchStallSeconds, 30);
+  const bad = await loadConfig(await findRepo(repoWithConfig(t, '[remotedaemon]\n\tfetchStallTimeout = 0\n').repo), {});
+  assert.equal(bad.fetchStallSeconds, 180);
+  assert.match(bad.problems[0]!, /remotedaemon.fetchStallTimeout must be a number of seconds from 1/);
+});
+
 test('a broken config is a clear error', async (t) => {
   const { repo } = repoWithConfig(t, '');
   const info = await findRepo(repo);

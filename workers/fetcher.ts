@@ -3,9 +3,10 @@
 // more fetch, and every later change folds into that same queued one.
 
 import { zeroIdLike } from '../src/kit/objectid.js';
-import type { RefUpdate } from '../src/workerapi.js';
-import { run } from './children.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type RefUpdate } from '../src/workerapi.js';
+import { runStreamed } from './children.js';
 import { killGroup } from '../src/kit/group.js';
+import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
 import { Coalesced } from './coalesce.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
 import type { FetchPlan, RefMap } from './transport.js';
@@ -30,7 +31,12 @@ export interface FetcherOptions {
   /** git's progress while the fetch runs (every update: the caller decides how often to pass it on). */
   onProgress?(progress: FetchProgress): void;
   onDone(outcome: FetchOutcome): void;
+  /** A fetch that receives nothing on git's stderr for this long is ended (a failure); read at each start. */
+  stallMs?: () => number;
 }
+
+/** After SIGTERM (git removes its lock files on it), the group gets SIGKILL this much later. */
+const KILL_GRACE_MS = 2000;
 
 export class Fetcher {
   private readonly runs = new Coalesced(() => this.fetchOnce());
@@ -86,28 +92,62 @@ export class Fetcher {
       this.options.onDone({ ok: false, stderr: 'stopped', updates: [] });
       return;
     }
-    try {
-      const env = { GIT_TERMINAL_PROMPT: '0', ...plan.env };
-      const subprocess = run('git', args, { cwd: this.options.cwd, env, stdin: 'ignore' });
-      const progress = this.options.onProgress && new ProgressReader(this.options.onProgress);
-      void subprocess.nodeChildProcess.then(
-        (child) => {
-          this.pid = child.pid;
-          if (progress) child.stderr?.on('data', (chunk: Buffer) => progress.push(chunk.toString('utf8')));
-        },
-        () => {},
-      );
-      const result = await subprocess;
-      outcome = { ok: true, stderr: withoutProgress(result.stderr), updates: [] };
-    } catch (err) {
-      const stderr = withoutProgress((err as { stderr?: string }).stderr ?? '');
-      outcome = { ok: false, stderr: stderr || (err as Error).message, updates: [] };
-    } finally {
-      this.pid = undefined;
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...plan.env };
+    const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
+    const result = await this.runGit(args, env, stallMs);
+    this.pid = undefined;
+    const stderr = withoutProgress(result.stderr);
+    if (result.stalled) {
+      const said = `error: the remote sent nothing for ${stallMs / 1000} s; the fetch was ended (remotedaemon.fetchStallTimeout)`;
+      outcome = { ok: false, stderr: stderr ? `${stderr}\n${said}` : said, updates: [] };
+    } else if (result.error) {
+      outcome = { ok: false, stderr: stderr || result.error.message, updates: [] };
+    } else {
+      const ok = result.code === 0;
+      outcome = { ok, stderr: stderr || (ok ? '' : `git fetch ended with ${result.code ?? result.signal}`), updates: [] };
     }
     // A failed fetch may still have updated some refs before it failed: report those too.
     if (before) outcome.updates = diffRefs(before, (await this.readSnapshot()) ?? before);
     this.options.onDone(outcome);
+  }
+
+  /**
+   * Runs git, reading its stderr in chunks as it comes: progress is passed on, a bounded tail is
+   * kept (a server's endless `remote:` stream costs no more), and silence past `stallMs` ends it.
+   */
+  private runGit(args: string[], env: NodeJS.ProcessEnv, stallMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stalled: boolean; error?: Error }> {
+    return new Promise((resolve) => {
+      const child = runStreamed('git', args, { cwd: this.options.cwd, env });
+      this.pid = child.pid;
+      const tail = new TailBuffer(STDERR_TAIL_CHARS);
+      const progress = this.options.onProgress && new ProgressReader(this.options.onProgress);
+      let stalled = false;
+      let error: Error | undefined;
+      let killTimer: NodeJS.Timeout | undefined;
+      let stallTimer: NodeJS.Timeout | undefined;
+      const armStall = () => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => {
+          stalled = true;
+          if (child.pid === undefined) return;
+          killGroup(child.pid, 'SIGTERM');
+          killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+        }, stallMs);
+      };
+      armStall();
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        armStall();
+        tail.push(chunk);
+        progress?.push(chunk);
+      });
+      child.once('error', (err) => (error = err));
+      child.once('close', (code, signal) => {
+        clearTimeout(stallTimer);
+        clearTimeout(killTimer);
+        if (stalled && child.pid !== undefined) killGroup(child.pid, 'SIGKILL'); // what outlived git
+        resolve({ code, signal, stderr: tail.text(), stalled, ...(error && { error }) });
+      });
+    });
   }
 
   private async readSnapshot(): Promise<RefMap | undefined> {

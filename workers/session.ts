@@ -6,7 +6,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { backoffDelay } from '../src/backoff.js';
-import type { CrashTest, FromWorker, LiveSettings, SessionTask, ToWorker } from '../src/workerapi.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../src/workerapi.js';
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
@@ -36,6 +36,8 @@ const MAX_PENDING_SHAS = 10_000;
 const CONDITION_UPDATE_MS = 10_000;
 const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_LOG_EVERY_MS = 10_000;
+/** Of git's complaint, this much goes into a WARNING. */
+const MAX_WARNING_CHARS = 300;
 /** Closing a connection may wait on a server; a stop must not. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -122,6 +124,7 @@ export class Session {
         this.post({ type: 'emit', line: 'SYNCING' });
       },
       onProgress: (progress) => this.progress(progress),
+      stallMs: () => (this.live.fetchStallSeconds ?? DEFAULT_FETCH_STALL_SECONDS) * 1000,
       onDone: ({ ok, stderr, updates }) => {
         // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
@@ -495,7 +498,9 @@ function message(err: unknown): string {
 /** The line of git's stderr that says what went wrong (git's advice follows it, if any). */
 function gitError(stderr: string): string {
   const lines = stderr.trim().split('\n');
-  return lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
+  const line = lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
+  // The server chooses much of it (`remote:` lines): a WARNING stays one readable line.
+  return line.length > MAX_WARNING_CHARS ? `${line.slice(0, MAX_WARNING_CHARS)}...` : line;
 }
 
 /** Test-only: reachable solely through the coordinator's constructor options, never config. */

@@ -8,6 +8,13 @@ import https from 'node:https';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+/** One pkt-line: four hex digits of length, then the payload. */
+function pkt(payload: string | Buffer): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  return Buffer.concat([Buffer.from((data.length + 4).toString(16).padStart(4, '0')), data]);
+}
 
 export type Mode =
   | { kind: 'normal' }
@@ -20,7 +27,15 @@ export type Mode =
   /** A chunked body of well-formed ref lines that never ends (until the client hangs up). */
   | { kind: 'endless' }
   /** A 302 to the same URL elsewhere. */
-  | { kind: 'redirect'; location: string };
+  | { kind: 'redirect'; location: string }
+  /**
+   * Listings are answered; a fetch gets a v2 packfile section of sideband progress only: `packets`
+   * packets of ~64 KiB of progress each ending in a carriage return (endless: Infinity), then the
+   * connection ends.
+   */
+  | { kind: 'fetch-progress'; packets: number }
+  /** Listings are answered; a fetch gets nothing at all, and the connection stays open. */
+  | { kind: 'fetch-stall' };
 
 export interface GitHttpOptions {
   /** GIT_PROJECT_ROOT: repositories are served under it. */
@@ -44,6 +59,8 @@ export interface GitHttpServer {
   hangups: number;
   /** Bytes the garbage and endless modes wrote before the client hung up. */
   sent: number;
+  /** Fetch commands the fetch-progress and fetch-stall modes answered (badly). */
+  fetches: number;
   /** Resolves once `requests` holds at least `count` entries; rejects after `timeoutMs`. */
   untilRequests(count: number, timeoutMs?: number): Promise<void>;
   /** Resolves once `condition` holds, checked after each request and hang-up. */
@@ -75,6 +92,7 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
     requests: [],
     hangups: 0,
     sent: 0,
+    fetches: 0,
     untilRequests: (count, timeoutMs) => state.until(`${count} requests`, () => state.requests.length >= count, timeoutMs),
     until: (what, condition, timeoutMs = 15_000) =>
       new Promise<void>((resolve, reject) => {
@@ -153,6 +171,42 @@ export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServ
         });
         return pump();
       }
+      case 'fetch-progress':
+      case 'fetch-stall': {
+        // Only the fetch command misbehaves: read the (small) request body to tell.
+        const parts: Buffer[] = [];
+        request.on('data', (chunk: Buffer) => parts.push(chunk));
+        request.on('end', () => {
+          let body = Buffer.concat(parts);
+          if (header(request, 'content-encoding') === 'gzip') body = gunzipSync(body);
+          if (!body.includes('command=fetch')) {
+            return runBackend(options.root, request, response, url, protocol, authorized ? state.auth?.user : undefined, body);
+          }
+          state.fetches++;
+          wake();
+          response.once('close', () => {
+            state.hangups++;
+            wake();
+          });
+          if (mode.kind === 'fetch-stall') return; // headers never come
+          response.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-result', 'Cache-Control': 'no-cache' });
+          // A client that sent "have"s without "done" expects acknowledgments first: "ready" says a pack follows.
+          if (!body.includes('0009done\n')) response.write(Buffer.concat([pkt('acknowledgments\n'), pkt('NAK\n'), pkt('ready\n'), Buffer.from('0001')]));
+          response.write(pkt('packfile\n'));
+          const progress = pkt(Buffer.concat([Buffer.from([2]), Buffer.alloc(65000, 'x'), Buffer.from('\r')]));
+          let left = mode.packets;
+          const pump = () => {
+            while (left > 0 && !response.destroyed) {
+              left--;
+              state.sent += progress.length;
+              if (!response.write(progress)) return void response.once('drain', pump);
+            }
+            if (!response.destroyed) response.end();
+          };
+          pump();
+        });
+        return;
+      }
       default:
         return runBackend(options.root, request, response, url, mode.kind === 'v0' ? undefined : protocol, authorized ? state.auth?.user : undefined);
     }
@@ -203,6 +257,8 @@ function runBackend(
   url: URL,
   protocol: string | undefined,
   user: string | undefined,
+  /** The request body, when it was read already. */
+  body?: Buffer,
 ): void {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -219,9 +275,10 @@ function runBackend(
   if (protocol !== undefined) env.GIT_PROTOCOL = protocol;
   if (user !== undefined) env.REMOTE_USER = user;
   const encoding = header(request, 'content-encoding');
-  if (encoding) env.HTTP_CONTENT_ENCODING = encoding;
+  if (encoding && !body) env.HTTP_CONTENT_ENCODING = encoding; // a body read here is inflated already
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
-  request.pipe(child.stdin);
+  if (body) child.stdin.end(body);
+  else request.pipe(child.stdin);
   child.stdin.on('error', () => {});
   let head = Buffer.alloc(0);
   let headersDone = false;

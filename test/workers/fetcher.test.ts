@@ -62,3 +62,52 @@ test('a failing fetch reports its stderr', async (t) => {
   assert.equal(outcome?.ok, false);
   assert.match(outcome?.stderr ?? '', /nonexistent/);
 });
+
+test('a fetch that receives nothing for the stall time is ended, with everything it started, and fails saying so', async (t) => {
+  const fx = makeFixture();
+  t.after(fx.cleanup);
+  // An upload-pack that never answers: git waits for the ref advertisement that never comes.
+  const silent = join(fx.root, 'silent-upload-pack');
+  writeFileSync(silent, '#!/bin/sh\necho $$ > "$PIDFILE"\nexec sleep 600\n', { mode: 0o755 });
+  git(fx.local, 'config', 'remote.origin.uploadpack', silent);
+  const pidFile = join(fx.root, 'pid');
+  let outcome: { ok: boolean; stderr: string } | undefined;
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({ env: { PIDFILE: pidFile } }), writeFetchHead: false, stallMs: () => 700, onStart() {}, onDone: (o) => (outcome = o) });
+  const started = Date.now();
+  await fetcher.request();
+  const took = Date.now() - started;
+  assert.equal(outcome?.ok, false);
+  assert.match(outcome!.stderr, /the remote sent nothing for 0\.7 s; the fetch was ended \(remotedaemon\.fetchStallTimeout\)/);
+  assert.ok(took >= 700 && took < 5000, `ended after ${took} ms`);
+  const { readFileSync } = await import('node:fs');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  await eventually(() => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 'the silent upload-pack was ended too');
+});
+
+test('an endless stderr line from the remote side is read in chunks: a bounded tail is kept, memory stays flat', async (t) => {
+  const fx = makeFixture();
+  t.after(fx.cleanup);
+  // 256 MB on stderr without one newline, then a failure: what a hostile server's sideband can do.
+  const noisy = join(fx.root, 'noisy-upload-pack');
+  writeFileSync(noisy, '#!/bin/sh\nhead -c 268435456 /dev/zero | tr "\\0" x >&2\necho "fatal: the end" >&2\nexit 1\n', { mode: 0o755 });
+  git(fx.local, 'config', 'remote.origin.uploadpack', noisy);
+  let outcome: { ok: boolean; stderr: string } | undefined;
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => (outcome = o) });
+  await fetcher.request();
+  clearInterval(sampler);
+  t.diagnostic(`RSS ${Math.round(before / 2 ** 20)} MB before, peak ${Math.round(peak / 2 ** 20)} MB while 256 MB of stderr streamed past`);
+  assert.equal(outcome?.ok, false);
+  assert.ok(outcome!.stderr.length <= 64 * 1024, `kept ${outcome!.stderr.length} characters`);
+  assert.match(outcome!.stderr, /fatal: the end/);
+  assert.ok(peak - before < 64 * 2 ** 20, `RSS grew by ${Math.round((peak - before) / 2 ** 20)} MB`);
+});

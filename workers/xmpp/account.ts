@@ -10,7 +10,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { client, jid as parseJid, xml, type Client, type Element } from '@xmpp/client';
+import { StringDecoder } from 'node:string_decoder';
 import { backoffDelay } from '../../src/backoff.js';
+import { STANZAS, StanzaFilter, type Skipped } from './stanzafilter.js';
 
 /** Our presence marker and the notice element, one namespace per notice format version. */
 export const NOTICE_NS = 'urn:git-remote-daemon:notice:1';
@@ -25,8 +27,10 @@ const PING_EVERY_MS = 60_000;
 const PING_TIMEOUT_MS = 20_000;
 /** A login that lasted this long was healthy: losing it retries at once. */
 const HEALTHY_AFTER_MS = 60_000;
-/** Nothing this daemon accepts comes near it; a server sending more in one element is cut off. */
-const MAX_ELEMENT_BYTES = 64 * 1024;
+/** Nothing this daemon accepts comes near it: a longer element is skipped as it streams past. */
+const MAX_ELEMENT_CHARS = 64 * 1024;
+/** Skipped stanzas are said in the log at most this often, as a count. */
+const SKIPPED_LOG_EVERY_MS = 60_000;
 /** Other daemons remembered at most; a presence flood cannot grow memory past it. */
 const MAX_PEERS = 64;
 
@@ -71,6 +75,11 @@ export class XmppAccount {
   private onlineAt = 0;
   private readonly peers = new Set<string>();
   private trusted: Set<string>;
+  /** Stanzas skipped unread since the log last said so (a stranger's flood costs a count). */
+  private skipped = { untrusted: 0, oversize: 0, lastFrom: '', loggedAt: 0 };
+  private skippedTimer: NodeJS.Timeout | undefined;
+  /** Skipped since this process started, for status and tests. */
+  skippedTotal = 0;
 
   constructor(private settings: AccountSettings, private readonly events: AccountEvents) {
     this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
@@ -133,6 +142,7 @@ export class XmppAccount {
     this.attemptId++;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
+    this.reportSkipped();
     const x = this.xmpp;
     this.xmpp = undefined;
     const wasOnline = this.state === 'online';
@@ -166,7 +176,12 @@ export class XmppAccount {
     });
     x.reconnect.stop(); // reconnecting is ours to pace (src/backoff.ts), and RESUME's to hurry
     this.xmpp = x;
-    limitElementSize(x, () => this.lost(id, 'the server sent an element too large to be anything we use'));
+    filterElements(
+      x,
+      (name, from) => this.admits(name, from),
+      (element) => this.skippedElement(x, element),
+      () => this.lost(id, 'the server sent text too long to be anything we use between elements'),
+    );
     let smOffered = false;
     let smAnswered!: () => void;
     const settled = new Promise<void>((resolve) => (smAnswered = resolve));
@@ -258,6 +273,47 @@ export class XmppAccount {
     });
   }
 
+  /**
+   * Which top-level elements the parser may see: the server's own (no `from`, or our domain),
+   * and stanzas from our own account or a trusted one. A stranger's stanza is skipped unread.
+   */
+  private admits(name: string, from: string | undefined): boolean {
+    if (!STANZAS.has(name) || from === undefined) return true;
+    let sender;
+    try {
+      sender = parseJid(from);
+    } catch {
+      return false;
+    }
+    const senderBare = sender.bare().toString();
+    return this.trusted.has(senderBare) || senderBare === parseJid(this.settings.jid).domain;
+  }
+
+  private skippedElement(x: Client, element: Skipped): void {
+    // Stream management acknowledges stanzas handled: a skipped one is handled too, or the server
+    // would keep it queued for us and, past its queue limit, end the session.
+    if (element.name !== undefined && STANZAS.has(element.name) && x.streamManagement) x.streamManagement.inbound += 1;
+    this.skippedTotal++;
+    this.skipped[element.why]++;
+    if (element.from !== undefined) this.skipped.lastFrom = element.from.slice(0, 100);
+    const wait = this.skipped.loggedAt + SKIPPED_LOG_EVERY_MS - Date.now();
+    if (wait <= 0) this.reportSkipped();
+    else this.skippedTimer ??= setTimeout(() => this.reportSkipped(), wait);
+  }
+
+  /** Says how many stanzas were skipped since it last said so, if any. */
+  private reportSkipped(): void {
+    clearTimeout(this.skippedTimer);
+    this.skippedTimer = undefined;
+    const { untrusted, oversize, lastFrom } = this.skipped;
+    if (untrusted + oversize === 0) return;
+    const parts = [];
+    if (untrusted > 0) parts.push(`${untrusted} from accounts not trusted (last: ${JSON.stringify(lastFrom)})`);
+    if (oversize > 0) parts.push(`${oversize} over ${MAX_ELEMENT_CHARS / 1024} KiB`);
+    this.events.log(`skipped unread: ${parts.join(', ')}`);
+    this.skipped = { untrusted: 0, oversize: 0, lastFrom: '', loggedAt: Date.now() };
+  }
+
   private stanza(el: Element): void {
     const from = el.attrs.from;
     // The server echoes our own presence back to us, before we count as online.
@@ -293,18 +349,26 @@ function bare(text: string): string {
 }
 
 /**
- * The parser keeps a whole top-level element in memory until it ends; count what arrives between
- * two complete elements and hang up on a server that sends more than anything we accept.
+ * Puts a StanzaFilter between the socket and @xmpp/client's parser. The client makes a new parser
+ * for every stream it opens (after STARTTLS, after login); the filter starts afresh with it.
  */
-function limitElementSize(x: Client, tooLarge: () => void): void {
-  let pending = 0;
-  const onData = x._onData.bind(x);
+function filterElements(x: Client, admit: (name: string, from: string | undefined) => boolean, skipped: (element: Skipped) => void, tooLarge: () => void): void {
+  let parser: unknown;
+  let decoder = new StringDecoder('utf8');
+  let filter: StanzaFilter | undefined;
   x._onData = (data: Buffer) => {
-    pending += data.length;
-    if (pending > MAX_ELEMENT_BYTES) return tooLarge();
-    onData(data);
+    if (!x.parser) return; // the stream is closing: nothing more is read
+    if (x.parser !== parser || !filter) {
+      parser = x.parser;
+      decoder = new StringDecoder('utf8');
+      filter = new StanzaFilter(admit, MAX_ELEMENT_CHARS, {
+        deliver: (text) => x.parser?.write(text),
+        skipped,
+        tooLarge,
+      });
+    }
+    filter.push(decoder.write(data));
   };
-  x.on('element', () => (pending = 0));
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

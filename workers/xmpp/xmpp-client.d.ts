@@ -39,6 +39,10 @@ declare module '@xmpp/client' {
     disconnect(): Promise<unknown>;
     send(stanza: Element): Promise<void>;
     _onData(data: Buffer): void;
+    /** The current stream's parser (a new one for every stream opened); null while none is. */
+    parser: { write(text: string): void } | null;
+    /** XEP-0198 counters: `inbound` is the count of stanzas handled, acknowledged to the server. */
+    streamManagement?: { inbound: number };
   }
 
   export function client(options: ClientOptions): Client;
