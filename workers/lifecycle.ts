@@ -27,9 +27,13 @@ export interface LifeState {
   network: boolean;
   /** Id of the latest connect attempt: results of older attempts are stale. */
   attempt: number;
-  /** Attempts that failed in a row, or connections that did not last: drives the backoff. */
+  /** Attempts that failed in a row, or connections lost before catching up: drives the backoff. */
   failures: number;
-  /** The current connection caught up with the remote (it works, not merely opened). */
+  /**
+   * The current connection caught up with the remote (listed its refs, fetched if that was
+   * needed): it works, not merely opened. This is the one meaning of "healthy", whatever the
+   * connection's age: it resets the backoff.
+   */
   healthy: boolean;
   /**
    * Until then, failed connects retry at the shortest delay: a healthy connection was lost just
@@ -46,6 +50,11 @@ export type LifeEvent =
   | { type: 'reload' }
   /** The machine has a new way out (a new address or default route, or it woke from suspend). */
   | { type: 'network-changed' }
+  /**
+   * The transport has news that the remote is reachable again (p2p: the DHT answers again, or the
+   * peer itself linked to us): a backoff has nothing left to wait for.
+   */
+  | { type: 'reachable' }
   | { type: 'stop' }
   | { type: 'connected'; attempt: number }
   | { type: 'connect-failed'; attempt: number; reason: string; needsUser: boolean }
@@ -71,8 +80,6 @@ export interface StepEnv {
   now: number;
   /** The wait before retry number `failures` (1 = first retry). */
   delay(failures: number): number;
-  /** How long a connection must have lasted, caught up, to count as healthy when it drops. */
-  healthyAfterMs: number;
   /** After losing a healthy connection, how long retries stay at the shortest delay. */
   quickRetryMs: number;
 }
@@ -125,6 +132,11 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       // A remote that needs no network, or waits for the user, has nothing to gain from it.
       if (!state.network || !active(state) || phase.kind !== 'backoff') return [state, []];
       return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+    case 'reachable':
+      // As for a network change, but the transport's own word: what the backoff waited out is over.
+      // Waiting for the user, connecting or connected: nothing to do.
+      if (!active(state) || phase.kind !== 'backoff') return [state, []];
+      return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
     case 'retry-due':
       if (phase.kind !== 'backoff' || !active(state)) return [state, []];
       return connect(state, []);
@@ -138,7 +150,7 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       ];
     case 'caught-up':
       if (phase.kind !== 'connected' || event.attempt !== state.attempt || state.healthy) return [state, []];
-      return [{ ...state, healthy: true }, [{ do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: null }]];
+      return [{ ...state, healthy: true, failures: 0 }, [{ do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: null }]];
     case 'connect-failed': {
       if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
       if (event.needsUser) return waitForUser(state, event.reason, []);
@@ -149,12 +161,12 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       if (phase.kind !== 'connected' || event.attempt !== state.attempt) return [state, []];
       const effects: Effect[] = [{ do: 'disconnect', attempt: state.attempt }, { do: 'emit', line: 'DISCONNECTED' }];
       if (event.needsUser) return waitForUser(state, event.reason, effects);
-      // A connection that caught up and lasted a little was healthy: the server went away (a
-      // restart, most likely), so come back quickly, and keep trying quickly for a while. One that
-      // drops again right after each connect counts as another failure and backs off.
-      const lasted = state.healthy && env.now - phase.since >= env.healthyAfterMs;
-      const next = lasted ? { ...state, quickUntil: env.now + env.quickRetryMs } : state;
-      return backOff(next, env, `disconnected: ${event.reason}`, lasted ? 1 : state.failures + 1, effects);
+      // A connection that caught up was healthy, however young: the server went away (a restart,
+      // most likely), so come back quickly, and keep trying quickly for a while. One that drops
+      // before catching up counts as another failure and backs off: a server that accepts and
+      // then drops every connection is not hammered.
+      const next = state.healthy ? { ...state, quickUntil: env.now + env.quickRetryMs } : state;
+      return backOff(next, env, `disconnected: ${event.reason}`, state.healthy ? 1 : state.failures + 1, effects);
     }
   }
 }
