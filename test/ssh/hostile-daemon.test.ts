@@ -77,6 +77,18 @@ test('sshd restarted 6 times, each a second after the catch-up, a push during ea
   assert.equal(took.length, 6);
 });
 
+test('a notifier that says READY and then nothing, poll interval 5 s: a push is fetched by the safety-net listing, with no WARNING', async (t) => {
+  const fx = await setup(t, { serverBin: { gitRemoteDaemon: true, shims: { 'mute-notifier': '#!/bin/sh\necho READY\nexec cat >/dev/null\n' } } });
+  git(fx.local, 'config', 'remote.origin.remotedaemon-notifier', 'mute-notifier');
+  git(fx.local, 'config', 'remotedaemon.pollInterval', '5');
+  const d = daemonIn(t, fx);
+  await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') !== undefined, 'the first catch-up', 20_000);
+  const sha = push(fx);
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'the push fetched within 10 s', 10_000);
+  assert.deepEqual(d.lines.filter((l) => l.startsWith('WARNING')), []);
+});
+
 /** A commit made on the server directly (sshd is down), as a push landing during the outage. */
 async function pushOnServer(fx: SshFixture, message: string): Promise<string> {
   const run = (argv: string[]) => fx.sshd.runAsUser(['git', '-C', fx.remotePath, ...argv], { env: { GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@b' } });
