@@ -40,6 +40,11 @@ export interface LifeState {
    * before, so the server is most likely restarting and will be back in seconds.
    */
   quickUntil: number;
+  /**
+   * The network changed, or the transport said the remote is reachable, while an attempt was under
+   * way: it started in the old conditions, so its failure says nothing, and the next try is at once.
+   */
+  retryAtOnce: boolean;
 }
 
 export type LifeEvent =
@@ -94,7 +99,7 @@ export const CONNECT = 'connect';
 export const NEEDS_USER = 'needs-user';
 
 export function initialState(mode: ControlMode, network: boolean): LifeState {
-  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0 };
+  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0, retryAtOnce: false };
 }
 
 /** The first step: leave the initial resting phase for whatever the mode asks. */
@@ -130,13 +135,11 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
     case 'network-changed':
       // Whatever failed on the old network may work on the new one: stop waiting out the backoff.
       // A remote that needs no network, or waits for the user, has nothing to gain from it.
-      if (!state.network || !active(state) || phase.kind !== 'backoff') return [state, []];
-      return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+      if (!state.network) return [state, []];
+      return retryNow(state);
     case 'reachable':
       // As for a network change, but the transport's own word: what the backoff waited out is over.
-      // Waiting for the user, connecting or connected: nothing to do.
-      if (!active(state) || phase.kind !== 'backoff') return [state, []];
-      return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+      return retryNow(state);
     case 'retry-due':
       if (phase.kind !== 'backoff' || !active(state)) return [state, []];
       return connect(state, []);
@@ -145,7 +148,7 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
         return [state, [{ do: 'disconnect', attempt: event.attempt }]]; // late: close the stray
       }
       return [
-        { ...state, phase: { kind: 'connected', attempt: event.attempt, since: env.now }, healthy: false },
+        { ...state, phase: { kind: 'connected', attempt: event.attempt, since: env.now }, healthy: false, retryAtOnce: false },
         [{ do: 'emit', line: 'CONNECTED' }],
       ];
     case 'caught-up':
@@ -154,6 +157,7 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
     case 'connect-failed': {
       if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
       if (event.needsUser) return waitForUser(state, event.reason, []);
+      if (state.retryAtOnce) return connect({ ...state, failures: 0 }, []);
       const failures = env.now < state.quickUntil ? 1 : state.failures + 1;
       return backOff(state, env, `cannot connect: ${event.reason}`, failures, []);
     }
@@ -198,7 +202,19 @@ function settle(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
 
 function connect(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
   const attempt = state.attempt + 1;
-  return [{ ...state, attempt, phase: { kind: 'connecting', attempt }, healthy: false }, [...effects, { do: 'connect', attempt }]];
+  return [{ ...state, attempt, phase: { kind: 'connecting', attempt }, healthy: false, retryAtOnce: false }, [...effects, { do: 'connect', attempt }]];
+}
+
+/**
+ * The way out changed (network change, the transport's word that the remote is reachable): a
+ * remote backing off tries now, from the shortest delay; one connecting tries again at once if
+ * this attempt fails. Waiting for the user, paused or connected: nothing to gain.
+ */
+function retryNow(state: LifeState): [LifeState, Effect[]] {
+  if (!active(state)) return [state, []];
+  if (state.phase.kind === 'backoff') return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+  if (state.phase.kind === 'connecting' && !state.retryAtOnce) return [{ ...state, retryAtOnce: true }, []];
+  return [state, []];
 }
 
 function backOff(state: LifeState, env: StepEnv, reason: string, failures: number, effects: Effect[]): [LifeState, Effect[]] {

@@ -269,8 +269,9 @@ export class Session {
 
   /** The transport says the remote can be reached again: a backoff ends now. */
   private reachable(why: string): void {
-    if (this.state.phase.kind !== 'backoff') return;
-    this.log(`${why}: trying again now`);
+    const { kind } = this.state.phase;
+    if (kind === 'backoff') this.log(`${why}: trying again now`);
+    else if (kind === 'connecting') this.log(`${why}: trying again at once if the attempt under way fails`);
     this.dispatch({ type: 'reachable' });
   }
 

@@ -202,7 +202,7 @@ test('a network change ends a backoff at once; it leaves a waiting remote and a 
   assert.deepEqual(step(paused, { type: 'network-changed' }, env())[1], []);
 });
 
-test('the transport saying the remote is reachable ends a backoff at once, from the shortest delay; otherwise it changes nothing', () => {
+test('the transport saying the remote is reachable ends a backoff at once, from the shortest delay; connected, waiting or paused, it changes nothing', () => {
   const backingOff = walk([
     { type: 'connect-failed', attempt: 1, reason: 'no DHT', needsUser: false },
     { type: 'retry-due' },
@@ -213,13 +213,33 @@ test('the transport saying the remote is reachable ends a backoff at once, from 
   assert.equal(next.failures, 0);
   assert.deepEqual(effects, [{ do: 'cancel-timer' }, { do: 'connect', attempt: 3 }]);
   const connecting = walk([]).state;
-  assert.deepEqual(step(connecting, { type: 'reachable' }, env()), [connecting, []]);
+  assert.deepEqual(step(connecting, { type: 'reachable' }, env())[1], [], 'an attempt under way is left to finish');
   const connected = walk([{ type: 'connected', attempt: 1 }]).state;
   assert.deepEqual(step(connected, { type: 'reachable' }, env()), [connected, []]);
   const waiting = walk([{ type: 'connect-failed', attempt: 1, reason: 'bad key file', needsUser: true }]).state;
   assert.deepEqual(step(waiting, { type: 'reachable' }, env())[1], []);
   const paused = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]).state;
   assert.deepEqual(step(paused, { type: 'reachable' }, env())[1], []);
+});
+
+test('reachable (or a network change) during an attempt: if that attempt fails, the next starts at once, from the shortest delay', () => {
+  for (const type of ['reachable', 'network-changed'] as const) {
+    const failing = walk([
+      { type: 'connect-failed', attempt: 1, reason: 'no DHT', needsUser: false },
+      { type: 'retry-due' },
+      { type: 'connect-failed', attempt: 2, reason: 'no DHT', needsUser: false },
+      { type: 'retry-due' },
+    ]).state;
+    assert.equal(failing.phase.kind, 'connecting');
+    const [hinted, none] = step(failing, { type }, env());
+    assert.deepEqual(none, [], 'the attempt under way is left to finish');
+    const [next, effects] = step(hinted, { type: 'connect-failed', attempt: 3, reason: 'started before the DHT answered', needsUser: false }, env());
+    assert.deepEqual(effects, [{ do: 'connect', attempt: 4 }], type);
+    assert.equal(next.failures, 0);
+    const [later, timer] = step(next, { type: 'connect-failed', attempt: 4, reason: 'really unreachable', needsUser: false }, env());
+    assert.deepEqual(timer.at(-1), { do: 'timer', ms: 1000 }, 'once only: the next failure backs off again');
+    assert.equal(later.phase.kind, 'backoff');
+  }
 });
 
 test('a remote that retried and then finds it needs the user says so: a condition of its own kind', () => {
