@@ -5,11 +5,13 @@
 //
 // A notifier that fails after READY (breaks the protocol, floods, stops answering PING, exits) costs
 // only itself: the connection stays, the remote is polled over it for the rest of that connection,
-// and the next connection tries the notifier again. A notifier whose liveness cannot be checked
-// (it never answers PING, as git-annex-shell does not) is kept, with a safety-net listing over the
-// same connection at the poll interval: READY and then silence would otherwise go unnoticed. Dropping the connection instead would cut off
+// and the next connection tries the notifier again. Dropping the connection instead would cut off
 // the catch-up fetch every connect starts, and a broken notifier would keep the remote from ever
 // syncing. Condition kinds are fixed words, so each is said once however often it recurs.
+//
+// A notifier whose liveness cannot be checked (it never answers PING, as git-annex-shell does not)
+// is kept, with a safety-net listing over the same connection at the poll interval: READY and then
+// silence would otherwise leave the remote blind.
 
 import type { TransportContext } from '../plugin.js';
 import { startPolling, type Poller } from '../poll.js';
@@ -89,7 +91,10 @@ export class HeldConnection implements Connection {
   private poller: Poller | undefined;
   private provenTimer: NodeJS.Timeout | undefined;
   /** Listing at the poll interval beside a notifier that has not answered a PING (yet). */
-  safetyNet: Poller | undefined;
+  private safetyNet: Poller | undefined;
+  /** When its next listing is due; shown in status once the notifier turned out mute. */
+  private safetyNetNext: number | undefined;
+  private mute = false;
   /** The notifier answered a PING: it is ours, and its liveness is checked. */
   answering = false;
   private tunnelPromise: Promise<Tunnel> | undefined;
@@ -140,8 +145,7 @@ export class HeldConnection implements Connection {
           answered: () => {
             if (!held.answering) events.watching('notifier (answers PING)');
             held.answering = true;
-            held.safetyNet?.stop(); // its liveness is checked from now on: no need to list
-            held.safetyNet = undefined;
+            held.stopSafetyNet(); // its liveness is checked from now on: no need to list
             held.notifierProven();
           },
           mute: () => held.notifierMute(),
@@ -212,15 +216,23 @@ export class HeldConnection implements Connection {
    * moved. It starts from nothing known, so its first listing reports every ref and the session
    * fetches only what it lacks; a notifier that works makes every listing after that find nothing.
    */
-  startSafetyNet(): void {
+  private startSafetyNet(): void {
     if (this.answering) return;
     this.safetyNet = startPolling(new Map(), {
       list: () => this.listRefs(),
       nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
-      scheduled: (at) => this.events.nextLook?.(at),
+      scheduled: (at) => {
+        this.safetyNetNext = at;
+        if (this.mute) this.events.nextLook?.(at);
+      },
     });
+  }
+
+  private stopSafetyNet(): void {
+    this.safetyNet?.stop();
+    this.safetyNet = undefined;
   }
 
   /**
@@ -228,10 +240,12 @@ export class HeldConnection implements Connection {
    * but a wedged notifier does not either, so the safety-net listing stays for this connection.
    * Said once per remote in the log, not on every reconnect.
    */
-  notifierMute(): void {
+  private notifierMute(): void {
     if (this.closing || !this.notifier) return;
+    this.mute = true;
     const every = this.context.live().pollIntervalSeconds;
     this.events.watching(`notifier (does not answer PING), and listing every ${every} s`);
+    if (this.safetyNetNext !== undefined) this.events.nextLook?.(this.safetyNetNext);
     if (saidMute.has(this.context)) return;
     saidMute.add(this.context);
     this.events.log(
@@ -249,8 +263,7 @@ export class HeldConnection implements Connection {
     if (this.closing || !this.notifier) return;
     this.notifier.close();
     this.notifier = undefined;
-    this.safetyNet?.stop(); // the polling below takes over
-    this.safetyNet = undefined;
+    this.stopSafetyNet(); // the polling below takes over
     const every = this.context.live().pollIntervalSeconds;
     this.events.condition(NOTIFIER, `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
     try {
