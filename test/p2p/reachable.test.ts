@@ -34,11 +34,13 @@ test('a remote that failed while no DHT node answered connects once the DHT come
   // The DHT comes up late, on the port A was told; then B, which announces itself on it.
   const late = await createTestnet(3, { host: '127.0.0.1', port });
   t.after(() => late.destroy());
+  const up = Date.now();
   const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
   t.after(() => db.stop());
   await logged(da, /the DHT answers again/, 20_000);
   await logged(da, /^b: the DHT answers again: trying again/, 5000);
   await da.waitFor('CONNECTED b', { timeoutMs: 40_000 });
+  t.diagnostic(`DHT up -> CONNECTED b: ${Date.now() - up} ms (B's daemon started meanwhile)`);
   await da.waitFor('DONESYNCING b 1', { timeoutMs: 20_000 });
   assert.equal(refValue(a, 'refs/remotes/b/main'), refValue(b, 'refs/heads/main'));
 });
@@ -58,7 +60,9 @@ test('a remote backing off because its peer was away retries the moment that pee
   // B's remote dials A; A's node holds the link B made, and A's remote stops waiting for its own.
   const linked = await logged(da, /linked to .* \(it dialled\)/, 40_000, from);
   assert.ok(linked);
+  const linkedAt = Date.now();
   await logged(da, /^b: the peer linked to us: trying again/, 5000, from);
   await da.waitFor('CONNECTED b', { timeoutMs: 10_000 });
+  t.diagnostic(`link seen -> CONNECTED b: ${Date.now() - linkedAt} ms`);
   await da.waitFor('DONESYNCING b 1', { timeoutMs: 20_000 });
 });
