@@ -8,8 +8,15 @@ import { Backoff } from './backoff.js';
 
 /** How long a task gets to stop cleanly before its thread is terminated. */
 export const STOP_GRACE_MS = 1200;
-/** A task that ran this long before dying gets its restart backoff reset. */
-const HEALTHY_AFTER_MS = 60_000;
+/**
+ * A task that ran this long before dying gets its restart backoff reset. This is not a remote's
+ * "healthy" (workers/lifecycle.ts: caught up with the remote, whatever its age), on purpose: a
+ * thread dies of a bug of ours or a breached resource limit, not of a server restart, and the same
+ * input kills it again, often right after the catch-up that reads it. Resetting on "caught up"
+ * would restart a worker that dies on every catch-up about once a second forever; only a long run
+ * without dying shows that the cause has gone.
+ */
+const STABLE_RUN_MS = 60_000;
 
 /** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
 export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 3 } as const;
@@ -120,7 +127,7 @@ export class Supervised<M> {
     if (this.port === port) this.port = undefined;
     if (this.stopping) return this.options.onEnded(err, undefined);
     err ??= new Error('ended unexpectedly');
-    if (Date.now() - this.startedAt >= HEALTHY_AFTER_MS) this.restarts.reset();
+    if (Date.now() - this.startedAt >= STABLE_RUN_MS) this.restarts.reset();
     const delay = this.restarts.next();
     this.options.onEnded(err, delay);
     this.restartTimer = setTimeout(() => this.start(), delay);

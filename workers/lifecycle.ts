@@ -27,15 +27,24 @@ export interface LifeState {
   network: boolean;
   /** Id of the latest connect attempt: results of older attempts are stale. */
   attempt: number;
-  /** Attempts that failed in a row, or connections that did not last: drives the backoff. */
+  /** Attempts that failed in a row, or connections lost before catching up: drives the backoff. */
   failures: number;
-  /** The current connection caught up with the remote (it works, not merely opened). */
+  /**
+   * The current connection caught up with the remote (listed its refs, fetched if that was
+   * needed): it works, not merely opened. This is the one meaning of "healthy", whatever the
+   * connection's age: it resets the backoff.
+   */
   healthy: boolean;
   /**
    * Until then, failed connects retry at the shortest delay: a healthy connection was lost just
    * before, so the server is most likely restarting and will be back in seconds.
    */
   quickUntil: number;
+  /**
+   * The network changed, or the transport said the remote is reachable, while an attempt was under
+   * way: it started in the old conditions, so its failure says nothing, and the next try is at once.
+   */
+  retryAtOnce: boolean;
 }
 
 export type LifeEvent =
@@ -46,6 +55,11 @@ export type LifeEvent =
   | { type: 'reload' }
   /** The machine has a new way out (a new address or default route, or it woke from suspend). */
   | { type: 'network-changed' }
+  /**
+   * The transport has news that the remote is reachable again (p2p: the DHT answers again, or the
+   * peer itself linked to us): a backoff has nothing left to wait for.
+   */
+  | { type: 'reachable' }
   | { type: 'stop' }
   | { type: 'connected'; attempt: number }
   | { type: 'connect-failed'; attempt: number; reason: string; needsUser: boolean }
@@ -71,8 +85,6 @@ export interface StepEnv {
   now: number;
   /** The wait before retry number `failures` (1 = first retry). */
   delay(failures: number): number;
-  /** How long a connection must have lasted, caught up, to count as healthy when it drops. */
-  healthyAfterMs: number;
   /** After losing a healthy connection, how long retries stay at the shortest delay. */
   quickRetryMs: number;
 }
@@ -87,7 +99,7 @@ export const CONNECT = 'connect';
 export const NEEDS_USER = 'needs-user';
 
 export function initialState(mode: ControlMode, network: boolean): LifeState {
-  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0 };
+  return { phase: { kind: 'paused' }, mode, network, attempt: 0, failures: 0, healthy: false, quickUntil: 0, retryAtOnce: false };
 }
 
 /** The first step: leave the initial resting phase for whatever the mode asks. */
@@ -123,8 +135,11 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
     case 'network-changed':
       // Whatever failed on the old network may work on the new one: stop waiting out the backoff.
       // A remote that needs no network, or waits for the user, has nothing to gain from it.
-      if (!state.network || !active(state) || phase.kind !== 'backoff') return [state, []];
-      return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+      if (!state.network) return [state, []];
+      return retryNow(state);
+    case 'reachable':
+      // As for a network change, but the transport's own word: what the backoff waited out is over.
+      return retryNow(state);
     case 'retry-due':
       if (phase.kind !== 'backoff' || !active(state)) return [state, []];
       return connect(state, []);
@@ -133,15 +148,16 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
         return [state, [{ do: 'disconnect', attempt: event.attempt }]]; // late: close the stray
       }
       return [
-        { ...state, phase: { kind: 'connected', attempt: event.attempt, since: env.now }, healthy: false },
+        { ...state, phase: { kind: 'connected', attempt: event.attempt, since: env.now }, healthy: false, retryAtOnce: false },
         [{ do: 'emit', line: 'CONNECTED' }],
       ];
     case 'caught-up':
       if (phase.kind !== 'connected' || event.attempt !== state.attempt || state.healthy) return [state, []];
-      return [{ ...state, healthy: true }, [{ do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: null }]];
+      return [{ ...state, healthy: true, failures: 0 }, [{ do: 'condition', kind: CONNECT, text: null }, { do: 'condition', kind: NEEDS_USER, text: null }]];
     case 'connect-failed': {
       if (phase.kind !== 'connecting' || event.attempt !== state.attempt) return [state, []];
       if (event.needsUser) return waitForUser(state, event.reason, []);
+      if (state.retryAtOnce) return connect({ ...state, failures: 0 }, []);
       const failures = env.now < state.quickUntil ? 1 : state.failures + 1;
       return backOff(state, env, `cannot connect: ${event.reason}`, failures, []);
     }
@@ -149,12 +165,12 @@ export function step(state: LifeState, event: LifeEvent, env: StepEnv): [LifeSta
       if (phase.kind !== 'connected' || event.attempt !== state.attempt) return [state, []];
       const effects: Effect[] = [{ do: 'disconnect', attempt: state.attempt }, { do: 'emit', line: 'DISCONNECTED' }];
       if (event.needsUser) return waitForUser(state, event.reason, effects);
-      // A connection that caught up and lasted a little was healthy: the server went away (a
-      // restart, most likely), so come back quickly, and keep trying quickly for a while. One that
-      // drops again right after each connect counts as another failure and backs off.
-      const lasted = state.healthy && env.now - phase.since >= env.healthyAfterMs;
-      const next = lasted ? { ...state, quickUntil: env.now + env.quickRetryMs } : state;
-      return backOff(next, env, `disconnected: ${event.reason}`, lasted ? 1 : state.failures + 1, effects);
+      // A connection that caught up was healthy, however young: the server went away (a restart,
+      // most likely), so come back quickly, and keep trying quickly for a while. One that drops
+      // before catching up counts as another failure and backs off: a server that accepts and
+      // then drops every connection is not hammered.
+      const next = state.healthy ? { ...state, quickUntil: env.now + env.quickRetryMs } : state;
+      return backOff(next, env, `disconnected: ${event.reason}`, state.healthy ? 1 : state.failures + 1, effects);
     }
   }
 }
@@ -186,7 +202,19 @@ function settle(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
 
 function connect(state: LifeState, effects: Effect[]): [LifeState, Effect[]] {
   const attempt = state.attempt + 1;
-  return [{ ...state, attempt, phase: { kind: 'connecting', attempt }, healthy: false }, [...effects, { do: 'connect', attempt }]];
+  return [{ ...state, attempt, phase: { kind: 'connecting', attempt }, healthy: false, retryAtOnce: false }, [...effects, { do: 'connect', attempt }]];
+}
+
+/**
+ * The way out changed (network change, the transport's word that the remote is reachable): a
+ * remote backing off tries now, from the shortest delay; one connecting tries again at once if
+ * this attempt fails. Waiting for the user, paused or connected: nothing to gain.
+ */
+function retryNow(state: LifeState): [LifeState, Effect[]] {
+  if (!active(state)) return [state, []];
+  if (state.phase.kind === 'backoff') return connect({ ...state, failures: 0 }, [{ do: 'cancel-timer' }]);
+  if (state.phase.kind === 'connecting' && !state.retryAtOnce) return [{ ...state, retryAtOnce: true }, []];
+  return [state, []];
 }
 
 function backOff(state: LifeState, env: StepEnv, reason: string, failures: number, effects: Effect[]): [LifeState, Effect[]] {

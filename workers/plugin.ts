@@ -35,6 +35,11 @@ export interface TransportContext {
   live(): LiveSettings;
   /** The link to this transport's shared endpoint, when it declares one and the daemon runs it. */
   endpoint?: EndpointLink;
+  /**
+   * Tells the session the remote can be reached again (p2p: the DHT answers again, the peer linked
+   * to us), at any time: a remote backing off retries at once; otherwise it changes nothing.
+   */
+  reachable?(why: string): void;
 }
 
 export interface TransportModule {

@@ -24,11 +24,9 @@ import { TrackingRefs } from './tracking.js';
 import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from './transport.js';
 
 /**
- * A connection that caught up and lasted this long was healthy: losing it retries at once, and
- * quickly for QUICK_RETRY_MS (a restarting server is back within seconds). Shorter-lived ones back
- * off, so a server that drops every connection right after it is made is not hammered.
+ * After losing a connection that caught up (lifecycle.ts: the one meaning of healthy), failed
+ * connects retry at the shortest delay for this long: a restarting server is back within seconds.
  */
-const HEALTHY_AFTER_MS = 3_000;
 const QUICK_RETRY_MS = 30_000;
 /** Object ids from notices waiting to be looked at; past this, a fetch settles them all. */
 const MAX_PENDING_SHAS = 10_000;
@@ -149,7 +147,15 @@ export class Session {
     // A transport that is missing or cannot load fails each connect, and is reported there.
     this.transport = this.plugin
       ?.load()
-      .then((module) => module.create({ spec: this.task.spec, repo: this.task.repo, live: () => this.live, endpoint: this.endpoint }));
+      .then((module) =>
+        module.create({
+          spec: this.task.spec,
+          repo: this.task.repo,
+          live: () => this.live,
+          endpoint: this.endpoint,
+          reachable: (why) => this.reachable(why),
+        }),
+      );
     this.transport?.catch(() => {});
     this.apply(start(this.state));
     await this.done;
@@ -189,7 +195,6 @@ export class Session {
     return {
       now: Date.now(),
       delay: (failures: number) => backoffDelay(failures, Math.random()),
-      healthyAfterMs: HEALTHY_AFTER_MS,
       quickRetryMs: QUICK_RETRY_MS,
     };
   }
@@ -263,6 +268,14 @@ export class Session {
       case 'carrier':
         return this.notices.link(message.carrier, message.port);
     }
+  }
+
+  /** The transport says the remote can be reached again: a backoff ends now. */
+  private reachable(why: string): void {
+    const { kind } = this.state.phase;
+    if (kind === 'backoff') this.log(`${why}: trying again now`);
+    else if (kind === 'connecting') this.log(`${why}: trying again at once if the attempt under way fails`);
+    this.dispatch({ type: 'reachable' });
   }
 
   /** The connection of the current attempt, while the lifecycle counts it as connected. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { keepaliveCountFor } from '../../workers/ssh/connect.js';
 import { settingsFromSshG } from '../../workers/ssh/config.js';
 import { push } from './fixture.js';
-import { connect, fixture, serverProcesses, waitFor } from './support.js';
+import { connect, fixture, Recorder, serverProcesses, sshFor, waitFor } from './support.js';
 
 const SHA = 'a'.repeat(40);
 const FAST = { pollIntervalSeconds: 0.2 };
@@ -74,12 +74,30 @@ test('our notifier answers PING; frozen after READY it is a WARNING and the remo
   assert.equal(settled, false, 'the connection itself is kept');
 });
 
-test('a notifier that never answers PING (as git-annex-shell) is trusted on its channel: no WARNING', async (t) => {
+test('a notifier that says READY and then nothing (never answers PING): no WARNING, said once, and a listing finds the push it never reports', async (t) => {
   const fx = await fixture(t, { serverBin: { shims: { 'mute-notifier': '#!/bin/sh\necho READY\nexec cat >/dev/null\n' } } });
-  const { events } = await connect(t, fx, { notifier: 'mute-notifier' }, { firstPongMs: 300, pingEveryMs: 100, pongTimeoutMs: 300 });
-  await waitFor('the first PING unanswered', () => events.logs.some((l) => /does not answer PING/.test(l)));
-  await new Promise((r) => setTimeout(r, 600)); // two pong timeouts' worth: nothing may happen
-  assert.deepEqual(events.warnings, []);
+  const events = new Recorder();
+  const transport = sshFor(fx, { notifier: 'mute-notifier', pollIntervalSeconds: 0.5 }, { firstPongMs: 300, pingEveryMs: 100, pongTimeoutMs: 300 });
+  for (let round = 1; round <= 2; round++) {
+    const connection = await transport.connect(events, new AbortController().signal);
+    t.after(() => connection.close());
+    await waitFor('the first PING unanswered', () => events.logs.filter((l) => /^watching: notifier \(does not answer PING\), and listing every 0.5 s$/.test(l)).length === round);
+    const sha = push(fx); // the mute notifier never reports it: only the safety-net listing can
+    await waitFor('the push found by listing', () => events.seen().has(sha));
+    await connection.close();
+  }
+  assert.deepEqual(events.warnings, [], 'git-annex-shell is legitimate: no WARNING');
+  assert.equal(events.logs.filter((l) => /does not answer PING \(git-annex-shell does not\)/.test(l)).length, 1, 'said once, not per connection');
+});
+
+test('our notifier answers the first PING: no safety-net listing beside it', async (t) => {
+  const fx = await fixture(t);
+  const { connection, events } = await connect(t, fx, { pollIntervalSeconds: 1 }, { firstPongMs: 5000 });
+  await waitFor('the first PONG', () => events.logs.includes('watching: notifier (answers PING)'));
+  await new Promise((r) => setTimeout(r, 2500)); // two poll intervals: a listing would have reported every ref
+  assert.deepEqual(events.changes, []);
+  assert.ok(!events.logs.some((l) => /listing every/.test(l)));
+  await connection.close();
 });
 
 test('a stalled link (every server process frozen) is noticed by keepalive and reported as a stall', async (t) => {

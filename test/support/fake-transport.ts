@@ -70,6 +70,8 @@ export class FakeRemote {
   readonly connections: FakeConnection[] = [];
   readonly signals: AbortSignal[] = [];
   private readonly waiters = new Set<() => void>();
+  /** What the session gave the transport (its `reachable` hook, say), once it was created. */
+  context: TransportContext | undefined;
 
   constructor(private readonly gitDir: string) {}
 
@@ -77,7 +79,12 @@ export class FakeRemote {
     name: 'fake',
     network: true,
     claims: () => false,
-    load: async () => ({ create: (_context: TransportContext): Transport => ({ connect: (events, signal) => this.connect(events, signal) }) }),
+    load: async () => ({
+      create: (context: TransportContext): Transport => {
+        this.context = context;
+        return { connect: (events, signal) => this.connect(events, signal) };
+      },
+    }),
   };
 
   get attempts(): number {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState, type StepEnv } from '../../workers/lifecycle.js';
 
-const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (failures - 1), healthyAfterMs: 10_000, quickRetryMs: 30_000 });
+const env = (now = 1000): StepEnv => ({ now, delay: (failures) => 1000 * 2 ** (failures - 1), quickRetryMs: 30_000 });
 
 /** Runs events from a fresh running state; returns the final state and every effect in order. */
 function walk(events: LifeEvent[], { network = true, mode = 'running' as LifeState['mode'], now = 1000 } = {}) {
@@ -36,7 +36,7 @@ test('connected emits CONNECTED; a lost connection emits DISCONNECTED and backs 
   assert.equal(state.failures, 2);
 });
 
-test('a healthy connection that lasted resets the backoff; one dropped right after connecting does not', () => {
+test('a connection that caught up resets the backoff however young; one lost before catching up keeps backing off', () => {
   let [s] = start(initialState('running', true));
   const fail = (attempt: number, now: number) => {
     [s] = step(s, { type: 'connect-failed', attempt, reason: 'x', needsUser: false }, env(now));
@@ -46,13 +46,36 @@ test('a healthy connection that lasted resets the backoff; one dropped right aft
   fail(2, 0);
   fail(3, 0);
   [s] = step(s, { type: 'connected', attempt: 4 }, env(0));
+  const [notCaughtUp, e2] = step(s, { type: 'lost', attempt: 4, reason: 'dropped', needsUser: false }, env(60_000));
+  assert.deepEqual(e2.find((e) => e.do === 'timer'), { do: 'timer', ms: 8000 }, 'a link that drops before catching up keeps backing off, whatever its age');
+  assert.equal(notCaughtUp.failures, 4);
   [s] = step(s, { type: 'caught-up', attempt: 4 }, env(1));
-  const [lasted, e1] = step(s, { type: 'lost', attempt: 4, reason: 'server restart', needsUser: false }, env(60_000));
+  assert.equal(s.failures, 0, 'caught up: healthy');
+  // Lost 1 ms after catching up, as when a server restarts right after a push was fetched.
+  const [young, e1] = step(s, { type: 'lost', attempt: 4, reason: 'server restart', needsUser: false }, env(2));
   assert.deepEqual(e1.find((e) => e.do === 'timer'), { do: 'timer', ms: 1000 }, 'retried from the shortest delay');
-  assert.equal(lasted.failures, 1);
-  const [flapped, e2] = step(s, { type: 'lost', attempt: 4, reason: 'dropped', needsUser: false }, env(2000));
-  assert.deepEqual(e2.find((e) => e.do === 'timer'), { do: 'timer', ms: 8000 }, 'a link that drops within seconds keeps backing off');
-  assert.equal(flapped.failures, 4);
+  assert.equal(young.failures, 1);
+  assert.equal(young.quickUntil, 2 + 30_000, 'and quickly while the server restarts');
+});
+
+test('twenty restarts, each right after the catch-up: every retry stays at the shortest delay', () => {
+  let [s] = start(initialState('running', true));
+  let now = 0;
+  const timers: number[] = [];
+  for (let cycle = 0; cycle < 20; cycle++) {
+    let effects: Effect[];
+    [s] = step(s, { type: 'connected', attempt: s.attempt }, env(now));
+    [s] = step(s, { type: 'caught-up', attempt: s.attempt }, env((now += 300)));
+    [s, effects] = step(s, { type: 'lost', attempt: s.attempt, reason: 'restart', needsUser: false }, env((now += 1500)));
+    timers.push((effects.find((e) => e.do === 'timer') as { ms: number }).ms);
+    for (let down = 0; down < 3; down++) {
+      [s] = step(s, { type: 'retry-due' }, env((now += 1000)));
+      [s, effects] = step(s, { type: 'connect-failed', attempt: s.attempt, reason: 'refused', needsUser: false }, env(now));
+      timers.push((effects.find((e) => e.do === 'timer') as { ms: number }).ms);
+    }
+    [s] = step(s, { type: 'retry-due' }, env((now += 1000)));
+  }
+  assert.deepEqual(new Set(timers), new Set([1000]));
 });
 
 test('after losing a healthy connection, failed connects keep retrying at the shortest delay for a while, then back off', () => {
@@ -177,6 +200,46 @@ test('a network change ends a backoff at once; it leaves a waiting remote and a 
   assert.deepEqual(step(local, { type: 'network-changed' }, env())[1], []);
   const paused = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]).state;
   assert.deepEqual(step(paused, { type: 'network-changed' }, env())[1], []);
+});
+
+test('the transport saying the remote is reachable ends a backoff at once, from the shortest delay; connected, waiting or paused, it changes nothing', () => {
+  const backingOff = walk([
+    { type: 'connect-failed', attempt: 1, reason: 'no DHT', needsUser: false },
+    { type: 'retry-due' },
+    { type: 'connect-failed', attempt: 2, reason: 'no DHT', needsUser: false },
+  ]).state;
+  const [next, effects] = step(backingOff, { type: 'reachable' }, env());
+  assert.equal(next.phase.kind, 'connecting');
+  assert.equal(next.failures, 0);
+  assert.deepEqual(effects, [{ do: 'cancel-timer' }, { do: 'connect', attempt: 3 }]);
+  const connecting = walk([]).state;
+  assert.deepEqual(step(connecting, { type: 'reachable' }, env())[1], [], 'an attempt under way is left to finish');
+  const connected = walk([{ type: 'connected', attempt: 1 }]).state;
+  assert.deepEqual(step(connected, { type: 'reachable' }, env()), [connected, []]);
+  const waiting = walk([{ type: 'connect-failed', attempt: 1, reason: 'bad key file', needsUser: true }]).state;
+  assert.deepEqual(step(waiting, { type: 'reachable' }, env())[1], []);
+  const paused = walk([{ type: 'connect-failed', attempt: 1, reason: 'x', needsUser: false }, { type: 'pause' }]).state;
+  assert.deepEqual(step(paused, { type: 'reachable' }, env())[1], []);
+});
+
+test('reachable (or a network change) during an attempt: if that attempt fails, the next starts at once, from the shortest delay', () => {
+  for (const type of ['reachable', 'network-changed'] as const) {
+    const failing = walk([
+      { type: 'connect-failed', attempt: 1, reason: 'no DHT', needsUser: false },
+      { type: 'retry-due' },
+      { type: 'connect-failed', attempt: 2, reason: 'no DHT', needsUser: false },
+      { type: 'retry-due' },
+    ]).state;
+    assert.equal(failing.phase.kind, 'connecting');
+    const [hinted, none] = step(failing, { type }, env());
+    assert.deepEqual(none, [], 'the attempt under way is left to finish');
+    const [next, effects] = step(hinted, { type: 'connect-failed', attempt: 3, reason: 'started before the DHT answered', needsUser: false }, env());
+    assert.deepEqual(effects, [{ do: 'connect', attempt: 4 }], type);
+    assert.equal(next.failures, 0);
+    const [later, timer] = step(next, { type: 'connect-failed', attempt: 4, reason: 'really unreachable', needsUser: false }, env());
+    assert.deepEqual(timer.at(-1), { do: 'timer', ms: 1000 }, 'once only: the next failure backs off again');
+    assert.equal(later.phase.kind, 'backoff');
+  }
 });
 
 test('a remote that retried and then finds it needs the user says so: a condition of its own kind', () => {

@@ -124,6 +124,19 @@ test('a lost connection: DISCONNECTED, a retry after backoff, CONNECTED and a ca
   assert.match(h.warnings().join('\n'), /disconnected: connection reset/);
 });
 
+test('a transport saying the remote is reachable ends the backoff at once', async (t) => {
+  const h = harness(t, (_fx, fake) => fake.outcomes.push('fail', 'fail'));
+  await h.fake.until(() => h.fake.attempts === 2);
+  // After the second failure the next retry is 1-2 s away.
+  await h.until('backing off again', () => h.messages().filter((m) => m.type === 'phase' && m.phase.kind === 'backoff').length === 2);
+  const at = Date.now();
+  h.fake.context!.reachable!('the peer linked to us');
+  await h.until('connected', () => h.lines().includes('CONNECTED'));
+  assert.ok(Date.now() - at < 1000, `connected ${Date.now() - at} ms later: sooner than the backoff would have allowed`);
+  assert.equal(h.fake.attempts, 3);
+  assert.ok(h.messages().some((m) => m.type === 'log' && m.text === 'the peer linked to us: trying again now'));
+});
+
 test('PAUSE closes the connection and makes no attempt; RESUME reconnects at once', async (t) => {
   const h = harness(t);
   await h.until('connected', () => h.lines().includes('CONNECTED'));

@@ -99,6 +99,9 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
         case 'down':
           peerDown(m.key);
           return tell(m.key, { type: 'down', reason: m.reason });
+        case 'reachable':
+          // Every remote: those backing off because no peer could be found retry now.
+          return tellAll(() => ({ type: 'reachable' }));
         case 'notice': {
           const notice = decodeNotice(m.text);
           if (notice) hub.hear(`peer ${m.key.slice(0, 12)}`, notice);

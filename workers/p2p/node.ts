@@ -15,6 +15,7 @@ import { loadIdentity, type Identity } from './identity.js';
 import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { lendLinks } from './lend.js';
+import { watchReachability, type ReachWatch } from './reach.js';
 import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
@@ -55,6 +56,8 @@ class PeerNode {
   private readonly sessions = new Map<string, number>();
   private watcher: RefWatcher | undefined;
   private helpers: NetServer | undefined;
+  /** Whether the DHT answers: remotes that wait on it hear the moment it does again. */
+  private reach: ReachWatch | undefined;
   private readonly refused = new Map<string, number>();
   private readonly instance = randomUUID();
   /** Dials waiting for a link to a key to be held, whichever side dialled it. */
@@ -94,6 +97,11 @@ class PeerNode {
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
     this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
     await this.server.listen(keyPair);
+    this.reach = watchReachability(this.dht, () => {
+      this.say({ type: 'log', text: 'the DHT answers again' });
+      this.say({ type: 'reachable' });
+    });
+    if (this.reach.isolated) this.say({ type: 'log', text: 'no DHT node answers (bootstrap unreachable?): asking again until one does' });
     this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
     this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
   }
@@ -273,6 +281,7 @@ class PeerNode {
         if (waiters.size === 0) this.waiters.delete(key);
         if (err) {
           conn.close();
+          this.reach?.check(); // a dial that found nobody because nobody answers at all
           reject(err);
         } else resolve();
       };
@@ -332,6 +341,7 @@ class PeerNode {
   }
 
   async stop(): Promise<void> {
+    this.reach?.stop();
     this.watcher?.close();
     this.helpers?.close();
     for (const conn of this.conns) conn.close();

@@ -21,6 +21,8 @@ export type FromNode =
   | { type: 'fatal'; text: string }
   | { type: 'ready'; publicKey: string; socket: string }
   | { type: 'up'; key: string }
+  /** The DHT answers again after none of its nodes did: dials that failed for it may work now. */
+  | { type: 'reachable' }
   | { type: 'down'; key: string; reason: string }
   | { type: 'dial-failed'; key: string; reason: string; needsUser: boolean }
   | { type: 'refs'; key: string; refs: [string, string][] }

@@ -15,7 +15,10 @@ export type ToP2pEndpoint = { type: 'dial' };
 export type FromP2pEndpoint =
   /** Sent on every (re)attach: a new instance means the node behind it was restarted. */
   | { type: 'hello'; instance: string }
+  /** The link to this remote's peer is up (we dialled, or it did). */
   | { type: 'up' }
+  /** The DHT answers again after none of its nodes did. */
+  | { type: 'reachable' }
   | { type: 'down'; reason: string }
   | { type: 'failed'; key: string; reason: string; needsUser: boolean }
   | { type: 'refs'; refs: [string, string][] };
@@ -25,8 +28,15 @@ const DIAL_ANSWER_MS = 45_000;
 /** bin/, where `git-remote-p2p` is: git must find it whatever PATH the daemon was started with. */
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
 
-export function create({ spec, repo, endpoint }: TransportContext): Transport {
+export function create({ spec, repo, endpoint, reachable }: TransportContext): Transport {
   const socket = socketPath(findGitDir(repo.gitDir));
+  // Heard whether or not a connect is under way: a remote backing off because the DHT or the peer
+  // could not be reached retries the moment either is back, instead of waiting out its delay.
+  endpoint?.onMessage((raw) => {
+    const m = raw as FromP2pEndpoint;
+    if (m.type === 'reachable') reachable?.('the DHT answers again');
+    else if (m.type === 'up') reachable?.('the peer linked to us');
+  });
   const plan: FetchPlan = {
     env: { PATH: `${BIN}:${process.env.PATH ?? ''}`, GRD_P2P_SOCKET: socket },
     // Whatever a peer sends is checked before it lands: a peer is a person's laptop, not a forge.

@@ -34,6 +34,12 @@ declare module 'hyperdht' {
     fullyBootstrapped(): Promise<void>;
     address(): { host: string; port: number };
     destroy(options?: { force?: boolean }): Promise<void>;
+    /** The routing table (dht-rpc): empty while no DHT node answers. */
+    readonly nodes: { readonly length: number };
+    /** Queries the DHT (its bootstrap nodes when the table is empty) in the background. */
+    refresh(): void;
+    on(event: 'add-node' | 'remove-node' | 'network-change', fn: () => void): this;
+    off(event: 'add-node' | 'remove-node' | 'network-change', fn: () => void): this;
   }
 }
 

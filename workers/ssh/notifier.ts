@@ -13,7 +13,8 @@
 // (a flood would otherwise cost CPU and memory without limit). Whether it is alive is asked, not
 // assumed: it is sent PING now and then, and our own notifier answers PONG. git-annex-shell reads
 // and ignores its stdin, so a notifier that never answered the first PING is taken to be one that
-// cannot, and only its channel vouches for it.
+// cannot: nothing here can tell it is alive, so the transport adds a safety-net listing
+// (handlers.mute) rather than trust a channel that may be wedged.
 
 import { BoundedLines } from '../../src/kit/lines.js';
 import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
@@ -92,6 +93,8 @@ export interface NotifierHandlers {
   garbage(line: string): void;
   /** It answered a PING: it is our notifier and it is alive. */
   answered?(): void;
+  /** It did not answer the first PING (git-annex-shell, or one like it): its liveness cannot be checked. */
+  mute?(): void;
   log(text: string): void;
 }
 
@@ -154,8 +157,8 @@ export async function startNotifier(
       clearTimeout(pingTimer);
       pingTimer = setTimeout(() => {
         if (pinging === 'waiting-first') {
-          pinging = 'mute'; // git-annex-shell, or a notifier like it: its channel is all we can watch
-          handlers.log('the notifier does not answer PING (not git-remote-daemon\'s?); trusting its channel');
+          pinging = 'mute'; // git-annex-shell, or a notifier like it, or a wedged one: no way to tell
+          handlers.mute?.();
         } else fail(new NotifierProtocolError(`the notifier stopped answering (no PONG within ${Math.round(wait / 1000)} s)`));
       }, wait);
     };

@@ -8,6 +8,10 @@
 // and the next connection tries the notifier again. Dropping the connection instead would cut off
 // the catch-up fetch every connect starts, and a broken notifier would keep the remote from ever
 // syncing. Condition kinds are fixed words, so each is said once however often it recurs.
+//
+// A notifier whose liveness cannot be checked (it never answers PING, as git-annex-shell does not)
+// is kept, with a safety-net listing over the same connection at the poll interval: READY and then
+// silence would otherwise leave the remote blind.
 
 import type { TransportContext } from '../plugin.js';
 import { startPolling, type Poller } from '../poll.js';
@@ -26,6 +30,8 @@ export const NO_NOTIFIER = 'no-notifier';
 export const NOTIFIER = 'notifier';
 /** A notifier that behaved this long (or answered a PING) has shown it works: its WARNING is over. */
 const NOTIFIER_PROVEN_MS = 60_000;
+/** Remotes (by their transport's context) whose log already says their notifier does not answer PING. */
+const saidMute = new WeakSet<TransportContext>();
 
 /** `tuning`: tests shorten the notifier's limits; the daemon uses the defaults. */
 export function create(context: TransportContext, tuning: Partial<NotifierLimits> = {}): Transport {
@@ -84,6 +90,11 @@ export class HeldConnection implements Connection {
   private notifier: RunningNotifier | undefined;
   private poller: Poller | undefined;
   private provenTimer: NodeJS.Timeout | undefined;
+  /** Listing at the poll interval beside a notifier that has not answered a PING (yet). */
+  private safetyNet: Poller | undefined;
+  /** When its next listing is due; shown in status once the notifier turned out mute. */
+  private safetyNetNext: number | undefined;
+  private mute = false;
   /** The notifier answered a PING: it is ours, and its liveness is checked. */
   answering = false;
   private tunnelPromise: Promise<Tunnel> | undefined;
@@ -134,8 +145,10 @@ export class HeldConnection implements Connection {
           answered: () => {
             if (!held.answering) events.watching('notifier (answers PING)');
             held.answering = true;
+            held.stopSafetyNet(); // its liveness is checked from now on: no need to list
             held.notifierProven();
           },
+          mute: () => held.notifierMute(),
           log: (text) => events.log(text),
         },
         limits,
@@ -145,6 +158,9 @@ export class HeldConnection implements Connection {
         held.notifier = start.notifier;
         events.condition(NO_NOTIFIER, null);
         events.watching('notifier');
+        // Until it answers a PING, nothing shows it alive: list now and then meanwhile. Ours answers
+        // within milliseconds, long before the first listing is due.
+        held.startSafetyNet();
         held.provenTimer = setTimeout(() => held.notifierProven(), NOTIFIER_PROVEN_MS);
         start.notifier.ended.then(
           () => {},
@@ -196,6 +212,49 @@ export class HeldConnection implements Connection {
   }
 
   /**
+   * Beside a notifier whose liveness is not (yet) checked: list every poll interval and report what
+   * moved. It starts from nothing known, so its first listing reports every ref and the session
+   * fetches only what it lacks; a notifier that works makes every listing after that find nothing.
+   */
+  private startSafetyNet(): void {
+    if (this.answering) return;
+    this.safetyNet = startPolling(new Map(), {
+      list: () => this.listRefs(),
+      nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
+      changed: (change) => this.events.changed(change),
+      failed: (err) => this.lost(err),
+      scheduled: (at) => {
+        this.safetyNetNext = at;
+        if (this.mute) this.events.nextLook?.(at);
+      },
+    });
+  }
+
+  private stopSafetyNet(): void {
+    this.safetyNet?.stop();
+    this.safetyNet = undefined;
+  }
+
+  /**
+   * The notifier did not answer the first PING. git-annex-shell never does, so it is no WARNING;
+   * but a wedged notifier does not either, so the safety-net listing stays for this connection.
+   * Said once per remote in the log, not on every reconnect.
+   */
+  private notifierMute(): void {
+    if (this.closing || !this.notifier) return;
+    this.mute = true;
+    const every = this.context.live().pollIntervalSeconds;
+    this.events.watching(`notifier (does not answer PING), and listing every ${every} s`);
+    if (this.safetyNetNext !== undefined) this.events.nextLook?.(this.safetyNetNext);
+    if (saidMute.has(this.context)) return;
+    saidMute.add(this.context);
+    this.events.log(
+      `the notifier on ${this.url.host} does not answer PING (git-annex-shell does not): its liveness cannot be checked, ` +
+        `so its refs are also listed every ${every} s over the same connection`,
+    );
+  }
+
+  /**
    * The notifier failed after READY while the connection still works: poll over the connection for
    * the rest of its life. Whatever moved while the notifier was failing is compared at once.
    */
@@ -204,6 +263,7 @@ export class HeldConnection implements Connection {
     if (this.closing || !this.notifier) return;
     this.notifier.close();
     this.notifier = undefined;
+    this.stopSafetyNet(); // the polling below takes over
     const every = this.context.live().pollIntervalSeconds;
     this.events.condition(NOTIFIER, `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
     try {
@@ -233,6 +293,7 @@ export class HeldConnection implements Connection {
       try {
         clearTimeout(this.provenTimer);
         this.poller?.stop();
+        this.safetyNet?.stop();
         this.notifier?.close();
         this.queue.close(reason ?? new Error('connection closed'));
         const tunnel = await this.tunnelPromise?.catch(() => undefined);

@@ -1,0 +1,68 @@
+// Coming back from "unreachable" without RESUME: a remote that backs off because the DHT did not
+// answer retries once it does (a loopback DHT that comes up late), and one that backs off because
+// its peer was away retries the moment that peer links to us.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import createTestnet from 'hyperdht/testnet.js';
+import { git, refValue } from '../support/git.js';
+import { startDaemon } from '../support/daemon.js';
+import { logged, makePeers } from './support.js';
+
+/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+test('a remote that failed while no DHT node answered connects once the DHT comes up, without RESUME', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  // B serves A but does not fetch from it: nothing dials A, so only the DHT coming back can help.
+  git(b, 'config', 'remotedaemon.p2p.allow', p.address('a'));
+  const port = await freeUdpPort();
+  for (const repo of [a, b]) git(repo, 'config', 'remotedaemon.p2p.bootstrap', `127.0.0.1:${port}`);
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  t.after(() => da.stop());
+  await logged(da, /no DHT node answers/, 30_000);
+  await da.waitFor(/^WARNING b cannot connect: could not reach the peer/, { timeoutMs: 40_000 });
+  // The DHT comes up late, on the port A was told; then B, which announces itself on it.
+  const late = await createTestnet(3, { host: '127.0.0.1', port });
+  t.after(() => late.destroy());
+  const up = Date.now();
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => db.stop());
+  await logged(da, /the DHT answers again/, 20_000);
+  await logged(da, /^b: the DHT answers again: trying again/, 5000);
+  await da.waitFor('CONNECTED b', { timeoutMs: 40_000 });
+  t.diagnostic(`DHT up -> CONNECTED b: ${Date.now() - up} ms (B's daemon started meanwhile)`);
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 20_000 });
+  assert.equal(refValue(a, 'refs/remotes/b/main'), refValue(b, 'refs/heads/main'));
+});
+
+test('a remote backing off because its peer was away retries the moment that peer links to us', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  t.after(() => da.stop());
+  await da.waitFor(/^WARNING b cannot connect: could not reach the peer/, { timeoutMs: 40_000 });
+  const from = da.stderr.length;
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => db.stop());
+  // B's remote dials A; A's node holds the link B made, and A's remote stops waiting for its own.
+  const linked = await logged(da, /linked to .* \(it dialled\)/, 40_000, from);
+  assert.ok(linked);
+  const linkedAt = Date.now();
+  await logged(da, /^b: the peer linked to us: trying again/, 5000, from);
+  await da.waitFor('CONNECTED b', { timeoutMs: 10_000 });
+  t.diagnostic(`link seen -> CONNECTED b: ${Date.now() - linkedAt} ms`);
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 20_000 });
+});
