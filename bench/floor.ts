@@ -1,14 +1,16 @@
 // The floor of one thread per remote, measured side by side with the daemon: a bare Node process
 // (the same node binary) whose worker threads only wait. `add <n>` on stdin starts n more and
 // answers `up <total>` once they all run; the bench reads the process's PSS and CPU from /proc.
-// `--import <module>` makes each worker import that module first: what one import costs a worker.
+// `--import <module>` makes each worker import that module first: what one import costs a worker;
+// `--v8-flags <flags>` sets V8 flags before the first worker, as the daemon's pool does.
 //
-//   node dist/bench/floor.js [--import <file or package>]...
+//   node dist/bench/floor.js [--v8-flags <flags>] [--import <file or package>]...
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 /** A worker that waits for a message that never comes, the least a thread per remote can be. */
@@ -26,8 +28,8 @@ export interface FloorProcess {
 }
 
 /** Starts the floor process: bare workers, or workers that import `imports` (absolute file URLs or packages). */
-export async function startFloor(imports: string[] = []): Promise<FloorProcess> {
-  const args = [fileURLToPath(import.meta.url), ...imports.flatMap((m) => ['--import', m])];
+export async function startFloor(imports: string[] = [], v8Flags?: string): Promise<FloorProcess> {
+  const args = [fileURLToPath(import.meta.url), ...(v8Flags ? ['--v8-flags', v8Flags] : []), ...imports.flatMap((m) => ['--import', m])];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
@@ -46,7 +48,10 @@ export async function startFloor(imports: string[] = []): Promise<FloorProcess> 
 
 async function main(): Promise<void> {
   const imports: string[] = [];
-  for (let i = 2; i < process.argv.length; i++) if (process.argv[i] === '--import') imports.push(process.argv[++i]!);
+  for (let i = 2; i < process.argv.length; i++) {
+    if (process.argv[i] === '--import') imports.push(process.argv[++i]!);
+    else if (process.argv[i] === '--v8-flags') setFlagsFromString(process.argv[++i]!);
+  }
   const workers: Worker[] = [];
   for await (const line of createInterface({ input: process.stdin })) {
     const n = Number(/^add (\d+)$/.exec(line)?.[1] ?? 0);

@@ -14,6 +14,7 @@ import { makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import type { StartSshdOptions } from '../test/support/sshd.js';
 import { cpuTicks, procStatus, pssMb, threadSamples, threadUse, TICKS_PER_SECOND, type ThreadSample } from './procfs.js';
 import { startFloor } from './floor.js';
+import { WORKER_V8_FLAGS } from '../src/supervisor.js';
 import { localMemory, withLocalRemotes } from './local.js';
 import { median, report } from './report.js';
 
@@ -117,6 +118,9 @@ function remoteThreads(d: RunningDaemon): Map<number, string> {
   return threads;
 }
 
+/** How long an idle daemon (and the floor beside it) is left alone before its CPU is measured. */
+const SETTLE_MS = 45_000;
+
 const pct = (ticks: number, seconds: number) => (ticks / TICKS_PER_SECOND / seconds) * 100;
 const verdict = (met: boolean) => (met ? 'met' : 'NOT MET');
 
@@ -129,7 +133,9 @@ async function idleCost(label: string, d: RunningDaemon, remotes: number, second
   const pid = d.child.pid!;
   const floor = await startFloor();
   await floor.add(remotes);
-  await sleep(2000);
+  // Past start-up for both: catch-ups done, cat-files ended, and V8's start-up collections (its
+  // memory reducer runs for the first half minute or so of every thread) over.
+  await sleep(SETTLE_MS);
   const before = threadSamples(pid);
   const floorBefore = cpuTicks(floor.pid);
   await sleep(seconds * 1000);
@@ -174,7 +180,6 @@ async function idleSsh(remotes = 10, seconds = 60): Promise<void> {
     },
     async (_fx, d) => {
       await d.waitForCount(/^CONNECTED /, remotes, 60_000);
-      await sleep(15_000); // catch-ups done, cat-files ended
       await idleCost(`${remotes} connected ssh remotes`, d, remotes, seconds, 0.3);
     },
   );
@@ -182,7 +187,6 @@ async function idleSsh(remotes = 10, seconds = 60): Promise<void> {
 
 async function idleLocal(remotes = 50, seconds = 60): Promise<void> {
   await withLocalRemotes(remotes, ['--foreground', '--verbose'], async (d) => {
-    await sleep(15_000);
     await idleCost(`${remotes} local remotes`, d, remotes, seconds, 1);
   });
 }
@@ -193,8 +197,8 @@ async function idle(): Promise<void> {
 }
 
 /** PSS per added worker thread of a floor process whose workers import `imports` (none: the bare floor). */
-async function floorPerWorker(imports: string[] = [], added = 10): Promise<number> {
-  const floor = await startFloor(imports);
+async function floorPerWorker(imports: string[] = [], v8Flags?: string, added = 10): Promise<number> {
+  const floor = await startFloor(imports, v8Flags);
   try {
     await floor.add(1);
     await sleep(2000);
@@ -221,17 +225,20 @@ async function memory(): Promise<void> {
   );
   report('', `(1: ${one.pssMb.toFixed(0)} MB, 10: ${ten.pssMb.toFixed(0)} MB, 50: ${fifty.pssMb.toFixed(0)} MB; 1 -> 50: ${((fifty.pssMb - one.pssMb) / 49).toFixed(1)} MB per remote)`);
   report('memory: 50 local remotes, PSS with children (target <= 450 MB)', `${fifty.treePssMb.toFixed(0)} MB (${fifty.children} child processes) ${verdict(fifty.treePssMb <= 450)}`);
-  // What a worker's imports cost, each measured as a floor process whose workers import it.
+  // What a worker's imports cost, each measured as a floor process whose workers import it, with
+  // the V8 flags the daemon's pool sets and without them.
   const module = (path: string) => new URL(`../${path}`, import.meta.url).href;
   const steps: [string, string[]][] = [
-    ['loaded as an ES module (as piscina loads tasks)', []],
+    ['loaded as an ES module (as piscina loads tasks)', ['node:worker_threads']],
     ['+ the session (workers/session.js)', [module('workers/session.js')]],
     ['+ the local transport', [module('workers/session.js'), module('workers/local/transport.js')]],
     ['+ the ssh transport', [module('workers/session.js'), module('workers/ssh/transport.js')]],
   ];
+  const over = (mb: number) => `${mb - floor >= 0 ? '+' : ''}${(mb - floor).toFixed(1)}`;
   for (const [what, imports] of steps) {
-    const perWorker = await floorPerWorker(imports.length ? imports : ['node:worker_threads']);
-    report(`memory: a waiting worker ${what}`, `${perWorker.toFixed(1)} MB (${(perWorker - floor) >= 0 ? '+' : ''}${(perWorker - floor).toFixed(1)} MB over the floor)`);
+    const plain = await floorPerWorker(imports);
+    const flagged = await floorPerWorker(imports, WORKER_V8_FLAGS);
+    report(`memory: a waiting worker ${what}`, `${over(flagged)} MB over the floor with ${WORKER_V8_FLAGS}, ${over(plain)} MB without`);
   }
 }
 
