@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { makeFixture, git, commit } from '../test/support/git.js';
-import { startDaemon } from '../test/support/daemon.js';
+import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { memoryOf, pssMb, tree } from './procfs.js';
 import { median, report } from './report.js';
 
@@ -43,11 +43,8 @@ export async function localLatency(pushes = 20): Promise<number[]> {
   }
 }
 
-/**
- * Memory of the daemon process (all its worker threads) with `remotes` local remotes, after
- * `quietMs` of nothing happening; `treePssMb` adds its child processes (`children` of them).
- */
-export async function localMemory(remotes: number, quietMs = 3000): Promise<{ rssMb: number; pssMb: number; treePssMb: number; children: number }> {
+/** A daemon (started with `args`) with `remotes` local remotes, all CONNECTED, for `body`. */
+export async function withLocalRemotes<T>(remotes: number, args: string[], body: (d: RunningDaemon) => Promise<T>): Promise<T> {
   const fx = makeFixture();
   for (let i = 1; i < remotes; i++) {
     const path = join(fx.root, `r${i}.git`);
@@ -55,17 +52,27 @@ export async function localMemory(remotes: number, quietMs = 3000): Promise<{ rs
     git(fx.local, 'remote', 'add', `r${i}`, path);
     git(fx.local, 'fetch', '-q', `r${i}`);
   }
-  const d = startDaemon(fx.local, ['--foreground']);
+  const d = startDaemon(fx.local, args);
   try {
     await d.waitForCount(/^CONNECTED /, remotes, 60_000);
-    // Let start-up garbage settle: quiet is what a daemon spends most of its life in.
-    await new Promise((r) => setTimeout(r, quietMs));
-    const pids = tree(d.child.pid!);
-    return { ...memoryOf(d.child.pid!), treePssMb: pssMb(pids), children: pids.length - 1 };
+    return await body(d);
   } finally {
     await d.stop();
     fx.cleanup();
   }
+}
+
+/**
+ * Memory of the daemon process (all its worker threads) with `remotes` local remotes, after
+ * `quietMs` of nothing happening; `treePssMb` adds its child processes (`children` of them).
+ */
+export function localMemory(remotes: number, quietMs = 3000): Promise<{ rssMb: number; pssMb: number; treePssMb: number; children: number }> {
+  return withLocalRemotes(remotes, ['--foreground'], async (d) => {
+    // Let start-up garbage settle: quiet is what a daemon spends most of its life in.
+    await new Promise((r) => setTimeout(r, quietMs));
+    const pids = tree(d.child.pid!);
+    return { ...memoryOf(d.child.pid!), treePssMb: pssMb(pids), children: pids.length - 1 };
+  });
 }
 
 export async function benchLocal(): Promise<void> {

@@ -56,3 +56,48 @@ export function cpuTicks(root: number): number {
   }
   return ticks;
 }
+
+/** One thread of a process: its CPU ticks (user + system) and wake-ups (voluntary context switches). */
+export interface ThreadSample {
+  pid: number;
+  tid: number;
+  ticks: number;
+  wakeups: number;
+}
+
+/** Every thread of the process tree as it stands now. */
+export function threadSamples(root: number): ThreadSample[] {
+  const samples: ThreadSample[] = [];
+  for (const pid of tree(root)) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        samples.push({ pid, tid: Number(tid), ticks: Number(fields[11]) + Number(fields[12]), wakeups });
+      } catch {
+        // gone
+      }
+    }
+  }
+  return samples;
+}
+
+/** What each thread used between two samples (threads that came later count from zero). */
+export function threadUse(before: ThreadSample[], after: ThreadSample[]): ThreadSample[] {
+  const earlier = new Map(before.map((s) => [`${s.pid}/${s.tid}`, s]));
+  return after.map((s) => {
+    const was = earlier.get(`${s.pid}/${s.tid}`);
+    return { ...s, ticks: s.ticks - (was?.ticks ?? 0), wakeups: s.wakeups - (was?.wakeups ?? 0) };
+  });
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux that matters). */
+export const TICKS_PER_SECOND = 100;

@@ -4,6 +4,7 @@
 // remote's work while connected: catch up after every (re)connect, and fetch whatever changes.
 // This is the piscina task; it resolves only on a clean stop.
 
+import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { backoffDelay } from '../src/backoff.js';
 import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../src/workerapi.js';
@@ -42,6 +43,8 @@ const CLOSE_TIMEOUT_MS = 3000;
 export default async function session(task: SessionTask): Promise<string> {
   const s = new Session(task);
   const release = capturePrints((text) => s.log(`printed: ${text.trimEnd()}`));
+  // Which OS thread is this remote's (top -H, /proc/<pid>/task/<tid>): where its CPU and wake-ups go.
+  s.log(`runs in thread ${osThreadId()}`);
   if (task.crash) misbehave(task.crash);
   try {
     await s.run();
@@ -501,6 +504,15 @@ class PortLink implements EndpointLink {
   close(): void {
     this.listeners.clear();
     this.port.close();
+  }
+}
+
+/** This thread's id as the kernel knows it (Linux; `?` elsewhere). */
+function osThreadId(): string {
+  try {
+    return readlinkSync('/proc/thread-self').split('/').at(-1)!;
+  } catch {
+    return '?';
   }
 }
 

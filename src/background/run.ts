@@ -277,26 +277,28 @@ export async function runBackground(mode: RunMode): Promise<void> {
       if (remade) rmSync(daemonPathsNow.dir, { recursive: true, force: true });
       void running.stop();
     },
+    ownDir: paths.dir,
     check: () => repairFiles(false),
   });
   const daemonPathsNow = paths;
   let remade = false;
   let missingSince: number | undefined;
-  repair = (now) => repairFiles(now);
+  repair = (now) => void repairFiles(now);
   // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
   // so that status, send and stop keep working. Its lock socket stayed bound under the deleted
   // name, where a starter finds it in /proc (lock.ts), so no second daemon got in meanwhile.
   // Unasked, only once they have been missing for a while with the repository intact: the
   // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
   // middle of it would make fail ("Directory not empty"). A command asking for the daemon
-  // (through the lock, or with SIGUSR2 when it found it in /proc) gets them at once.
-  function repairFiles(now: boolean): void {
+  // (through the lock, or with SIGUSR2 when it found it in /proc) gets them at once. True while
+  // files are missing and not made again yet (the watchdog looks again a moment later).
+  function repairFiles(now: boolean): boolean {
     if (!filesMissing()) {
       missingSince = undefined;
-      return;
+      return false;
     }
     missingSince ??= Date.now();
-    if (!now && Date.now() - missingSince < REPAIR_AFTER_MS) return;
+    if (!now && Date.now() - missingSince < REPAIR_AFTER_MS) return true;
     missingSince = undefined;
     remade = true;
     const missing: string[] = [];
@@ -329,6 +331,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     } catch (err) {
       log(`cannot re-create the files in ${daemonPathsNow.dir}: ${why(err)}`);
     }
+    return false;
   }
 
   for (const act of early) act(running);

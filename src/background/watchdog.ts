@@ -1,14 +1,21 @@
 // No orphan daemons: a daemon whose repository (or worktree) has been deleted would otherwise run,
-// reconnect and log into nowhere for as long as the machine is up. This notices within a second or
-// two and says what is gone, and also notices when only the daemon's own files went (someone ran
+// reconnect and log into nowhere for as long as the machine is up. This notices within a moment
+// and says what is gone, and also notices when only the daemon's own files went (someone ran
 // `rm -rf .git/remote-daemon`), so they can be made again while the repository is still there.
 //
-// It polls, once a second: a stat or two per second costs nothing, and it sees any way a path can
-// go (rm -rf of a parent, a rename of the repository, a worktree removed by git) where inotify
-// would need a watch on every ancestor directory and a fresh one after each re-creation.
+// It waits for the kernel to say something happened (inotify, through fs.watch) rather than
+// polling: an idle daemon should not wake up every second to stat files that never change. Watched:
+//   - the common git dir: `rm -rf` of the repository deletes its HEAD (and the directory itself),
+//     a rename of the directory reports itself (IN_MOVE_SELF);
+//   - the worktree's top, for its own deletion or rename (a worktree removed by git, `mv`); only
+//     events that name the directory itself count, not the user's edits inside it;
+//   - the daemon's own directory, for its files deleted or replaced.
+// Any such event only prompts a look (a stat or two); the look decides. What no watch can see (a
+// parent directory renamed, a network file system changed from another machine) is caught by a
+// backstop look once a minute.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, join } from 'node:path';
 
 export interface WatchdogOptions {
   /** Where git commands run: the worktree's top (or the git dir of a bare repository). */
@@ -17,13 +24,70 @@ export interface WatchdogOptions {
   commonDir: string;
   /** The repository or worktree is gone (`what` says which): the daemon should stop. Called once. */
   gone(what: string): void;
-  /** Each round while the repository is there: check the daemon's own files, re-create what is missing. */
-  check?(): void;
-  intervalMs?: number;
+  /** The daemon's own directory (`.git/remote-daemon`): a file deleted there prompts `check`. */
+  ownDir?: string;
+  /**
+   * A look while the repository is there: check the daemon's own files, re-create what is missing.
+   * Returns true while something is still missing, to be looked at again `recheckMs` later.
+   */
+  check?(): boolean | void;
+  recheckMs?: number;
+  /** A look that no event prompted, for what no watch sees (a parent directory renamed). */
+  backstopMs?: number;
+}
+
+/** Events this close together prompt one look. */
+const EVENT_SETTLE_MS = 100;
+
+interface Watched {
+  watcher: FSWatcher;
+  ino: number;
+  /** The directory itself went (deleted or renamed): its watch hears nothing more. */
+  dead: boolean;
 }
 
 export function watchRepository(options: WatchdogOptions): () => void {
-  const timer = setInterval(() => {
+  let stopped = false;
+  let recheck: NodeJS.Timeout | undefined;
+  let pending: NodeJS.Timeout | undefined;
+  const watched = new Map<string, Watched>();
+  const worktreeName = basename(options.worktree);
+  const commonName = basename(options.commonDir);
+  const ownName = options.ownDir ? basename(options.ownDir) : undefined;
+
+  // Which events in which directory prompt a look. Only 'rename' (an entry came, went or was
+  // renamed; libuv also reports the directory's own deletion or move so, under its own name):
+  // 'change' is a file written, which never makes anything go.
+  const dirs = new Map<string, (name: string | null) => boolean>();
+  const add = (dir: string, relevant: (name: string | null) => boolean) => {
+    const before = dirs.get(dir);
+    dirs.set(dir, before ? (name) => before(name) || relevant(name) : relevant);
+  };
+  add(options.commonDir, (name) => name === null || name === 'HEAD' || name === commonName || name === ownName);
+  add(options.worktree, (name) => name === null || name === worktreeName);
+  if (options.ownDir) add(options.ownDir, () => true);
+
+  // A burst of events (git renaming a lock over HEAD, our own state file replaced) is one look.
+  const soon = () => {
+    if (stopped || pending) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      look();
+    }, EVENT_SETTLE_MS);
+    pending.unref();
+  };
+
+  const stop = () => {
+    stopped = true;
+    clearTimeout(recheck);
+    clearTimeout(pending);
+    clearInterval(backstop);
+    for (const { watcher } of watched.values()) watcher.close();
+    watched.clear();
+  };
+
+  const look = () => {
+    if (stopped) return;
     // HEAD is replaced by a rename, never removed, while git works: its absence means no repository.
     const what = !existsSync(join(options.commonDir, 'HEAD'))
       ? `the repository ${options.commonDir}`
@@ -31,12 +95,59 @@ export function watchRepository(options: WatchdogOptions): () => void {
         ? `the worktree ${options.worktree}`
         : undefined;
     if (what) {
-      clearInterval(timer);
+      stop();
       options.gone(what);
       return;
     }
-    options.check?.();
-  }, options.intervalMs ?? 1000);
-  timer.unref();
-  return () => clearInterval(timer);
+    if (options.check?.() === true && !recheck) {
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        look();
+      }, options.recheckMs ?? 1000);
+      recheck.unref();
+    }
+    rewatch();
+  };
+
+  // (Re)starts the watch of each directory that has none, or whose directory went or was replaced
+  // (the daemon's directory made again after an `rm -rf`).
+  const rewatch = () => {
+    for (const [dir, relevant] of dirs) {
+      let ino: number;
+      try {
+        ino = statSync(dir).ino;
+      } catch {
+        continue; // not there (yet): the next look tries again
+      }
+      const current = watched.get(dir);
+      if (current && !current.dead && current.ino === ino) continue;
+      current?.watcher.close();
+      watched.delete(dir);
+      try {
+        const entry: Watched = {
+          ino,
+          dead: false,
+          watcher: watch(dir, { persistent: false }, (event, name) => {
+            const text = name === null ? null : name.toString();
+            if (event !== 'rename' || !relevant(text)) return;
+            if (text === basename(dir)) entry.dead = true; // possibly the directory itself: watch afresh
+            soon();
+          }),
+        };
+        // The watch broke (the directory went, on some file systems): look, which watches afresh.
+        entry.watcher.on('error', () => {
+          entry.dead = true;
+          soon();
+        });
+        watched.set(dir, entry);
+      } catch {
+        // gone between the stat and the watch: the next look tries again
+      }
+    }
+  };
+
+  const backstop = setInterval(look, options.backstopMs ?? 60_000);
+  backstop.unref();
+  rewatch();
+  return stop;
 }

@@ -66,13 +66,13 @@ test('key-file auth: connects, runs a command, keepalive from ServerAlive*, clos
   assert.equal(conn.authenticatedWith, `file ${sshd.clientKey}`);
   assert.equal(await exec(conn.client, 'id -un'), `${sshd.user}\n`);
   assert.equal(await sshd.authenticatedCount(), 1);
-  assert.equal(conn.settings.serverAliveInterval, 7);
+  assert.equal(conn.settings.serverAliveInterval, 9);
   assert.equal(conn.settings.serverAliveCountMax, 2);
   const internals = conn.client as unknown as { config: { keepaliveInterval: number; keepaliveCountMax: number } };
-  assert.equal(internals.config.keepaliveInterval, 7_000);
+  assert.equal(internals.config.keepaliveInterval, 9_000);
   // ssh2 gives up one unanswered ping later than OpenSSH: one less keeps ServerAliveCountMax's meaning.
   assert.equal(internals.config.keepaliveCountMax, 1);
-  assert.equal(conn.stallDetectMs, 14_000);
+  assert.equal(conn.stallDetectMs, 18_000);
   assert.deepEqual(conn.warnings, []);
   await conn.close();
   assert.equal(await conn.closed, undefined, 'a close we asked for is not an error');

@@ -70,7 +70,7 @@ export interface ResolveOptions {
 }
 
 /** Keepalive when ssh_config sets none: a stall is noticed within interval x count seconds. */
-export const DEFAULT_ALIVE_INTERVAL = 7;
+export const DEFAULT_ALIVE_INTERVAL = 9;
 export const DEFAULT_ALIVE_COUNT = 2;
 
 /** The user's ssh command line cannot be understood without running it through a shell. */
@@ -334,9 +334,9 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     hashKnownHosts: one('hashknownhosts') === 'yes' || one('hashknownhosts') === 'true',
     // Keepalive is ours to choose when the user chose no interval: ssh's own default (0, none) and
     // BatchMode's implicit 300 s are far too slow to notice a dead link for a held connection, and
-    // `ssh -G` prints CountMax 3 whether or not anyone set it. 7 s x 2 notices a stall within
-    // about 14 s; each keepalive wakes the remote's thread, so a shorter interval costs idle CPU on
-    // every connected remote.
+    // `ssh -G` prints CountMax 3 whether or not anyone set it. 9 s x 2 notices a stall within
+    // 18 s (the target: 15-20 s); each keepalive wakes the remote's thread twice (the ping, its
+    // answer), so a shorter interval costs idle CPU on every connected remote for no promise kept.
     ...(userSetAliveInterval
       ? { serverAliveInterval: positive('serveraliveinterval', DEFAULT_ALIVE_INTERVAL), serverAliveCountMax: positive('serveralivecountmax', DEFAULT_ALIVE_COUNT) }
       : { serverAliveInterval: DEFAULT_ALIVE_INTERVAL, serverAliveCountMax: DEFAULT_ALIVE_COUNT }),
