@@ -158,9 +158,10 @@ export class HeldConnection implements Connection {
         await held.startPolling();
         if (held.lostReason) throw held.lostReason;
         const setting = `remote.${context.spec.name}.remotedaemon-notifier`;
-        events.condition(
+        held.sayPolling(
           NO_NOTIFIER,
-          `no notifier on ${url.host} (${start.reason}); checking for changes every ${context.live().pollIntervalSeconds} s instead. ` +
+          (every) =>
+            `no notifier on ${url.host} (${start.reason}); checking for changes every ${every} s instead. ` +
             `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
         );
       }
@@ -204,14 +205,30 @@ export class HeldConnection implements Connection {
     if (this.closing || !this.notifier) return;
     this.notifier.close();
     this.notifier = undefined;
-    const every = this.context.live().pollIntervalSeconds;
-    this.events.condition(NOTIFIER, `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
+    this.sayPolling(NOTIFIER, (every) => `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
     try {
       const initial = await this.startPolling();
       if (initial) this.events.changed({ kind: 'refs', refs: initial });
     } catch (listErr) {
       this.lost(listErr instanceof Error ? listErr : new Error(String(listErr)));
     }
+  }
+
+  /** The condition that says why this connection polls; it names the interval, so it follows it. */
+  private pollingCondition: { kind: string; text: (every: number) => string } | undefined;
+
+  sayPolling(kind: string, text: (every: number) => string): void {
+    this.pollingCondition = { kind, text };
+    this.events.condition(kind, text(this.context.live().pollIntervalSeconds));
+  }
+
+  /** A new poll interval: the pending look moves to it, and status and the condition say it. */
+  liveChanged(): void {
+    if (this.closing || !this.poller) return;
+    const every = this.context.live().pollIntervalSeconds;
+    this.events.watching(`polling every ${every} s`);
+    if (this.pollingCondition) this.events.condition(this.pollingCondition.kind, this.pollingCondition.text(every));
+    this.poller.reschedule();
   }
 
   /** Why the connection was lost, once it was. */
@@ -265,7 +282,8 @@ export class HeldConnection implements Connection {
     this.events.watching(`polling every ${this.context.live().pollIntervalSeconds} s`);
     this.poller = startPolling(initial, {
       list: () => this.listRefs(),
-      nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
+      // Counted from the last look: shortened from 60 s to 5 s after 30 s, the next look is now.
+      nextDelayMs: (sinceLastMs) => this.context.live().pollIntervalSeconds * 1000 - sinceLastMs,
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
       scheduled: (at) => this.events.nextLook?.(at),
