@@ -17,6 +17,7 @@ import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
 import { DEFAULT_LIMITS, notifierCommand, startNotifier, type NotifierLimits, type RunningNotifier } from './notifier.js';
 import type { SshOptions } from './options.js';
+import { fallbackAdvice } from './fallback.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
 import { sqQuote } from '../../src/kit/shell.js';
@@ -64,6 +65,10 @@ function limitsFor(ssh: SshConnection, tuning: Partial<NotifierLimits>): Notifie
   const limits = { ...DEFAULT_LIMITS, ...tuning };
   if (tuning.pongTimeoutMs === undefined) limits.pongTimeoutMs = Math.max(limits.pongTimeoutMs, ssh.stallDetectMs + 5000);
   return limits;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Failures that retrying cannot fix: the user must act, then RESUME or RELOAD. */
@@ -158,12 +163,8 @@ export class HeldConnection implements Connection {
         await held.startPolling();
         if (held.lostReason) throw held.lostReason;
         const setting = `remote.${context.spec.name}.remotedaemon-notifier`;
-        held.sayPolling(
-          NO_NOTIFIER,
-          (every) =>
-            `no notifier on ${url.host} (${start.reason}); checking for changes every ${every} s instead. ` +
-            `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
-        );
+        const advice = fallbackAdvice(start.refusal ?? 'other', setting);
+        held.sayPolling(NO_NOTIFIER, (every) => `no notifier on ${url.host} (${start.reason}); checking for changes every ${every} s instead. ${capitalise(advice)}`);
       }
       signal.throwIfAborted();
       await held.tunnelPromise; // fetches must find the tunnel ready once CONNECTED is reported
