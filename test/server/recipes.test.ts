@@ -3,13 +3,15 @@
 // contrib/git-shell/git-remote-daemon). For each: before the recipe, the server's refusal is read
 // as that kind of server (the fallback WARNING's advice); after it, a push is reported at once; and
 // a user without read access gets nothing (no READY, no CHANGED) and the same answer whether or
-// not the repository exists.
+// not the repository exists. Last, the daemon itself behind git-shell, before and after.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startSshd, type Sshd } from '../support/sshd.js';
-import { commit, git, tempDir } from '../support/git.js';
+import { commit, git, refValue, tempDir } from '../support/git.js';
+import { eventually, startDaemon } from '../support/daemon.js';
+import { makeSshFixture, push } from '../ssh/fixture.js';
 import { parseNotifyLine } from '../../src/server/notifywire.js';
 import { classifyRefusal } from '../../workers/ssh/fallback.js';
 import { CHECKOUT, exitWithin, sshArgv, start, stop, type Running } from './helpers.js';
@@ -172,4 +174,37 @@ test('git-shell: the contrib wrapper notifies at once and allows nothing else; u
   const closed = await attempt(t, server, `git-remote-daemon notifychanges '${join(privateDir.path, 'closed.git')}'`);
   assert.notEqual(closed.code, 0);
   assert.deepEqual(closed.stdout, []);
+});
+
+test('the daemon behind git-shell: the WARNING says what git-shell said and names the recipe; with it, a push is fetched at once', async (t) => {
+  const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+  t.after(() => fx.cleanup());
+  const home = dirname(fx.remotePath);
+  await forceCommand(fx.sshd, `HOME=${home} git-shell -c "$SSH_ORIGINAL_COMMAND"`);
+  git(fx.local, 'config', 'core.sshCommand', fx.sshd.sshCommand);
+
+  const before = startDaemon(fx.local);
+  t.after(() => before.stop());
+  await before.waitFor('CONNECTED origin', { timeoutMs: 30_000 });
+  const warning = await before.waitFor(/^WARNING origin /, { timeoutMs: 15_000 });
+  t.diagnostic(warning);
+  assert.match(warning, /fatal: unrecognized command/, 'what the server said');
+  assert.match(warning, /git-shell/);
+  assert.match(warning, /docs\/server\.md, "Behind git-shell"/, 'what to do, and where');
+  assert.doesNotMatch(warning, /install git-remote-daemon/i, 'it is installed: git-shell refused it');
+  before.send('STOP');
+  await before.exited;
+
+  await fx.sshd.runAsUser(['mkdir', join(home, 'git-shell-commands')]);
+  await install(fx.sshd, join(home, 'git-shell-commands/git-remote-daemon'), await readFile(join(CHECKOUT, 'contrib/git-shell/git-remote-daemon'), 'utf8'));
+  const after = startDaemon(fx.local);
+  t.after(() => after.stop());
+  await after.waitFor('CONNECTED origin', { timeoutMs: 30_000 });
+  const sha = push(fx);
+  const pushed = Date.now();
+  await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'fetched on notice', 10_000);
+  t.diagnostic(`behind git-shell: push fetched ${Date.now() - pushed} ms after it returned`);
+  assert.equal(after.lines.filter((l) => l.startsWith('WARNING origin')).length, 0, after.lines.join('\n'));
+  after.send('STOP');
+  await after.exited;
 });
