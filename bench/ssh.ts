@@ -2,12 +2,17 @@
 //  1. what one no-op `git fetch` costs through the tunnel on a held connection vs a fresh `ssh`;
 //  2. push-to-fetched latency of the transport alone (in this process: notifier -> fetch);
 //  3. push-to-fetched latency of the daemon (`bin/git-remote-daemon --foreground`) and of
-//     `git annex remotedaemon`, on the same sshd in the same run, and their ratio.
+//     `git annex remotedaemon`, on the same sshd in the same run, and their ratio;
+//  4. what a `git ls-remote` and a push cost through our restricted shell as the forced command,
+//     next to git-shell as the forced command, alternating sample by sample (target: at most 30 %
+//     slower).
 //
 //   node dist/bench/ssh.js          (or through `npm run bench`)
+//   node dist/bench/ssh.js shell    (section 4 alone)
 
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { create } from '../workers/ssh/transport.js';
@@ -251,6 +256,45 @@ async function annexLatency(fx: SshFixture): Promise<number[] | string> {
   }
 }
 
+/** 4: `git ls-remote` and a push through `git-remote-daemon shell <base>` vs `git-shell`, both as forced commands. */
+async function shellCost(fx: SshFixture): Promise<void> {
+  const keys = join(fx.sshd.dir, 'authorized_keys');
+  const base = dirname(fx.remotePath);
+  const lines = {
+    ours: `command="git-remote-daemon shell ${base}",restrict ${fx.sshd.clientPublicKey}\n`,
+    // git's own documented way to confine a key to git-shell without changing the login shell.
+    gitShell: `command="git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",restrict ${fx.sshd.clientPublicKey}\n`,
+  };
+  const samples = { ours: { lsRemote: [] as number[], push: [] as number[] }, gitShell: { lsRemote: [] as number[], push: [] as number[] } };
+  const once = async (which: keyof typeof lines, record: boolean) => {
+    await writeFile(keys, lines[which]); // sshd reads it for each new connection
+    const lsRemote = await timed(() => run(fx.local, fx.sshEnv, ['ls-remote', '-q', 'origin']));
+    await run(fx.pusher, {}, ['commit', '-q', '--allow-empty', '-m', `bench ${performance.now()}`]);
+    const push = await timed(() => run(fx.pusher, fx.sshEnv, ['push', '-q', 'origin', 'HEAD:refs/heads/main']));
+    if (record) {
+      samples[which].lsRemote.push(lsRemote);
+      samples[which].push.push(push);
+    }
+  };
+  try {
+    for (const which of ['ours', 'gitShell'] as const) await once(which, false); // warm caches
+    for (let i = 0; i < SAMPLES; i++) {
+      // Alternate which goes first, so that neither always follows the other's disk writes.
+      const order = i % 2 === 0 ? (['ours', 'gitShell'] as const) : (['gitShell', 'ours'] as const);
+      for (const which of order) await once(which, true);
+    }
+  } finally {
+    await writeFile(keys, `${fx.sshd.clientPublicKey}\n`);
+  }
+  for (const what of ['lsRemote', 'push'] as const) {
+    const label = what === 'lsRemote' ? 'git ls-remote' : 'push of one commit';
+    report(`ssh: ${label} through git-shell (forced command), median of ${SAMPLES}`, fmt(samples.gitShell[what]));
+    report(`ssh: ${label} through git-remote-daemon shell <base>`, fmt(samples.ours[what]));
+    const ratio = median(samples.ours[what]) / median(samples.gitShell[what]);
+    report(`ssh: ratio restricted shell / git-shell, ${label} (target <= 1.30)`, `${ratio.toFixed(2)} ${ratio <= 1.3 ? 'met' : 'NOT MET'}`);
+  }
+}
+
 export async function benchSsh(): Promise<void> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
@@ -264,9 +308,23 @@ export async function benchSsh(): Promise<void> {
     if (typeof ours !== 'string' && typeof annex !== 'string') {
       report('ssh: ratio git-remote-daemon / git-annex (target <= 0.15)', (median(ours) / median(annex)).toFixed(3));
     }
+    await shellCost(fx);
   } finally {
     await fx.cleanup();
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await benchSsh();
+/** Section 4 alone: `node dist/bench/ssh.js shell`. */
+export async function benchShellCost(): Promise<void> {
+  const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+  try {
+    await shellCost(fx);
+  } finally {
+    await fx.cleanup();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === 'shell') await benchShellCost();
+  else await benchSsh();
+}

@@ -7,8 +7,11 @@ import type { RefMap, RemoteChange } from './transport.js';
 export interface PollOptions {
   /** One ref listing. */
   list(): Promise<RefMap>;
-  /** The wait before the next listing, read each time (live settings may change it). */
-  nextDelayMs(): number;
+  /**
+   * The wait before the next listing, read each time (live settings may change it): after a
+   * listing (`sinceLastMs` 0), and again on reschedule(), `sinceLastMs` after the last one ended.
+   */
+  nextDelayMs(sinceLastMs: number): number;
   changed(change: RemoteChange): void;
   /** A listing failed: polling stops; the owner decides what the failure means. */
   failed(err: Error): void;
@@ -19,6 +22,8 @@ export interface PollOptions {
 export interface Poller {
   /** List now instead of at the next tick (a nudge); coalesced with one already running. */
   now(): void;
+  /** The interval changed: the pending wait is worked out again (a listing under way is left be). */
+  reschedule(): void;
   stop(): void;
 }
 
@@ -29,10 +34,11 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
-  const schedule = () => {
+  let lastEnded = Date.now();
+  const schedule = (sinceLastMs = 0) => {
     clearTimeout(timer);
     if (stopped) return;
-    const delay = options.nextDelayMs();
+    const delay = Math.max(0, options.nextDelayMs(sinceLastMs));
     timer = setTimeout(tick, delay);
     options.scheduled?.(Date.now() + delay);
   };
@@ -58,6 +64,7 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
       }
     })().finally(() => {
       running = undefined;
+      lastEnded = Date.now();
       if (again && !stopped) {
         again = false;
         tick();
@@ -67,6 +74,9 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   schedule();
   return {
     now: tick,
+    reschedule() {
+      if (!running) schedule(Date.now() - lastEnded);
+    },
     stop() {
       stopped = true;
       clearTimeout(timer);

@@ -257,6 +257,9 @@ export class Session {
         return this.dispatch({ type: message.type });
       case 'live':
         this.live = message.live;
+        // A condition that names the old interval may say the new one at once.
+        for (const said of this.said.values()) said.at = 0;
+        this.attempt?.connection?.liveChanged?.();
         return;
       case 'fetch':
         if (this.connected()) void this.fetcher.request();

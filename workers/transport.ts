@@ -50,6 +50,11 @@ export interface Connection {
   fetchPlan(): Promise<FetchPlan>;
   /** Ends the connection and everything it started; idempotent. */
   close(): Promise<void>;
+  /**
+   * Live settings changed (TransportContext.live()): a polled connection reschedules its pending
+   * look and says the new interval (watching, and any condition that names it) at once.
+   */
+  liveChanged?(): void;
 }
 
 export interface Transport {

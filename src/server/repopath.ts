@@ -7,7 +7,12 @@
 import { statSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import spawn from 'nano-spawn';
+// node:child_process rather than nano-spawn: the restricted shell loads this module before every
+// git transfer, and a built-in costs no module loading (bench/ssh.ts, section 4).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** A path that names no repository, or a `~user` that names no user: the message is for the user. */
 export class RepoPathError extends Error {
@@ -48,7 +53,7 @@ async function homeOf(user: string): Promise<string> {
   if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new RepoPathError(`not a user name: ~${user}`);
   let entry: string | undefined;
   try {
-    entry = (await spawn('getent', ['passwd', user], { stdin: 'ignore' })).stdout.split('\n')[0];
+    entry = (await execFileAsync('getent', ['passwd', user], { encoding: 'utf8' })).stdout.split('\n')[0];
   } catch {
     try {
       entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((line) => line.startsWith(`${user}:`));
@@ -94,7 +99,7 @@ export function exists(path: string): boolean {
 /** Asks git to validate a git dir (an explicit --git-dir is never discovered upwards). */
 async function askGit(gitDirArgs: string[], cwd: string): Promise<Repository | undefined> {
   try {
-    const { stdout } = await spawn('git', [...gitDirArgs, 'rev-parse', '--path-format=absolute', '--git-dir', '--git-common-dir'], { cwd, stdin: 'ignore' });
+    const { stdout } = await execFileAsync('git', [...gitDirArgs, 'rev-parse', '--path-format=absolute', '--git-dir', '--git-common-dir'], { cwd, encoding: 'utf8' });
     const [gitDir, commonDir] = stdout.split('\n');
     if (!gitDir || !commonDir) return undefined;
     return { gitDir, commonDir };

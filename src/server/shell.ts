@@ -10,9 +10,11 @@
 //   git-upload-archive <path>            (also `git upload-archive <path>`)
 //
 // Words are split and unquoted the way git quotes them (src/kit/shell.ts); the path must name
-// a repository (src/server/repopath.ts) and, with a base directory, lie inside it once `..` and
-// symlinks are resolved. Git runs from an argv (never through a shell); notifychanges runs in this
-// process, which saves a second Node start-up. Anything else is refused with one line on stderr
+// a repository (src/server/repopath.ts) and, with a base directory, lie inside it: checked on the
+// words before anything is looked up, and again once symlinks are resolved; every refused path
+// gets the same answer. Git runs from an argv (never through a shell); notifychanges runs in this
+// process, which saves a second Node start-up. bin/git-remote-daemon loads this module without the
+// CLI (src/server/shellentry.ts), so each git command costs one bare Node start. Anything else is refused with one line on stderr
 // and exit code 1. See docs/server.md.
 
 // node:child_process rather than nano-spawn: git's stdio is the ssh session's own (inherited, the
@@ -20,8 +22,7 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { resolve, sep } from 'node:path';
-import { runNotifyChanges } from './notifychanges.js';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { expandPath, findRepository, RepoPathError, exists } from './repopath.js';
 import { splitCommandLine } from '../kit/shell.js';
 
@@ -79,32 +80,82 @@ export interface ShellOptions {
 }
 
 /**
+ * Why a path is refused with a base directory: always these same words, whatever the reason (it
+ * lies outside, it does not exist, it is no repository, `~user` names someone), so that a key
+ * confined to the base learns nothing about what exists beyond it.
+ */
+export function notFound(path: string): RepoPathError {
+  return new RepoPathError(`repository not found: ${describe(path)}`);
+}
+
+/**
  * Resolves the path of an allowed command to what git should be given: an absolute path that
  * names a repository and, with a base directory, lies inside it after `..` and symlinks are
- * resolved. Rejects with RepoPathError otherwise.
+ * resolved. Rejects with RepoPathError otherwise (with a base directory: always notFound()).
  */
 export async function resolveAllowedPath(path: string, baseDir?: string): Promise<string> {
-  let base: string | undefined;
-  if (baseDir !== undefined) {
-    try {
-      base = realpathSync(resolve(baseDir));
-    } catch {
-      throw new RepoPathError(`base directory does not exist: ${baseDir}`);
-    }
+  if (baseDir === undefined) {
+    const expanded = await expandPath(path);
+    const repository = await findRepository(expanded);
+    // Hand git the real path of what the client named (git does its own `.git` suffix search), or
+    // of the git dir found when the named path itself does not exist (`repo` for `repo.git`).
+    return realpathSync(exists(expanded) ? expanded : repository.gitDir);
   }
-  // With a base directory, `repo.git` means `<base>/repo.git`, as on a hosting server.
-  const relativeTo = base ?? process.cwd();
-  const expanded = await expandPath(path, relativeTo);
-  const repository = await findRepository(expanded, relativeTo);
-  // Hand git the real path of what the client named (git does its own `.git` suffix search), or of
-  // the git dir found when the named path itself does not exist (`repo` for `repo.git`).
-  const target = realpathSync(exists(expanded) ? expanded : repository.gitDir);
-  if (base !== undefined) {
+  let base: string;
+  try {
+    base = realpathSync(resolve(baseDir));
+  } catch {
+    throw new RepoPathError(`base directory does not exist: ${baseDir}`);
+  }
+  // The base is checked on the words alone before anything is looked up (no `getent`, no stat of
+  // a path outside), so that what exists outside cannot change the answer.
+  const named = placeInBase(path, resolve(baseDir), base);
+  if (named === undefined) throw notFound(path);
+  try {
+    const repository = await findRepository(named, base);
+    const target = realpathSync(exists(named) ? named : repository.gitDir);
+    // Then once more on the real paths: a symlink inside the base may point out of it.
     for (const p of [target, realpathSync(repository.gitDir), realpathSync(repository.commonDir)]) {
-      if (p !== base && !p.startsWith(base + sep)) throw new RepoPathError(`${describe(path)} is outside ${base}`);
+      if (!within(p, base)) throw notFound(path);
     }
+    return target;
+  } catch {
+    throw notFound(path);
   }
-  return target;
+}
+
+/**
+ * Where a path a client sends lies under the base directory, from its words alone (`..`
+ * resolved lexically), or undefined when it names something outside. Every form git and
+ * git-annex send over ssh means a place in the base:
+ *
+ *   r.git            (host:r.git)               <base>/r.git
+ *   /r.git           (ssh://host/r.git)         <base>/r.git
+ *   <base>/r.git     (the full path)            <base>/r.git
+ *   ~/r.git, /~/r.git (ssh://host/~/r.git)      <base>/r.git: the base is the key's home
+ *   ~alice/r.git                                refused: no user is looked up
+ */
+export function placeInBase(path: string, configuredBase: string, realBase: string): string | undefined {
+  if (path === '' || path.includes('\0')) return undefined;
+  let rest = path.startsWith('/~') ? path.slice(1) : path;
+  if (rest.startsWith('~')) {
+    if (rest !== '~' && !rest.startsWith('~/')) return undefined;
+    rest = rest.slice(1).replace(/^\/+/, '');
+  }
+  let placed: string;
+  if (isAbsolute(rest)) {
+    const absolute = resolve(rest);
+    if (within(absolute, realBase)) placed = absolute;
+    else if (within(absolute, configuredBase)) placed = resolve(realBase, relative(configuredBase, absolute));
+    else placed = resolve(realBase, `.${rest}`); // ssh://host/r.git: relative to the base
+  } else {
+    placed = resolve(realBase, rest);
+  }
+  return within(placed, realBase) ? placed : undefined;
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
 /** Runs the login command; resolves to the exit code. */
@@ -119,7 +170,11 @@ export async function runShell(opts: ShellOptions = {}): Promise<number> {
   } catch (err) {
     return refuse(err instanceof RepoPathError ? err.message : String((err as Error).message ?? err));
   }
-  if (command.kind === 'notifychanges') return runNotifyChanges(target);
+  if (command.kind === 'notifychanges') {
+    // Loaded only here: a git transfer, the common case, starts without the ref watcher.
+    const { runNotifyChanges } = await import('./notifychanges.js');
+    return runNotifyChanges(target);
+  }
   return runGit(command.service, target);
 }
 

@@ -108,18 +108,30 @@ test('paths: repositories only, and inside the base directory once .. and symlin
   assert.equal(await resolveAllowedPath('worktree', base), join(base, 'worktree'));
   assert.equal(await resolveAllowedPath(join(outside, 'secret.git')), join(outside, 'secret.git'), 'no base: anywhere');
 
-  const refused: [string, RegExp][] = [
-    [join(outside, 'secret.git'), /outside/],
-    ['../outside/secret.git', /outside/],
-    [`${base}/../outside/secret.git`, /outside/],
-    ['link.git', /outside/],
-    ['outdir/secret.git', /outside/],
-    ['plain', /not a git repository/],
-    ['missing.git', /not a git repository/],
-    ['/', /not a git repository|outside/],
+  // Every URL form git sends means a place in the base (ssh://host/r.git sends "/r.git").
+  assert.equal(await resolveAllowedPath('/ok.git', base), join(base, 'ok.git'));
+  assert.equal(await resolveAllowedPath('~/ok.git', base), join(base, 'ok.git'));
+  assert.equal(await resolveAllowedPath('/~/ok', base), join(base, 'ok.git'));
+  assert.equal(await resolveAllowedPath('/worktree/../ok.git', base), join(base, 'ok.git'));
+
+  // Refused, all with the same words, whatever is or is not there.
+  const refused = [
+    join(outside, 'secret.git'),
+    join(outside, 'missing.git'),
+    '../outside/secret.git',
+    '/../outside/secret.git',
+    `${base}/../outside/secret.git`,
+    'link.git',
+    'outdir/secret.git',
+    'plain',
+    'missing.git',
+    '/',
+    '~root/x.git',
+    '~nobody-such-user/x.git',
+    '/~root',
   ];
-  for (const [path, reason] of refused) {
-    await assert.rejects(resolveAllowedPath(path, base), reason, path);
+  for (const path of refused) {
+    await assert.rejects(resolveAllowedPath(path, base), { message: `repository not found: ${JSON.stringify(path)}` }, path);
   }
   await assert.rejects(resolveAllowedPath('ok.git', join(dir.path, 'nope')), /base directory does not exist/);
 });

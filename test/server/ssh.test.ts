@@ -169,9 +169,9 @@ test('the restricted shell as a forced command: git transfers and notifychanges 
     ['id', /command not allowed/],
     ['rm -rf ~', /command not allowed/],
     [`git-upload-pack ${sqQuote(repo)}; id`, /after a quoted word/],
-    [`git-upload-pack ${sqQuote(secret)}`, /outside/],
+    [`git-upload-pack ${sqQuote(secret)}`, /repository not found/],
     [`git-upload-pack '--upload-pack=touch /tmp/grd-pwned'`, /options are not allowed/],
-    [`git-upload-pack ${sqQuote(`${base}/../${secret.split('/').slice(-2).join('/')}`)}`, /outside/],
+    [`git-upload-pack ${sqQuote(`${base}/../${secret.split('/').slice(-2).join('/')}`)}`, /repository not found/],
   ];
   for (const [command, reason] of refused) {
     const attempt = start(sshArgv(server, command));
@@ -182,5 +182,75 @@ test('the restricted shell as a forced command: git transfers and notifychanges 
     assert.match(attempt.stderr(), /^git-remote-daemon shell: [^\n]+\n$/, String(command));
   }
   // And git itself sees the refusal as a failed clone.
-  assert.throws(() => git(clones.path, '-c', `core.sshCommand=${server.sshCommand}`, 'clone', '-q', server.url(secret), 'nope'), /outside/);
+  assert.throws(() => git(clones.path, '-c', `core.sshCommand=${server.sshCommand}`, 'clone', '-q', server.url(secret), 'nope'), /repository not found/);
+});
+
+test('the restricted shell with a base gives one answer for every refused path, whatever exists outside', async (t) => {
+  const server = await sshd(t);
+  const { dir: base } = await serverRepo(server);
+  const { repo: outsideRepo } = await serverRepo(server, 'secret.git');
+  await server.runAsUser(['mkdir', join(base, 'plain')]);
+  await server.runAsUser(['ln', '-s', outsideRepo, join(base, 'link.git')]);
+  await writeFile(join(server.dir, 'authorized_keys'), `command="git-remote-daemon shell ${base}",restrict ${server.clientPublicKey}\n`);
+  const refusedPaths = [
+    outsideRepo, // exists, outside
+    join(outsideRepo, '..', 'missing.git'), // missing, outside
+    `${base}/../${outsideRepo.split('/').slice(-2).join('/')}`, // exists, outside by `..`
+    '../missing.git',
+    'missing.git', // missing, inside
+    'plain', // no repository, inside
+    'link.git', // a symlink inside pointing out
+    `~${server.user}/${outsideRepo.slice(server.home.length + 1)}`, // an existing user's home
+    '~root/x.git',
+    '~no-such-user-grd/x.git', // a user that does not exist
+    '/~root/x.git',
+  ];
+  const answers: string[] = [];
+  for (const path of refusedPaths) {
+    for (const command of [`git-upload-pack ${sqQuote(path)}`, `notifychanges ${sqQuote(path)}`]) {
+      const attempt = start(sshArgv(server, command));
+      t.after(() => stop(attempt));
+      attempt.child.stdin!.end();
+      assert.equal(await exitWithin(attempt, 10_000), 1, command);
+      answers.push(attempt.stderr().replace(JSON.stringify(path), '<path>'));
+    }
+  }
+  assert.deepEqual(new Set(answers), new Set(['git-remote-daemon shell: repository not found: <path>\n']), 'the same words for every refused path');
+});
+
+test('the restricted shell with a base serves every ssh URL form git accepts', async (t) => {
+  const server = await sshd(t);
+  const { dir: base, repo } = await serverRepo(server);
+  await writeFile(join(server.dir, 'authorized_keys'), `command="git-remote-daemon shell ${base}",restrict ${server.clientPublicKey}\n`);
+  const local = pusher(t, server, server.url(repo));
+  const first = commit(local);
+  push(local);
+  const clones = tempDir();
+  t.after(() => clones.cleanup());
+  const sshWithPort = `${server.sshCommand} -o Port=${server.port}`;
+  const at = `${server.user}@${server.host}`;
+  const forms: [string, string][] = [
+    [`${at}:r.git`, sshWithPort], // host:path
+    [`${at}:${repo}`, sshWithPort], // host:/full/path
+    [`ssh://${at}/r.git`, sshWithPort], // ssh://host/path
+    [`ssh://${at}/~/r.git`, sshWithPort], // ssh://host/~/path
+    [`ssh://${at}:${server.port}/r.git`, server.sshCommand], // ssh://host:port/path
+    [`ssh://${at}:${server.port}/~/r`, server.sshCommand], // and git's DWIM .git suffix
+    [server.url(repo), server.sshCommand], // ssh://host:port/full/path
+  ];
+  for (const [i, [url, ssh]] of forms.entries()) {
+    git(clones.path, '-c', `core.sshCommand=${ssh}`, 'clone', '-q', url, `c${i}`);
+    assert.equal(git(join(clones.path, `c${i}`), 'rev-parse', 'HEAD'), first, url);
+  }
+  // A push by the ssh://host/path form lands in the same repository.
+  git(local, 'remote', 'set-url', 'origin', `ssh://${at}/r.git`);
+  git(local, 'config', 'core.sshCommand', sshWithPort);
+  const second = commit(local);
+  push(local);
+  assert.equal((await server.runAsUser(['git', '--git-dir', repo, 'rev-parse', 'main'])).stdout.trim(), second);
+  // The notifier by the ~/ form.
+  const run = await ready(t, sshArgv(server, `notifychanges '~/r.git'`));
+  const third = commit(local);
+  push(local);
+  assert.deepEqual(await nextChanged(run), [third]);
 });

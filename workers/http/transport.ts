@@ -167,6 +167,13 @@ class HttpConnection implements Connection {
     return Math.max(delay, this.notBefore - Date.now());
   }
 
+  /** A new poll interval: the pending poll moves to its phase of the new interval at once. */
+  liveChanged(): void {
+    if (this.closed) return;
+    this.reportWatching();
+    this.poller?.reschedule();
+  }
+
   private fromWebhook(message: unknown): void {
     if (this.closed || !isFromWebhook(message)) return;
     if (message.type === 'nudge') {

@@ -16,6 +16,7 @@
 // cannot: nothing here can tell it is alive, so the transport adds a safety-net listing
 // (handlers.mute) rather than trust a channel that may be wedged.
 
+import { classifyRefusal, type Refusal } from './fallback.js';
 import { BoundedLines } from '../../src/kit/lines.js';
 import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
 import { sqQuote } from '../../src/kit/shell.js';
@@ -74,8 +75,11 @@ export class NotifierProtocolError extends Error {
 
 export type NotifierStart =
   | { kind: 'ready'; notifier: RunningNotifier }
-  /** The remote has no working notifier; `reason` says what it did instead (for the WARNING). */
-  | { kind: 'missing'; reason: string };
+  /**
+   * The remote has no working notifier; `reason` says what it did instead (for the WARNING), and
+   * `refusal` who refused the command, when its exit said so (workers/ssh/fallback.ts).
+   */
+  | { kind: 'missing'; reason: string; refusal?: Refusal };
 
 export interface RunningNotifier {
   /**
@@ -140,10 +144,10 @@ export async function startNotifier(
       stopAll();
       settleEnded!.resolve();
     };
-    const missing = (reason: string) => {
+    const missing = (reason: string, refusal?: Refusal) => {
       if (ready || closing) return;
       stopAll();
-      resolveStart({ kind: 'missing', reason });
+      resolveStart({ kind: 'missing', reason, ...(refusal && { refusal }) });
     };
     const fail = (error: Error) => {
       if (closing) return;
@@ -222,7 +226,7 @@ export async function startNotifier(
       clearTimeout(pingTimer);
       const said = stderr.trim() ? `: ${describe(stderr.trim().split('\n').slice(-3).join(' / '))}` : '';
       const how = exitCode === 127 ? 'command not found (exit 127)' : exitCode != null ? `it exited with ${exitCode}` : 'its channel closed';
-      if (!ready) return missing(`${how}${said}`);
+      if (!ready) return missing(`${how}${said}`, classifyRefusal(exitCode, stderr));
       if (closing) return;
       if (stderr.trim()) handlers.log(`notifier stderr: ${stderr.trim()}`);
       fail(new Error(`the notifier ended (${how}${said})`));

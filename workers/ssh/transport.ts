@@ -21,6 +21,7 @@ import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
 import { DEFAULT_LIMITS, notifierCommand, startNotifier, type NotifierLimits, type RunningNotifier } from './notifier.js';
 import type { SshOptions } from './options.js';
+import { fallbackAdvice } from './fallback.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
 import { sqQuote } from '../../src/kit/shell.js';
@@ -70,6 +71,10 @@ function limitsFor(ssh: SshConnection, tuning: Partial<NotifierLimits>): Notifie
   const limits = { ...DEFAULT_LIMITS, ...tuning };
   if (tuning.pongTimeoutMs === undefined) limits.pongTimeoutMs = Math.max(limits.pongTimeoutMs, ssh.stallDetectMs + 5000);
   return limits;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Failures that retrying cannot fix: the user must act, then RESUME or RELOAD. */
@@ -174,11 +179,8 @@ export class HeldConnection implements Connection {
         await held.startPolling();
         if (held.lostReason) throw held.lostReason;
         const setting = `remote.${context.spec.name}.remotedaemon-notifier`;
-        events.condition(
-          NO_NOTIFIER,
-          `no notifier on ${url.host} (${start.reason}); checking for changes every ${context.live().pollIntervalSeconds} s instead. ` +
-            `Install git-remote-daemon on the server, or set ${setting} to a notifier it has (e.g. "git-annex-shell notifychanges")`,
-        );
+        const advice = fallbackAdvice(start.refusal ?? 'other', setting);
+        held.sayPolling(NO_NOTIFIER, (every) => `no notifier on ${url.host} (${start.reason}); checking for changes every ${every} s instead. ${capitalise(advice)}`);
       }
       signal.throwIfAborted();
       await held.tunnelPromise; // fetches must find the tunnel ready once CONNECTED is reported
@@ -264,14 +266,36 @@ export class HeldConnection implements Connection {
     this.notifier.close();
     this.notifier = undefined;
     this.stopSafetyNet(); // the polling below takes over
-    const every = this.context.live().pollIntervalSeconds;
-    this.events.condition(NOTIFIER, `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
+    this.sayPolling(NOTIFIER, (every) => `${err.message}; checking ${this.url.host} for changes every ${every} s over the same connection until it reconnects`);
     try {
       const initial = await this.startPolling();
       if (initial) this.events.changed({ kind: 'refs', refs: initial });
     } catch (listErr) {
       this.lost(listErr instanceof Error ? listErr : new Error(String(listErr)));
     }
+  }
+
+  /** The condition that says why this connection polls; it names the interval, so it follows it. */
+  private pollingCondition: { kind: string; text: (every: number) => string } | undefined;
+
+  sayPolling(kind: string, text: (every: number) => string): void {
+    this.pollingCondition = { kind, text };
+    this.events.condition(kind, text(this.context.live().pollIntervalSeconds));
+  }
+
+  /** A new poll interval: the pending look moves to it, and status and the condition say it. */
+  liveChanged(): void {
+    if (this.closing) return;
+    const every = this.context.live().pollIntervalSeconds;
+    if (!this.poller) {
+      // Beside a notifier, only the safety-net listing follows the interval.
+      if (this.mute) this.events.watching(`notifier (does not answer PING), and listing every ${every} s`);
+      this.safetyNet?.reschedule();
+      return;
+    }
+    this.events.watching(`polling every ${every} s`);
+    if (this.pollingCondition) this.events.condition(this.pollingCondition.kind, this.pollingCondition.text(every));
+    this.poller.reschedule();
   }
 
   /** Why the connection was lost, once it was. */
@@ -326,7 +350,8 @@ export class HeldConnection implements Connection {
     this.events.watching(`polling every ${this.context.live().pollIntervalSeconds} s`);
     this.poller = startPolling(initial, {
       list: () => this.listRefs(),
-      nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
+      // Counted from the last look: shortened from 60 s to 5 s after 30 s, the next look is now.
+      nextDelayMs: (sinceLastMs) => this.context.live().pollIntervalSeconds * 1000 - sinceLastMs,
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
       scheduled: (at) => this.events.nextLook?.(at),
