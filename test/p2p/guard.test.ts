@@ -48,7 +48,15 @@ test('the advertisement keeps only shown refs at their shown values, moves the c
     pkt(`${B} refs/heads/moved\n`) +
     '0000' +
     'PACK rest passes as is';
-  const out = await through(advertisementFilter({ ...shown, refs: new Map([...shown.refs, ['refs/heads/moved', A]]) }), advert);
+  const asked: [string[], string | undefined][] = [];
+  const { filter, shown: decided } = advertisementFilter(async (listing, head) => {
+    asked.push([[...listing].map(([ref, id]) => `${ref}=${id[0]}`), head]);
+    return { ...shown, refs: new Map([...shown.refs, ['refs/heads/moved', A]]) };
+  });
+  const out = await through(filter, advert);
+  // Decided from upload-pack's own listing: branches and tags at their values, where HEAD points.
+  assert.deepEqual(asked, [[['refs/heads/main=a', 'refs/heads/secret=c', 'refs/tags/from-work=b', 'refs/tags/v1=e', 'refs/heads/moved=b'], 'refs/heads/secret']]);
+  assert.equal((await decided).head, 'refs/heads/main');
   assert.equal(
     out,
     pkt(`${A} refs/heads/main\0multi_ack agent=git/2.39\n`) + pkt(`${T} refs/tags/v1\n`) + pkt(`${A} refs/tags/v1^{}\n`) + '0000' + 'PACK rest passes as is',
@@ -56,10 +64,12 @@ test('the advertisement keeps only shown refs at their shown values, moves the c
 });
 
 test('an advertisement with nothing shown still carries the capabilities; a line it cannot read ends the session', async () => {
-  const out = await through(advertisementFilter({ refs: new Map(), wants: new Set(), tips: [] }), pkt(`${C} refs/heads/x\0ofs-delta\n`) + '0000');
+  const nothing = async (): Promise<Shown> => ({ refs: new Map(), wants: new Set(), tips: [] });
+  const out = await through(advertisementFilter(nothing).filter, pkt(`${C} refs/heads/x\0ofs-delta\n`) + '0000');
   assert.equal(out, pkt(`${'0'.repeat(40)} capabilities^{}\0ofs-delta\n`) + '0000');
-  await assert.rejects(through(advertisementFilter(shown), pkt('version 2\n') + '0000'), /cannot read/);
-  await assert.rejects(through(advertisementFilter(shown), 'zzzz'), /malformed/);
+  const fixed = async () => shown;
+  await assert.rejects(through(advertisementFilter(fixed).filter, pkt('version 2\n') + '0000'), /cannot read/);
+  await assert.rejects(through(advertisementFilter(fixed).filter, 'zzzz'), /malformed/);
 });
 
 const noShallow: RequestChecks = {
@@ -69,7 +79,7 @@ const noShallow: RequestChecks = {
 
 test('the request passes wants of shown values and deepen lines; it refuses other wants, unknown lines and deepen-not of hidden refs', async () => {
   const ok = pkt(`want ${A} side-band-64k ofs-delta\n`) + pkt(`want ${T}\n`) + pkt('deepen 1\n') + pkt('deepen-not main\n') + '0000' + pkt('done\n');
-  assert.equal(await through(requestFilter(shown, noShallow), ok), ok);
+  assert.equal(await through(requestFilter(Promise.resolve(shown), noShallow), ok), ok);
   for (const [request, why] of [
     [pkt(`want ${C}\n`) + '0000', /not our ref c{40}/],
     [pkt(`want ${A}\n`) + pkt('filter blob:none\n') + '0000', /filter is not served/],
@@ -77,10 +87,10 @@ test('the request passes wants of shown values and deepen lines; it refuses othe
     [pkt(`want ${A}\n`) + pkt('shallow nonsense\n') + '0000', /malformed shallow/],
     [pkt(`want ${A}\n`) + '00zz', /malformed pkt-line/],
   ] as const) {
-    await assert.rejects(through(requestFilter(shown, noShallow), request), why);
+    await assert.rejects(through(requestFilter(Promise.resolve(shown), noShallow), request), why);
   }
   // A request that never ends its first section forwards nothing.
-  assert.equal(await through(requestFilter(shown, noShallow), pkt(`want ${A}\n`)), '');
+  assert.equal(await through(requestFilter(Promise.resolve(shown), noShallow), pkt(`want ${A}\n`)), '');
 });
 
 test('shallow lines pass only for commits reachable from the shown branches', async () => {
@@ -93,7 +103,7 @@ test('shallow lines pass only for commits reachable from the shown branches', as
     },
     log: (line) => logged.push(line),
   };
-  const out = await through(requestFilter(shown, checks), pkt(`want ${A}\n`) + pkt(`shallow ${B}\n`) + pkt(`shallow ${C}\n`) + pkt('deepen 2147483647\n') + '0000' + pkt('done\n'));
+  const out = await through(requestFilter(Promise.resolve(shown), checks), pkt(`want ${A}\n`) + pkt(`shallow ${B}\n`) + pkt(`shallow ${C}\n`) + pkt('deepen 2147483647\n') + '0000' + pkt('done\n'));
   assert.equal(out, pkt(`want ${A}\n`) + pkt('deepen 2147483647\n') + pkt(`shallow ${B}\n`) + '0000' + pkt('done\n'));
   assert.deepEqual(asked, [[B, C, '|', A]]);
   assert.match(logged.join('\n'), /dropped 1 shallow line/);

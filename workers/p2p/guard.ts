@@ -28,32 +28,45 @@ type Pkt = { kind: 'flush' } | { kind: 'data'; body: Buffer };
 class PktReader {
   private buffer: Buffer = Buffer.alloc(0);
 
-  /** Appends `chunk`; returns the complete pkts and what follows the first `stopAfterFlush` flush. */
+  /** Appends `chunk`, hands each complete pkt to `onPkt`; once it returns true, returns what follows. */
   push(chunk: Buffer, onPkt: (pkt: Pkt) => boolean): Buffer | undefined {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
-    while (this.buffer.length >= 4) {
-      const head = this.buffer.subarray(0, 4).toString('latin1');
-      if (!/^[0-9a-f]{4}$/.test(head)) throw new Error('a malformed pkt-line');
-      const length = parseInt(head, 16);
+    const buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    let at = 0;
+    let stopped = false;
+    while (buffer.length - at >= 4) {
+      const length = hex4(buffer, at);
+      if (length < 0) throw new Error('a malformed pkt-line');
       if (length === 0) {
-        this.buffer = this.buffer.subarray(4);
-        if (onPkt({ kind: 'flush' })) return this.take();
+        at += 4;
+        if ((stopped = onPkt({ kind: 'flush' }))) break;
         continue;
       }
       if (length < 4 || length > MAX_PKT) throw new Error(`a pkt-line of length ${length}`);
-      if (this.buffer.length < length) break;
-      const body = this.buffer.subarray(4, length);
-      this.buffer = this.buffer.subarray(length);
-      if (onPkt({ kind: 'data', body })) return this.take();
+      if (buffer.length - at < length) break;
+      const body = buffer.subarray(at + 4, at + length);
+      at += length;
+      if ((stopped = onPkt({ kind: 'data', body }))) break;
     }
+    const rest = buffer.subarray(at);
+    if (stopped) {
+      this.buffer = Buffer.alloc(0);
+      return rest;
+    }
+    this.buffer = Buffer.from(rest); // a copy: the chunk it came from can go
     return undefined;
   }
+}
 
-  private take(): Buffer {
-    const rest = this.buffer;
-    this.buffer = Buffer.alloc(0);
-    return rest;
+/** The 4 hex digits of a pkt-line's length at `at`, or -1. */
+function hex4(buffer: Buffer, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 4; i++) {
+    const c = buffer[i];
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
   }
+  return n;
 }
 
 function pkt(text: string | Buffer): Buffer {
@@ -61,63 +74,99 @@ function pkt(text: string | Buffer): Buffer {
   return Buffer.concat([Buffer.from((body.length + 4).toString(16).padStart(4, '0'), 'latin1'), body]);
 }
 
+/** Many pkt-lines as one buffer, built as one string (an advertisement has thousands). */
+function pkts(lines: string[]): Buffer {
+  return Buffer.from(lines.map((line) => `${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`).join(''), 'utf8');
+}
+
 const FLUSH = Buffer.from('0000', 'latin1');
 
+/** Bound on the advertisement held while deciding (upload-pack's, so ours: a sanity bound). */
+const MAX_ADVERTISEMENT = 64 << 20;
+
+/** Decides the shown set from what upload-pack advertises: its branches and tags, where HEAD points. */
+export type Decide = (listing: Map<string, string>, head: string | undefined) => Promise<Shown>;
+
 /**
- * upload-pack's output → the peer: the advertisement (up to its flush) filtered to what is shown,
- * then everything else as it comes.
+ * upload-pack's output → the peer: the advertisement is held whole (it is the snapshot of refs
+ * this session serves), the shown set decided from it, and only that passed on; then everything
+ * else as it comes. `shown` resolves with the set the request is held to.
  */
-export function advertisementFilter(shown: Shown): Transform {
+export function advertisementFilter(decide: Decide): { filter: Transform; shown: Promise<Shown> } {
   const reader = new PktReader();
   let passing = false;
+  let held = 0;
+  const lines: { id: string; name: string }[] = [];
   let capabilities: string | undefined;
-  let first = true;
-  let kept: string | undefined; // the last ref kept: its peeled line follows it
-  let anyKept = false;
-  const capsFor = (caps: string) =>
-    caps
-      .split(' ')
-      .filter((cap) => !cap.startsWith('symref=') || (shown.head !== undefined && cap === `symref=HEAD:${shown.head}`))
-      .join(' ');
-  return new Transform({
+  let settle!: { resolve(shown: Shown): void; reject(err: Error): void };
+  const shown = new Promise<Shown>((resolve, reject) => (settle = { resolve, reject }));
+  shown.catch(() => {});
+  const filter = new Transform({
     transform(chunk: Buffer, _enc, done: TransformCallback) {
       if (passing) return done(null, chunk);
+      let rest: Buffer | undefined;
+      let refused: Buffer | undefined;
       try {
-        const rest = reader.push(chunk, (p) => {
-          if (p.kind === 'flush') {
-            if (!anyKept && capabilities !== undefined) {
-              this.push(pkt(`${'0'.repeat(40)} capabilities^{}\0${capabilities}\n`));
-            }
-            this.push(FLUSH);
-            return (passing = true);
-          }
+        held += chunk.length;
+        if (held > MAX_ADVERTISEMENT) throw new Error('an oversized advertisement');
+        rest = reader.push(chunk, (p) => {
+          if (p.kind === 'flush') return true;
           const line = p.body.toString('utf8');
-          if (first && line.startsWith('ERR ')) {
-            this.push(pkt(p.body)); // upload-pack's own refusal: the peer may read it
-            return (passing = true);
+          if (capabilities === undefined && line.startsWith('ERR ')) {
+            refused = pkt(p.body); // upload-pack's own refusal: the peer may read it
+            return true;
           }
           const nul = line.indexOf('\0');
-          if (first) capabilities = nul >= 0 ? capsFor(line.slice(nul + 1).replace(/\n$/, '')) : '';
-          first = false;
+          if (capabilities === undefined) capabilities = nul >= 0 ? line.slice(nul + 1).replace(/\n$/, '') : '';
           const [id, name] = (nul >= 0 ? line.slice(0, nul) : line.replace(/\n$/, '')).split(' ');
           if (!OBJECT_ID.test(id ?? '') || !name) throw new Error('an advertisement line it cannot read');
-          let keep: boolean;
-          if (name.endsWith('^{}')) keep = kept !== undefined && name === `${kept}^{}`;
-          else {
-            keep = name !== 'capabilities^{}' && shown.refs.get(name) === id;
-            kept = keep ? name : undefined;
-          }
-          if (!keep) return false;
-          this.push(pkt(anyKept ? `${id} ${name}\n` : `${id} ${name}\0${capabilities ?? ''}\n`));
-          anyKept = true;
+          lines.push({ id, name });
           return false;
         });
-        done(null, rest && rest.length ? rest : undefined);
       } catch (err) {
-        done(new Error(`upload-pack sent ${(err as Error).message}`));
+        settle.reject(err as Error);
+        return done(new Error(`upload-pack sent ${(err as Error).message}`));
       }
+      if (rest === undefined) return done();
+      passing = true;
+      if (refused) {
+        settle.reject(new Error('upload-pack refused'));
+        return done(null, Buffer.concat([refused, rest]));
+      }
+      const caps = (capabilities ?? '').split(' ');
+      const head = caps.find((c) => c.startsWith('symref=HEAD:'))?.slice('symref=HEAD:'.length);
+      const listing = new Map(lines.filter((l) => /^refs\/(heads|tags)\//.test(l.name) && !l.name.endsWith('^{}')).map((l) => [l.name, l.id]));
+      decide(listing, head).then(
+        (decided) => {
+          settle.resolve(decided);
+          done(null, Buffer.concat([advertise(decided, lines, caps), rest]));
+        },
+        (err: Error) => {
+          settle.reject(err);
+          done(new Error(`cannot decide what peers are shown: ${err.message}`));
+        },
+      );
     },
   });
+  return { filter, shown };
+}
+
+/** The advertisement of what is shown, in upload-pack's order, its capabilities on the first line. */
+function advertise(shown: Shown, lines: { id: string; name: string }[], caps: string[]): Buffer {
+  const capabilities = caps.filter((cap) => !cap.startsWith('symref=') || (shown.head !== undefined && cap === `symref=HEAD:${shown.head}`)).join(' ');
+  const out: string[] = [];
+  let kept: string | undefined; // the last ref kept: its peeled line follows it
+  for (const { id, name } of lines) {
+    let keep: boolean;
+    if (name.endsWith('^{}')) keep = kept !== undefined && name === `${kept}^{}`;
+    else {
+      keep = shown.refs.get(name) === id;
+      kept = keep ? name : undefined;
+    }
+    if (keep) out.push(out.length ? `${id} ${name}\n` : `${id} ${name}\0${capabilities}\n`);
+  }
+  if (out.length === 0) out.push(`${'0'.repeat(lines[0]?.id.length ?? 40)} capabilities^{}\0${capabilities}\n`);
+  return Buffer.concat([pkts(out), FLUSH]);
 }
 
 /** What a peer asked for that it may not have. */
@@ -134,14 +183,15 @@ export interface RequestChecks {
  * on without what it may not have; then everything else as it comes. A refusal fails the stream
  * with `Refused`, whose message is for the peer.
  */
-export function requestFilter(shown: Shown, checks: RequestChecks): Transform {
+export function requestFilter(decided: Promise<Shown>, checks: RequestChecks): Transform {
   const reader = new PktReader();
-  const limit = REQUEST_SLACK + 128 * shown.refs.size;
+  let shown: Shown | undefined;
+  let limit = 0;
   let passing = false;
   let held = 0;
   const lines: string[] = [];
   const shallow: string[] = [];
-  const check = (line: string): void => {
+  const check = (line: string, shown: Shown): void => {
     const [word, arg = ''] = line.split(/ (.*)/s, 2);
     switch (word) {
       case 'want': {
@@ -167,31 +217,43 @@ export function requestFilter(shown: Shown, checks: RequestChecks): Transform {
         throw new Refused(`${word.slice(0, 40)} is not served to peers`);
     }
   };
+  const section = (chunk: Buffer, shown: Shown, done: TransformCallback) => {
+    let rest: Buffer | undefined;
+    try {
+      held += chunk.length;
+      if (held > limit) throw new Refused('an oversized request');
+      rest = reader.push(chunk, (p) => {
+        if (p.kind === 'flush') return true;
+        check(p.body.toString('utf8').replace(/\n$/, ''), shown);
+        return false;
+      });
+    } catch (err) {
+      return done(err instanceof Refused ? err : new Refused(`${(err as Error).message}`));
+    }
+    if (rest === undefined) return done();
+    passing = true;
+    void allowedShallow(shallow, shown, checks).then(
+      (keep) => {
+        const out = lines.map((line) => pkt(`${line}\n`));
+        for (const id of keep) out.push(pkt(`shallow ${id}\n`));
+        out.push(FLUSH, rest);
+        done(null, Buffer.concat(out));
+      },
+      (err: Error) => done(new Refused(`cannot check its shallow commits: ${err.message}`)),
+    );
+  };
   return new Transform({
     transform(chunk: Buffer, _enc, done: TransformCallback) {
       if (passing) return done(null, chunk);
-      let rest: Buffer | undefined;
-      try {
-        held += chunk.length;
-        if (held > limit) throw new Refused('an oversized request');
-        rest = reader.push(chunk, (p) => {
-          if (p.kind === 'flush') return true;
-          check(p.body.toString('utf8').replace(/\n$/, ''));
-          return false;
-        });
-      } catch (err) {
-        return done(err instanceof Refused ? err : new Refused(`${(err as Error).message}`));
-      }
-      if (rest === undefined) return done();
-      passing = true;
-      void allowedShallow(shallow, shown, checks).then(
-        (keep) => {
-          for (const line of lines) this.push(pkt(`${line}\n`));
-          for (const id of keep) this.push(pkt(`shallow ${id}\n`));
-          this.push(FLUSH);
-          done(null, rest.length ? rest : undefined);
+      if (shown) return section(chunk, shown, done);
+      // The peer spoke before the advertisement was decided: its request waits for it.
+      decided.then(
+        (s) => {
+          shown = s;
+          limit = REQUEST_SLACK + 128 * s.refs.size;
+          section(chunk, s, done);
         },
-        (err: Error) => done(new Refused(`cannot check its shallow commits: ${err.message}`)),
+        () => done(new Refused('the session ended before anything was shown')),
       );
     },
     flush(done: TransformCallback) {

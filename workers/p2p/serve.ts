@@ -32,15 +32,7 @@ export const UPLOAD_PACK_ARGS = [
   'upload-pack', '--strict', `--timeout=${IDLE_TIMEOUT_S}`,
 ];
 
-export async function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
-  let shown;
-  try {
-    shown = await shownRefs.current();
-  } catch (err) {
-    log(`cannot read what peers are shown: ${(err as Error).message}`);
-    return pipe.fail('the peer cannot read its own refs just now');
-  }
-  if (pipe.destroyed) return;
+export function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
   const env = { ...process.env };
   delete env.GIT_PROTOCOL; // v0: see above
   const child = spawn('git', [...UPLOAD_PACK_ARGS, gitDir], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -49,7 +41,7 @@ export async function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRe
     if (stderr.length < MAX_STDERR) stderr += d.slice(0, MAX_STDERR - stderr.length);
   });
   child.stdin.on('error', () => {}); // upload-pack may be done reading before the peer is done writing
-  const advertised = advertisementFilter(shown);
+  const { filter: advertised, shown } = advertisementFilter((listing, head) => shownRefs.decide(listing, head));
   const request = requestFilter(shown, { reachable: (ids, tips) => reachableFrom(gitDir, ids, tips), log });
   let refused: string | undefined;
   const failed = (stream: Transform, what: string) =>

@@ -63,8 +63,9 @@ export interface Shown {
 }
 
 /**
- * The shown set, read afresh for every session (one `for-each-ref`, one `symbolic-ref`): the
- * reachability walk that decides on tags runs only when a branch, a tag or the rules changed.
+ * The shown set of a snapshot of refs. A served session decides it from upload-pack's own
+ * advertisement (the very refs it serves, no listing of ours); the reachability walk that decides
+ * on tags runs only when a branch, a tag, HEAD or the rules changed since the last snapshot.
  */
 export class ShownRefs {
   private last: { key: string; shown: Promise<Shown> } | undefined;
@@ -78,47 +79,59 @@ export class ShownRefs {
     this.rules = rules;
   }
 
-  async current(): Promise<Shown> {
+  /** `listing`: refs/heads and refs/tags names and values; `head`: where HEAD points, if a symref. */
+  decide(listing: Map<string, string>, head: string | undefined): Promise<Shown> {
     const rules = this.rules;
-    const [listing, head] = await Promise.all([
-      git(this.gitDir, ['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', 'refs/heads', 'refs/tags']),
-      git(this.gitDir, ['symbolic-ref', '-q', 'HEAD']).catch(() => ''), // detached: not shown
-    ]);
-    const key = JSON.stringify([rules, listing, head]);
+    let key = `${JSON.stringify(rules)}\n${head ?? ''}`;
+    for (const [ref, id] of listing) key += `\n${id} ${ref}`;
     if (this.last?.key !== key) {
-      const shown = decide(this.gitDir, matcher(rules), listing, head.trim());
+      const shown = decide(this.gitDir, matcher(rules), listing, head);
       this.last = { key, shown };
       shown.catch(() => this.last?.shown === shown && (this.last = undefined));
     }
     return this.last.shown;
   }
+
+  /** The shown set now, for whoever tells peers about refs outside a session (offers). */
+  async current(): Promise<Shown> {
+    const [listing, head] = await Promise.all([
+      git(this.gitDir, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']),
+      git(this.gitDir, ['symbolic-ref', '-q', 'HEAD']).catch(() => ''), // detached: not shown
+    ]);
+    const refs = new Map<string, string>();
+    for (const line of listing.split('\n')) {
+      const [id, ref] = line.split(' ');
+      if (ref) refs.set(ref, id);
+    }
+    return this.decide(refs, head.trim() || undefined);
+  }
 }
 
-async function decide(gitDir: string, shows: (ref: string) => boolean, listing: string, head: string): Promise<Shown> {
-  const refs = new Map<string, string>();
-  const tips = new Set<string>();
+async function decide(gitDir: string, shows: (ref: string) => boolean, listing: Map<string, string>, head: string | undefined): Promise<Shown> {
+  const branches = new Map<string, string>();
   let anyTag = false;
-  for (const line of listing.split('\n')) {
-    const [id, type, ref] = line.split(' ');
-    if (!ref || !shows(ref)) continue;
-    if (ref.startsWith('refs/heads/')) {
-      if (type !== 'commit') continue; // a branch that names no commit has no history to check tags against
-      refs.set(ref, id);
-      tips.add(id);
-    } else anyTag = true;
+  for (const [ref, id] of listing) {
+    if (!shows(ref)) continue;
+    if (ref.startsWith('refs/heads/')) branches.set(ref, id);
+    else anyTag = true;
   }
+  // A branch that names no commit has no history to check tags against: not shown.
+  const commits = branches.size ? await commitsAmong(gitDir, [...new Set(branches.values())]) : new Set<string>();
+  const refs = new Map([...branches].filter(([, id]) => commits.has(id)));
+  const tips = new Set(refs.values());
   if (anyTag && tips.size) {
     // One walk for all tags: those whose (peeled) target is reachable from any shown branch tip.
     // The tips are values read above, so the verdict and the values shown are one snapshot.
+    // A tag is shown at the value in `listing` only: one that moved since is left out.
     const args = ['for-each-ref', '--format=%(objectname) %(refname)', ...[...tips].map((t) => `--merged=${t}`), 'refs/tags'];
     for (const line of (await git(gitDir, args)).split('\n')) {
       const [id, ref] = line.split(' ');
-      if (ref && shows(ref)) refs.set(ref, id);
+      if (ref && shows(ref) && listing.get(ref) === id) refs.set(ref, id);
     }
   }
   const shown: Shown = { refs, wants: new Set(refs.values()), tips: [...tips] };
-  const headValue = refs.get(head);
-  if (headValue !== undefined && head.startsWith('refs/heads/')) {
+  const headValue = head === undefined ? undefined : refs.get(head);
+  if (head !== undefined && headValue !== undefined && head.startsWith('refs/heads/')) {
     refs.set('HEAD', headValue);
     shown.head = head;
   }
@@ -130,17 +143,23 @@ async function decide(gitDir: string, shows: (ref: string) => boolean, listing: 
  * rev-list's answer: the history it lists (what is NOT reachable) is never held.
  */
 export async function reachableFrom(gitDir: string, ids: string[], tips: string[]): Promise<Set<string>> {
+  const commits = await commitsAmong(gitDir, ids);
+  if (commits.size === 0 || tips.length === 0) return new Set();
+  const reached = new Set(commits);
+  const input = `${[...commits, ...tips.map((t) => `^${t}`)].join('\n')}\n`;
+  await git(gitDir, ['rev-list', '--stdin'], input, (line) => reached.delete(line));
+  return reached;
+}
+
+/** Of `ids`, those that name a commit here. */
+async function commitsAmong(gitDir: string, ids: string[]): Promise<Set<string>> {
   const commits = new Set<string>();
   const typed = await git(gitDir, ['cat-file', '--batch-check=%(objectname) %(objecttype)'], `${ids.join('\n')}\n`);
   for (const line of typed.split('\n')) {
     const [id, type] = line.split(' ');
     if (type === 'commit') commits.add(id);
   }
-  if (commits.size === 0 || tips.length === 0) return new Set();
-  const reached = new Set(commits);
-  const input = `${[...commits, ...tips.map((t) => `^${t}`)].join('\n')}\n`;
-  await git(gitDir, ['rev-list', '--stdin'], input, (line) => reached.delete(line));
-  return reached;
+  return commits;
 }
 
 function git(gitDir: string, args: string[], input?: string, onLine?: (line: string) => void): Promise<string> {
