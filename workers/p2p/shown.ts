@@ -115,16 +115,16 @@ async function decide(gitDir: string, shows: (ref: string) => boolean, listing: 
     if (ref.startsWith('refs/heads/')) branches.set(ref, id);
     else anyTag = true;
   }
-  // A branch that names no commit has no history to check tags against: not shown.
-  const commits = branches.size ? await commitsAmong(gitDir, [...new Set(branches.values())]) : new Set<string>();
-  const refs = new Map([...branches].filter(([, id]) => commits.has(id)));
-  const tips = new Set(refs.values());
+  const refs = new Map(branches);
+  const tips = new Set(branches.values());
   if (anyTag && tips.size) {
     // One walk for all tags: those whose (peeled) target is reachable from any shown branch tip.
-    // The tips are values read above, so the verdict and the values shown are one snapshot.
-    // A tag is shown at the value in `listing` only: one that moved since is left out.
-    const args = ['for-each-ref', '--format=%(objectname) %(refname)', ...[...tips].map((t) => `--merged=${t}`), 'refs/tags'];
-    for (const line of (await git(gitDir, args)).split('\n')) {
+    // The tips are values read above, so the verdict and the values shown are one snapshot. A tag
+    // is shown at the value in `listing` only: one that moved since is left out.
+    const walk = (from: Iterable<string>) => git(gitDir, ['for-each-ref', '--format=%(objectname) %(refname)', ...[...from].map((t) => `--merged=${t}`), 'refs/tags']);
+    // A branch that names no commit (rare) makes the walk fail: then it walks from those that do.
+    const merged = await walk(tips).catch(async () => walk(await commitsAmong(gitDir, [...tips])));
+    for (const line of merged.split('\n')) {
       const [id, ref] = line.split(' ');
       if (ref && shows(ref) && listing.get(ref) === id) refs.set(ref, id);
     }
