@@ -3,6 +3,7 @@ import { benchHttp } from './http.js';
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
 import { benchP2p } from './p2p.js';
+import { benchP2pShown } from './p2pshown.js';
 import { benchSsh } from './ssh.js';
 import { benchXmpp } from './xmpp.js';
 
@@ -13,3 +14,4 @@ await benchSsh();
 await benchHttp();
 await benchXmpp();
 await benchP2p();
+await benchP2pShown();

@@ -16,6 +16,7 @@ import { FakeRemote } from '../support/fake-transport.js';
 import { commit, git, makeFixture, pushCommit, refValue } from '../support/git.js';
 import { create as createP2p } from '../../workers/p2p/transport.js';
 import { addressOf, keyOf } from '../../workers/p2p/address.js';
+import { parseShowRules } from '../../workers/p2p/shown.js';
 import { makePeers, runEndpoint } from '../p2p/support.js';
 import { makeSshFixture, push as sshPush } from '../ssh/fixture.js';
 
@@ -83,7 +84,7 @@ const subjects: Record<string, Subject> = {
       const p = await makePeers(t);
       const remote = p.make('remote', { seed: true });
       const local = p.make('local');
-      const base = { bootstrap: p.testnet.bootstrap, host: '127.0.0.1', reachable: true };
+      const base = { bootstrap: p.testnet.bootstrap, host: '127.0.0.1', reachable: true, show: parseShowRules([]).rules };
       const serving = await runEndpoint(remote, { ...base, allowed: [keyOf(p.address('local'))!], peers: [] });
       t.after(() => serving.stop());
       const url = missing ? addressOf('ab'.repeat(32)) : p.address('remote');

@@ -18,6 +18,7 @@ import { lendLinks } from './lend.js';
 import { watchReachability, type ReachWatch } from './reach.js';
 import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
+import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { advertisable, PeerConnection } from './wire.js';
 
@@ -50,6 +51,8 @@ class PeerNode {
   private identity!: Identity;
   private settings: NodeSettings;
   private allowed: Set<string>;
+  /** What peers are shown of this repository: every served session is held to it. */
+  readonly shown: ShownRefs;
   private readonly conns = new Set<PeerConnection>();
   private readonly held = new Map<string, Held>();
   private readonly dialing = new Map<string, Promise<void>>();
@@ -70,6 +73,7 @@ class PeerNode {
   ) {
     this.settings = settings;
     this.allowed = new Set(settings.allowed);
+    this.shown = new ShownRefs(gitDir, settings.show);
   }
 
   /** Dials and helpers wait for the DHT; a failed start is reported by main(), not here. */
@@ -122,6 +126,7 @@ class PeerNode {
   configure(settings: NodeSettings): void {
     this.settings = settings;
     this.allowed = new Set(settings.allowed);
+    this.shown.configure(settings.show);
     for (const conn of this.conns) {
       if (!this.allowed.has(conn.key)) {
         this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: its key is no longer allowed` });
@@ -192,13 +197,13 @@ class PeerNode {
         }
         if (!first) this.say({ type: 'log', text: `${fingerprint(conn.key)} now holds ${refs.length} of our refs at new values` });
       },
-      session: (pipe, request) => {
+      session: (pipe) => {
         const key = conn.key;
         const active = this.sessions.get(key) ?? 0;
         if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
         this.sessions.set(key, active + 1);
-        this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}${request.v2 ? ' (protocol v2)' : ''}` });
-        serveUploadPack(pipe, this.gitDir, request, (text) => this.say({ type: 'log', text })).finally(() => {
+        this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
+        serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
           const n = (this.sessions.get(key) ?? 1) - 1;
           if (n > 0) this.sessions.set(key, n);
           else this.sessions.delete(key);

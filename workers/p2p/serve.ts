@@ -1,11 +1,17 @@
-// Serving one git session to an authorised peer: `git upload-pack` and nothing else, showing only
-// branches, tags and HEAD, strict about the path, and ended when idle. The peer's bytes go to
-// upload-pack's stdin as they come (git parses them); its output goes back under the pipe's flow
-// control, so a slow reader holds upload-pack back instead of filling our memory.
+// Serving one git session to an authorised peer: `git upload-pack` and nothing else, protocol v0,
+// strict about the path, ended when idle, and held to what the peer is shown (shown.ts) by the
+// guard (guard.ts) on both its advertisement and the peer's request. Protocol v0 because v2's
+// upload-pack serves any object a peer names ("wants can be anything"); a peer that asks for v2
+// (git-remote-p2p always does) gets v0, which git reads from the first line of the answer.
+// The peer's bytes go to upload-pack's stdin through the guard (git parses them); its output goes
+// back under the pipe's flow control, so a slow reader holds upload-pack back instead of filling
+// our memory.
 
 import { spawn } from 'node:child_process';
+import type { Transform } from 'node:stream';
+import { advertisementFilter, Refused, requestFilter } from './guard.js';
 import type { ChannelPipe } from './pipe.js';
-import type { SessionRequest } from './wire.js';
+import { reachableFrom, type ShownRefs } from './shown.js';
 
 /** Seconds of silence after which upload-pack gives up (its own --timeout). */
 const IDLE_TIMEOUT_S = 60;
@@ -13,24 +19,50 @@ const IDLE_TIMEOUT_S = 60;
 const MAX_STDERR = 4096;
 
 export const UPLOAD_PACK_ARGS = [
+  // A first fence, by name: only branches and tags (HEAD is decided by the guard).
   '-c', 'uploadpack.hideRefs=refs',
   '-c', 'uploadpack.hideRefs=!refs/heads',
   '-c', 'uploadpack.hideRefs=!refs/tags',
+  // Whatever this repository's config says for other clients: wants are advertised tips only, and
+  // no filters (`sparse:oid=<id>` reads any blob named by id).
+  '-c', 'uploadpack.allowTipSHA1InWant=false',
+  '-c', 'uploadpack.allowReachableSHA1InWant=false',
+  '-c', 'uploadpack.allowAnySHA1InWant=false',
+  '-c', 'uploadpack.allowFilter=false',
   'upload-pack', '--strict', `--timeout=${IDLE_TIMEOUT_S}`,
 ];
 
-export function serveUploadPack(pipe: ChannelPipe, gitDir: string, request: SessionRequest, log: (text: string) => void): Promise<void> {
+export function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
   const env = { ...process.env };
-  delete env.GIT_PROTOCOL;
-  if (request.v2) env.GIT_PROTOCOL = 'version=2';
+  delete env.GIT_PROTOCOL; // v0: see above
   const child = spawn('git', [...UPLOAD_PACK_ARGS, gitDir], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < MAX_STDERR) stderr += d.slice(0, MAX_STDERR - stderr.length);
   });
   child.stdin.on('error', () => {}); // upload-pack may be done reading before the peer is done writing
-  pipe.pipe(child.stdin);
-  child.stdout.pipe(pipe);
+  const { filter: advertised, shown } = advertisementFilter((listing, head) => shownRefs.decide(listing, head));
+  const request = requestFilter(shown, { reachable: (ids, tips) => reachableFrom(gitDir, ids, tips), log });
+  let refused: string | undefined;
+  const failed = (stream: Transform, what: string) =>
+    stream.on('error', (err: Error) => {
+      refused ??= err.message;
+      if (err instanceof Refused) {
+        log(`refused a request from a peer: ${err.message}`);
+        // git prints an ERR line as "remote error: ..." and stops.
+        const text = Buffer.from(`ERR upload-pack: ${err.message}\n`);
+        advertised.unpipe(pipe);
+        if (!pipe.destroyed) pipe.end(Buffer.concat([Buffer.from((text.length + 4).toString(16).padStart(4, '0')), text]));
+      } else {
+        log(`ended a peer's git session: ${what}: ${err.message}`);
+        pipe.destroy();
+      }
+      child.kill();
+    });
+  failed(request, 'its request');
+  failed(advertised, 'upload-pack');
+  pipe.pipe(request).pipe(child.stdin);
+  child.stdout.pipe(advertised).pipe(pipe);
   // The peer went away or is done (ls-remote hangs up after the listing): not worth a log line.
   let hungUp = false;
   const hangUp = () => {
@@ -47,7 +79,7 @@ export function serveUploadPack(pipe: ChannelPipe, gitDir: string, request: Sess
       resolve();
     });
     child.on('close', (code, signal) => {
-      if (code === 0 || hungUp) return resolve();
+      if (code === 0 || hungUp || refused) return resolve();
       log(`git upload-pack ended with ${signal ?? code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
       resolve();
     });

@@ -4,6 +4,7 @@
 
 import { last, parseBool, rewriteUrl, type GitConfig } from '../../src/gitconfig.js';
 import { keyOf, parseKey } from './address.js';
+import { parseShowRules, type ShowRules } from './shown.js';
 
 export interface Peer {
   /** Hex public key. */
@@ -27,6 +28,8 @@ export interface NodeSettings {
   /** Every key that may connect (hex): peers we fetch from and serve-only `allow` entries. */
   allowed: string[];
   peers: Peer[];
+  /** `remotedaemon.p2p.show`: which branches and tags peers are shown (shown.ts). */
+  show: ShowRules;
 }
 
 export function readSettings(config: GitConfig): { settings: NodeSettings; problems: string[] } | undefined {
@@ -51,7 +54,9 @@ export function readSettings(config: GitConfig): { settings: NodeSettings; probl
     else problems.push(`remotedaemon.p2p.allow: ${JSON.stringify(entry)} is not a peer key or p2p:// address; ignored`);
   }
   if (allowed.size === 0) return undefined; // nobody to talk to: no node, nothing revealed
-  const settings: NodeSettings = { reachable: false, allowed: [...allowed].sort(), peers: [...peers.values()] };
+  const show = parseShowRules(config.get('remotedaemon.p2p.show') ?? []);
+  problems.push(...show.problems);
+  const settings: NodeSettings = { reachable: false, allowed: [...allowed].sort(), peers: [...peers.values()], show: show.rules };
   const bootstrap = last(config, 'remotedaemon.p2p.bootstrap');
   if (bootstrap) {
     const nodes = parseBootstrap(bootstrap);

@@ -21,7 +21,7 @@ const MAX_NAME = 1024;
 
 export interface SessionRequest {
   service: 'git-upload-pack';
-  /** Ask upload-pack for protocol v2 (git does not tell connect-capable helpers to, so we always do). */
+  /** The helper asks for protocol v2 (git does not tell connect-capable helpers to); a node serves v0 whatever it asks (serve.ts). */
   v2: boolean;
 }
 
