@@ -4,7 +4,7 @@
 // - offers spend tokens of a per-sender bucket (workers/notice/bucket.ts, the notices' limits);
 //   over the limit they wait (the latest value per ref, bounded), they are not lost;
 // - after each of our git sessions with the peer, the values offered before it started are
-//   judged: one the session did not deliver is not passed on again until the peer's refs change
+//   judged (and until then, or for 2 s if no session comes, no more are passed on): one the session did not deliver is not passed on again until the peer's refs change
 //   (a fetch from it moves one of our tracking refs of it);
 // - a session that delivered none of what was offered holds the peer's further offers back for a
 //   while, doubling each time (1 s up to 5 min), until its refs change: a liar backs off, an honest
@@ -16,6 +16,12 @@ import type { TokenBuckets } from '../notice/bucket.js';
 export const MAX_OFFERED_REFS = 1000;
 const HOLD_FIRST_MS = 1000;
 const HOLD_MAX_MS = 300_000;
+/**
+ * Offers passed on wait this long for the session they cause before more are passed on: a fetch
+ * takes a moment to start, and offers passed on meanwhile would each queue a fetch of their own.
+ * (A value we already have causes no session: then the wait ends here.)
+ */
+const AWAIT_SESSION_MS = 2000;
 
 export interface OfferGateOptions {
   key: string;
@@ -34,6 +40,7 @@ export type Judged = Map<string, string>;
 export class OfferGate {
   private readonly waiting = new Map<string, string>();
   private forwarded = new Map<string, string>();
+  private forwardedAt = 0;
   /** `ref sha` pairs a session did not deliver, oldest first. */
   private readonly undelivered = new Set<string>();
   private holdMs = 0;
@@ -113,7 +120,9 @@ export class OfferGate {
   private pump(): void {
     if (this.waiting.size === 0 || this.timer || this.judging > 0) return;
     const now = this.now();
-    const wait = this.holdUntil > now ? this.holdUntil - now : this.options.buckets.take(this.options.key) ? 0 : this.options.refillMs;
+    const awaiting = this.forwarded.size > 0 ? this.forwardedAt + AWAIT_SESSION_MS - now : 0;
+    const wait =
+      this.holdUntil > now ? this.holdUntil - now : awaiting > 0 ? awaiting : this.options.buckets.take(this.options.key) ? 0 : this.options.refillMs;
     if (wait > 0) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -124,6 +133,7 @@ export class OfferGate {
     const refs = [...this.waiting];
     this.waiting.clear();
     for (const [ref, sha] of refs) if (this.forwarded.has(ref) || this.forwarded.size < MAX_OFFERED_REFS) this.forwarded.set(ref, sha);
+    this.forwardedAt = now;
     this.options.forward(refs);
   }
 }
