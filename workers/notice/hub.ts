@@ -10,8 +10,12 @@ import type { FromCarrier, ToCarrier } from './link.js';
 
 /** What a carrier offers the hub: send one encoded notice to the user's other devices. */
 export interface CarrierOut {
-  /** Returns how many devices it went to (0: nobody is listening now, which is no error). */
-  send(encoded: string): number;
+  /**
+   * `url` is the notice's (normalised): a carrier that reaches others than the user's own devices
+   * (peer links) sends it only to those that have that remote. Returns how many devices it went
+   * to (0: nobody is listening now, which is no error).
+   */
+  send(encoded: string, url: string): number;
 }
 
 /** A device that says again, within this long, what we just heard from another is not repeated. */
@@ -151,7 +155,7 @@ export class NoticeHub {
   private announce(url: string, refs: [string, string][]): void {
     if (!this.carrier) return;
     const notice: Notice = { url, refs: refs.slice(0, MAX_REFS) };
-    const devices = this.carrier.send(encodeNotice(notice));
+    const devices = this.carrier.send(encodeNotice(notice), url);
     this.facts.lastSent = { at: this.now(), url, refs: notice.refs.length, devices };
     this.options.changed?.();
   }

@@ -37,9 +37,10 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
   const hub = new NoticeHub({ log: (text) => say({ type: 'log', text }) });
   const linkedPeers = new Set<string>();
   const carrier = {
-    send: (encoded: string) => {
-      send({ type: 'notice', text: encoded });
-      return linkedPeers.size;
+    // The node sends it only to our own devices that said they have this remote.
+    send: (encoded: string, url: string) => {
+      send({ type: 'notice', text: encoded, url });
+      return [...linkedPeers].filter((key) => settings.peers.some((p) => p.key === key)).length;
     },
   };
   const peerUp = (key: string) => {

@@ -16,6 +16,8 @@ import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { lendLinks } from './lend.js';
 import { watchReachability, type ReachWatch } from './reach.js';
+import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
+import { OfferGate, type Judged } from './offers.js';
 import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
 import { ShownRefs } from './shown.js';
@@ -28,8 +30,19 @@ const DEAD_AFTER_MS = 8000;
 const DIAL_TIMEOUT_MS = 30_000;
 /** Git sessions one peer may have at once, over all its connections. */
 export const SESSIONS_PER_PEER = 4;
-/** Refs of ours a peer may tell us it holds: a bound on what it can make us remember. */
+/** Refs of ours we tell a peer we hold, at most. */
 const MAX_HAVE = 100_000;
+/**
+ * Bytes of state one peer can make us hold (the refs it says it holds, the URLs it says it has),
+ * counted as their text plus a per-entry overhead: past this its link is closed with a reason.
+ */
+export const PEER_BUDGET_BYTES = 16 << 20;
+const ENTRY_OVERHEAD = 64;
+/**
+ * Connections one key may have at once: the held link, a few stand-alone fetches (each its own
+ * connection) and a link from the peer's restart while the old one times out. More are refused.
+ */
+export const CONNECTIONS_PER_KEY = 6;
 
 interface Held {
   conn: PeerConnection;
@@ -43,6 +56,12 @@ interface Held {
   /** Its first list (on linking) is no news worth a log line; later ones follow its fetches. */
   haveHeard?: boolean;
   wants?: FetchRefspecs;
+  /** The normalised URLs of the peer's own remotes, as it last said: notices about these only. */
+  urls: Set<string>;
+  /** Bytes of `have` and `urls`, against PEER_BUDGET_BYTES. */
+  bytes: number;
+  urlBytes: number;
+  offers: OfferGate;
 }
 
 class PeerNode {
@@ -62,6 +81,8 @@ class PeerNode {
   /** Whether the DHT answers: remotes that wait on it hear the moment it does again. */
   private reach: ReachWatch | undefined;
   private readonly refused = new Map<string, number>();
+  /** Offers spend tokens of the same kind of per-sender bucket as change notices. */
+  private readonly offerBuckets = new TokenBuckets(DEFAULT_BUCKET);
   private readonly instance = randomUUID();
   /** Dials waiting for a link to a key to be held, whichever side dialled it. */
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -113,14 +134,36 @@ class PeerNode {
   /** True rejects: runs before the server reveals its addresses, so strangers learn nothing. */
   private firewall(remoteKey: Buffer): boolean {
     const key = remoteKey.toString('hex');
-    if (this.allowed.has(key)) return false;
-    // One log line per stranger per minute: a stranger must not be able to flood the log.
+    if (!this.allowed.has(key)) {
+      this.refuse(key, `refused a connection from an unknown key (fingerprint ${fingerprint(key)})`);
+      return true;
+    }
+    // Handshakes that pass here at once are counted again when they arrive (adopt).
+    if (this.connectionsOf(key) >= CONNECTIONS_PER_KEY) {
+      this.refuse(key, `refused a connection from ${fingerprint(key)}: it has ${CONNECTIONS_PER_KEY} already`);
+      return true;
+    }
+    return false;
+  }
+
+  /** One log line per key per minute: nobody can flood the log by being refused. */
+  private refuse(key: string, text: string): void {
     const now = Date.now();
     if ((this.refused.get(key) ?? 0) < now - 60_000 && this.refused.size < 1000) {
       this.refused.set(key, now);
-      this.say({ type: 'log', text: `refused a connection from an unknown key (fingerprint ${fingerprint(key)})` });
+      this.say({ type: 'log', text });
     }
-    return true;
+  }
+
+  private connectionsOf(key: string): number {
+    let n = 0;
+    for (const conn of this.conns) if (conn.key === key) n++;
+    return n;
+  }
+
+  /** A peer we fetch from (one of the user's own devices), not merely one allowed to fetch from us. */
+  private isOurRemote(key: string): boolean {
+    return this.settings.peers.some((p) => p.key === key);
   }
 
   configure(settings: NodeSettings): void {
@@ -135,6 +178,7 @@ class PeerNode {
     }
     for (const [key, held] of this.held) {
       held.conn.sendWants(this.wantsFor(key));
+      held.conn.sendRemotes(this.settings.urls ?? []);
       void this.sendHave(held.conn);
     }
   }
@@ -160,7 +204,11 @@ class PeerNode {
     for (const [key, held] of this.held) {
       const mine = new FetchRefspecs(this.wantsFor(key));
       const have = [...refs].filter(([ref]) => mine.isDestination(ref));
-      if (have.length) held.conn.sendHave(have);
+      if (have.length) {
+        held.conn.sendHave(have);
+        // Our tracking refs of it moved (a fetch brought something): its refs did change.
+        held.offers.refsChanged();
+      }
     }
     this.offer(refs);
   }
@@ -180,18 +228,34 @@ class PeerNode {
         if (held?.conn === conn) held.wants = new FetchRefspecs(refspecs);
       },
       refs: (refs) => {
-        if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'refs', key: conn.key, refs });
+        const held = this.held.get(conn.key);
+        if (held?.conn !== conn) return;
+        // Only refs we fetch from it can make us fetch: the rest is no business of ours.
+        const mine = new FetchRefspecs(this.wantsFor(conn.key));
+        const wanted = refs.filter(([ref]) => mine.destination(ref) !== undefined);
+        if (wanted.length) held.offers.offer(wanted);
       },
       notice: (text) => {
-        if (this.held.get(conn.key)?.conn === conn) this.say({ type: 'notice', key: conn.key, text });
+        // Only the user's own devices (peers we fetch from) tell us about other remotes.
+        if (this.held.get(conn.key)?.conn === conn && this.isOurRemote(conn.key)) this.say({ type: 'notice', key: conn.key, text });
+      },
+      remotes: (urls) => {
+        const held = this.held.get(conn.key);
+        if (held?.conn !== conn) return;
+        const bytes = urls.reduce((n, url) => n + url.length + ENTRY_OVERHEAD, 0);
+        if (!this.spend(held, bytes - held.urlBytes)) return;
+        held.urlBytes = bytes;
+        held.urls = new Set(urls);
       },
       have: (refs) => {
         const held = this.held.get(conn.key);
         if (held?.conn !== conn) return;
         const first = !held.haveHeard;
         held.haveHeard = true;
+        let bytes = 0;
+        for (const [ref] of refs) if (!held.have.has(ref)) bytes += ref.length + 40 + ENTRY_OVERHEAD;
+        if (!this.spend(held, bytes)) return;
         for (const [ref, sha] of refs) {
-          if (held.have.size >= MAX_HAVE && !held.have.has(ref)) break;
           held.have.set(ref, sha);
           held.sent.delete(ref); // it holds something new there: what it lacks is worth saying again
         }
@@ -212,13 +276,19 @@ class PeerNode {
       violation: (why) => this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: it sent ${why}` }),
     });
     conn.acceptLinks(this.instance);
+    const over = !stream.isInitiator && this.connectionsOf(conn.key) >= CONNECTIONS_PER_KEY;
     this.conns.add(conn);
-    if (!stream.isInitiator) this.say({ type: 'log', text: `accepted a connection from ${fingerprint(conn.key)}` });
+    if (over) {
+      // Handshakes that all passed the firewall at once: the ones past the cap go at once.
+      this.refuse(conn.key, `refused a connection from ${fingerprint(conn.key)}: it has ${CONNECTIONS_PER_KEY} already`);
+      conn.close();
+    } else if (!stream.isInitiator) this.say({ type: 'log', text: `accepted a connection from ${fingerprint(conn.key)}` });
     stream.on('error', () => {}); // its end is handled on close, with the reason
     stream.on('close', () => {
       this.conns.delete(conn);
       const held = this.held.get(conn.key);
       if (held?.conn !== conn) return;
+      held.offers.close();
       this.held.delete(conn.key);
       this.say({ type: 'down', key: conn.key, reason: 'the link to the peer was lost' });
     });
@@ -238,25 +308,56 @@ class PeerNode {
       const dialer = (c: PeerConnection) => (c.stream.isInitiator ? this.identity.publicKey : c.key);
       if (dialer(current.conn) <= dialer(conn)) return conn.close();
       this.held.delete(conn.key); // its close must not report the new link down
+      current.offers.close();
       current.conn.close();
     } else if (current && current.conn !== conn) {
       // The peer restarted: what it did while we thought it linked needs a catch-up, which the
       // remote makes on reconnecting. So: down, then up on the new link.
       this.held.delete(conn.key);
+      current.offers.close();
       current.conn.close();
       this.say({ type: 'down', key: conn.key, reason: 'the peer restarted' });
     }
-    this.held.set(conn.key, { conn, sent: new Map(), have: new Map() });
+    const key = conn.key;
+    const offers = new OfferGate({
+      key,
+      buckets: this.offerBuckets,
+      refillMs: DEFAULT_BUCKET.refillMs,
+      forward: (refs) => {
+        if (this.held.get(key)?.conn === conn) this.say({ type: 'refs', key, refs });
+      },
+      log: (text) => this.say({ type: 'log', text: `offers from ${fingerprint(key)}: ${text}` }),
+    });
+    this.held.set(key, { conn, sent: new Map(), have: new Map(), urls: new Set(), bytes: 0, urlBytes: 0, offers });
     conn.sendWants(this.wantsFor(conn.key));
+    conn.sendRemotes(this.settings.urls ?? []);
     void this.sendHave(conn);
     this.say({ type: 'log', text: `linked to ${fingerprint(conn.key)} (${conn.stream.isInitiator ? 'we dialled' : 'it dialled'})` });
     this.say({ type: 'up', key: conn.key });
     for (const w of this.waiters.get(conn.key) ?? []) w();
   }
 
-  /** A change notice for a shared remote, to every peer we hold a link to. */
-  sendNotice(text: string): void {
-    for (const held of this.held.values()) held.conn.sendNotice(text);
+  /**
+   * Counts `bytes` more against the peer's budget; false (and its link closed, with the reason)
+   * when that is more than we hold for one peer.
+   */
+  private spend(held: Held, bytes: number): boolean {
+    if (held.bytes + bytes > PEER_BUDGET_BYTES) {
+      this.say({ type: 'log', text: `closing the link to ${fingerprint(held.conn.key)}: it sent more than the ${PEER_BUDGET_BYTES >> 20} MiB of refs and URLs we hold for a peer` });
+      held.conn.close();
+      return false;
+    }
+    held.bytes += bytes;
+    return true;
+  }
+
+  /**
+   * A change notice about the remote at `url` (normalised): only to peers that are our own remotes
+   * (devices we fetch from) and said they have that URL as a remote too. A peer that may only
+   * fetch from us hears nothing of our other remotes, whatever it claims to have.
+   */
+  sendNotice(text: string, url: string): void {
+    for (const [key, held] of this.held) if (held.urls.has(url) && this.isOurRemote(key)) held.conn.sendNotice(text);
   }
 
   /** Gets the held link to `key` up, dialling once if need be; resolves when it is. */
@@ -342,7 +443,33 @@ class PeerNode {
     await this.ensureLink(peer);
     const held = this.held.get(peer);
     if (!held) throw new Error('the link to the peer went away');
-    return held.conn.openSession({ service: 'git-upload-pack', v2 });
+    const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2 });
+    // Whatever the session was (a fetch, a listing): did it bring what the peer offered before it?
+    const judged = held.offers.sessionStarted();
+    if (judged.size) pipe.once('close', () => void this.judge(peer, held, judged));
+    return pipe;
+  }
+
+  private async judge(peer: string, held: Held, judged: Judged): Promise<void> {
+    const mine = new FetchRefspecs(this.wantsFor(peer));
+    const where = new Map<string, string | null>();
+    for (const ref of judged.keys()) where.set(ref, mine.destination(ref) ?? null);
+    const locals = [...where.values()].filter((d): d is string => d !== null);
+    try {
+      const out = locals.length ? await gitOutput(['--git-dir', this.gitDir, 'for-each-ref', '--format=%(objectname) %(refname)', ...locals]) : '';
+      const ours = new Map<string, string>();
+      for (const line of out.split('\n')) {
+        const [sha, ref] = line.split(' ');
+        if (ref) ours.set(ref, sha);
+      }
+      held.offers.sessionEnded(judged, (ref) => {
+        const local = where.get(ref);
+        return local === null || local === undefined ? null : ours.get(local);
+      });
+    } catch (err) {
+      this.say({ type: 'log', text: `cannot read our refs of ${fingerprint(peer)}: ${(err as Error).message}` });
+      held.offers.sessionEnded(judged, () => null); // not knowing counts as delivered: no hold-off
+    }
   }
 
   async stop(): Promise<void> {
@@ -392,7 +519,7 @@ function main(): void {
           (err: Error) => say({ type: 'dial-failed', key: m.key, reason: err.message, needsUser: err.name === 'KeyFileError' }),
         );
       case 'notice':
-        return node?.sendNotice(m.text);
+        return node?.sendNotice(m.text, m.url);
       case 'offer':
         return void node?.offerNamed(m.refs).catch((err: Error) => say({ type: 'log', text: `cannot offer ${m.refs.length} refs: ${err.message}` }));
       case 'stop':

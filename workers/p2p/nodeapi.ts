@@ -10,8 +10,8 @@ export type ToNode =
   | { type: 'dial'; key: string }
   /** Local refs that may have moved (CHANGED): offer their current values to interested peers. */
   | { type: 'offer'; refs: string[] }
-  /** A change notice for a remote the devices share: to every peer with a held link. */
-  | { type: 'notice'; text: string }
+  /** A change notice about the remote at `url` (normalised): to our devices that have it too. */
+  | { type: 'notice'; text: string; url: string }
   | { type: 'stop' };
 
 export type FromNode =

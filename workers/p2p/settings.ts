@@ -3,6 +3,7 @@
 // p2p remotes plus `remotedaemon.p2p.allow` entries (serve-only peers).
 
 import { last, parseBool, rewriteUrl, type GitConfig } from '../../src/gitconfig.js';
+import { normaliseUrl } from '../notice/format.js';
 import { keyOf, parseKey } from './address.js';
 import { parseShowRules, type ShowRules } from './shown.js';
 
@@ -30,19 +31,29 @@ export interface NodeSettings {
   peers: Peer[];
   /** `remotedaemon.p2p.show`: which branches and tags peers are shown (shown.ts). */
   show: ShowRules;
+  /**
+   * The normalised URLs of this repository's remotes the daemon watches, told to every linked
+   * peer: the change notices we want to hear. Nothing else of our remotes is said.
+   */
+  urls?: string[];
 }
 
 export function readSettings(config: GitConfig): { settings: NodeSettings; problems: string[] } | undefined {
   const problems: string[] = [];
   const peers = new Map<string, Peer>();
+  const urls = new Set<string>();
   for (const [key, values] of config) {
     const m = /^remote\.(.+)\.url$/.exec(key);
     if (!m || values.length === 0) continue;
     const url = rewriteUrl(config, values.at(-1)!);
-    if (!url.startsWith('p2p:')) continue;
+    if (parseBool(last(config, `remote.${m[1]}.remotedaemon`) ?? 'true') === false) continue;
+    if (!url.startsWith('p2p:')) {
+      const shared = normaliseUrl(url);
+      if (shared) urls.add(shared);
+      continue;
+    }
     const peerKey = keyOf(url);
     if (!peerKey) continue; // the plugin says so for the remote
-    if (parseBool(last(config, `remote.${m[1]}.remotedaemon`) ?? 'true') === false) continue;
     const peer = peers.get(peerKey) ?? { key: peerKey, fetch: [] };
     peer.fetch.push(...(config.get(`remote.${m[1]}.fetch`) ?? []));
     peers.set(peerKey, peer);
@@ -56,7 +67,7 @@ export function readSettings(config: GitConfig): { settings: NodeSettings; probl
   if (allowed.size === 0) return undefined; // nobody to talk to: no node, nothing revealed
   const show = parseShowRules(config.get('remotedaemon.p2p.show') ?? []);
   problems.push(...show.problems);
-  const settings: NodeSettings = { reachable: false, allowed: [...allowed].sort(), peers: [...peers.values()], show: show.rules };
+  const settings: NodeSettings = { reachable: false, allowed: [...allowed].sort(), peers: [...peers.values()], show: show.rules, urls: [...urls].sort() };
   const bootstrap = last(config, 'remotedaemon.p2p.bootstrap');
   if (bootstrap) {
     const nodes = parseBootstrap(bootstrap);

@@ -1,5 +1,5 @@
 // What travels on one encrypted peer connection, as protomux channels: one `grd/link/1` channel
-// on a held link (our wants, change notices) and one `grd/git/1` channel per git session (a byte
+// on a held link (our wants, offers, what we hold, change notices, our remotes' URLs) and one `grd/git/1` channel per git session (a byte
 // stream, see pipe.ts). A stand-alone `git fetch` opens only git channels, so it never counts as
 // the held link. Everything a peer sends is checked here before anyone acts on it.
 
@@ -17,7 +17,33 @@ const GIT = 'grd/git/1';
 /** Bounds on what a peer may tell us in one message. */
 export const MAX_REFS_PER_NOTICE = 10_000;
 export const MAX_REFSPECS = 256;
+/** URLs of its remotes a peer may declare (what decides which change notices it hears). */
+export const MAX_REMOTE_URLS = 256;
 const MAX_NAME = 1024;
+/**
+ * Bytes of one message on the held link, checked before it is parsed: a peer cannot make us parse
+ * (and hold) ten megabytes of JSON at a time. A list longer than this goes in several messages.
+ */
+export const MAX_LINK_MESSAGE = 1 << 20;
+/** What a message over MAX_LINK_MESSAGE decodes to: refused by its handler, never parsed. */
+const TOO_LARGE = Symbol('too large');
+
+/** JSON, refused unparsed when longer than `max` bytes. */
+function boundedJson(max: number) {
+  return {
+    preencode: c.json.preencode,
+    encode: c.json.encode,
+    decode(state: unknown): unknown {
+      const s = state as { start: number; end: number };
+      if (s.end - s.start > max) {
+        s.start = s.end;
+        return TOO_LARGE;
+      }
+      return c.json.decode(state);
+    },
+  };
+}
+const linkJson = boundedJson(MAX_LINK_MESSAGE);
 
 export interface SessionRequest {
   service: 'git-upload-pack';
@@ -36,6 +62,8 @@ export interface ConnectionHandlers {
   have?(refs: [string, string][]): void;
   /** A change notice for some remote both devices share (workers/notice/format.ts), still encoded. */
   notice?(text: string): void;
+  /** The normalised URLs of the peer's own remotes (workers/notice/format.ts normaliseUrl). */
+  remotes?(urls: string[]): void;
   /** The peer asks for a git session; the handler owns `pipe`. */
   session?(pipe: ChannelPipe, request: SessionRequest): void;
   /** The peer broke the rules; the connection is closed after this. */
@@ -45,7 +73,9 @@ export interface ConnectionHandlers {
 export class PeerConnection {
   readonly mux: Protomux;
   readonly key: string;
-  private link: { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown>; notice: Message<unknown> } | undefined;
+  private link:
+    | { channel: Channel; wants: Message<unknown>; refs: Message<unknown>; have: Message<unknown>; notice: Message<unknown>; remotes: Message<unknown> }
+    | undefined;
   /** The peer node's run (a fresh id each start): a link from a new run replaces an old one. */
   peerInstance: string | undefined;
 
@@ -63,7 +93,7 @@ export class PeerConnection {
     if (this.link) return;
     const channel = this.mux.createChannel({
       protocol: LINK,
-      handshake: c.json,
+      handshake: linkJson,
       onopen: (handshake) => {
         const peer = (handshake as { instance?: unknown } | null)?.instance;
         if (typeof peer !== 'string' || peer.length > 64) return this.violate('a malformed link handshake');
@@ -73,11 +103,12 @@ export class PeerConnection {
       onclose: () => this.stream.destroy(),
     });
     if (!channel) return;
-    const wants = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onWants(m) });
-    const refs = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onRefs(m) });
-    const have = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onHave(m) });
-    const notice = channel.addMessage({ encoding: c.json, onmessage: (m) => this.onNotice(m) });
-    this.link = { channel, wants, refs, have, notice };
+    const wants = channel.addMessage({ encoding: linkJson, onmessage: (m) => this.onWants(m) });
+    const refs = channel.addMessage({ encoding: linkJson, onmessage: (m) => this.onRefs(m) });
+    const have = channel.addMessage({ encoding: linkJson, onmessage: (m) => this.onHave(m) });
+    const notice = channel.addMessage({ encoding: linkJson, onmessage: (m) => this.onNotice(m) });
+    const remotes = channel.addMessage({ encoding: linkJson, onmessage: (m) => this.onRemotes(m) });
+    this.link = { channel, wants, refs, have, notice, remotes };
     channel.open({ instance });
   }
 
@@ -91,11 +122,16 @@ export class PeerConnection {
   }
 
   sendRefs(refs: [string, string][]): void {
-    if (refs.length) this.link?.refs.send(refs);
+    for (const part of inMessages(refs)) this.link?.refs.send(part);
   }
 
   sendHave(refs: [string, string][]): void {
-    for (let at = 0; at < refs.length; at += MAX_REFS_PER_NOTICE) this.link?.have.send(refs.slice(at, at + MAX_REFS_PER_NOTICE));
+    for (const part of inMessages(refs)) this.link?.have.send(part);
+  }
+
+  /** The normalised URLs of our own remotes: the notices we want to hear. */
+  sendRemotes(urls: string[]): void {
+    this.link?.remotes.send(urls.slice(0, MAX_REMOTE_URLS));
   }
 
   sendNotice(text: string): boolean {
@@ -151,10 +187,17 @@ export class PeerConnection {
   }
 
   private onWants(message: unknown): void {
-    if (!Array.isArray(message) || message.length > MAX_REFSPECS || !message.every((s) => typeof s === 'string' && s.length <= MAX_NAME)) {
+    if (message === TOO_LARGE || !Array.isArray(message) || message.length > MAX_REFSPECS || !message.every((s) => typeof s === 'string' && s.length <= MAX_NAME)) {
       return this.violate('a malformed list of wanted refs');
     }
     this.handlers.wants?.(message as string[]);
+  }
+
+  private onRemotes(message: unknown): void {
+    if (!Array.isArray(message) || message.length > MAX_REMOTE_URLS || !message.every((s) => typeof s === 'string' && s.length <= MAX_NAME)) {
+      return this.violate('a malformed or oversized list of its remotes');
+    }
+    this.handlers.remotes?.(message as string[]);
   }
 
   private onRefs(message: unknown): void {
@@ -169,7 +212,7 @@ export class PeerConnection {
 
   /** `[ref, id]` pairs, at most MAX_REFS_PER_NOTICE, each name passing `named`; else a violation. */
   private refPairs(message: unknown, named: (ref: unknown) => boolean, oversized: string, malformed: string): [string, string][] | undefined {
-    if (!Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return void this.violate(oversized);
+    if (message === TOO_LARGE || !Array.isArray(message) || message.length > MAX_REFS_PER_NOTICE) return void this.violate(oversized);
     for (const entry of message) {
       if (!Array.isArray(entry) || entry.length !== 2 || !named(entry[0]) || typeof entry[1] !== 'string' || !OBJECT_ID.test(entry[1])) {
         return void this.violate(malformed);
@@ -188,6 +231,26 @@ export class PeerConnection {
     this.handlers.violation?.(why);
     this.close();
   }
+}
+
+/** `[ref, id]` pairs cut into messages of at most MAX_REFS_PER_NOTICE pairs and MAX_LINK_MESSAGE bytes. */
+function inMessages(refs: [string, string][]): [string, string][][] {
+  const parts: [string, string][][] = [];
+  let part: [string, string][] = [];
+  let bytes = 2;
+  for (const pair of refs) {
+    // JSON of one pair: its two strings (names are ASCII-ish; escapes at most double them) and `["","",],`.
+    const size = 2 * pair[0].length + pair[1].length + 8;
+    if (part.length && (part.length >= MAX_REFS_PER_NOTICE || bytes + size > MAX_LINK_MESSAGE - 64)) {
+      parts.push(part);
+      part = [];
+      bytes = 2;
+    }
+    part.push(pair);
+    bytes += size;
+  }
+  if (part.length) parts.push(part);
+  return parts;
 }
 
 function parseRequest(handshake: unknown): SessionRequest | undefined {
