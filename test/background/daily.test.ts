@@ -117,7 +117,8 @@ test('rm -rf .git/remote-daemon under a running daemon: no second daemon, and it
   const pid = pidFrom((await cli(fx.local, [])).stdout);
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
-  rmSync(fx.paths.dir, { recursive: true, force: true });
+  // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
+  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
 
   // Before the daemon has noticed: the lock keeps the new start from making a second daemon.
   const second = await cli(fx.local, []);
@@ -142,7 +143,8 @@ test('rm -rf .git/remote-daemon: a --foreground start that binds the freed lock 
   const pid = pidFrom((await cli(fx.local, [])).stdout);
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
-  rmSync(fx.paths.dir, { recursive: true, force: true });
+  // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
+  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
   // --foreground asks nobody first: it binds the lock name the deletion freed, then finds the
   // daemon in /proc still holding the socket bound under that name.
   const refused = await cli(fx.local, ['--foreground']);
@@ -158,7 +160,8 @@ test('files deleted under a daemon that nobody asks for come back by themselves,
   const pid = pidFrom((await cli(fx.local, [])).stdout);
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
-  rmSync(fx.paths.dir, { recursive: true, force: true });
+  // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
+  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
   const deleted = Date.now();
   await eventually(() => existsSync(fx.paths.pidFile) && existsSync(fx.paths.control), 'the files are made again', 10_000);
   // Not at once: an rm -rf of the whole repository must not find new files in its way.
@@ -186,7 +189,7 @@ test('a daemon whose repository is deleted stops within seconds', async (t) => {
   await waitForLog(fx.paths, 'CONNECTED origin');
   const log = readFileSync(fx.paths.log, 'utf8');
   assert.ok(log.length > 0);
-  rmSync(fx.local, { recursive: true, force: true });
+  rmSync(fx.local, { recursive: true, force: true, maxRetries: 5 });
   const deleted = Date.now();
   await eventually(() => !alive(pid), 'the orphan is gone', 5000);
   assert.ok(Date.now() - deleted < 5000);
@@ -197,7 +200,7 @@ test('a --foreground daemon whose repository is deleted says so and stops', asyn
   const d = startDaemon(fx.local);
   t.after(() => d.stop());
   await d.waitFor('CONNECTED origin');
-  rmSync(fx.local, { recursive: true, force: true });
+  rmSync(fx.local, { recursive: true, force: true, maxRetries: 5 });
   await d.waitFor(`WARNING * the repository ${join(fx.local, '.git')} is gone; stopping`);
   assert.equal((await d.exited).code, 0);
 });
