@@ -21,13 +21,29 @@ export class TokenBuckets {
   /** True when `sender` may be heard now (and spends a token). */
   take(sender: string): boolean {
     const now = this.now();
-    const { burst, refillMs, maxSenders } = this.options;
-    const old = this.buckets.get(sender);
-    const tokens = old ? Math.min(burst, old.tokens + (now - old.at) / refillMs) : burst;
+    const { maxSenders } = this.options;
+    const tokens = this.tokensAt(sender, now);
     this.buckets.delete(sender); // re-inserted last: Map order is then "least recently heard first"
     if (this.buckets.size >= maxSenders) this.buckets.delete(this.buckets.keys().next().value!);
     const allowed = tokens >= 1;
     this.buckets.set(sender, { tokens: allowed ? tokens - 1 : tokens, at: now });
     return allowed;
+  }
+
+  /** How long until `sender` has a token again: 0 when it has one now. */
+  untilNext(sender: string): number {
+    const tokens = this.tokensAt(sender, this.now());
+    return tokens >= 1 ? 0 : Math.ceil((1 - tokens) * this.options.refillMs);
+  }
+
+  /** `sender` is gone: a later one of that name starts with a full bucket. */
+  forget(sender: string): void {
+    this.buckets.delete(sender);
+  }
+
+  private tokensAt(sender: string, now: number): number {
+    const { burst, refillMs } = this.options;
+    const old = this.buckets.get(sender);
+    return old ? Math.min(burst, old.tokens + (now - old.at) / refillMs) : burst;
   }
 }

@@ -4,6 +4,8 @@
 // acted on at once, a flood costs the forge at most one listing per NUDGE_REFILL_MS per remote,
 // and the last push of either is never missed.
 
+import { TokenBuckets } from '../../notice/bucket.js';
+
 export const NUDGE_BURST = 5;
 export const NUDGE_REFILL_MS = 1_000;
 
@@ -21,68 +23,53 @@ const realClock: Clock = {
   },
 };
 
-interface Bucket {
-  tokens: number;
-  at: number;
-  /** The held nudge's forge, and how to cancel its timer. */
-  held?: { forge: string; cancel: () => void };
-}
-
 export class NudgeLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly tokens: TokenBuckets;
+  /** Per remote, the held nudge's forge and how to cancel its timer. */
+  private readonly held = new Map<string, { forge: string; cancel: () => void }>();
 
   constructor(
     private readonly send: (remote: string, forge: string) => void,
     private readonly clock: Clock = realClock,
-    private readonly burst = NUDGE_BURST,
-    private readonly refillMs = NUDGE_REFILL_MS,
-  ) {}
+    burst = NUDGE_BURST,
+    refillMs = NUDGE_REFILL_MS,
+  ) {
+    // One bucket per attached remote, and those are few: none is ever forgotten for room.
+    this.tokens = new TokenBuckets({ burst, refillMs, maxSenders: Infinity }, () => clock.now());
+  }
 
   /** Nudges `remote` now, or once it may again: 'now', 'held' (a timer will), or 'merged' into one held already. */
   nudge(remote: string, forge: string): 'now' | 'held' | 'merged' {
-    const bucket = this.refilled(remote);
-    if (bucket.held) {
-      bucket.held.forge = forge;
+    const waiting = this.held.get(remote);
+    if (waiting) {
+      waiting.forge = forge;
       return 'merged';
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (this.tokens.take(remote)) {
       this.send(remote, forge);
       return 'now';
     }
-    const wait = Math.ceil((1 - bucket.tokens) * this.refillMs);
-    const held: NonNullable<Bucket['held']> = {
+    const held = {
       forge,
       cancel: this.clock.later(() => {
-        if (bucket.held !== held) return;
-        bucket.held = undefined;
-        this.refilled(remote).tokens -= 1;
+        if (this.held.get(remote) !== held) return;
+        this.held.delete(remote);
+        this.tokens.take(remote); // the token that came back is this nudge's
         this.send(remote, held.forge);
-      }, wait),
+      }, this.tokens.untilNext(remote)),
     };
-    bucket.held = held;
+    this.held.set(remote, held);
     return 'held';
   }
 
   /** The remote is gone: nothing held for it is sent. */
   forget(remote: string): void {
-    this.buckets.get(remote)?.held?.cancel();
-    this.buckets.delete(remote);
+    this.held.get(remote)?.cancel();
+    this.held.delete(remote);
+    this.tokens.forget(remote);
   }
 
   close(): void {
-    for (const remote of [...this.buckets.keys()]) this.forget(remote);
-  }
-
-  private refilled(remote: string): Bucket {
-    const now = this.clock.now();
-    let bucket = this.buckets.get(remote);
-    if (!bucket) {
-      bucket = { tokens: this.burst, at: now };
-      this.buckets.set(remote, bucket);
-    }
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) / this.refillMs);
-    bucket.at = now;
-    return bucket;
+    for (const remote of [...this.held.keys()]) this.forget(remote);
   }
 }
