@@ -5,6 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { addressOf, fingerprint, keyOf } from '../../workers/p2p/address.js';
+import { DEFAULT_BOOTSTRAP_PORT } from '../../workers/p2p/bootstrap.js';
 
 export function registerP2p(program: Command): void {
   const p2p = program.command('p2p').description('peers: this repository\'s address and pairing with another repository');
@@ -27,6 +28,30 @@ export function registerP2p(program: Command): void {
     .action(async (code: string | undefined, options: { name: string; relayUrl?: string }) => {
       await run(() => pair(code, options));
     });
+  p2p
+    .command('bootstrap')
+    .description('run a DHT bootstrap node for peers that use your own DHT (offline, a LAN), bound to --host only, until interrupted')
+    .option('--host <ipv4>', 'the address to bind and announce: the one peers reach it at', '127.0.0.1')
+    .option('--port <port>', 'the UDP port', String(DEFAULT_BOOTSTRAP_PORT))
+    .action(async (options: { host: string; port: string }) => {
+      await run(() => bootstrap(options));
+    });
+}
+
+async function bootstrap(options: { host: string; port: string }): Promise<void> {
+  if (!/^\d{1,5}$/.test(options.port)) throw new Error(`--port must be a port number (1-65535), got ${JSON.stringify(options.port)}`);
+  const { startBootstrapNode } = await import('../../workers/p2p/bootstrap.js');
+  const node = await startBootstrapNode(options.host, Number(options.port));
+  const where = `${node.host}:${node.port}`;
+  process.stdout.write(`bootstrap node on ${where} (udp)\n`);
+  process.stderr.write(`peers use it with:  git config remotedaemon.p2p.bootstrap ${where}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    process.once('SIGHUP', stop);
+  });
+  await node.close();
 }
 
 async function run(work: () => Promise<void>): Promise<void> {

@@ -29,6 +29,9 @@ declare module 'hyperdht' {
   export default class DHT {
     constructor(options?: DHTOptions);
     static keyPair(seed?: Buffer): KeyPair;
+    /** A bootstrap node announcing host:port; `options.host` is what its sockets bind (default 0.0.0.0). */
+    static bootstrapper(port: number, host: string, options?: DHTOptions): DHT;
+    ready(): Promise<void>;
     createServer(options: { firewall?(remotePublicKey: Buffer): boolean }, onConnection?: (stream: NoiseStream) => void): Server;
     connect(remotePublicKey: Buffer, options?: { keyPair?: KeyPair }): NoiseStream;
     fullyBootstrapped(): Promise<void>;
