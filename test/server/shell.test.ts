@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, tempDir } from '../support/git.js';
 import { sqQuote } from '../../src/kit/shell.js';
@@ -28,6 +28,8 @@ const REAL_GIT = which('git')!;
 
 interface Bench {
   root: string;
+  /** The git commands the shell ran other than the transfer (its repository checks). */
+  gitCalls(): string;
   base: string;
   outside: string;
   /** A file the injection attempts try to create; it must never appear. */
@@ -48,11 +50,13 @@ function makeBench(t: { after(fn: () => unknown): void }): Bench {
   writeFileSync(join(bin, 'git-remote-daemon'), `#!/bin/sh\nprintf 'NOTIFY %s %s\\n' "$1" "$2"\n`, { mode: 0o755 });
   writeFileSync(
     join(fake, 'git'),
-    `#!/bin/sh\ncase $1 in upload-pack|receive-pack|upload-archive) printf 'RAN %s %s %s\\n' "$#" "$1" "$2"; exit 0 ;; esac\nexec ${sqQuote(REAL_GIT)} "$@"\n`,
+    // Every other git call (the repository checks) is logged, one argument list a line.
+    `#!/bin/sh\ncase $1 in upload-pack|receive-pack|upload-archive) printf 'RAN %s %s %s\\n' "$#" "$1" "$2"; exit 0 ;; esac\nprintf '%s\\n' "$*" >> ${sqQuote(join(root, 'git-calls'))}\nexec ${sqQuote(REAL_GIT)} "$@"\n`,
     { mode: 0o755 },
   );
   return {
     root,
+    gitCalls: () => (existsSync(join(root, 'git-calls')) ? readFileSync(join(root, 'git-calls'), 'utf8') : ''),
     base,
     outside,
     canary: join(root, 'pwned'),
@@ -284,10 +288,16 @@ for (const shell of SHELLS) {
       '/~/../outside/secret.git',
       'ok.git/objects',
     ];
+    rmSync(join(b.root, 'git-calls'), { force: true });
     for (const path of refused) {
       assert.equal(served(path), `git-remote-daemon shell: repository not found: ${JSON.stringify(path)}\n`, path);
       assert.equal(b.run(shell, `notifychanges ${sqQuote(path)}`, base).stderr, `git-remote-daemon shell: repository not found: ${JSON.stringify(path)}\n`, path);
     }
+    // Paths outside are refused on their words, before git is asked about anything there; only
+    // symlinks inside the base lead git out, and the real paths are checked after.
+    const asked = b.gitCalls().split('\n').filter(Boolean);
+    assert.ok(asked.length > 0, 'the calls are logged');
+    for (const call of asked) assert.ok(call.startsWith(`--git-dir=${base}/`) || call.startsWith(`--git-dir=${base} `), `git was asked about ${call}`);
     assert.match(served('ok.git', join(b.root, 'nope')), /^git-remote-daemon shell: base directory does not exist: /);
   });
 }
