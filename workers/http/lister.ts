@@ -45,6 +45,7 @@ export class RefLister {
   private readonly limits: Limits;
   /** Made at the first listing over http(s) (its CAs may have to be read first). */
   private agent: http.Agent | undefined;
+  private closed = false;
   /** Credentials the server accepted: sent up front on every later request (one request a poll). */
   private credential: Credential | undefined;
   private readonly body: Buffer;
@@ -86,6 +87,7 @@ export class RefLister {
   }
 
   close(): void {
+    this.closed = true;
     this.agent?.destroy();
   }
 
@@ -106,6 +108,8 @@ export class RefLister {
       }
       ca = trust.ca;
     }
+    signal.throwIfAborted();
+    if (this.closed) throw new Error(`${url.display}: the connection is closed`);
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...(ca && { ca }) });
   }
 
