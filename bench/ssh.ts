@@ -3,9 +3,9 @@
 //  2. push-to-fetched latency of the transport alone (in this process: notifier -> fetch);
 //  3. push-to-fetched latency of the daemon (`bin/git-remote-daemon --foreground`) and of
 //     `git annex remotedaemon`, on the same sshd in the same run, and their ratio;
-//  4. what a `git ls-remote` and a push cost through our restricted shell as the forced command,
-//     next to git-shell as the forced command, alternating sample by sample (target: at most 30 %
-//     slower).
+//  4. what a `git ls-remote` and a push cost through our restricted shell
+//     (bin/git-remote-daemon-shell, POSIX sh) as the forced command, next to git-shell as the
+//     forced command, alternating sample by sample (target: at most 30 % slower).
 //
 //   node dist/bench/ssh.js          (or through `npm run bench`)
 //   node dist/bench/ssh.js shell    (section 4 alone)
@@ -256,12 +256,13 @@ async function annexLatency(fx: SshFixture): Promise<number[] | string> {
   }
 }
 
-/** 4: `git ls-remote` and a push through `git-remote-daemon shell <base>` vs `git-shell`, both as forced commands. */
+/** 4: `git ls-remote` and a push through `git-remote-daemon-shell <base>` vs `git-shell`, both as forced commands. */
 async function shellCost(fx: SshFixture): Promise<void> {
   const keys = join(fx.sshd.dir, 'authorized_keys');
   const base = dirname(fx.remotePath);
   const lines = {
-    ours: `command="git-remote-daemon shell ${base}",restrict ${fx.sshd.clientPublicKey}\n`,
+    // The documented forced command; on the server's PATH as npm installs it (a symlink).
+    ours: `command="git-remote-daemon-shell ${base}",restrict ${fx.sshd.clientPublicKey}\n`,
     // git's own documented way to confine a key to git-shell without changing the login shell.
     gitShell: `command="git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"",restrict ${fx.sshd.clientPublicKey}\n`,
   };
@@ -289,7 +290,7 @@ async function shellCost(fx: SshFixture): Promise<void> {
   for (const what of ['lsRemote', 'push'] as const) {
     const label = what === 'lsRemote' ? 'git ls-remote' : 'push of one commit';
     report(`ssh: ${label} through git-shell (forced command), median of ${SAMPLES}`, fmt(samples.gitShell[what]));
-    report(`ssh: ${label} through git-remote-daemon shell <base>`, fmt(samples.ours[what]));
+    report(`ssh: ${label} through git-remote-daemon-shell <base>`, fmt(samples.ours[what]));
     const ratio = median(samples.ours[what]) / median(samples.gitShell[what]);
     report(`ssh: ratio restricted shell / git-shell, ${label} (target <= 1.30)`, `${ratio.toFixed(2)} ${ratio <= 1.3 ? 'met' : 'NOT MET'}`);
   }

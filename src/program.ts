@@ -243,7 +243,7 @@ ${EXIT_CODES}`,
 
   program
     .command('shell')
-    .description('server side: restricted login command for authorized_keys; runs only notifychanges and git transfer commands from SSH_ORIGINAL_COMMAND')
+    .description('server side: restricted login command for authorized_keys; runs only notifychanges and git transfer commands from SSH_ORIGINAL_COMMAND (the same as git-remote-daemon-shell [basedir], which starts no Node)')
     .argument('[basedir]', 'refuse repositories outside this directory')
     .action(async (baseDir: string | undefined) => {
       const { runShell } = await import('./server/shell.js');

@@ -26,7 +26,7 @@ export interface NotifierIO {
 export interface NotifierOptions {
   /** Coalescing window handed to the ref watcher (its default when unset: 20 ms). */
   windowMs?: number;
-  /** Streams to use instead of the process's own (the restricted shell runs us in-process). */
+  /** Streams to use instead of the process's own (tests run the notifier in-process). */
   io?: NotifierIO;
 }
 

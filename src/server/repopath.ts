@@ -7,8 +7,9 @@
 import { statSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-// node:child_process rather than nano-spawn: the restricted shell loads this module before every
-// git transfer, and a built-in costs no module loading (bench/ssh.ts, section 4).
+// node:child_process rather than nano-spawn: the notifier's start-up loads this module, and a
+// built-in costs no module loading. (The restricted shell, bin/git-remote-daemon-shell, applies
+// the same path forms in sh.)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 

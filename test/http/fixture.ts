@@ -121,6 +121,8 @@ export interface Setup {
   endpoint?: EndpointLink;
   /** Tighter bounds for the tests of huge answers. */
   limits?: { timeoutMs?: number; maxBytes?: number };
+  /** The environment the coordinator reads git's settings from (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Connected {
@@ -139,7 +141,7 @@ export async function contextFor(repos: Repos, setup: Setup): Promise<TransportC
     name: 'origin',
     url: setup.url,
     config,
-    env: process.env,
+    env: setup.env ?? process.env,
     get: (key) => config.get(`remote.origin.${key}`)?.at(-1),
   });
   if ('ignore' in decided) throw new Error(decided.ignore);

@@ -154,8 +154,13 @@ test('fast path or git ls-remote: conservative about http.* settings and the env
   assert.deepEqual(slow([['http.proxy', 'http://proxy:3128']]).reasons, ['http.proxy is set']);
   assert.deepEqual(slow([['http.sslverify', 'false']]).reasons, ['http.sslVerify is not true']);
   assert.deepEqual(slow([['http.https://example.org/.extraheader', 'X: y']]).reasons, ['http.https://example.org/.extraheader is set']);
-  assert.equal(slow([['http.sslcainfo', '/ca.pem']]).fastPath, false);
-  assert.equal(slow([['http.sslcainfo', '/ca.pem']], none, 'http').fastPath, true, 'TLS settings do not matter to http://');
+  // CA settings are honoured by our request (trust.ts): which per-URL one applies, git says later.
+  assert.deepEqual(slow([['http.sslcainfo', '/ca.pem']]), { fastPath: true, reasons: [], ca: { inConfig: true } });
+  assert.deepEqual(slow([['http.sslcapath', '/cas']]), { fastPath: true, reasons: [], ca: { inConfig: true } });
+  assert.deepEqual(slow([['http.https://example.org/.sslcainfo', '/ca.pem']]), { fastPath: true, reasons: [], ca: { inConfig: true } });
+  assert.deepEqual(slow([['http.https://example.org/.sslcert', '/c.pem']]).reasons, ['http.https://example.org/.sslcert is set'], 'other per-URL keys still go to git');
+  assert.deepEqual(slow([['http.sslcainfo', '/ca.pem']], none, 'http'), { fastPath: true, reasons: [] }, 'TLS settings do not matter to http://');
+  assert.deepEqual(slow([['http.sslcert', '/c.pem']]).reasons, ['http.sslcert is set']);
   assert.equal(slow([['http.cookiefile', '/c']]).fastPath, false);
   assert.equal(slow([['http.somethingnew', 'x']]).fastPath, false, 'unknown keys are not assumed harmless');
   assert.equal(slow([['remote.origin.proxy', 'http://p']]).fastPath, false);
@@ -163,8 +168,11 @@ test('fast path or git ls-remote: conservative about http.* settings and the env
   assert.equal(slow([['protocol.https.allow', 'never']]).fastPath, false);
   assert.equal(slow([], { HTTPS_PROXY: 'http://p' }).fastPath, false);
   assert.equal(slow([], { NO_PROXY: 'example.org' }).fastPath, false);
-  assert.equal(slow([], { GIT_SSL_CAINFO: '/ca' }).fastPath, false);
-  assert.equal(slow([], { GIT_SSL_CAINFO: '/ca' }, 'http').fastPath, true);
+  assert.deepEqual(slow([], { GIT_SSL_CAINFO: '/ca' }), { fastPath: true, reasons: [], ca: { inConfig: false, caInfoEnv: '/ca' } });
+  assert.deepEqual(slow([['http.sslcapath', '/d']], { GIT_SSL_CAINFO: '/ca', GIT_SSL_CAPATH: '/cas' }).ca, { inConfig: true, caInfoEnv: '/ca', caPathEnv: '/cas' });
+  assert.deepEqual(slow([], { GIT_SSL_CAINFO: '/ca' }, 'http'), { fastPath: true, reasons: [] });
+  assert.deepEqual(slow([], { SSL_CERT_FILE: '/ca' }).reasons, ['SSL_CERT_FILE is set in the environment'], 'OpenSSL/curl defaults are left to git');
+  assert.deepEqual(slow([], { GIT_SSL_CERT: '/c' }).reasons, ['GIT_SSL_CERT is set in the environment']);
   assert.equal(slow([['core.gitproxy', 'proxy-cmd']], none, 'git').fastPath, false);
   assert.equal(slow([], { GIT_PROXY_COMMAND: 'x' }, 'git').fastPath, false);
   assert.equal(slow([['http.proxy', 'http://p']], none, 'git').fastPath, true, 'http.* does not apply to git://');

@@ -14,7 +14,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,8 +146,11 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
 }
 
 /**
- * Writes `dir/git-remote-daemon` (a wrapper running this checkout's launcher) and the given shims,
- * executable by everyone, and checks the test user can run them. Returns `dir`.
+ * Writes `dir/git-remote-daemon` (a wrapper running this checkout's launcher), a symlink
+ * `dir/git-remote-daemon-shell` to the checkout's restricted shell (a symlink, as npm installs it:
+ * the shell finds its notifier through it, and a wrapper would add its own start to every
+ * measurement) and the given shims, executable by everyone, and checks the test user can run
+ * them. Returns `dir`.
  */
 export async function writeServerBin(
   dir: string,
@@ -158,7 +161,13 @@ export async function writeServerBin(
   const scripts: Record<string, string> = { ...opts.shims };
   const account = await ensureTestUser();
   if (opts.gitRemoteDaemon) {
-    scripts['git-remote-daemon'] = `#!/bin/sh\nexec ${shellQuote(await launcherFor(account))} "$@"\n`;
+    const launcher = await launcherFor(account);
+    scripts['git-remote-daemon'] = `#!/bin/sh\nexec ${shellQuote(launcher)} "$@"\n`;
+    await rm(join(dir, 'git-remote-daemon-shell'), { force: true });
+    await symlink(join(dirname(launcher), 'git-remote-daemon-shell'), join(dir, 'git-remote-daemon-shell'));
+    await runAs(account, ['test', '-x', join(dir, 'git-remote-daemon-shell')], {}).catch(() => {
+      throw new Error(`writeServerBin: the test user ${TEST_USER} cannot execute ${join(dir, 'git-remote-daemon-shell')}`);
+    });
   }
   for (const [name, text] of Object.entries(scripts)) {
     if (!/^[\w.+-]+$/.test(name)) throw new Error(`writeServerBin: bad script name ${JSON.stringify(name)}`);

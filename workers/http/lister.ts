@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type HttpOptions, type Limits } from './options.js';
 import { underPrefixes } from './refprefixes.js';
 import { post, TLS_TRUST_ERRORS } from './request.js';
 import { parseRetryAfter } from './retryafter.js';
+import { resolveTrust } from './trust.js';
 import type { RemoteUrl } from './urls.js';
 
 /** The server asked us to wait (429, or 503 with Retry-After). */
@@ -42,7 +43,9 @@ export interface ListerConfig {
 export class RefLister {
   private fast: boolean;
   private readonly limits: Limits;
-  private readonly agent: http.Agent | undefined;
+  /** Made at the first listing over http(s) (its CAs may have to be read first). */
+  private agent: http.Agent | undefined;
+  private closed = false;
   /** Credentials the server accepted: sent up front on every later request (one request a poll). */
   private credential: Credential | undefined;
   private readonly body: Buffer;
@@ -51,9 +54,6 @@ export class RefLister {
     this.fast = config.options.fastPath;
     this.limits = { ...DEFAULT_LIMITS, ...config.options.limits };
     if (!this.fast) config.log(`listing refs with git ls-remote: ${config.options.fallbackReasons.join('; ')}`);
-    const scheme = config.url.scheme;
-    // One kept-alive socket per remote: polls reuse it while the server keeps it open.
-    if (scheme !== 'git') this.agent = new (scheme === 'https' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
     this.body = lsRefsRequest(config.prefixes);
   }
 
@@ -63,6 +63,7 @@ export class RefLister {
   }
 
   async list(signal: AbortSignal): Promise<RefMap> {
+    if (this.fast && this.config.url.scheme !== 'git' && this.agent === undefined) await this.makeAgent(signal);
     if (this.fast) {
       try {
         const refs = this.config.url.scheme === 'git' ? await this.listGit(signal) : await this.listHttp(signal);
@@ -86,7 +87,30 @@ export class RefLister {
   }
 
   close(): void {
+    this.closed = true;
     this.agent?.destroy();
+  }
+
+  /** One kept-alive socket per remote (polls reuse it while the server keeps it open), trusting the CAs git would. */
+  private async makeAgent(signal: AbortSignal): Promise<void> {
+    const { url, options } = this.config;
+    if (url.scheme === 'http') {
+      this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      return;
+    }
+    let ca: string[] | undefined;
+    if (options.ca) {
+      const trust = await resolveTrust(url, this.config.cwd, options.ca, signal);
+      if (!trust.ok) {
+        this.fast = false;
+        this.config.log(`${url.display}: ${trust.reason}; listing refs with git ls-remote`);
+        return;
+      }
+      ca = trust.ca;
+    }
+    signal.throwIfAborted();
+    if (this.closed) throw new Error(`${url.display}: the connection is closed`);
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...(ca && { ca }) });
   }
 
   private listGit(signal: AbortSignal): Promise<RefMap> {

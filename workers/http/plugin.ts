@@ -19,6 +19,7 @@ export const httpPlugin: TransportPlugin = {
     const options: HttpOptions = {
       fastPath: decision.fastPath,
       fallbackReasons: decision.reasons,
+      ...(decision.ca && { ca: decision.ca }),
       userAgent: userAgent(config, env),
       credentialHelpers: helperNames(config),
     };
