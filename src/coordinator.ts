@@ -8,6 +8,7 @@ import type { Piscina } from 'piscina';
 import { loadConfig, type LoadedConfig } from './config.js';
 import { Endpoints } from './endpoints.js';
 import { killGroups } from './kit/group.js';
+import { unwatchGroup, watchGroup } from './kit/groupwatch.js';
 import { ProtocolGate, type Voice } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
@@ -332,8 +333,13 @@ export class Coordinator {
         remote.state.fetching = { since: remote.state.fetching.since, stage: message.stage, percent: message.percent, bytes: message.bytes };
         break;
       case 'child':
-        if (message.alive) remote.children.add(message.pid);
-        else remote.children.delete(message.pid);
+        if (message.alive) {
+          remote.children.add(message.pid);
+          watchGroup(message.pid);
+        } else {
+          remote.children.delete(message.pid);
+          unwatchGroup(message.pid);
+        }
         return;
       case 'fetched':
         if (current) this.options.onFetched?.(name, message.ok, message.updates);
@@ -347,7 +353,7 @@ export class Coordinator {
     // After a clean stop the worker has already asked its children to end: let git clean up its
     // lock files. A crashed worker could not: nothing of it may be left behind.
     killGroups(remote.children, err ? 'SIGKILL' : 'SIGTERM');
-    remote.children.clear();
+    forgetChildren(remote);
     const { closedSync } = remote.voice.end();
     if (closedSync) remote.state.lastFetch = { at: Date.now(), ok: false };
     remote.state.fetching = undefined;
@@ -363,7 +369,7 @@ export class Coordinator {
     remote.voice.stopping();
     await remote.unit.stop({ type: 'stop' } satisfies ToWorker);
     killGroups(remote.children, 'SIGKILL');
-    remote.children.clear();
+    forgetChildren(remote);
     this.endpoints.unlink(remote.spec.transport, remote.spec.name);
     // Gone or replaced: what its worker said no longer holds (why it is ignored, if it is, does).
     const name = remote.spec.name;
@@ -400,4 +406,10 @@ export class Coordinator {
   private broadcast(message: ToWorker): void {
     for (const remote of this.remotes.values()) if (!remote.unit.isStopping) remote.unit.post(message);
   }
+}
+
+/** Signalled already: no longer ours to end if we die (their ids may be reused). */
+function forgetChildren(remote: Remote): void {
+  for (const pid of remote.children) unwatchGroup(pid);
+  remote.children.clear();
 }

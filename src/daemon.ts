@@ -7,6 +7,7 @@ import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import { watchNetwork } from './netwatch.js';
+import { startGroupWatch, stopGroupWatch } from './kit/groupwatch.js';
 import type { Emitted } from './protocol.js';
 import type { RepoInfo } from './workerapi.js';
 
@@ -59,10 +60,13 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
       extra.onConfig?.(config);
     },
   });
+  // Before any worker runs: every group a child of ours leads is ended if we die (kill -9 included).
+  startGroupWatch();
   try {
     await coordinator.start();
   } catch (err) {
     await coordinator.stop();
+    stopGroupWatch();
     throw err;
   }
   const network = watchNetwork({ changed: (why) => coordinator.networkChanged(why), log: io.log });
@@ -75,6 +79,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
       detach();
       network.stop();
       await Promise.all([coordinator.stop(), actions.stop()]);
+      stopGroupWatch();
       finish(0);
       return 0;
     })();

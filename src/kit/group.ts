@@ -6,6 +6,7 @@
 // these commands are the user's (afterFetch, git hooks), whose output has no bound. Here it is
 // kept up to a limit and the rest dropped.
 import { spawn } from 'node:child_process';
+import { unwatchGroup, watchGroup } from './groupwatch.js';
 
 /** Signals a process group; harmless when it is already gone. */
 export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
@@ -79,6 +80,8 @@ export function runInGroup(file: string, args: readonly string[], run: GroupRun)
       detached: true,
       stdio: [run.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    // Ended with the daemon if it dies meanwhile (groupwatch.ts): a `kill -9` leaves no hook running.
+    if (child.pid !== undefined) watchGroup(child.pid);
     const captured = { stdout: '', stderr: '', output: '' };
     const keep = (text: string, chunk: string) => (text.length < max ? text + chunk.slice(0, max - text.length) : text);
     for (const name of ['stdout', 'stderr'] as const) {
@@ -121,6 +124,7 @@ export function runInGroup(file: string, args: readonly string[], run: GroupRun)
         clearTimeout(killTimer);
         signalGroup('SIGKILL'); // what outlived the leader, or ignored SIGTERM
       }
+      if (child.pid !== undefined) unwatchGroup(child.pid);
       resolve({ code, exitSignal, killedFor, error, ...captured });
     };
     child.once('error', (err) => settle(null, null, err));

@@ -39,7 +39,7 @@ export interface Rogue {
   connect(address: string): { stream: NoiseStream; opened: Promise<boolean> };
 }
 
-export async function makeRogue(t: { after(fn: () => unknown): void }, p: Peers, options: { serve?: string } = {}): Promise<Rogue> {
+export async function makeRogue(t: { after(fn: () => unknown): void }, p: Peers, options: { serve?: string; stall?: boolean; mute?: boolean } = {}): Promise<Rogue> {
   const keyPair = DHT.keyPair(randomBytes(32));
   const key = keyPair.publicKey.toString('hex');
   const dht = new DHT({ bootstrap: p.testnet.bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false });
@@ -53,9 +53,18 @@ export async function makeRogue(t: { after(fn: () => unknown): void }, p: Peers,
     stream.on('error', () => {});
     stream.on('close', () => streams.delete(stream));
     // Sessions the daemon opens to fetch from us are served for real, from `options.serve`.
+    // Or accepted and never answered (`stall`): a fetch from us hangs mid-session.
+    if (options.stall) return new PeerConnection(stream, { session: () => {} });
     return new PeerConnection(stream, options.serve ? { session: (pipe) => void serveUploadPack(pipe, options.serve!, new ShownRefs(options.serve!, parseShowRules([]).rules), () => {}) } : {});
   };
   const server = dht.createServer({}, (stream) => {
+    if (options.mute) {
+      // Takes the encrypted connection and says nothing on it, ever.
+      streams.add(stream);
+      stream.on('error', () => {});
+      stream.on('close', () => streams.delete(stream));
+      return;
+    }
     const conn = adopt(stream);
     conn.mux.pair({ protocol: 'grd/link/1' }, () => theirLink(rawLink(conn, notices)));
   });

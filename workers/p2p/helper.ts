@@ -3,19 +3,29 @@
 // With the daemon running it borrows the held link through the peer node's unix socket; without
 // it, it connects on its own with this repository's key. Fetch only: a push is refused here,
 // before anything is sent.
+//
+// It never outlives its git: while it connects it watches its stdin, which closes when git ends
+// (however it ends), and it gives up after remotedaemon.p2p.connectTimeout (30 s). Once git has
+// closed its side of the session, it ends the session and exits, whatever the peer does. Where
+// git does not check what it receives (no transfer.fsckObjects), it checks it (received.ts)
+// before git may update a ref.
 
-import { readSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { connect as connectSocket, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { parseConfigList } from '../../src/gitconfig.js';
+import { last, parseConfigList, type GitConfig } from '../../src/gitconfig.js';
 import { findGitDir } from '../local/transport.js';
 import { fingerprint, keyOf } from './address.js';
 import { loadIdentity } from './identity.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
+import { checkArrived, gitChecksFetches, snapshotObjects, strictArgument, type ObjectSnapshot } from './received.js';
 import { dhtOptions, readSettings } from './settings.js';
 
-const CONNECT_TIMEOUT_MS = 30_000;
+/** How long a session may take to open (remotedaemon.p2p.connectTimeout, in seconds). */
+const DEFAULT_CONNECT_TIMEOUT_S = 30;
+/** After git closed its side, how long the peer may take to end ours before we leave anyway. */
+const HANG_UP_GRACE_MS = 2000;
 
 function die(text: string): never {
   process.stderr.write(`git-remote-p2p: ${text}\n`);
@@ -51,9 +61,16 @@ async function main(): Promise<void> {
     if (line === 'capabilities') {
       process.stdout.write('connect\n\n');
     } else if (line === 'connect git-upload-pack') {
-      const stream = await open(key);
+      const fromGit = holdStdin();
+      const common = gitDir();
+      const config = parseConfigList(execFileSync('git', ['config', '-z', '--list'], { encoding: 'utf8' }));
+      const check = gitChecksFetches(config) ? undefined : receivedCheck(common, config);
+      const seconds = connectTimeoutSeconds(config);
+      const timer = setTimeout(() => die(`no session with peer ${fingerprint(key)} within ${seconds} s (remotedaemon.p2p.connectTimeout)`), seconds * 1000);
+      const stream = await open(common, config, key);
+      clearTimeout(timer);
       process.stdout.write('\n');
-      return splice(stream);
+      return splice(stream, fromGit, check);
     } else if (line.startsWith('connect ')) {
       die(`peers are read-only: ${line.slice(8)} is refused (${fingerprint(key)} fetches from you when it has this repository as a remote)`);
     } else {
@@ -67,16 +84,61 @@ function gitDir(): string {
   return findGitDir(dir);
 }
 
+function connectTimeoutSeconds(config: GitConfig): number {
+  const text = last(config, 'remotedaemon.p2p.connecttimeout');
+  if (text === undefined) return DEFAULT_CONNECT_TIMEOUT_S;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) die(`remotedaemon.p2p.connectTimeout: ${JSON.stringify(text)} is not a number of seconds (0 < s <= 3600)`);
+  return seconds;
+}
+
+/**
+ * git's stdin from now on: it says nothing until we answer `connect`, but its end means git is
+ * gone (killed, or the user's Ctrl-C), and then so are we. Whatever it says is kept for the peer.
+ */
+function holdStdin(): { chunks: Buffer[]; ended: boolean } {
+  const held = { chunks: [] as Buffer[], ended: false };
+  const onData = (chunk: Buffer) => held.chunks.push(chunk);
+  const onEnd = () => {
+    held.ended = true;
+    process.exit(128); // git went away while we connected: nobody to tell
+  };
+  process.stdin.on('data', onData);
+  process.stdin.once('end', onEnd);
+  (held as { release?: () => void }).release = () => {
+    process.stdin.off('data', onData);
+    process.stdin.off('end', onEnd);
+    process.stdin.pause();
+  };
+  return held;
+}
+
+/** git fetch's pid: our parent, or its parent when git ran us through a `git remote-p2p` of its own. */
+function gitPids(): number[] {
+  const pids = [process.ppid];
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    pids.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  } catch {
+    // not Linux, or gone
+  }
+  return pids;
+}
+
+function receivedCheck(common: string, config: GitConfig): { objects: string; before: ObjectSnapshot; strict: string } {
+  const objects = process.env.GIT_OBJECT_DIRECTORY ? resolve(process.env.GIT_OBJECT_DIRECTORY) : `${common}/objects`;
+  return { objects, before: snapshotObjects(objects), strict: strictArgument(config) };
+}
+
 /** A session to the peer's upload-pack: through the daemon's node if it runs, else on our own. */
-async function open(key: string): Promise<NodeJS.ReadWriteStream> {
-  const common = gitDir();
+async function open(common: string, config: GitConfig, key: string): Promise<NodeJS.ReadWriteStream> {
   const socket = process.env.GRD_P2P_SOCKET || socketPath(common);
   const borrowed = await viaNode(socket, key).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') return undefined; // no daemon here
     if (err.message === NOT_A_PEER) return undefined; // a remote the daemon leaves out
     die(`cannot reach peer ${fingerprint(key)}: ${err.message}`);
   });
-  return borrowed ?? (await standalone(common, key));
+  return borrowed ?? (await standalone(common, config, key));
 }
 
 function viaNode(path: string, key: string): Promise<Socket> {
@@ -84,6 +146,8 @@ function viaNode(path: string, key: string): Promise<Socket> {
     const socket = connectSocket({ path, allowHalfOpen: true });
     let answer = Buffer.alloc(0);
     socket.once('error', reject);
+    // Closed without an answer (the node gave up on us, or stopped): no session.
+    socket.once('close', () => reject(new Error('the daemon\'s peer node closed the request without an answer')));
     socket.on('connect', () => socket.write(`${JSON.stringify({ peer: key, v2: true })}\n`));
     const onData = (chunk: Buffer) => {
       answer = Buffer.concat([answer, chunk]);
@@ -101,9 +165,8 @@ function viaNode(path: string, key: string): Promise<Socket> {
   });
 }
 
-async function standalone(common: string, key: string): Promise<NodeJS.ReadWriteStream> {
+async function standalone(common: string, config: GitConfig, key: string): Promise<NodeJS.ReadWriteStream> {
   const identity = await loadIdentity(common, { create: true }).catch((err: Error) => die(err.message));
-  const config = parseConfigList(execFileSync('git', ['config', '-z', '--list'], { encoding: 'utf8' }));
   const settings = readSettings(config)?.settings ?? { reachable: false };
   const { default: DHT } = await import('hyperdht');
   const { PeerConnection } = await import('./wire.js');
@@ -113,19 +176,34 @@ async function standalone(common: string, key: string): Promise<NodeJS.ReadWrite
   const dht = new DHT({ ...dhtOptions({ ...rest, reachable: false, port: undefined }), keyPair });
   const stream = dht.connect(Buffer.from(key, 'hex'), { keyPair });
   stream.on('error', (err: Error) => die(`cannot reach peer ${fingerprint(key)}: ${err.message}`));
-  const timer = setTimeout(() => die(`no answer from peer ${fingerprint(key)} within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS);
   const conn = new PeerConnection(stream, {});
-  const pipe = await conn.openSession({ service: 'git-upload-pack', v2: true }).catch((err: Error) => die(err.message));
-  clearTimeout(timer);
-  pipe.on('close', () => void dht.destroy({ force: true }).finally(() => process.exit(0)));
-  return pipe;
+  return conn.openSession({ service: 'git-upload-pack', v2: true }).catch((err: Error) => die(err.message));
 }
 
-function splice(stream: NodeJS.ReadWriteStream): void {
-  process.stdin.pipe(stream as NodeJS.WritableStream);
+/**
+ * git <-> the peer until git closes its side, which it does once it has stored what it received
+ * (or when it dies); then the received objects are checked if git did not, and we exit: git
+ * waits for that before it updates refs, and a failure fails its fetch.
+ */
+function splice(stream: NodeJS.ReadWriteStream, fromGit: { chunks: Buffer[] }, check: { objects: string; before: ObjectSnapshot; strict: string } | undefined): void {
+  (fromGit as { release?: () => void }).release?.();
+  for (const chunk of fromGit.chunks) stream.write(chunk);
+  process.stdout.on('error', () => {}); // git gone: its end of stdin tells us too
+  process.stdin.pipe(stream as NodeJS.WritableStream, { end: false });
   stream.pipe(process.stdout);
   stream.on('error', (err: Error) => die(`the session to the peer failed: ${err.message}`));
   stream.on('end', () => process.stdout.end());
+  process.stdin.once('end', () => {
+    stream.end();
+    // The peer ends the session when it has read ours; one that does not is not waited for.
+    setTimeout(() => (stream as unknown as { destroy?(): void }).destroy?.(), HANG_UP_GRACE_MS).unref();
+    void (async () => {
+      const refused = check && (await checkArrived(check.objects, check.before, check.strict, process.cwd(), gitPids()));
+      if (refused) die(`refused what peer sent: ${refused} (checked as transfer.fsckObjects would; nothing was updated)`);
+      process.exit(0);
+    })();
+  });
+  process.stdin.resume();
 }
 
 void main().catch((err: Error) => die(err.message));
