@@ -23,7 +23,7 @@ import type { RemoteChange } from '../workers/transport.js';
 import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
-import { median, quantile, report } from './report.js';
+import { median, pairedRatio, report } from './report.js';
 import { sqQuote } from '../src/kit/shell.js';
 import { fetchArgs, fetchEnv } from '../workers/fetchargs.js';
 
@@ -434,14 +434,7 @@ function reportAgainstFloor(measured: { ours: number[]; floor: number[]; syncing
   report(`ssh: push-to-fetched, git-remote-daemon, median of ${LATENCY_SAMPLES}`, fmt(measured.ours));
   if (measured.syncing.length) report('ssh:   of which push returned -> SYNCING (negative: before it returned)', fmt(measured.syncing));
   report('ssh: floor: plain git fetch of the same change over an open ControlMaster', fmt(measured.floor));
-  // Each push against its own floor fetch, made right after it: a load that comes and goes on a
-  // shared machine moves both alike. The ratio of the medians is shown beside it.
-  const ratios = measured.ours.map((ours, i) => ours / measured.floor[i]!);
-  const ratio = median(ratios);
-  report(
-    'ssh: ratio git-remote-daemon / ControlMaster floor, median per push (target <= 0.80)',
-    `${ratio.toFixed(2)} (quartiles ${quantile(ratios, 0.25).toFixed(2)}-${quantile(ratios, 0.75).toFixed(2)}; ratio of medians ${(median(measured.ours) / median(measured.floor)).toFixed(2)}) ${ratio <= 0.8 ? 'met' : 'NOT MET'}`,
-  );
+  report('ssh: ratio git-remote-daemon / ControlMaster floor, median per push (target <= 0.80)', pairedRatio(measured.ours, measured.floor, 0.8));
 }
 
 /** Section 3a alone, the daemon next to its ControlMaster floor: `node dist/bench/ssh.js latency`. */
