@@ -409,7 +409,8 @@ async function shellCost(fx: SshFixture): Promise<void> {
   }
 }
 
-export async function benchSsh(): Promise<void> {
+/** Returns the daemon's median push-to-fetched (the floor of the p2p section), when measured. */
+export async function benchSsh(): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
     await fetchCost(fx);
@@ -425,6 +426,7 @@ export async function benchSsh(): Promise<void> {
       report('ssh: ratio git-remote-daemon / git-annex', (median(ours.ours) / median(annex)).toFixed(3));
     }
     await shellCost(fx);
+    return typeof ours === 'string' ? undefined : median(ours.ours);
   } finally {
     await fx.cleanup();
   }
@@ -438,12 +440,13 @@ function reportAgainstFloor(measured: { ours: number[]; floor: number[]; syncing
 }
 
 /** Section 3a alone, the daemon next to its ControlMaster floor: `node dist/bench/ssh.js latency`. */
-export async function benchSshLatency(): Promise<void> {
+export async function benchSshLatency(): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
     const ours = await daemonLatency(fx);
-    if (typeof ours === 'string') return report('ssh: push-to-fetched, git-remote-daemon', ours);
+    if (typeof ours === 'string') return void report('ssh: push-to-fetched, git-remote-daemon', ours);
     reportAgainstFloor(ours);
+    return median(ours.ours);
   } finally {
     await fx.cleanup();
   }
