@@ -1,6 +1,9 @@
 // http(s) remotes: what one poll costs (the ls-refs fast path next to `git ls-remote`), push to
 // fetched through a webhook nudge, and the memory of a worker for an http remote next to one for
 // an ssh and a local remote, all measured in this run.
+//
+//   node dist/bench/http.js          (or through `npm run bench`)
+//   node dist/bench/http.js webhook  (the webhook latency and its floor alone)
 
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -12,7 +15,7 @@ import { startDaemon, type RunningDaemon } from '../test/support/daemon.js';
 import { git, makeFixture } from '../test/support/git.js';
 import { makeSshFixture } from '../test/ssh/fixture.js';
 import { pssMb } from './procfs.js';
-import { median, report } from './report.js';
+import { median, pairedRatio, report, spread } from './report.js';
 import { freePort } from '../test/support/ports.js';
 
 const execFileAsync = promisify(execFile);
@@ -60,8 +63,23 @@ async function pollCost(): Promise<void> {
   });
 }
 
+/**
+ * Push -> fetched through a GitHub webhook nudge, against its floor measured right after each
+ * push: what a nudged client has to do at the least, one listing and one fetch of the same change
+ * (`git ls-remote origin`, then a plain `git fetch origin`, in a clone of its own).
+ */
 async function webhookLatency(pushes = 10): Promise<void> {
   await withServed(async (repos, _server, url) => {
+    const plain = join(repos.root, 'plain');
+    // Not spawnSync: the HTTP server runs in this process and must keep answering.
+    await execFileAsync('git', ['clone', '-q', url, plain]);
+    const floorOnce = async () => {
+      const t = performance.now();
+      await execFileAsync('git', ['ls-remote', 'origin'], { cwd: plain });
+      await execFileAsync('git', ['fetch', 'origin'], { cwd: plain });
+      return performance.now() - t;
+    };
+    await floorOnce(); // warm
     const port = await freePort();
     git(repos.local, 'config', 'remote.origin.remotedaemon-pollInterval', '3600');
     git(repos.local, 'config', 'remotedaemon.webhook.listen', `127.0.0.1:${port}`);
@@ -71,6 +89,7 @@ async function webhookLatency(pushes = 10): Promise<void> {
       await d.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
       await sleep(500);
       const samples: number[] = [];
+      const floor: number[] = [];
       for (let i = 0; i < pushes; i++) {
         const from = d.lines.length;
         push(repos);
@@ -79,9 +98,12 @@ async function webhookLatency(pushes = 10): Promise<void> {
         if (status !== 202) throw new Error(`webhook answered ${status}`);
         await d.waitFor('DONESYNCING origin 1', { from });
         samples.push(performance.now() - pushed);
+        floor.push(await floorOnce());
         await sleep(200);
       }
-      report('http: push -> fetched through a GitHub webhook nudge', `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`);
+      report(`http: push -> fetched through a GitHub webhook nudge, median of ${pushes}`, spread(samples));
+      report('http: floor: git ls-remote + plain git fetch of the same change', spread(floor));
+      report('http: ratio webhook push-to-fetched / floor, median per push (target <= 1.00)', pairedRatio(samples, floor, 1));
     } finally {
       await d.stop();
     }
@@ -129,6 +151,11 @@ async function workerMemory(): Promise<void> {
     await ssh.cleanup();
   }
   report('memory: PSS per added remote, local / http / ssh', `${localMb.toFixed(1)} / ${httpMb.toFixed(1)} / ${sshMb.toFixed(1)} MB`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv[2] === 'webhook') await webhookLatency();
+  else await benchHttp();
 }
 
 export async function benchHttp(): Promise<void> {

@@ -9,6 +9,7 @@
 //
 //   node dist/bench/ssh.js          (or through `npm run bench`)
 //   node dist/bench/ssh.js shell    (section 4 alone)
+//   node dist/bench/ssh.js latency  (section 3's daemon and its ControlMaster floor alone)
 
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -22,11 +23,12 @@ import type { RemoteChange } from '../workers/transport.js';
 import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
-import { median, report } from './report.js';
+import { median, pairedRatio, report } from './report.js';
 import { sqQuote } from '../src/kit/shell.js';
+import { fetchArgs, fetchEnv } from '../workers/fetchargs.js';
 
 const SAMPLES = 20;
-const LATENCY_SAMPLES = 15;
+const LATENCY_SAMPLES = 25;
 /** A quiet gap before each push: the case that matters is the first change after a lull. */
 const QUIET_MS = 100;
 
@@ -78,6 +80,55 @@ async function fetchCost(fx: SshFixture): Promise<void> {
     report(`ssh: no-op git fetch through the tunnel, median of ${SAMPLES}`, fmt(relayed));
     report(`ssh: no-op git fetch over a fresh OpenSSH connection`, `${fmt(fresh)}; tunnel saves ${(median(fresh) - median(relayed)).toFixed(0)} ms`);
   } finally {
+    await tunnel.close();
+    client.end();
+  }
+}
+
+/**
+ * 1b: one new commit fetched four ways, the same change each time, order rotated sample by sample:
+ * over an open ControlMaster and through the daemon's tunnel, each as a plain `git fetch origin`
+ * and with the daemon's command line (workers/fetchargs.ts). What the tunnel and the left-out
+ * housekeeping are each worth. `node dist/bench/ssh.js fetch` runs it alone.
+ */
+async function fetchWays(fx: SshFixture): Promise<void> {
+  const client = await connectClient(fx.sshd);
+  const queue = new ChannelQueue(client);
+  const tunnel = await startTunnel({
+    queue,
+    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
+    port: String(fx.sshd.port),
+    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`,
+    log: () => {},
+  });
+  const master = await startControlMaster(fx);
+  const dir = tempDir('grd-bench-ways-');
+  try {
+    const ours = [...fetchArgs({ remote: 'origin', writeFetchHead: false })];
+    const ways = {
+      'ControlMaster, plain git fetch': { env: master.env, args: ['fetch', 'origin'] },
+      'ControlMaster, the daemon\'s fetch': { env: { ...master.env, ...fetchEnv('origin') }, args: ours },
+      'tunnel, plain git fetch': { env: tunnel.env, args: ['fetch', 'origin'] },
+      'tunnel, the daemon\'s fetch': { env: { ...tunnel.env, ...fetchEnv('origin') }, args: ours },
+    };
+    const names = Object.keys(ways) as (keyof typeof ways)[];
+    const clones = Object.fromEntries(names.map((name, i) => {
+      const clone = join(dir.path, `c${i}`);
+      gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, clone);
+      return [name, clone];
+    })) as Record<keyof typeof ways, string>;
+    const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<keyof typeof ways, number[]>;
+    for (let i = 0; i < SAMPLES; i++) {
+      await pushOnce(fx);
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length]!;
+        samples[name].push(await timed(() => run(clones[name], ways[name].env, ways[name].args)));
+      }
+    }
+    for (const name of names) report(`ssh: one new commit, ${name}, median of ${SAMPLES}`, fmt(samples[name]));
+  } finally {
+    dir.cleanup();
+    await master.stop();
     await tunnel.close();
     client.end();
   }
@@ -146,23 +197,30 @@ async function protocolLatency(
   lines: string[],
   isDone: (line: string) => boolean,
   onLine: (listener: () => void) => () => void,
+  afterSample?: () => Promise<void>,
+  /** Records, per sample, when the fetch began (`SYNCING`) relative to the push's return. */
+  started?: { line: string; at: number[] },
 ): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     await sleep(QUIET_MS);
     let sha = '';
     let from = lines.length;
+    const first = from;
+    let syncingAt: number | undefined;
     let check = () => {};
     const arrived = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => (off(), reject(new Error(`no fetch within 20 s; lines: ${lines.slice(-5).join(' | ')}`))), 20_000);
       check = () => {
+        if (started && syncingAt === undefined && lines.indexOf(started.line, first) >= 0) syncingAt = performance.now();
         if (!sha) return; // the push has not returned yet: keep the lines for when it has
         for (; from < lines.length; from++) {
           if (!isDone(lines[from]!)) continue;
+          const seen = performance.now(); // when the line came; checking the ref costs a git process
           if (gitEnv(clone, {}, 'rev-parse', 'refs/remotes/origin/main') === sha) {
             clearTimeout(timer);
             off();
-            return resolve(performance.now());
+            return resolve(seen);
           }
         }
       };
@@ -172,29 +230,85 @@ async function protocolLatency(
     const pushed = performance.now();
     check();
     samples.push(Math.max(0, (await arrived) - pushed));
+    if (started && syncingAt !== undefined) started.at.push(syncingAt - pushed);
+    await afterSample?.();
   }
   return samples;
 }
 
-/** 3a: the daemon itself, over ssh. */
-async function daemonLatency(fx: SshFixture): Promise<number[] | string> {
+/**
+ * The floor a user without the daemon has: OpenSSH connection sharing (ControlMaster) keeps a
+ * connection open, and a plain `git fetch origin` in a clone of its own fetches each change over it.
+ */
+async function startControlMaster(fx: SshFixture): Promise<{ env: Record<string, string>; fetch(): Promise<number>; stop(): Promise<void> }> {
+  const dir = tempDir('grd-bench-cm-');
+  const socket = join(dir.path, 'cm');
+  const clone = join(dir.path, 'floor');
+  const target = ['-p', String(fx.sshd.port), `${fx.sshd.user}@${fx.sshd.host}`];
+  const master = spawn(fx.sshd.sshArgs[0]!, [...fx.sshd.sshArgs.slice(1), '-o', 'ControlMaster=yes', '-o', `ControlPath=${socket}`, '-N', ...target], { stdio: 'ignore' });
+  const gone = new Promise<void>((r) => master.once('exit', () => r()));
+  const check = () => new Promise<boolean>((r) => spawn('ssh', ['-o', `ControlPath=${socket}`, '-O', 'check', ...target], { stdio: 'ignore' }).once('exit', (code) => r(code === 0)));
+  const stop = async () => {
+    master.kill();
+    await gone;
+    dir.cleanup();
+  };
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!(await check())) {
+      if (Date.now() > deadline || master.exitCode !== null) throw new Error('the ControlMaster connection did not come up');
+      await sleep(20);
+    }
+    const env = { GIT_SSH_COMMAND: `${fx.sshd.sshCommand} -o ControlMaster=no -o ControlPath=${socket}` };
+    gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, clone);
+    await run(clone, env, ['fetch', 'origin']); // warm
+    return { env, fetch: () => timed(() => run(clone, env, ['fetch', 'origin'])), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * 3a: the daemon itself, over ssh, next to its floor: after each push has reached the daemon's
+ * tracking ref, a plain `git fetch origin` of the same change over an open ControlMaster.
+ */
+async function daemonLatency(fx: SshFixture): Promise<{ ours: number[]; floor: number[]; syncing: number[] } | string> {
   gitEnv(fx.local, {}, 'config', 'core.sshCommand', fx.sshd.sshCommand);
-  const daemon = startDaemon(fx.local, ['--foreground']);
+  const daemon = startDaemon(fx.local, ['--foreground', '--verbose']);
   try {
     try {
       await daemon.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
     } catch (err) {
-      return `not measured: the daemon did not connect over ssh (${(err as Error).message.split('\n')[0]})`;
+      return `not measured: the daemon did not connect over ssh (${(err as Error).message.split('\n')[0]}; ${daemon.stderr.slice(-5).join(' / ')})`;
+    }
+    let master: Awaited<ReturnType<typeof startControlMaster>>;
+    try {
+      master = await startControlMaster(fx);
+    } catch (err) {
+      return `not measured: ${(err as Error).message}`;
     }
     const listeners = new Set<() => void>();
     const timer = setInterval(() => listeners.forEach((l) => l()), 1);
+    const floor: number[] = [];
+    const started = { line: 'SYNCING origin', at: [] as number[] };
     try {
-      return await protocolLatency(fx, fx.local, daemon.lines, (l) => l === 'DONESYNCING origin 1', (listener) => {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      });
+      const ours = await protocolLatency(
+        fx,
+        fx.local,
+        daemon.lines,
+        (l) => l === 'DONESYNCING origin 1',
+        (listener) => {
+          listeners.add(listener);
+          return () => listeners.delete(listener);
+        },
+        async () => void floor.push(await master.fetch()),
+        started,
+      );
+      return { ours, floor, syncing: started.at };
     } finally {
       clearInterval(timer);
+      await master.stop();
     }
   } finally {
     await daemon.stop();
@@ -296,20 +410,44 @@ async function shellCost(fx: SshFixture): Promise<void> {
   }
 }
 
-export async function benchSsh(): Promise<void> {
+/** Returns the daemon's median push-to-fetched (the floor of the p2p section), when measured. */
+export async function benchSsh(): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
     await fetchCost(fx);
+    await fetchWays(fx);
     const transport = await transportLatency(fx);
     report(`ssh: push-to-fetched, transport in-process, median of ${LATENCY_SAMPLES}`, fmt(transport));
     const ours = await daemonLatency(fx);
     const annex = await annexLatency(fx);
-    report(`ssh: push-to-fetched, git-remote-daemon (target <= 40 ms)`, typeof ours === 'string' ? ours : fmt(ours));
+    if (typeof ours === 'string') report('ssh: push-to-fetched, git-remote-daemon', ours);
+    else reportAgainstFloor(ours);
     report(`ssh: push-to-fetched, git annex remotedaemon, same sshd`, typeof annex === 'string' ? annex : fmt(annex));
     if (typeof ours !== 'string' && typeof annex !== 'string') {
-      report('ssh: ratio git-remote-daemon / git-annex (target <= 0.15)', (median(ours) / median(annex)).toFixed(3));
+      report('ssh: ratio git-remote-daemon / git-annex', (median(ours.ours) / median(annex)).toFixed(3));
     }
     await shellCost(fx);
+    return typeof ours === 'string' ? undefined : median(ours.ours);
+  } finally {
+    await fx.cleanup();
+  }
+}
+
+function reportAgainstFloor(measured: { ours: number[]; floor: number[]; syncing: number[] }): void {
+  report(`ssh: push-to-fetched, git-remote-daemon, median of ${LATENCY_SAMPLES}`, fmt(measured.ours));
+  if (measured.syncing.length) report('ssh:   of which push returned -> SYNCING (negative: before it returned)', fmt(measured.syncing));
+  report('ssh: floor: plain git fetch of the same change over an open ControlMaster', fmt(measured.floor));
+  report('ssh: ratio git-remote-daemon / ControlMaster floor, median per push (target <= 0.80)', pairedRatio(measured.ours, measured.floor, 0.8));
+}
+
+/** Section 3a alone, the daemon next to its ControlMaster floor: `node dist/bench/ssh.js latency`. */
+export async function benchSshLatency(): Promise<number | undefined> {
+  const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+  try {
+    const ours = await daemonLatency(fx);
+    if (typeof ours === 'string') return void report('ssh: push-to-fetched, git-remote-daemon', ours);
+    reportAgainstFloor(ours);
+    return median(ours.ours);
   } finally {
     await fx.cleanup();
   }
@@ -327,5 +465,14 @@ export async function benchShellCost(): Promise<void> {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv[2] === 'shell') await benchShellCost();
+  else if (process.argv[2] === 'latency') await benchSshLatency();
+  else if (process.argv[2] === 'fetch') {
+    const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
+    try {
+      await fetchWays(fx);
+    } finally {
+      await fx.cleanup();
+    }
+  }
   else await benchSsh();
 }

@@ -6,6 +6,7 @@ import spawn from 'nano-spawn';
 import { DAEMON, isProtocolWord } from './protocol.js';
 import { last, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
 import { urlKind } from './kit/url.js';
+import { DEFAULT_MAINTENANCE_QUIET_SECONDS } from './maintenance.js';
 import { DEFAULT_FETCH_STALL_SECONDS, type RemoteSpec, type RepoInfo } from './workerapi.js';
 import { servedKinds, transportFor } from '../workers/registry.js';
 
@@ -26,6 +27,8 @@ export interface LoadedConfig {
   pollIntervalSeconds(remote: string): number;
   /** `remotedaemon.fetchStallTimeout`: a fetch silent this long is ended and retried. */
   fetchStallSeconds: number;
+  /** `remotedaemon.maintenanceQuiet`: how long after the last fetch the daemon runs `git maintenance run --auto`. */
+  maintenanceQuietSeconds: number;
 }
 
 /** `git rev-parse <args>` in `cwd`; its stdout, or an Error with git's own complaint. */
@@ -75,6 +78,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
   const defaultPoll = seconds(poll, DEFAULT_POLL_INTERVAL_SECONDS, problems);
   const pollIntervals = new Map<string, number>();
   const fetchStallSeconds = seconds({ key: 'remotedaemon.fetchStallTimeout', min: 1, value: last(config, 'remotedaemon.fetchstalltimeout') }, DEFAULT_FETCH_STALL_SECONDS, problems);
+  const maintenanceQuietSeconds = seconds({ key: 'remotedaemon.maintenanceQuiet', min: 1, value: last(config, 'remotedaemon.maintenancequiet') }, DEFAULT_MAINTENANCE_QUIET_SECONDS, problems);
 
   for (const name of remoteNames(config)) {
     if (!isProtocolWord(name)) {
@@ -124,7 +128,7 @@ export function remotesFromConfig(config: GitConfig, env: NodeJS.ProcessEnv = pr
     if (ownPoll !== undefined) pollIntervals.set(name, seconds({ ...POLL_INTERVAL, key: `remote.${name}.remotedaemon-pollInterval`, value: ownPoll }, defaultPoll, problems));
     remotes.push(spec);
   }
-  return { remotes, ignored, problems, raw: config, pollIntervalSeconds: (name) => pollIntervals.get(name) ?? defaultPoll, fetchStallSeconds };
+  return { remotes, ignored, problems, raw: config, pollIntervalSeconds: (name) => pollIntervals.get(name) ?? defaultPoll, fetchStallSeconds, maintenanceQuietSeconds };
 }
 
 const POLL_INTERVAL = { key: 'remotedaemon.pollInterval', min: 1 };

@@ -8,6 +8,7 @@ import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } 
 import { findRepo } from './config.js';
 import { watchNetwork } from './netwatch.js';
 import { startGroupWatch, stopGroupWatch } from './kit/groupwatch.js';
+import { Maintenance, maintenanceSettings } from './maintenance.js';
 import type { Emitted } from './protocol.js';
 import type { RepoInfo } from './workerapi.js';
 
@@ -37,6 +38,8 @@ export interface Daemon {
   control: ControlInputOptions;
   /** After-fetch actions; `idle()` is for tests. */
   actions: Actions;
+  /** git's housekeeping, run when the remotes are quiet. */
+  maintenance: Maintenance;
 }
 
 export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<CoordinatorOptions> = {}): Promise<Daemon> {
@@ -47,16 +50,22 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     warn: (remote, text) => coordinator.warn(remote, text),
     log: io.log,
   });
+  // git's housekeeping, which the fetches leave out: one schedule for the repository.
+  const maintenance = new Maintenance({ cwd: repo.cwd, log: io.log });
   const coordinator = new Coordinator({
     repo,
     emit: (message: Emitted) => io.output.write(message),
     log: io.log,
     wantsUpdates: () => actions.wantsUpdates(),
-    onFetched: (remote, ok, updates) => actions.fetched(remote, ok, updates),
+    onFetched: (remote, ok, updates) => {
+      maintenance.fetched();
+      actions.fetched(remote, ok, updates);
+    },
     ...extra,
     // The actions always see the config; whoever runs the daemon may want it too (status, metrics).
     onConfig: (config) => {
       actions.configure(config);
+      maintenance.configure(maintenanceSettings(config.raw, config.maintenanceQuietSeconds));
       extra.onConfig?.(config);
     },
   });
@@ -65,7 +74,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
   try {
     await coordinator.start();
   } catch (err) {
-    await coordinator.stop();
+    await Promise.all([coordinator.stop(), maintenance.stop()]);
     stopGroupWatch();
     throw err;
   }
@@ -78,7 +87,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
       io.onStopping?.();
       detach();
       network.stop();
-      await Promise.all([coordinator.stop(), actions.stop()]);
+      await Promise.all([coordinator.stop(), actions.stop(), maintenance.stop()]);
       stopGroupWatch();
       finish(0);
       return 0;
@@ -91,7 +100,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     onEnd: () => void stop(),
   };
   const detach = io.input ? readControl(io.input, control) : () => {};
-  return { coordinator, repo, finished, stop, control, actions };
+  return { coordinator, repo, finished, stop, control, actions, maintenance };
 }
 
 /** A deadline for the whole process once stopping has begun: nothing may hang it. */

@@ -107,6 +107,7 @@ function configKeys(): string[] {
     ['remotedaemon.pollInterval', 'seconds between ref polls for an ssh remote without a notifier (default 60)'],
     ['remotedaemon.afterFetch', 'command run with sh -c after a fetch that moved refs'],
     ['remotedaemon.afterFetchTimeout', 'seconds before the afterFetch command is killed (default 60)'],
+    ['remotedaemon.maintenanceQuiet', 'seconds without a fetch before the daemon runs git maintenance run --auto, which its fetches leave out; at most every 5 minutes; maintenance.auto=false stops it (default 60)'],
     ['remotedaemon.metricsFile', 'path of a Prometheus textfile (node_exporter textfile collector) kept current'],
   ];
   return keys.flatMap(([key, text]) => ['.TP', bold(key), roff(text)]);

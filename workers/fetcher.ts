@@ -1,4 +1,4 @@
-// Runs `git fetch <remote>` for a worker. However many changes arrive, at most one fetch runs and
+// Runs `git fetch <remote>` for a worker (its command line: fetchargs.ts). However many changes arrive, at most one fetch runs and
 // one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
 // more fetch, and every later change folds into that same queued one.
 
@@ -8,6 +8,7 @@ import { runStreamed } from './children.js';
 import { killGroup } from '../src/kit/group.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
 import { Coalesced } from './coalesce.js';
+import { fetchArgs, fetchEnv } from './fetchargs.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
 import type { FetchPlan, RefMap } from './transport.js';
 
@@ -79,12 +80,7 @@ export class Fetcher {
     if (plan === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
     this.count++;
     this.options.onStart();
-    // Not --quiet: git then prints which refs moved (old..new), which belongs in the log, and with
-    // --progress how far a long fetch has come, which status shows while it runs.
-    const args = [...(plan.gitArgs ?? []), 'fetch', '--progress'];
-    // A user's `git pull` reads FETCH_HEAD right after its own fetch; ours must not rewrite it.
-    if (!this.options.writeFetchHead) args.push('--no-write-fetch-head');
-    args.push(this.options.remote);
+    const args = fetchArgs({ remote: this.options.remote, writeFetchHead: this.options.writeFetchHead, gitArgs: plan.gitArgs });
     let outcome: FetchOutcome;
     const before = await this.readSnapshot();
     if (this.stopped) {
@@ -92,7 +88,7 @@ export class Fetcher {
       this.options.onDone({ ok: false, stderr: 'stopped', updates: [] });
       return;
     }
-    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...plan.env };
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...fetchEnv(this.options.remote), ...plan.env };
     const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
     const result = await this.runGit(args, env, stallMs);
     this.pid = undefined;

@@ -129,10 +129,11 @@ export class Session {
       onDone: ({ ok, stderr, updates }) => {
         // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
-        if (ok) void this.reportMoved(stderr);
         this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
         this.post({ type: 'emit', line: 'DONESYNCING', ok });
+        // After DONESYNCING: counting the new commits spawns git, which is no part of the fetch.
+        if (ok) void this.reportMoved(stderr);
         this.retryFetchIfFailed(ok);
       },
     });
