@@ -4,6 +4,7 @@
 //   restarts sshd restarted 20 times, 1-3 s after each catch-up, a push in each outage: restart -> fetched
 //   stall    every server process of the connection frozen, default keepalive: time to notice
 //   idle     10 connected ssh remotes, then 50 local remotes, nothing happening: CPU over a minute
+//            (idle-ssh, idle-local: one of the two)
 //            beside bare waiting workers over the same minute, and which threads woke how often
 //   memory   PSS per added local remote beside a bare waiting Worker's (the floor of one thread
 //            per remote), 50 local remotes with their children, and what each import adds
@@ -12,7 +13,7 @@ import { startDaemon, eventually, type RunningDaemon } from '../test/support/dae
 import { git, refValue } from '../test/support/git.js';
 import { makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import type { StartSshdOptions } from '../test/support/sshd.js';
-import { cpuTicks, procStatus, pssMb, threadSamples, threadUse, TICKS_PER_SECOND, type ThreadSample } from './procfs.js';
+import { cpuNs, procStatus, pssMb, threadSamples, threadUse, type ThreadSample } from './procfs.js';
 import { startFloor } from './floor.js';
 import { WORKER_V8_FLAGS } from '../src/supervisor.js';
 import { localMemory, withLocalRemotes } from './local.js';
@@ -134,13 +135,14 @@ function remoteThreads(d: RunningDaemon): Map<number, string> {
 /** How long an idle daemon (and the floor beside it) is left alone before its CPU is measured. */
 const SETTLE_MS = 45_000;
 
-const pct = (ticks: number, seconds: number) => (ticks / TICKS_PER_SECOND / seconds) * 100;
+const pct = (ns: number, seconds: number) => (ns / 1e9 / seconds) * 100;
 const verdict = (met: boolean) => (met ? 'met' : 'NOT MET');
 
 /**
  * CPU of an idle daemon over `seconds`, beside the floor measured over the same seconds: a bare
- * Node process with as many worker threads that only wait. Ticks, not wall time: the machine is
- * shared, and what counts is what the daemon itself spent. Then where its wake-ups came from.
+ * Node process with as many worker threads that only wait. CPU time (the scheduler's exact run
+ * time of every thread), not wall time: the machine is shared, and what counts is what the daemon
+ * itself spent. Then where its wake-ups came from: each thread's wake-ups, CPU and ticks.
  */
 async function idleCost(label: string, d: RunningDaemon, remotes: number, seconds: number, targetPct: number): Promise<void> {
   const pid = d.child.pid!;
@@ -150,15 +152,15 @@ async function idleCost(label: string, d: RunningDaemon, remotes: number, second
   // memory reducer runs for the first half minute or so of every thread) over.
   await sleep(SETTLE_MS);
   const before = threadSamples(pid);
-  const floorBefore = cpuTicks(floor.pid);
+  const floorBefore = cpuNs(floor.pid);
   await sleep(seconds * 1000);
   const use = threadUse(before, threadSamples(pid));
-  const floorTicks = cpuTicks(floor.pid) - floorBefore;
+  const floorUsed = cpuNs(floor.pid) - floorBefore;
   await floor.stop();
-  const ours = pct(sum(use.map((t) => t.ticks)), seconds);
+  const ours = pct(sum(use.map((t) => t.cpuNs)), seconds);
   report(
-    `idle: ${label}, CPU over ${seconds} s (target < ${targetPct} %)`,
-    `${ours.toFixed(2)} % of a core (floor, ${remotes} waiting workers: ${pct(floorTicks, seconds).toFixed(2)} %) ${verdict(ours < targetPct)}`,
+    `idle: ${label}, CPU time over ${seconds} s (target < ${targetPct} %)`,
+    `${ours.toFixed(3)} % of a core (floor, ${remotes} waiting workers: ${pct(floorUsed, seconds).toFixed(3)} %) ${verdict(ours < targetPct)}`,
   );
   const labels = remoteThreads(d);
   const groups = {
@@ -168,14 +170,25 @@ async function idleCost(label: string, d: RunningDaemon, remotes: number, second
     children: use.filter((t) => t.pid !== pid),
   };
   const perMinute = (n: number) => ((n * 60) / seconds).toFixed(1);
-  const line = (ts: ThreadSample[]) => `${perMinute(sum(ts.map((t) => t.wakeups)))}/min, ${sum(ts.map((t) => t.ticks))} ticks`;
+  const ms = (ts: ThreadSample[]) => sum(ts.map((t) => t.cpuNs)) / 1e6;
+  const line = (ts: ThreadSample[]) =>
+    `${perMinute(sum(ts.map((t) => t.wakeups)))} wake-ups/min, ${ms(ts).toFixed(1)} ms CPU (${sum(ts.map((t) => t.ticks))} ticks)`;
   const remoteWakeups = groups.remotes.map((t) => t.wakeups);
-  report(`idle: ${label}, wake-ups (ticks of ${1000 / TICKS_PER_SECOND} ms)`, `main thread ${line(groups.main)}`);
+  const wakeups = sum(groups.remotes.map((t) => t.wakeups));
+  report(`idle: ${label}, where the wake-ups come from`, `main thread ${line(groups.main)}`);
   report(
     '',
-    `${groups.remotes.length} remote threads ${line(groups.remotes)} (each: median ${perMinute(median(remoteWakeups))}/min, max ${perMinute(Math.max(...remoteWakeups))}/min)`,
+    `${groups.remotes.length} remote threads ${line(groups.remotes)} (each: median ${perMinute(median(remoteWakeups))}/min, max ${perMinute(Math.max(...remoteWakeups))}/min; ` +
+      `${wakeups ? ((ms(groups.remotes) * 1000) / wakeups).toFixed(0) : '-'} us CPU per wake-up)`,
   );
   report('', `${groups.other.length} other threads (V8, libuv) ${line(groups.other)}; ${new Set(groups.children.map((t) => t.pid)).size} child processes ${line(groups.children)}`);
+  report(
+    `idle: ${label}, each thread`,
+    use
+      .filter((t) => t.pid === pid && (t.cpuNs > 0 || t.wakeups > 0))
+      .map((t) => `${labels.get(t.tid) ?? (t.tid === pid ? 'main' : t.name)} ${perMinute(t.wakeups)}/min ${(t.cpuNs / 1e6).toFixed(1)} ms ${t.ticks} t`)
+      .join(', '),
+  );
 }
 
 function sum(values: number[]): number {
@@ -257,5 +270,8 @@ async function memory(): Promise<void> {
 
 const only = process.argv.slice(2);
 const sections: Record<string, () => Promise<void>> = { flood, restarts, stall, idle, memory };
+/** Parts of a section, run only when named. */
+const parts: Record<string, () => Promise<void>> = { 'idle-ssh': () => idleSsh(), 'idle-local': () => idleLocal() };
 console.log(`git-remote-daemon proof (node ${process.version}): ${only.length ? only.join(', ') : 'all sections'}\n`);
 for (const [name, section] of Object.entries(sections)) if (!only.length || only.includes(name)) await section();
+for (const [name, part] of Object.entries(parts)) if (only.includes(name)) await part();

@@ -83,12 +83,12 @@ test('settingsFromSshG: defaults, strict checking values, unsupported settings',
   const base = 'hostname 10.0.0.1\nport 22\nuser u\nstricthostkeychecking ask\nserveraliveinterval 0\nserveralivecountmax 3\nconnecttimeout none\nidentityagent none\n';
   const s = settingsFromSshG(base, 'h', {});
   assert.equal(s.strictHostKeyChecking, 'yes');
-  assert.equal(s.serverAliveInterval, 9, 'no interval set: ours');
-  assert.equal(s.serverAliveCountMax, 2, "ssh -G's CountMax 3 is ssh's default, not a choice");
+  assert.equal(s.serverAliveInterval, 14, 'no interval set: ours');
+  assert.equal(s.keepaliveAnswerSeconds, 5, "ssh -G's CountMax 3 is ssh's default, not a choice");
   assert.equal(s.connectTimeout, undefined);
   assert.equal(s.identityAgent, undefined);
   assert.deepEqual(s.unsupported, []);
-  assert.equal(settingsFromSshG('batchmode yes\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 9, "BatchMode's implicit 300 s");
+  assert.equal(settingsFromSshG('batchmode yes\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 14, "BatchMode's implicit 300 s");
   assert.equal(settingsFromSshG('batchmode no\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 300);
   for (const [raw, want] of [['true', 'yes'], ['false', 'no'], ['accept-new', 'accept-new'], ['ask', 'yes']] as const) {
     assert.equal(settingsFromSshG(`stricthostkeychecking ${raw}\n`, 'h', {}).strictHostKeyChecking, want);
@@ -101,6 +101,7 @@ test('settingsFromSshG: defaults, strict checking values, unsupported settings',
   assert.deepEqual(odd.unsupported, ['proxycommand nc %h %p', 'certificatefile /c/cert.pub', 'pkcs11provider /x.so']);
   assert.equal(odd.serverAliveInterval, 7);
   assert.equal(odd.serverAliveCountMax, 2);
+  assert.equal(odd.keepaliveAnswerSeconds, 7, 'OpenSSH gives up after interval x count: 7 s to answer after 7 s of silence');
   assert.equal(odd.connectTimeout, 9);
   assert.equal(odd.proxyJump, 'j@jump:23');
   assert.equal(odd.hostKeyAlias, 'alias');
@@ -153,6 +154,7 @@ test('resolveSshSettings runs ssh -G with a real -F config and the user command 
   assert.equal(s.strictHostKeyChecking, 'accept-new');
   assert.equal(s.serverAliveInterval, 4);
   assert.equal(s.serverAliveCountMax, 5);
+  assert.equal(s.keepaliveAnswerSeconds, 16);
   assert.equal(s.connectTimeout, 6);
   assert.equal(s.proxyJump, 'jumper@jump.example:2022');
   assert.deepEqual(s.unsupported, []);

@@ -66,17 +66,41 @@ test('key-file auth: connects, runs a command, keepalive from ServerAlive*, clos
   assert.equal(conn.authenticatedWith, `file ${sshd.clientKey}`);
   assert.equal(await exec(conn.client, 'id -un'), `${sshd.user}\n`);
   assert.equal(await sshd.authenticatedCount(), 1);
-  assert.equal(conn.settings.serverAliveInterval, 9);
-  assert.equal(conn.settings.serverAliveCountMax, 2);
-  const internals = conn.client as unknown as { config: { keepaliveInterval: number; keepaliveCountMax: number } };
-  assert.equal(internals.config.keepaliveInterval, 9_000);
-  // ssh2 gives up one unanswered ping later than OpenSSH: one less keeps ServerAliveCountMax's meaning.
-  assert.equal(internals.config.keepaliveCountMax, 1);
-  assert.equal(conn.stallDetectMs, 18_000);
+  assert.equal(conn.settings.serverAliveInterval, 14);
+  assert.equal(conn.settings.keepaliveAnswerSeconds, 5);
+  const internals = conn.client as unknown as { config: { keepaliveInterval: number } };
+  assert.equal(internals.config.keepaliveInterval, 0, "ssh2's own keepalive is off: workers/ssh/keepalive.ts pings after silence only");
+  assert.equal(conn.stallDetectMs, 19_000);
   assert.deepEqual(conn.warnings, []);
   await conn.close();
   assert.equal(await conn.closed, undefined, 'a close we asked for is not an error');
   await conn.close(); // idempotent
+});
+
+test('keepalive against a real sshd: none while the server sends, one per quiet interval when idle, each answered', async (t) => {
+  const sshd = await harness(t);
+  const conn = await connected(t, connectSsh(target(sshd), { sshCommand: `${sshd.sshCommand} -o ServerAliveInterval=1 -o ServerAliveCountMax=2` }));
+  assert.equal(conn.stallDetectMs, 2000);
+  const internals = conn.client as unknown as { _protocol: { ping(): void }; _callbacks: unknown[] };
+  const ping = internals._protocol.ping.bind(internals._protocol);
+  let pings = 0;
+  internals._protocol.ping = () => {
+    pings++;
+    ping();
+  };
+  // 3 s of output, a line every 0.3 s: the server is plainly alive, no keepalive needed.
+  const out = await exec(conn.client, 'i=0; while [ $i -lt 10 ]; do echo $i; sleep 0.3; i=$((i+1)); done');
+  assert.equal(out.split('\n').length, 11);
+  assert.equal(pings, 0, 'no keepalive while the server sends');
+  // Idle: one keepalive per second of silence, each answered by sshd, so the link is never called stalled.
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.ok(pings >= 2 && pings <= 4, `${pings} keepalives in 3.5 s of silence`);
+  let over = false;
+  void conn.closed.then(() => (over = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(over, false, 'answered keepalives keep the connection');
+  assert.equal(internals._callbacks.length, 0, "ssh2's reply queue holds no placeholder left behind");
+  await conn.close();
 });
 
 test('a connection the server drops resolves `closed` with an error', async (t) => {

@@ -19,6 +19,7 @@ import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettin
 import { shellQuote } from '../../src/kit/shell.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
+import { startKeepalive, type Keepalive, type KeepaliveTiming } from './keepalive.js';
 
 export class HostKeyError extends Error {
   override name = 'HostKeyError';
@@ -177,8 +178,8 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     port: settings.port,
     username: settings.user,
     readyTimeout,
-    keepaliveInterval: settings.serverAliveInterval * 1000,
-    keepaliveCountMax: keepaliveCountFor(settings.serverAliveCountMax),
+    // ssh2's own keepalive stays off: workers/ssh/keepalive.ts pings only after silence.
+    keepaliveInterval: 0,
     algorithms: serverHostKey ? { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : undefined,
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
       verifyHostKey(key).then(
@@ -275,15 +276,22 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     client.once('close', () => reject(hostKeyFailure ?? new Error(`ssh to ${settings.hostname}:${settings.port}: connection closed during handshake`)));
   });
   const triedLabels = auth.map((a) => a.label);
-  const stallDetectMs = settings.serverAliveInterval * 1000 * Math.max(2, settings.serverAliveCountMax);
+  const timing = keepaliveTiming(settings);
+  const stallDetectMs = timing.quietMs + timing.answerMs;
   // Lifetime listeners go on before connecting, so no event can slip past them.
   let closing = false;
+  let stalled = false;
   let lastError: Error | undefined;
   client.on('error', (err: Error) => (lastError ??= err));
   const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   client.connect(config);
+  let keepalive: Keepalive;
   try {
     await ready;
+    keepalive = startKeepalive(client, sock, timing, () => {
+      stalled = true;
+      sock.destroy(); // the client's 'close' follows
+    });
   } catch (err) {
     client.end();
     sock.destroy();
@@ -295,13 +303,13 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
   // `closed` resolves with the error that ended the connection, or undefined after close(). If the
   // jump connection dies, the channel under us ends and this connection's 'close' follows.
   const closed = clientClosed.then(() => {
+    keepalive.stop();
     void jump?.close();
     if (closing) return undefined;
-    if ((lastError as { level?: string } | undefined)?.level === 'client-timeout') {
+    if (stalled) {
       return new Error(
-        `the link to ${settings.hostname}:${settings.port} is stalled: no answer to keepalives for ${Math.round(stallDetectMs / 1000)} s ` +
-          `(ServerAliveInterval ${settings.serverAliveInterval} x ServerAliveCountMax ${settings.serverAliveCountMax})`,
-        { cause: lastError },
+        `the link to ${settings.hostname}:${settings.port} is stalled: nothing heard for ${Math.round(stallDetectMs / 1000)} s ` +
+          `(no answer within ${settings.keepaliveAnswerSeconds} s to a keepalive after ${settings.serverAliveInterval} s of silence)`,
       );
     }
     return lastError ?? new Error(`ssh connection to ${settings.hostname}:${settings.port} closed by the server`);
@@ -326,14 +334,9 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
   };
 }
 
-/**
- * ssh2 pings every interval whatever the traffic, and gives up when more than `keepaliveCountMax`
- * pings in a row went unanswered: a stall is noticed after (count + 1) intervals at worst, one more
- * than OpenSSH's reading of ServerAliveCountMax. One less here keeps the two the same (ssh2's 0
- * would close a healthy idle connection at its first ping, hence at least 1).
- */
-export function keepaliveCountFor(serverAliveCountMax: number): number {
-  return Math.max(1, serverAliveCountMax - 1);
+/** The keepalive's timing from the resolved ServerAlive* settings (workers/ssh/keepalive.ts). */
+export function keepaliveTiming(settings: Pick<ResolvedSettings, 'serverAliveInterval' | 'keepaliveAnswerSeconds'>): KeepaliveTiming {
+  return { quietMs: settings.serverAliveInterval * 1000, answerMs: settings.keepaliveAnswerSeconds * 1000 };
 }
 
 interface AuthAttempt {

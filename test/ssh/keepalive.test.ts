@@ -1,0 +1,141 @@
+// The keepalive's logic against a fake ssh2 client over a real loopback TCP pair: pings only after
+// silence, anything heard counts as an answer, a stall is called once and only when nothing came,
+// and a late event-loop turn that had the answer waiting in the socket is no stall.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+import type { Client } from 'ssh2';
+import { startKeepalive, type KeepaliveTiming } from '../../workers/ssh/keepalive.js';
+
+interface Pair {
+  /** Our end, which the keepalive watches. */
+  ours: Socket;
+  /** The server's end: what it writes is heard. */
+  theirs: Socket;
+}
+
+async function socketPair(t: TestContext): Promise<Pair> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const accepted = once(server, 'connection');
+  const ours = netConnect(port, '127.0.0.1');
+  await once(ours, 'connect');
+  const [theirs] = (await accepted) as [Socket];
+  t.after(() => {
+    ours.destroy();
+    theirs.destroy();
+    server.close();
+  });
+  return { ours, theirs };
+}
+
+/** An ssh2 client as far as the keepalive uses it; `answer` says what the "server" does with a ping. */
+function fakeClient(pair: Pair, answer: 'reply' | 'ignore') {
+  const pings: number[] = [];
+  const callbacks: unknown[] = [];
+  const client = {
+    _callbacks: callbacks,
+    _protocol: {
+      ping() {
+        pings.push(performance.now());
+        // The reply consumes the placeholder, as ssh2's REQUEST_FAILURE handler does.
+        if (answer === 'reply') pair.theirs.write('reply', () => callbacks.shift());
+      },
+    },
+  };
+  pair.ours.resume();
+  return { client: client as unknown as Client, pings, callbacks };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('an idle link that answers: a ping after each quiet interval, never a stall, no placeholder left behind', async (t) => {
+  const pair = await socketPair(t);
+  const { client, pings, callbacks } = fakeClient(pair, 'reply');
+  const timing: KeepaliveTiming = { quietMs: 200, answerMs: 100 };
+  let stalls = 0;
+  const started = performance.now();
+  const keepalive = startKeepalive(client, pair.ours, timing, () => stalls++);
+  await sleep(1100);
+  keepalive.stop();
+  assert.equal(stalls, 0);
+  assert.ok(pings.length >= 4 && pings.length <= 5, `${pings.length} pings in 1.1 s`);
+  assert.ok(pings[0]! - started >= 200 - 50, 'the first only after a quiet interval');
+  for (let i = 1; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 190, `pings ${pings[i]! - pings[i - 1]!} ms apart`);
+  await sleep(50);
+  assert.equal(callbacks.length, 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order");
+});
+
+test('while the server sends anything, no ping goes out', async (t) => {
+  const pair = await socketPair(t);
+  const { client, pings } = fakeClient(pair, 'reply');
+  let stalls = 0;
+  const keepalive = startKeepalive(client, pair.ours, { quietMs: 200, answerMs: 100 }, () => stalls++);
+  const chatter = setInterval(() => pair.theirs.write('x'), 50);
+  await sleep(1000);
+  clearInterval(chatter);
+  keepalive.stop();
+  assert.deepEqual(pings, []);
+  assert.equal(stalls, 0);
+});
+
+test('a ping that nothing answers: one stall, within quiet + answer of the last thing heard', async (t) => {
+  const pair = await socketPair(t);
+  const { client, pings } = fakeClient(pair, 'ignore');
+  const stalls: number[] = [];
+  pair.theirs.write('last words');
+  await once(pair.ours, 'data');
+  const heardAt = performance.now();
+  startKeepalive(client, pair.ours, { quietMs: 300, answerMs: 200 }, () => stalls.push(performance.now()));
+  await sleep(1200);
+  assert.equal(pings.length, 1, 'no second ping after the first went unanswered');
+  assert.equal(stalls.length, 1);
+  const took = stalls[0]! - heardAt;
+  assert.ok(took >= 450 && took <= 800, `stall called ${took} ms after the last thing heard`);
+});
+
+test('an answer already in the socket when a late turn reaches the deadline is no stall', async (t) => {
+  // The server is another process, so its answer arrives while this thread is busy: it answers each
+  // ping 50 ms late. The first ping is followed by a busy spell.
+  const server = spawn(
+    process.execPath,
+    ['-e', "require('net').createServer((s) => s.on('data', () => setTimeout(() => s.write('r'), 50))).listen(0, '127.0.0.1', function () { console.log(this.address().port) })"],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => server.kill());
+  const [line] = (await once(server.stdout!, 'data')) as [Buffer];
+  const ours = netConnect(Number(String(line).trim()), '127.0.0.1');
+  await once(ours, 'connect');
+  t.after(() => ours.destroy());
+  ours.resume();
+  let pings = 0;
+  const client = {
+    _callbacks: [] as unknown[],
+    _protocol: {
+      ping() {
+        ours.write('p');
+        if (++pings > 1) return;
+        // Busy from just after the ping (the check phase, after this turn's poll) until well past
+        // its 100 ms deadline: the answer arrives meanwhile, and the next turn runs the deadline's
+        // timer before it polls the socket.
+        queueMicrotask(() =>
+          setImmediate(() => {
+            const until = performance.now() + 300;
+            while (performance.now() < until);
+          }),
+        );
+      },
+    },
+  } as unknown as Client;
+  let stalls = 0;
+  const keepalive = startKeepalive(client, ours, { quietMs: 100, answerMs: 100 }, () => stalls++);
+  await sleep(700);
+  keepalive.stop();
+  assert.equal(stalls, 0);
+  assert.ok(pings >= 2, 'and the keepalive went on after the late turn');
+});

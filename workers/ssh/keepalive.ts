@@ -1,0 +1,107 @@
+// ssh keepalive for a held connection, in place of ssh2's own. A stall (every server process of the
+// connection frozen: the server's kernel still ACKs, so TCP keepalive cannot see it) must be noticed
+// within the stall target, and an idle connection should wake its thread as seldom as that allows.
+//
+// ssh2's keepalive pings every interval whatever the traffic and gives up one interval after an
+// unanswered ping: noticing a stall within 20 s costs a ping every 10 s at best. Here a ping goes
+// out only after `quietMs` in which the server sent nothing at all, and the link counts as stalled
+// when nothing arrived within `answerMs` of it: the two add up to the stall budget, and the
+// interval can take most of it (14 s + 5 s instead of 9 s + 9 s: a third fewer pings per idle
+// remote, measured in `node dist/bench/proof.js idle-ssh`). Anything the server sends proves it
+// alive, so a big fetch on a slow link, whose keepalive answer would queue behind the pack, is
+// never taken for a stall, and pings pause while traffic flows.
+//
+// The ping is ssh2's own keepalive@openssh.com global request (Protocol#ping, private: ssh2 offers
+// no public way to send it), with a placeholder pushed on its reply queue as ssh2's keepalive does,
+// so the replies to other global requests still reach their callers. The answer is not awaited by
+// callback: it is data on the socket like any other.
+
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { Client } from 'ssh2';
+
+export interface KeepaliveTiming {
+  /** Silence from the server after which a ping goes out. */
+  quietMs: number;
+  /** How long after a ping something must have arrived, or the link counts as stalled. */
+  answerMs: number;
+}
+
+export interface Keepalive {
+  stop(): void;
+}
+
+/** What of ssh2's internals sending its keepalive needs (ssh2 1.x). */
+interface Ssh2Internals {
+  _protocol?: { ping?: () => void };
+  _callbacks?: unknown[];
+}
+
+/**
+ * Timers fire when the event loop's cached clock says so, which may be a little behind
+ * performance.now(): a deadline this close counts as reached, rather than costing one more wake-up
+ * a millisecond later.
+ */
+const EARLY_MS = 50;
+
+const noReply = () => {};
+
+/**
+ * Starts the keepalive on a connected client. `stalled` is called once, when a ping went
+ * unanswered for `answerMs`; the keepalive has stopped by then. `sock` is what the client reads
+ * from (a TCP socket, or the jump host's channel for ProxyJump).
+ */
+export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTiming, stalled: () => void): Keepalive {
+  const internals = client as unknown as Ssh2Internals;
+  const protocol = internals._protocol;
+  const replies = internals._callbacks;
+  if (typeof protocol?.ping !== 'function' || !Array.isArray(replies)) {
+    throw new Error('ssh2 no longer has Protocol#ping and its reply queue: the keepalive (workers/ssh/keepalive.ts) needs updating');
+  }
+  let heardAt = performance.now();
+  let pingedAt: number | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  // The only work per chunk received: stamping the time.
+  const heard = () => {
+    heardAt = performance.now();
+  };
+  sock.on('data', heard);
+
+  const arm = (ms: number) => {
+    timer = setTimeout(tick, Math.max(1, Math.ceil(ms)));
+  };
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    sock.off('data', heard);
+  };
+  function tick(): void {
+    if (stopped) return;
+    const now = performance.now();
+    if (pingedAt !== undefined && heardAt < pingedAt) {
+      const left = pingedAt + timing.answerMs - now;
+      if (left > EARLY_MS) return arm(left);
+      // After a long busy spell, timers run before the loop reads what arrived meanwhile: look
+      // again once it has read (setImmediate runs after the poll), so a late turn is no stall.
+      setImmediate(() => {
+        if (stopped) return;
+        if (heardAt < pingedAt!) {
+          stop();
+          stalled();
+        } else tick();
+      });
+      return;
+    }
+    pingedAt = undefined;
+    const left = heardAt + timing.quietMs - now;
+    if (left > EARLY_MS) return arm(left);
+    if (!sock.writable) return stop();
+    replies!.push(noReply);
+    protocol!.ping!();
+    pingedAt = now;
+    arm(timing.answerMs);
+  }
+  arm(timing.quietMs);
+  return { stop };
+}
