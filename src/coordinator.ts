@@ -212,7 +212,7 @@ export class Coordinator {
       this.gate.replaceFamily(remote, 'ignored:', ignoredNow.get(remote) ?? new Map());
     }
     const none = config.remotes.length === 0;
-    this.gate.replaceFamily(DAEMON, 'no-remotes', new Map(none ? [['no-remotes', 'no remotes to act on; add one (git remote add) and the daemon picks it up on RELOAD']] : []));
+    this.gate.replaceFamily(DAEMON, 'no-remotes', new Map(none ? [['no-remotes', 'no remotes to act on; add one (git remote add) and the daemon picks it up by itself (with --foreground: on RELOAD)']] : []));
 
     this.wanted = new Map(config.remotes.map((spec) => [spec.name, { spec, live: { pollIntervalSeconds: config.pollIntervalSeconds(spec.name), reportUpdates, fetchStallSeconds: config.fetchStallSeconds } }]));
     for (const [name, remote] of this.remotes) {

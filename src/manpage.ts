@@ -33,7 +33,19 @@ function optionLines(options: readonly Option[]): string[] {
 function usage(command: Command): string {
   const args = command.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`));
   const options = command.options.filter((o) => !o.hidden).length > 0 ? ['[options]'] : [];
-  return [command.name(), ...options, ...args].join(' ');
+  return [...parents(command), command.name(), ...options, ...args].join(' ');
+}
+
+/** The names of the commands above `command`, below the program ("p2p" for p2p pair). */
+function parents(command: Command): string[] {
+  const names: string[] = [];
+  for (let c = command.parent; c?.parent; c = c.parent) names.unshift(c.name());
+  return names;
+}
+
+/** Every command, each followed by its subcommands (p2p, p2p address, p2p pair). */
+function allCommands(command: Command): Command[] {
+  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
 }
 
 export function manPage(program: Command = buildProgram()): string {
@@ -49,14 +61,16 @@ export function manPage(program: Command = buildProgram()): string {
     `${bold('git remote-daemon')} ${bold('--foreground')} [${bold('--verbose')}] [${bold('--force')}]`,
     `${bold('git remote-daemon')} ${bold('--service')}`,
   ];
-  const commands = program.commands.filter((c) => !['start'].includes(c.name()));
+  // A command with subcommands is used through them.
+  const commands = allCommands(program).filter((c) => c.name() !== 'start' && c.commands.length === 0);
   for (const command of commands) out.push(`${bold('git remote-daemon')} ${roff(usage(command))}`);
+  out.push(`${bold('git remote-daemon')} ${bold('help')} [${roff('command')}]`);
   out.push('.fi', '.SH DESCRIPTION', roff(`${program.description()}`));
   const after = helpAfter(program);
   if (after) out.push('.PP', roff(after));
   out.push('.SH OPTIONS', ...optionLines(program.options));
   out.push('.SH COMMANDS');
-  for (const command of program.commands) {
+  for (const command of allCommands(program)) {
     out.push('.TP', bold(usage(command)), roff(command.description()));
     for (const arg of command.registeredArguments) if (arg.description) out.push('.RS', '.PP', `\\fI${roff(arg.name())}\\fR: ${roff(arg.description)}`, '.RE');
     const options = optionLines(command.options);
@@ -69,10 +83,10 @@ export function manPage(program: Command = buildProgram()): string {
     'success; for status, a daemon runs; for status \\-\\-check, every remote is healthy',
     '.TP',
     '1',
-    'failure: outside a git repository, the daemon could not start, a message could not be written',
+    'failure: outside a git repository, the daemon could not start, a message could not be written, fetch \\-\\-wait saw a fetch fail, pairing failed',
     '.TP',
     '2',
-    'a message or argument the daemon would refuse (send); status \\-\\-check: a remote waits for the user, its last fetch failed, or it has been disconnected longer than \\-\\-max\\-stale',
+    'a usage error (an unknown command or option, a bad argument, a \\-C directory that does not exist), or a message or remote the daemon would refuse (send, fetch); status \\-\\-check: a remote waits for the user, its last fetch failed, or it has been disconnected longer than \\-\\-max\\-stale',
     '.TP',
     '3',
     'no daemon runs in this repository (status, send, pause, resume, fetch, reload)',

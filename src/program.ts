@@ -2,9 +2,11 @@
 // that both the entry point (cli.ts) and the man page generator (manpage.ts) read. Defining it has
 // no side effects; the actions load what they need only when they run.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { registerP2p } from './commands/p2p.js';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { servedUrls } from '../workers/registry.js';
 import { ControlOutput } from './control.js';
 import { armHardExit, exitWhenDone, startDaemon, type Daemon } from './daemon.js';
 import { DAEMON, type Consumed } from './protocol.js';
@@ -12,12 +14,95 @@ import { DAEMON, type Consumed } from './protocol.js';
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export const EXIT_CODES = `Exit codes: 0 success; 1 failure (outside a repository, the daemon could not start or be
-reached...); 2 a message or argument the daemon would refuse; 3 no daemon runs in this repository
-(status, send, pause, resume, fetch, reload); status --check: 2 when a remote is unhealthy.`;
+reached, fetch --wait saw the fetch fail...); 2 a usage error (unknown command or option, a bad
+argument, a missing -C directory) or a message or remote the daemon would refuse; 3 no daemon runs
+in this repository (status, send, pause, resume, fetch, reload); status --check: 2 when a remote is
+unhealthy.`;
 
-function fail(message: string, code = 1): never {
-  process.stderr.write(`git-remote-daemon: ${message}\n`);
+/** Failures: outside a repository, the daemon could not start or be reached, a fetch failed. */
+export const FAILED = 1;
+/** Usage errors, and messages or remotes the daemon would refuse. */
+export const USAGE = 2;
+
+/** Says what failed in one line (a multi-line message is joined) and exits with `code`. */
+export function fail(message: string, code = FAILED): never {
+  // git's own words say what failed, not what to do about it.
+  const hint = /not a git repository/i.test(message) ? '; run it inside a repository, or name one with -C <dir>' : '';
+  process.stderr.write(`git-remote-daemon: ${oneLine(message)}${hint}\n`);
   process.exit(code);
+}
+
+/** A message as one line: every line of it, trimmed, joined; never a stack trace. */
+export function oneLine(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('at '))
+    .join(' ');
+}
+
+/**
+ * For the commands a person runs (not the daemon itself, which logs its own crashes): whatever
+ * escapes a command's own handling still ends as one line, not a stack trace.
+ */
+function oneLineCrashes(): void {
+  const crash = (err: unknown) => fail(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}
+
+/**
+ * Commander, with its usage errors said in one line that names what to read (\`help <command>\`),
+ * exit code 2 (USAGE) for them, and "did you mean" suggestions at every level.
+ */
+class Cli extends Command {
+  override createCommand(name?: string): Command {
+    return new Cli(name);
+  }
+
+  /** \`help <command>\` for a command there is not: the same one-line error, with a suggestion, as \`<command>\`. */
+  _dispatchHelpCommand(name?: string): unknown {
+    const self = this as unknown as { _findCommand(name: string): Command | undefined; unknownCommand(): never };
+    if (name && !self._findCommand(name)) {
+      this.args = [name];
+      self.unknownCommand();
+    }
+    return (Command.prototype as unknown as { _dispatchHelpCommand(name?: string): unknown })._dispatchHelpCommand.call(this, name);
+  }
+
+  override error(message: string, options?: { code?: string; exitCode?: number }): never {
+    const path = commandPath(this);
+    const hint = options?.code === 'commander.unknownCommand' && /did you mean/i.test(message) ? '' : `; see \`git remote-daemon help${path ? ` ${path}` : ''}\``;
+    const text = oneLine(message.replace(/^error: /, '').replace(/\(Did you mean/g, '(did you mean')).replace(/\.$/, '');
+    // Errors the program raises itself with an exit code of its own keep it; commander's are usage errors.
+    fail(`${text}${hint}`, options?.exitCode && options.code === 'commander.error' ? options.exitCode : USAGE);
+  }
+}
+
+/** "p2p pair" for that command; "" for the program itself. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** \`-C <dir>\`, like git's: each one relative to the one before; a missing directory is an error. */
+function changeDirectory(dirs: string[]): void {
+  for (const dir of dirs) {
+    const target = resolve(dir);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(target).isDirectory();
+    } catch {
+      // said below
+    }
+    if (!isDirectory) fail(`cannot change to '${dir}': no such directory`, USAGE);
+    process.chdir(target);
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function say(message: string): void {
@@ -106,6 +191,7 @@ async function send(line: string): Promise<void> {
 
 async function start(): Promise<void> {
   endQuietlyOnBrokenPipe();
+  oneLineCrashes();
   const { startInBackground } = await import('./background/start.js');
   const result = await startInBackground(process.cwd());
   // What the daemon found worth a warning while starting (no remotes, remotes it cannot serve) is
@@ -132,12 +218,15 @@ function duration(value: string): number {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('git-remote-daemon')
+  const program = new Cli('git-remote-daemon')
     .description(
       'Keep this git repository in step with its remotes: hold a connection to each remote named in ' +
         "the repository's config, learn at once when its refs change, and fetch the change.",
     )
     .version(pkg.version, '-V, --version')
+    .helpCommand(true)
+    .showSuggestionAfterError(true)
+    .option('-C <dir>', 'run as if started in <dir> (like git -C; before the command, for every command; may be repeated)', collect, [])
     .addOption(new Option('--foreground', 'run in the foreground, speaking the control protocol on stdin/stdout (stops at end of stdin)').conflicts('service'))
     .addOption(
       new Option('--service', 'run in the foreground for a service manager (systemd): control messages from .git/remote-daemon/control, log to stderr; stdin is not read'),
@@ -152,13 +241,24 @@ export function buildProgram(): Command {
       `
 Run it inside a git repository (any subdirectory or linked worktree). Without a command it starts
 the daemon in the background (as \`start\`) and returns; stop it with \`git remote-daemon stop\`.
-Its files are in .git/remote-daemon/. Remotes with a local path, file:// or ssh URL are acted on;
-set remote.<name>.remotedaemon=false to leave one out. See man git-remote-daemon, README.md and
+Its files are in .git/remote-daemon/. Remotes are acted on when one of its transports serves
+their URL:
+${servedUrls().map((line) => `  ${line}`).join('\n')}
+Set remote.<name>.remotedaemon=false to leave one out. See man git-remote-daemon, README.md and
 docs/protocol.md.
 
 ${EXIT_CODES}`,
     )
+    .hook('preAction', (_program, command) => {
+      changeDirectory((program.opts() as { C: string[] }).C);
+      if (command !== program) {
+        endQuietlyOnBrokenPipe();
+        oneLineCrashes();
+      }
+    })
     .action(async (options: { foreground?: boolean; service?: boolean; daemonChild?: string | boolean; verbose?: boolean; force?: boolean }) => {
+      // Without an action of its own, commander would take a misspelt command for an argument.
+      if (program.args.length > 0) (program as unknown as { unknownCommand(): never }).unknownCommand();
       if (options.foreground) return foreground(options);
       if (options.service || options.daemonChild) {
         const { runBackground } = await import('./background/run.js');
@@ -211,9 +311,15 @@ ${EXIT_CODES}`,
 
   program
     .command('fetch')
-    .description("fetch now through the daemon's connections, from the remotes named or from all")
+    .description("fetch now through the daemon's connections, from the remotes named or from all; a remote the daemon does not act on is refused")
     .argument('[remote...]', 'remotes to fetch from (default: every remote the daemon acts on)')
-    .action((remotes: string[]) => send(['FETCH', ...remotes].join(' ')));
+    .option('--wait', "wait until each fetch finished and say how it went (git's error when it failed); exit 1 when one failed")
+    .addOption(new Option('--timeout <duration>', 'with --wait: how long to wait for the fetches (e.g. 90s, 10m)').default(600_000, '10m').argParser(duration))
+    .action(async (remotes: string[], options: { wait?: boolean; timeout: number }) => {
+      const { fetchCommand } = await import('./commands/fetch.js');
+      const result = await guard(() => fetchCommand(process.cwd(), remotes, { wait: options.wait, timeoutMs: options.timeout }, say));
+      if (result.code !== 0) fail(result.message ?? 'the fetch failed', result.code);
+    });
 
   program
     .command('send')
@@ -251,5 +357,15 @@ ${EXIT_CODES}`,
     });
 
   registerP2p(program);
+  program
+    .command('completion')
+    .description('print the bash or zsh completion script, made from these very commands (see README: Shell completion)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .action(async (shell: 'bash' | 'zsh') => {
+      const { bashCompletion, zshCompletion } = await import('./completion.js');
+      process.stdout.write(shell === 'bash' ? bashCompletion(buildProgram()) : zshCompletion(buildProgram()));
+    });
+  // Only the program itself: its subcommands keep commander's "too many arguments".
+  program.allowExcessArguments(true);
   return program;
 }

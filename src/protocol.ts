@@ -68,7 +68,7 @@ export function parseConsumed(line: string): ParseResult {
   return { ok: false, error: `unknown message ${describe(verb)}${near ? `; did you mean ${near}?` : ''}` };
 }
 
-const VERBS: ConsumedType[] = ['PAUSE', 'LOSTNET', 'RESUME', 'CHANGED', 'RELOAD', 'FETCH', 'STOP'];
+export const VERBS: readonly ConsumedType[] = ['PAUSE', 'LOSTNET', 'RESUME', 'CHANGED', 'RELOAD', 'FETCH', 'STOP'];
 
 /**
  * The message a mistyped verb most likely meant: the same word in another case (`pause`), or one

@@ -4,10 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { git, makeFixture } from './support/git.js';
 import { BIN } from './support/daemon.js';
+import { bashCompletion, zshCompletion } from '../src/completion.js';
+import { buildProgram } from '../src/program.js';
+import type { Command } from 'commander';
 
 const BASH = fileURLToPath(new URL('../../completion/git-remote-daemon.bash', import.meta.url));
 const ZSH = fileURLToPath(new URL('../../completion/_git-remote-daemon', import.meta.url));
@@ -33,6 +37,41 @@ test('bash: commands, flags, remote names and messages', (t) => {
   assert.deepEqual(complete(fx.local, 'git-remote-daemon send P'), ['PAUSE']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon send FETCH o'), ['origin']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon log -'), ['--follow', '--help', '--lines']);
+});
+
+test('the committed scripts are what the command definitions make (run `npm run completion`), and what `completion` prints', () => {
+  assert.equal(readFileSync(BASH, 'utf8'), bashCompletion());
+  assert.equal(readFileSync(ZSH, 'utf8'), zshCompletion());
+  for (const [shell, file] of [['bash', BASH], ['zsh', ZSH]]) {
+    const r = spawnSync(process.execPath, [BIN, 'completion', shell], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, readFileSync(file, 'utf8'));
+  }
+});
+
+test('bash: every command and subcommand of the program, help, -C and the options of each', (t) => {
+  const fx = makeFixture();
+  t.after(() => fx.cleanup());
+  mkdirSync(join(fx.local, 'subdir'));
+  const program = buildProgram();
+  const names = (c: Command) => c.commands.map((sub) => sub.name());
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon '), [...names(program), 'help'].sort());
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon help '), names(program).sort());
+  for (const command of program.commands) {
+    if (command.commands.length > 0) {
+      assert.deepEqual(complete(fx.local, `git-remote-daemon ${command.name()} `), [...names(command), 'help'].sort(), command.name());
+    }
+    for (const sub of [command, ...command.commands]) {
+      const path = sub === command ? command.name() : `${command.name()} ${sub.name()}`;
+      const flags = sub.options.filter((o) => !o.hidden).map((o) => o.long ?? o.short!);
+      assert.deepEqual(complete(fx.local, `git-remote-daemon ${path} --`), [...flags.filter((f) => f.startsWith('--')), '--help'].sort(), path);
+    }
+  }
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon p2p '), ['address', 'help', 'pair']);
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon -C sub'), ['subdir']);
+  assert.deepEqual(complete(fx.local, 'git remote-daemon -C subdir st'), ['start', 'status', 'stop']);
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon -C . fetch --wait o'), ['origin']);
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon completion '), ['bash', 'zsh']);
 });
 
 /**
@@ -70,4 +109,6 @@ test('zsh: commands with descriptions, flags and remote names, for git-remote-da
   }
   assert.match(zshComplete(fx.local, 'git remote-daemon fetch ', '*backup*origin*'), /backup +origin/);
   assert.match(zshComplete(fx.local, 'git-remote-daemon status --', '*--max-stale*--*'), /--check[^]*--json[^]*--max-stale/);
+  assert.match(zshComplete(fx.local, 'git-remote-daemon p2p ', '*pair*-- exchange addresses*'), /address +-- [^]*pair +-- exchange addresses/);
+  assert.match(zshComplete(fx.local, 'git remote-daemon fetch --wait ', '*backup*origin*'), /backup +origin/);
 });

@@ -210,7 +210,8 @@ test('a repository without remotes says so once, and picks one up on RELOAD', as
     await d.stop();
     fx.cleanup();
   });
-  await d.waitFor(/^WARNING \* no remotes to act on/);
+  // A background daemon notices a remote added later by itself (configwatch.ts); a --foreground one, on RELOAD.
+  await d.waitFor(/^WARNING \* no remotes to act on; add one \(git remote add\) and the daemon picks it up by itself \(with --foreground: on RELOAD\)$/);
   d.send('RELOAD');
   d.send('MARKER');
   await d.waitFor(/unknown message "MARKER"/);

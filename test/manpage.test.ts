@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { manPage } from '../src/manpage.js';
+import type { Command } from 'commander';
 import { buildProgram } from '../src/program.js';
+import { TRANSPORTS } from '../workers/registry.js';
 
 const PAGE = fileURLToPath(new URL('../../man/git-remote-daemon.1', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
@@ -18,11 +20,26 @@ test('the committed man page is up to date (run `npm run man` after changing the
 test('every command and visible option of --help is in the man page', () => {
   const page = readFileSync(PAGE, 'utf8').replace(/\\-/g, '-');
   const program = buildProgram();
-  for (const command of program.commands) {
-    assert.ok(page.includes(`\\fB${command.name()}`), command.name());
+  const all = (c: Command): Command[] => c.commands.flatMap((sub) => [sub, ...all(sub)]);
+  for (const command of all(program)) {
+    const path = [command.parent?.parent ? command.parent.name() : '', command.name()].filter(Boolean).join(' ');
+    assert.ok(page.includes(`\\fB${path}`), path);
     for (const option of command.options) assert.ok(page.includes(option.flags), `${command.name()} ${option.flags}`);
   }
   for (const option of program.options.filter((o) => !o.hidden)) assert.ok(page.includes(option.flags), option.flags);
+});
+
+test('help and the man page list what each transport of the registry serves', () => {
+  let help = '';
+  const program = buildProgram().configureOutput({ writeOut: (s) => (help += s) });
+  program.outputHelp();
+  const page = readFileSync(PAGE, 'utf8').replace(/\\-/g, '-');
+  for (const transport of TRANSPORTS) {
+    assert.ok(transport.serves, transport.name);
+    assert.ok(help.includes(`${transport.serves} (${transport.name})`), `help: ${transport.name}`);
+    assert.ok(page.includes(`${transport.serves} (${transport.name})`), `man: ${transport.name}`);
+  }
+  assert.doesNotMatch(help, /local path, file:\/\/ or ssh URL/);
 });
 
 test('package.json ships it as the man page npm install -g links', () => {

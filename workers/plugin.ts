@@ -49,6 +49,8 @@ export interface TransportModule {
 export interface TransportPlugin {
   /** Shown in status and logs; the registry key. */
   readonly name: string;
+  /** The URLs it serves, for people: help and the man page list them ("local paths and file://"). */
+  readonly serves?: string;
   /** False for transports that need no network: LOSTNET leaves them running. */
   readonly network: boolean;
   /** True when this transport serves the URL (already rewritten by insteadOf). */

@@ -33,3 +33,8 @@ export function transportNamed(name: string): TransportPlugin | undefined {
 export function servedKinds(): string {
   return TRANSPORTS.map((t) => t.name).join(', ');
 }
+
+/** For help and the man page, one transport a line: "local paths and file:// (local);", the last ending the sentence. */
+export function servedUrls(): string[] {
+  return TRANSPORTS.map((t, i) => `${t.serves ?? t.name} (${t.name})${i < TRANSPORTS.length - 1 ? ';' : '.'}`);
+}

@@ -37,7 +37,12 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
   const running = await findDaemon(paths);
   if (running) return { code: 0, message: `already running (pid ${running.pid})`, pid: running.pid };
 
-  const logFd = openSync(paths.log, 'a', 0o600);
+  let logFd: number;
+  try {
+    logFd = openSync(paths.log, 'a', 0o600);
+  } catch (err) {
+    return { code: 1, message: `cannot open the log ${paths.log}: ${(err as Error).message}; make it a file this user may write` };
+  }
   // No --verbose: the background daemon always logs its details to the log file.
   // The path is there for the process title (run.ts), which gets no more room than this command line.
   const child = spawn(process.execPath, [BIN, '--daemon-child', repo.cwd], {

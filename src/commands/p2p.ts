@@ -58,14 +58,16 @@ async function run(work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (err) {
-    process.stderr.write(`git-remote-daemon: ${(err as Error).message}\n`);
+    const message = (err as Error).message;
+    const hint = /not a git repository/i.test(message) ? '; run it inside a repository, or name one with -C <dir>' : '';
+    process.stderr.write(`git-remote-daemon: ${message.split('\n').join(' ')}${hint}\n`);
     process.exitCode = 1;
   }
 }
 
 function git(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile('git', args, (err, stdout, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve(stdout.trim()))),
+    execFile('git', args, (err, stdout, stderr) => (err ? reject(new Error(stderr.trim().replace(/^fatal: /, '') || err.message)) : resolve(stdout.trim()))),
   );
 }
 
@@ -98,8 +100,10 @@ async function pair(code: string | undefined, options: { name: string; relayUrl?
   let theirs: string;
   if (code === undefined) {
     // We make the code and send first; the other side answers on the same code.
+    // The other side needs the same mailbox server: the hint names it when one was given.
+    const relayHint = options.relayUrl ? ` --relay-url ${shellQuote(options.relayUrl)}` : '';
     const sent = wormhole([...relay, 'send', '--text', mine], (made) =>
-      process.stderr.write(`code: ${made}\non the other repository run:  git remote-daemon p2p pair ${made}\n`),
+      process.stderr.write(`code: ${made}\non the other repository run:  git remote-daemon p2p pair${relayHint} ${made}\n`),
     );
     const made = await sent.code;
     await sent.done;
@@ -133,7 +137,8 @@ function wormhole(args: string[], onCode?: (code: string) => void): { code: Prom
   let stdout = '';
   let stderr = '';
   let gotCode!: (code: string) => void;
-  const code = new Promise<string>((resolve) => (gotCode = resolve));
+  let noCode!: (err: Error) => void;
+  const code = new Promise<string>((resolve, reject) => ((gotCode = resolve), (noCode = reject)));
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   createInterface({ input: child.stderr }).on('line', (line) => {
     if (stderr.length < 8192) stderr += `${line}\n`;
@@ -144,10 +149,24 @@ function wormhole(args: string[], onCode?: (code: string) => void): { code: Prom
     }
   });
   const output = new Promise<string>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (status) =>
-      status === 0 ? resolve(stdout.trim()) : reject(new Error(`wormhole ${args.includes('send') ? 'send' : 'receive'} failed: ${stderr.trim().split('\n').at(-1) ?? status}`)),
-    );
+    const failed = (why: string) => {
+      const err = new Error(
+        `wormhole ${args.includes('send') ? 'send' : 'receive'} failed: ${why}; check the network and --relay-url, or pair by hand (git remote-daemon p2p address, then git remote add)`,
+      );
+      noCode(err); // it ended before making a code: whoever waits for the code learns why
+      reject(err);
+    };
+    child.on('error', (err) => failed(err.message));
+    child.on('exit', (status) => (status === 0 ? resolve(stdout.trim()) : failed(stderr.trim().split('\n').at(-1) || `exit code ${status}`)));
   });
-  return { code, output, done: output.then(() => {}) };
+  // Each is awaited only on some paths: a failure is said once, through the one awaited.
+  for (const promise of [code, output]) promise.catch(() => {});
+  const done = output.then(() => {});
+  done.catch(() => {});
+  return { code, output, done };
+}
+
+/** `url` as one shell word, to paste on the other side. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 }

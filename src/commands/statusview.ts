@@ -63,10 +63,10 @@ export function formatStatus(state: StateView, now: number, branch?: BranchView)
   const remotes = state.remotes ?? [];
   if (remotes.length === 0) out.push('no remotes to act on');
   const nameWidth = Math.min(20, Math.max(...remotes.map((r) => r.name.length), 0));
-  const transportWidth = Math.max(...remotes.map((r) => (r.transport ?? '').length), 0);
+  const transportWidth = Math.max(...remotes.map((r) => transportLabel(r).length), 0);
   const indent = ' '.repeat(nameWidth + 2 + (transportWidth ? transportWidth + 2 : 0));
   for (const r of remotes) {
-    const head = `${r.name.padEnd(nameWidth)}  ${transportWidth ? `${(r.transport ?? '').padEnd(transportWidth)}  ` : ''}`;
+    const head = `${r.name.padEnd(nameWidth)}  ${transportWidth ? `${transportLabel(r).padEnd(transportWidth)}  ` : ''}`;
     const details = remoteDetails(r, now);
     out.push(...wrap(`${head}${details[0]}`, `${indent}  `));
     for (const line of details.slice(1)) out.push(...wrap(`${indent}${line}`, `${indent}  `));
@@ -174,13 +174,46 @@ function seconds(ms: number): string {
   return `${Math.max(0, Math.ceil(ms / 1000))} s`;
 }
 
-/** Breaks a line at spaces to fit WIDTH columns; continuation lines get `indent`. */
+/**
+ * The transport as a person names it: the http transport also serves git://, which reads as "git"
+ * (the name the daemon keeps, in the state file and the log, is the registry's).
+ */
+function transportLabel(r: RemoteView): string {
+  if (r.transport === 'http' && r.url?.startsWith('git://')) return 'git';
+  return r.transport ?? '';
+}
+
+/**
+ * Whether a line may break at the space at `i`: not inside a quantity, between a number and its
+ * unit ("20 s", "12.3 MiB") or between the parts of a span ("5m 03s").
+ */
+function breakable(text: string, i: number): boolean {
+  if (/\d/.test(text[i - 1] ?? '')) return false;
+  return !(/\d[a-z]+$/i.test(text.slice(Math.max(0, i - 8), i)) && /\d/.test(text[i + 1] ?? ''));
+}
+
+/** The last space at or before `from` where the line may break, or -1. */
+function lastBreak(text: string, from: number): number {
+  for (let i = text.lastIndexOf(' ', from); i >= 0; i = text.lastIndexOf(' ', i - 1)) if (breakable(text, i)) return i;
+  return -1;
+}
+
+/** The first space after `from` where the line may break, or -1. */
+function nextBreak(text: string, from: number): number {
+  for (let i = text.indexOf(' ', from); i >= 0; i = text.indexOf(' ', i + 1)) if (breakable(text, i)) return i;
+  return -1;
+}
+
+/**
+ * Breaks a line at spaces to fit WIDTH columns; continuation lines get `indent`. A number and its
+ * unit stay on one line.
+ */
 export function wrap(line: string, indent: string): string[] {
   const lines: string[] = [];
   let rest = line;
   while (rest.length > WIDTH) {
-    let cut = rest.lastIndexOf(' ', WIDTH);
-    if (cut <= indent.length) cut = rest.indexOf(' ', WIDTH); // one long word: let it overflow
+    let cut = lastBreak(rest, WIDTH);
+    if (cut <= indent.length) cut = nextBreak(rest, WIDTH); // one long word: let it overflow
     if (cut < 0) break;
     lines.push(rest.slice(0, cut).trimEnd());
     rest = indent + rest.slice(cut + 1).trimStart();

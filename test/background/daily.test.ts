@@ -36,7 +36,9 @@ test('start, pause, resume, fetch, reload, send and log -n each say what they di
   ] as const) {
     const r = await cli(fx.local, [...args]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `git-remote-daemon: sent ${line} to the daemon (pid ${pid})\n`);
+    // fetch says what it asked for, and how to learn how it went (fetch --wait).
+    const said = args[0] === 'fetch' ? `asked the daemon (pid ${pid}) to fetch from origin; \`fetch --wait\` says how it went` : `sent ${line} to the daemon (pid ${pid})`;
+    assert.equal(r.stdout, `git-remote-daemon: ${said}\n`);
     await waitForLog(fx.paths, `# control pipe: ${line}`);
   }
   assert.match((await cli(fx.local, ['status'])).stdout, /^OFFLINE \(LOSTNET\)/m);
@@ -52,7 +54,7 @@ test('start, pause, resume, fetch, reload, send and log -n each say what they di
   assert.equal(lines.length, 2, tail.stdout);
   assert.ok(all > 2);
   assert.match(lines[1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /);
-  assert.equal((await cli(fx.local, ['log', '-n', 'x'])).code, 1, 'a count that is not one is refused');
+  assert.equal((await cli(fx.local, ['log', '-n', 'x'])).code, 2, 'a count that is not one is refused (a usage error)');
 
   const stopped = await cli(fx.local, ['stop']);
   assert.equal(stopped.stdout, `git-remote-daemon: stopped (pid ${pid})\n`);
@@ -267,7 +269,7 @@ test('status --check: 0 while healthy, 2 naming the remote that is disconnected 
   assert.doesNotMatch(strict.stdout, /origin/);
   const json = JSON.parse((await cli(fx.local, ['status', '--check', '--json', '--max-stale', '0s'])).stdout) as { healthy: boolean; problems: string[] };
   assert.equal(json.healthy, false);
-  assert.equal((await cli(fx.local, ['status', '--check', '--max-stale', 'soon'])).code, 1, 'a bad duration is refused');
+  assert.equal((await cli(fx.local, ['status', '--check', '--max-stale', 'soon'])).code, 2, 'a bad duration is refused (a usage error)');
   assert.equal((await cli(fx.local, ['send', 'PAUSE'])).code, 0);
   await eventually(() => readFileSync(fx.paths.state, 'utf8').includes('"mode": "paused"'), 'the state file says paused');
   const paused = await cli(fx.local, ['status', '--check', '--max-stale', '0s']);

@@ -117,3 +117,22 @@ test('a polled remote says when it is next looked at; a fetch under way and the 
   assert.match(text, /^ +fetching for 28s: Receiving objects 45%, 12\.0 MiB received$/m);
   assert.match(text, /^ +last change: 2m 00s ago, main: 3 new commits$/m);
 });
+
+test('a number and its unit stay on one line wherever the 80 columns end', () => {
+  // A name of every length moves the 80th column across "retrying in 20 s" and "(5m 03s ago)".
+  for (let length = 1; length <= 20; length++) {
+    const text = formatStatus(
+      { pid: 1, remotes: [{ name: 'r'.repeat(length), transport: 'local', phase: { kind: 'backoff', until: now + 20_000 }, since: now - 5 * min - 3000 }] },
+      now,
+    );
+    for (const line of text.split('\n')) assert.ok(line.length <= 80, line);
+    assert.match(text.replace(/\n +/g, ' '), /retrying in 20 s/);
+    assert.doesNotMatch(text, /\d\n|\n +s\b|\d[a-z]+\n +\d/, text);
+  }
+});
+
+test('a git:// remote is shown as transport git (the http transport serves it)', () => {
+  const text = formatStatus({ pid: 1, remotes: [{ name: 'mirror', transport: 'http', url: 'git://example.com/p.git', connected: true }] }, now);
+  assert.match(text, /^mirror {2}git {2}/m);
+  assert.match(formatStatus({ pid: 1, remotes: [{ name: 'gh', transport: 'http', url: 'https://example.com/p.git', connected: true }] }, now), /^gh {2}http {2}/m);
+});

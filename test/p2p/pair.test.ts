@@ -45,15 +45,18 @@ test('p2p pair exchanges addresses with a code phrase and adds each side as the 
   const addrA = (await run(a, ['p2p', 'address'])).stdout.trim();
   const addrB = (await run(b, ['p2p', 'address'])).stdout.trim();
 
-  let code!: (c: string) => void;
-  const codeSeen = new Promise<string>((resolve) => (code = resolve));
+  // The other side runs what the first one tells it to, which must name the same mailbox server.
+  let hint!: (c: string) => void;
+  const hintSeen = new Promise<string>((resolve) => (hint = resolve));
   let said = '';
   const first = run(a, ['p2p', 'pair', '--name', 'desk', '--relay-url', relay], process.env, (text) => {
     said += text;
-    const m = /^code: (\S+)$/m.exec(said);
-    if (m) code(m[1]);
+    const m = /^on the other repository run: +git remote-daemon (.+)$/m.exec(said);
+    if (m) hint(m[1]);
   });
-  const second = run(b, ['p2p', 'pair', '--name', 'lap', '--relay-url', relay, await codeSeen]);
+  const told = (await hintSeen).split(' ');
+  assert.deepEqual(told.slice(0, 4), ['p2p', 'pair', '--relay-url', relay]);
+  const second = run(b, [...told, '--name', 'lap']);
   const [ra, rb] = await Promise.all([first, second]);
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal(rb.code, 0, rb.stderr);

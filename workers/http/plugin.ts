@@ -10,6 +10,7 @@ import { webhookEndpoint } from './webhook/plugin.js';
 
 export const httpPlugin: TransportPlugin = {
   name: 'http',
+  serves: 'http://, https:// and git://',
   network: true,
   claims: (_url, kind) => kind.kind === 'scheme' && ['http', 'https', 'git'].includes(kind.scheme),
   remoteOptions({ name, url, config, env }) {

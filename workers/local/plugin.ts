@@ -5,6 +5,7 @@ import type { TransportPlugin } from '../plugin.js';
 
 export const localPlugin: TransportPlugin = {
   name: 'local',
+  serves: 'local paths and file://',
   network: false,
   claims: (_url, kind) => kind.kind === 'path' || (kind.kind === 'scheme' && kind.scheme === 'file'),
   load: () => import('./transport.js'),

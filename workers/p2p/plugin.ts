@@ -7,6 +7,7 @@ import { readSettings } from './settings.js';
 
 export const p2pPlugin: TransportPlugin = {
   name: 'p2p',
+  serves: 'p2p:// peers',
   network: true,
   claims: (_url, kind) => kind.kind === 'scheme' && kind.scheme === 'p2p',
   remoteOptions({ url }) {

@@ -7,6 +7,7 @@ import type { SshOptions } from './options.js';
 
 export const sshPlugin: TransportPlugin = {
   name: 'ssh',
+  serves: 'ssh://, git+ssh:// and [user@]host:path',
   network: true,
   claims: (_url, kind) => kind.kind === 'scp' || (kind.kind === 'scheme' && SSH_SCHEMES.includes(kind.scheme)),
   remoteOptions({ config, env, get }) {
