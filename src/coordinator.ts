@@ -86,6 +86,7 @@ export class Coordinator {
       restartBackoff: options.restartBackoff,
       relink: (remote, port, carrier) =>
         this.remotes.get(remote)?.unit.post((carrier ? { type: 'carrier', carrier, port } : { type: 'endpoint', port }) satisfies ToWorker, [port]),
+      gone: (remote, carrier) => this.remotes.get(remote)?.unit.post({ type: 'endpoint-gone', ...(carrier && { carrier }) } satisfies ToWorker),
       onStatus: () => this.options.onStateChange?.(),
     });
   }

@@ -4,6 +4,11 @@
 // the transport's remotes gets a message channel to it. An endpoint that carries change notices
 // (`notices: true`, workers/notice/) is linked to every remote instead, whatever its transport.
 // The coordinator only wires ports.
+//
+// Every change applies to the running daemon: an endpoint the config asks for starts and links
+// the remotes already running; one it no longer asks for stops, and its remotes hear it is gone.
+// While paused, no endpoint runs at all (nothing listens, nothing connects, whatever RELOAD or the
+// config asks); RESUME starts each one the config wants, at once, and relinks its remotes.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
@@ -24,6 +29,11 @@ export interface EndpointsOptions {
    * its transport's endpoint, or as the notice carrier `carrier`.
    */
   relink(remote: string, port: MessagePort, carrier?: string): void;
+  /**
+   * The config no longer asks for the endpoint: that remote's link to it (as its transport's
+   * endpoint, or as the notice carrier `carrier`) is gone for good, not restarting.
+   */
+  gone?(remote: string, carrier?: string): void;
   /** What an endpoint shows in status changed. */
   onStatus?(): void;
   restartBackoff?: { initialMs: number; maxMs: number };
@@ -41,10 +51,26 @@ interface Running {
   status?: EndpointStatus;
 }
 
+/** What the config asks of one endpoint, as last read. */
+interface Wanted {
+  plugin: EndpointOwner;
+  settings: Record<string, unknown>;
+  key: string;
+}
+
+/** Shown in status for an endpoint the config wants while the daemon is paused. */
+export const PAUSED_ENDPOINT = 'paused: not listening, not connected (RESUME starts it)';
+
 export class Endpoints {
   private readonly running = new Map<string, Running>();
-  /** Every remote with a worker, and its URL: what a notice carrier started later links to. */
-  private readonly known = new Map<string, string>();
+  private readonly wanted = new Map<string, Wanted>();
+  /** Endpoints whose thread is still ending: a new one of that name starts only after. */
+  private readonly ending = new Map<string, Promise<void>>();
+  /** Every remote with a worker, its URL and transport: what an endpoint started later links to. */
+  private readonly known = new Map<string, { url: string; transport?: string }>();
+  private paused = false;
+  private lostnet = false;
+  private closed = false;
 
   constructor(private readonly options: EndpointsOptions) {}
 
@@ -57,10 +83,12 @@ export class Endpoints {
       problems.push(...(wanted?.problems ?? []));
       const current = this.running.get(plugin.name);
       if (!wanted?.settings) {
-        if (current) void this.stopOne(plugin.name);
+        this.wanted.delete(plugin.name);
+        if (current) void this.stopOne(plugin.name, true);
         continue;
       }
       const key = JSON.stringify(wanted.settings);
+      this.wanted.set(plugin.name, { plugin, settings: wanted.settings, key });
       if (current) {
         if (current.key !== key) {
           current.settings = wanted.settings;
@@ -69,13 +97,18 @@ export class Endpoints {
         }
         continue;
       }
-      this.startOne(plugin, wanted.settings, key);
+      this.startWanted(plugin.name);
     }
+    this.options.onStatus?.();
     return problems;
   }
 
-  /** Links a remote of `transport` to its endpoint; the remote's end of the channel, or none. */
+  /**
+   * Links a remote of `transport` to its endpoint; the remote's end of the channel, or none. The
+   * remote is remembered either way: an endpoint started later links it then.
+   */
   link(transport: string, remote: string, url: string): MessagePort | undefined {
+    this.known.set(remote, { url, transport });
     const running = this.running.get(transport);
     if (!running) return undefined;
     running.linked.set(remote, url);
@@ -84,7 +117,7 @@ export class Endpoints {
 
   /** Links a remote to every notice carrier that runs; the remote's ends of the channels. */
   linkNotices(remote: string, url: string): { carrier: string; port: MessagePort }[] {
-    this.known.set(remote, url);
+    this.known.set(remote, { url, transport: this.known.get(remote)?.transport });
     const ports: { carrier: string; port: MessagePort }[] = [];
     for (const [carrier, running] of this.running) {
       if (!running.notices) continue;
@@ -104,9 +137,27 @@ export class Endpoints {
     running.unit.post({ type: 'detach', remote } satisfies ToEndpoint);
   }
 
-  /** The controller's PAUSE, LOSTNET, RESUME or RELOAD, for endpoints that use the network. */
+  /**
+   * The controller's PAUSE, LOSTNET, RESUME or RELOAD. PAUSE stops every endpoint (a listening
+   * socket, a login, a peer node: nothing of the daemon stays on the network) until RESUME starts
+   * them again; the others are passed on to the endpoints, which follow them as their network use
+   * asks. LOSTNET after PAUSE starts nothing: only RESUME does.
+   */
   control(what: 'pause' | 'lostnet' | 'resume' | 'reload'): void {
+    if (what === 'pause') {
+      this.paused = true;
+      for (const name of [...this.running.keys()]) void this.stopOne(name, false);
+      this.options.onStatus?.();
+      return;
+    }
+    if (what === 'lostnet') this.lostnet = true;
+    if (what === 'resume') this.lostnet = false;
     for (const running of this.running.values()) running.unit.post({ type: 'control', what } satisfies ToEndpoint);
+    if (what === 'resume' && this.paused) {
+      this.paused = false;
+      for (const name of this.wanted.keys()) this.startWanted(name);
+      this.options.onStatus?.();
+    }
   }
 
   /** CHANGED: endpoints that offer refs to others (peers) hear it even with no remote of theirs. */
@@ -115,11 +166,25 @@ export class Endpoints {
   }
 
   status(): ({ name: string } & EndpointStatus)[] {
-    return [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
+    const shown = [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
+    if (this.paused) for (const name of this.wanted.keys()) shown.push({ name, summary: PAUSED_ENDPOINT });
+    return shown;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((name) => this.stopOne(name)));
+    this.closed = true;
+    await Promise.all([...[...this.running.keys()].map((name) => this.stopOne(name, false)), ...this.ending.values()]);
+  }
+
+  /** Starts the endpoint the config wants under `name`, unless paused, or once its old thread has ended. */
+  private startWanted(name: string): void {
+    if (this.closed || this.paused || this.running.has(name)) return;
+    const wanted = this.wanted.get(name);
+    if (!wanted) return;
+    const ending = this.ending.get(name);
+    // Two of them at once would fight over a port (the webhook's) or an identity (a peer key).
+    if (ending) return void ending.then(() => this.startWanted(name));
+    this.startOne(wanted.plugin, wanted.settings, wanted.key);
   }
 
   private attach(running: Running, remote: string, url: string, notices = false): MessagePort {
@@ -142,7 +207,7 @@ export class Endpoints {
         filename: plugin.endpoint!.file,
         restartBackoff: this.options.restartBackoff,
         task: (port) => ({
-          task: { kind: 'endpoint', plugin: name, settings: running.settings, repo: this.options.repo, port } satisfies EndpointTask,
+          task: { kind: 'endpoint', plugin: name, settings: running.settings, repo: this.options.repo, port, ...(this.lostnet && { lostnet: true }) } satisfies EndpointTask,
         }),
         log: (text) => this.options.log(`${name} endpoint: ${text}`),
         onMessage: (message) => {
@@ -154,11 +219,16 @@ export class Endpoints {
           else this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
         },
         onStarted: () => {
-          // A restarted endpoint knows no remote: link them all again, with fresh channels.
-          for (const [remote, url] of running.linked) this.options.relink(remote, this.attach(running, remote, url));
-          // A carrier started after the remotes (by RELOAD) or restarted: link every one of them.
+          // Started after its remotes (by RELOAD, a config change, RESUME) or restarted: it knows
+          // no remote; link every one of its transport's, with fresh channels.
+          for (const [remote, { url, transport }] of this.known) {
+            if (transport !== name) continue;
+            running.linked.set(remote, url);
+            this.options.relink(remote, this.attach(running, remote, url));
+          }
+          // A carrier: every remote, whatever its transport.
           if (running.notices) {
-            for (const [remote, url] of this.known) {
+            for (const [remote, { url }] of this.known) {
               running.noticeLinked.set(remote, url);
               this.options.relink(remote, this.attach(running, remote, url, true), name);
             }
@@ -174,11 +244,19 @@ export class Endpoints {
     running.unit.start();
   }
 
-  private async stopOne(name: string): Promise<void> {
+  /** Stops a running endpoint; `gone`: for good (the config dropped it), so its remotes are told. */
+  private async stopOne(name: string, gone: boolean): Promise<void> {
     const running = this.running.get(name);
     if (!running) return;
     this.running.delete(name);
     this.options.onStatus?.();
-    await running.unit.stop({ type: 'stop' } satisfies ToEndpoint);
+    if (gone) {
+      for (const remote of running.linked.keys()) this.options.gone?.(remote);
+      for (const remote of running.noticeLinked.keys()) this.options.gone?.(remote, name);
+    }
+    const ending = running.unit.stop({ type: 'stop' } satisfies ToEndpoint);
+    this.ending.set(name, ending);
+    await ending;
+    if (this.ending.get(name) === ending) this.ending.delete(name);
   }
 }

@@ -83,6 +83,8 @@ export type ToWorker =
   | { type: 'endpoint'; port: MessagePort }
   /** A notice carrier was (re)started: here is the remote's link to it. */
   | { type: 'carrier'; carrier: string; port: MessagePort }
+  /** The config no longer asks for that endpoint (the notice carrier `carrier`, else the transport's): its link is gone. */
+  | { type: 'endpoint-gone'; carrier?: string }
   | { type: 'stop' };
 
 /** A snapshot of what a remote is doing, for `status`. */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessagePort } from 'node:worker_threads';
-import { Endpoints } from '../src/endpoints.js';
+import { Endpoints, PAUSED_ENDPOINT } from '../src/endpoints.js';
 import { ProtocolGate } from '../src/gate.js';
 import { createPool } from '../src/supervisor.js';
 import { formatEmitted } from '../src/protocol.js';
@@ -79,4 +79,96 @@ test('a notice carrier is linked to every remote whatever its transport, includi
   assert.equal(late!.carrier, 'carrier');
   assert.equal(await ask(late!.port, 'hi'), 'late:c:hi');
   assert.equal(endpoints.link('echo', 'late', '/some/path'), undefined, 'its transport has no endpoint running: only the carrier');
+});
+
+test("a transport's endpoint turned on later links the remotes already running; turned off, they hear it is gone", async (t) => {
+  const logs: string[] = [];
+  const pool = createPool(() => {});
+  t.after(() => pool.destroy());
+  const gate = new ProtocolGate({ emit: () => {}, log: () => {} });
+  const relinked = new Map<string, MessagePort>();
+  const gone: string[] = [];
+  const endpoints = new Endpoints({
+    pool,
+    repo: { cwd: '/', gitDir: '/' },
+    gate,
+    log: (text) => logs.push(text),
+    relink: (remote, port) => relinked.set(remote, port),
+    gone: (remote, carrier) => gone.push(`${remote}:${carrier ?? ''}`),
+    restartBackoff: { initialMs: 50, maxMs: 100 },
+  });
+  t.after(() => endpoints.stop());
+
+  endpoints.configure([plugin], new Map());
+  assert.equal(endpoints.link('echo', 'origin', 'https://a'), undefined, 'no endpoint yet');
+  endpoints.configure([plugin], new Map([['echo.tag', ['on']]]));
+  await eventually(() => relinked.has('origin'), 'the running remote is linked when its endpoint starts');
+  assert.equal(await ask(relinked.get('origin')!, 'hi'), 'origin:on:hi');
+  endpoints.configure([plugin], new Map());
+  assert.deepEqual(gone, ['origin:'], 'told its endpoint is gone for good');
+  relinked.clear();
+  endpoints.configure([plugin], new Map([['echo.tag', ['again']]]));
+  await eventually(() => relinked.has('origin'), 'on again: linked again');
+  assert.equal(await ask(relinked.get('origin')!, 'hi'), 'origin:again:hi');
+  assert.equal(logs.filter((l) => l.includes('started with')).length, 2);
+});
+
+test('paused, no endpoint runs, whatever the config asks; RESUME starts each at once and links its remotes', async (t) => {
+  const logs: string[] = [];
+  const pool = createPool(() => {});
+  t.after(() => pool.destroy());
+  const gate = new ProtocolGate({ emit: () => {}, log: () => {} });
+  const relinked: { remote: string; carrier?: string; port: MessagePort }[] = [];
+  const gone: string[] = [];
+  const endpoints = new Endpoints({
+    pool,
+    repo: { cwd: '/', gitDir: '/' },
+    gate,
+    log: (text) => logs.push(text),
+    relink: (remote, port, carrier) => relinked.push({ remote, port, carrier }),
+    gone: (remote) => gone.push(remote),
+    restartBackoff: { initialMs: 50, maxMs: 100 },
+  });
+  t.after(() => endpoints.stop());
+  const carrier = { name: 'carrier', endpoint: { ...plugin.endpoint!, notices: true as const, settings: (config: Map<string, string[]>) => (config.has('carrier.tag') ? { settings: { tag: 'c' } } : undefined) } };
+  const started = () => logs.filter((l) => l.includes('started with')).length;
+
+  endpoints.configure([plugin, carrier], new Map([['echo.tag', ['one']]]));
+  const first = endpoints.link('echo', 'origin', 'https://a')!;
+  assert.equal(await ask(first, 'hi'), 'origin:one:hi');
+  endpoints.control('pause');
+  // The running endpoint is stopped: its thread ends, so its link is closed.
+  await new Promise<void>((resolve, reject) => {
+    // The timer also keeps the event loop alive: a port waited on for 'close' alone does not.
+    const timer = setTimeout(() => reject(new Error('the paused endpoint did not stop')), 10_000);
+    first.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  // A RELOAD while paused: a new carrier, a changed endpoint, a new remote, and RELOAD's own word.
+  endpoints.configure([plugin, carrier], new Map([['echo.tag', ['two']], ['carrier.tag', ['x']]]));
+  assert.equal(endpoints.link('echo', 'second', 'https://b'), undefined, 'nothing to link to while paused');
+  assert.deepEqual(endpoints.linkNotices('second', 'https://b'), []);
+  endpoints.control('reload');
+  endpoints.control('lostnet');
+  assert.equal(started(), 1, 'nothing started while paused');
+  assert.deepEqual(
+    endpoints.status().map((s) => [s.name, s.summary]),
+    [
+      ['echo', PAUSED_ENDPOINT],
+      ['carrier', PAUSED_ENDPOINT],
+    ],
+  );
+  assert.deepEqual(gone, [], 'paused is not gone: the remotes keep their links for RESUME');
+
+  endpoints.control('resume');
+  assert.equal(started(), 1, 'RESUME starts them at once, in this call (their threads start next)');
+  const links = relinked.map((r) => `${r.remote}:${r.carrier ?? ''}`).sort();
+  assert.deepEqual(links, ['origin:', 'origin:carrier', 'second:', 'second:carrier']);
+  const second = relinked.find((r) => r.remote === 'second' && !r.carrier)!;
+  assert.equal(await ask(second.port, 'hi'), 'second:two:hi', 'the new settings, the new remote linked');
+  const viaCarrier = relinked.find((r) => r.remote === 'second' && r.carrier === 'carrier')!;
+  assert.equal(await ask(viaCarrier.port, 'hi'), 'second:c:hi');
+  assert.equal(started(), 3);
 });

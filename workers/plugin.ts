@@ -99,6 +99,8 @@ export interface EndpointTask {
   repo: RepoInfo;
   /** From and to the coordinator: ToEndpoint in, FromEndpoint out. */
   port: MessagePort;
+  /** Started during LOSTNET: stay off the network until RESUME or RELOAD (`control`). */
+  lostnet?: true;
 }
 
 export type ToEndpoint =
@@ -131,4 +133,9 @@ export interface EndpointStatus {
 export interface EndpointLink {
   post(message: unknown): void;
   onMessage(fn: (message: unknown) => void): () => void;
+  /**
+   * The config no longer asks for the endpoint (a webhook receiver turned off): nothing will come
+   * on this link until the endpoint is started again, when messages simply come again.
+   */
+  onGone?(fn: () => void): () => void;
 }

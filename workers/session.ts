@@ -107,7 +107,9 @@ export class Session {
     const { spec, repo } = task;
     this.plugin = lookup(spec.transport);
     this.state = initialState(task.initialMode, this.plugin?.network ?? true);
-    this.endpoint = task.endpointPort ? new PortLink(task.endpointPort) : undefined;
+    // A transport with a shared endpoint always gets its link, even while the endpoint does not
+    // run (a webhook receiver turned on later): the port comes when the endpoint starts.
+    this.endpoint = task.endpointPort || this.plugin?.endpoint ? new PortLink(task.endpointPort) : undefined;
     this.objects = new ObjectChecker(repo.cwd);
     this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags, spec.prune);
     this.fetcher = new Fetcher({
@@ -274,6 +276,9 @@ export class Session {
         return this.endpoint?.replace(message.port);
       case 'carrier':
         return this.notices.link(message.carrier, message.port);
+      case 'endpoint-gone':
+        if (message.carrier !== undefined) return this.notices.unlink(message.carrier);
+        return this.endpoint?.gone();
     }
   }
 
@@ -472,29 +477,40 @@ export class Session {
   }
 }
 
-/** The remote's end of its link to a shared endpoint; survives the endpoint's restarts. */
+/**
+ * The remote's end of its link to a shared endpoint; survives the endpoint's restarts, and its
+ * starting and stopping as the config asks (no port meanwhile: what is posted then is dropped).
+ */
 class PortLink implements EndpointLink {
   private readonly listeners = new Set<(message: unknown) => void>();
+  private readonly goneListeners = new Set<() => void>();
 
-  constructor(private port: MessagePort) {
+  constructor(private port: MessagePort | undefined) {
     this.listen();
   }
 
   private listen(): void {
-    this.port.on('message', (message: unknown) => {
+    this.port?.on('message', (message: unknown) => {
       for (const fn of this.listeners) fn(message);
     });
   }
 
   replace(port: MessagePort): void {
-    this.port.close();
+    this.port?.close();
     this.port = port;
     this.listen();
   }
 
+  /** The config dropped the endpoint: no port until it is started again. */
+  gone(): void {
+    this.port?.close();
+    this.port = undefined;
+    for (const fn of this.goneListeners) fn();
+  }
+
   post(message: unknown): void {
     try {
-      this.port.postMessage(message);
+      this.port?.postMessage(message);
     } catch {
       // the endpoint is restarting; a new port follows
     }
@@ -505,9 +521,15 @@ class PortLink implements EndpointLink {
     return () => this.listeners.delete(fn);
   }
 
+  onGone(fn: () => void): () => void {
+    this.goneListeners.add(fn);
+    return () => this.goneListeners.delete(fn);
+  }
+
   close(): void {
     this.listeners.clear();
-    this.port.close();
+    this.goneListeners.clear();
+    this.port?.close();
   }
 }
 

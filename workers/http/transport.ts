@@ -88,7 +88,13 @@ class HttpConnection implements Connection {
     });
     const endpoint = this.context.endpoint;
     if (endpoint) {
-      this.unsubscribe = endpoint.onMessage((message) => this.fromWebhook(message));
+      const off = endpoint.onMessage((message) => this.fromWebhook(message));
+      // The receiver turned off in the config: no `listening: false` can come from it any more.
+      const offGone = endpoint.onGone?.(() => this.fromWebhook({ type: 'status', listening: false }));
+      this.unsubscribe = () => {
+        off();
+        offGone?.();
+      };
       endpoint.post({ type: 'hello' });
     }
     this.reportWatching();

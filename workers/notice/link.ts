@@ -47,6 +47,12 @@ export class NoticeLinks {
     this.watcher ??= this.watch();
   }
 
+  /** The config no longer asks for that carrier: its link is closed and forgotten. */
+  unlink(carrier: string): void {
+    this.ports.get(carrier)?.close();
+    this.ports.delete(carrier);
+  }
+
   close(): void {
     this.closed = true;
     for (const port of this.ports.values()) port.close();

@@ -94,7 +94,8 @@ export class XmppAccount {
     const relogin = settings.jid !== this.settings.jid || settings.service !== this.settings.service;
     this.settings = settings;
     this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
-    if (relogin) this.retryNow();
+    // Paused (LOSTNET): the new login waits for RESUME like the old one did.
+    if (relogin && this.state !== 'paused') this.retryNow();
   }
 
   /** PAUSE and LOSTNET: off the network until RESUME. */

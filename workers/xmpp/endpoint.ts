@@ -71,7 +71,9 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
     say({ type: 'status', status: { summary: f.limited > 0 ? `${summary}; ${f.limited} notice(s) over the rate limit dropped` : summary, events } });
   }
 
-  xmpp.start();
+  // Started during LOSTNET (by RELOAD): off the network until RESUME, like a running one.
+  if (task.lostnet) xmpp.pause();
+  else xmpp.start();
   report();
   await new Promise<void>((resolve) => {
     task.port.on('message', (m: ToEndpoint) => {
