@@ -39,6 +39,8 @@ interface Running {
   notices: boolean;
   noticeLinked: Map<string, string>;
   status?: EndpointStatus;
+  /** The conditions it reports that hold now (kind -> text): said again on RESUME, shown in status. */
+  conditions: Map<string, string>;
 }
 
 export class Endpoints {
@@ -114,6 +116,16 @@ export class Endpoints {
     for (const running of this.running.values()) running.unit.post({ type: 'changed', refs } satisfies ToEndpoint);
   }
 
+  /**
+   * RESUME made the gate forget what it said: every endpoint condition that still holds is said
+   * again (status keeps showing it; an endpoint says a condition only when it changes).
+   */
+  resay(): void {
+    for (const [name, running] of this.running) {
+      for (const [kind, text] of running.conditions) this.options.gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
+    }
+  }
+
   status(): ({ name: string } & EndpointStatus)[] {
     return [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
   }
@@ -137,6 +149,7 @@ export class Endpoints {
       linked: new Map(),
       notices: plugin.endpoint!.notices === true,
       noticeLinked: new Map(),
+      conditions: new Map(),
       unit: new Supervised<FromEndpoint>({
         pool: this.options.pool,
         filename: plugin.endpoint!.file,
@@ -150,10 +163,19 @@ export class Endpoints {
           else if (message.type === 'status') {
             running.status = message.status;
             this.options.onStatus?.();
-          } else if (message.text === null) this.options.gate.clear(DAEMON, kind(message.kind));
-          else this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
+          } else if (message.text === null) {
+            running.conditions.delete(message.kind);
+            this.options.gate.clear(DAEMON, kind(message.kind));
+          } else {
+            running.conditions.set(message.kind, message.text);
+            this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
+          }
         },
         onStarted: () => {
+          // (Re)started: "failed; restarting in N s" is over, and what the last run said held then;
+          // the new run says what holds now (a new failure says it again).
+          running.conditions.clear();
+          this.options.gate.forgetWhere((remote, k) => remote === DAEMON && k.startsWith(kind('')));
           // A restarted endpoint knows no remote: link them all again, with fresh channels.
           for (const [remote, url] of running.linked) this.options.relink(remote, this.attach(running, remote, url));
           // A carrier started after the remotes (by RELOAD) or restarted: link every one of them.
@@ -180,5 +202,7 @@ export class Endpoints {
     this.running.delete(name);
     this.options.onStatus?.();
     await running.unit.stop({ type: 'stop' } satisfies ToEndpoint);
+    // Gone from the config: nothing it said holds any more (a new one says its own).
+    if (!this.running.has(name)) this.options.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith(`endpoint:${name}:`));
   }
 }

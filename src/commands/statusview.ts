@@ -36,6 +36,8 @@ export interface StateView {
   cwd?: string;
   mode?: string;
   remotes?: RemoteView[];
+  /** Daemon-wide conditions that hold now (newer daemons): not about one remote. */
+  warnings?: { at: number; kind?: string; text: string }[];
   ignored?: { name: string; reason: string }[];
   /** Shared endpoints that report a status (the XMPP notice link). */
   endpoints?: { name: string; summary: string; events?: { what: string; at: number }[] }[];
@@ -57,6 +59,7 @@ export function formatStatus(state: StateView, now: number, branch?: BranchView)
   if (state.cwd) out.push(`in ${state.cwd}`);
   if (state.mode === 'paused') out.push('PAUSED: nothing is watched or fetched until `git remote-daemon resume`');
   else if (state.mode === 'lostnet') out.push('OFFLINE (LOSTNET): network remotes wait for `git remote-daemon resume`');
+  for (const w of state.warnings ?? []) out.push(...wrap(`warning (${ago(w.at, now)}): ${w.text}`, '  '));
   if (branch) out.push(formatBranch(branch));
   out.push('');
 

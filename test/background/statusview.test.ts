@@ -117,3 +117,32 @@ test('a polled remote says when it is next looked at; a fetch under way and the 
   assert.match(text, /^ +fetching for 28s: Receiving objects 45%, 12\.0 MiB received$/m);
   assert.match(text, /^ +last change: 2m 00s ago, main: 3 new commits$/m);
 });
+
+test('daemon-wide conditions show under the header and make --check unhealthy; paused, only the endpoints\' are set aside', () => {
+  const warned: StateView = {
+    pid: 7,
+    mode: 'running',
+    remotes: [],
+    warnings: [
+      { at: now - 5000, kind: 'reload', text: 'RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config' },
+      { at: now - 65_000, kind: 'endpoint:xmpp:connect', text: 'xmpp endpoint: cannot reach the XMPP server: connection refused (127.0.0.1:1); retrying with backoff' },
+    ],
+  };
+  const text = formatStatus(warned, now);
+  assert.equal(
+    text.split('\n').slice(0, 5).join('\n'),
+    [
+      'running (pid 7)',
+      'warning (5s ago): RELOAD failed, keeping the current remotes: fatal: bad config',
+      '  line 9 in file .git/config',
+      'warning (1m 05s ago): xmpp endpoint: cannot reach the XMPP server: connection',
+      '  refused (127.0.0.1:1); retrying with backoff',
+    ].join('\n'),
+  );
+  assert.deepEqual(healthProblems(warned, now, 10 * min), [
+    'daemon: RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config',
+    'daemon: xmpp endpoint: cannot reach the XMPP server: connection refused (127.0.0.1:1); retrying with backoff',
+  ]);
+  assert.deepEqual(healthProblems({ ...warned, mode: 'paused' }, now, 10 * min), ['daemon: RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config']);
+  assert.deepEqual(healthProblems({ ...warned, warnings: [] }, now, 10 * min), []);
+});
