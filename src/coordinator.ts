@@ -333,6 +333,9 @@ export class Coordinator {
       case 'next-look':
         remote.state.nextLookAt = message.at;
         break;
+      case 'server-wait':
+        remote.state.serverWait = { until: message.until, seconds: message.seconds };
+        break;
       case 'moved':
         remote.state.lastChange = { at: Date.now(), summary: message.summary };
         break;

@@ -8,7 +8,7 @@
 // allowed. A daemon that was told PAUSE or LOSTNET is doing what it was told: its remotes and
 // endpoints count as healthy; a broken config does not.
 
-import { span, type RemoteView, type StateView } from './statusview.js';
+import { serverWaitText, span, type RemoteView, type StateView } from './statusview.js';
 
 export const UNHEALTHY = 2;
 
@@ -31,6 +31,8 @@ export function healthProblems(state: StateView, now: number, maxStaleMs: number
 function remoteProblem(r: RemoteView, now: number, maxStaleMs: number): string | undefined {
   if (r.phase?.kind === 'waiting') return `waiting for resume or reload: ${r.phase.reason ?? 'see the log'}`;
   if (r.lastFetch && !r.lastFetch.ok) return `last fetch failed ${span(now - r.lastFetch.at)} ago`;
+  const wait = serverWaitText(r, now);
+  if (wait) return wait;
   if (!r.connected && r.since !== undefined && now - r.since > maxStaleMs) {
     return `disconnected for ${span(now - r.since)} (allowed: ${span(maxStaleMs)})`;
   }

@@ -146,3 +146,11 @@ test('daemon-wide conditions show under the header and make --check unhealthy; p
   assert.deepEqual(healthProblems({ ...warned, mode: 'paused' }, now, 10 * min), ['daemon: RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config']);
   assert.deepEqual(healthProblems({ ...warned, warnings: [] }, now, 10 * min), []);
 });
+
+test('a server\'s Retry-After shows, and is a problem, only while it is in force', () => {
+  const waiting = (until: number): StateView => ({ pid: 1, remotes: [{ name: 'forge', connected: true, since: now - min, serverWait: { until, seconds: 120 } }] });
+  assert.match(formatStatus(waiting(now + 90_000), now), /^ {3,}server asked to wait 120 s \(until 11:21:51 UTC\)$/m);
+  assert.deepEqual(healthProblems(waiting(now + 90_000), now, 10 * min), ['forge: server asked to wait 120 s (until 11:21:51 UTC)']);
+  assert.doesNotMatch(formatStatus(waiting(now - 1000), now), /asked to wait/);
+  assert.deepEqual(healthProblems(waiting(now - 1000), now, 10 * min), []);
+});
