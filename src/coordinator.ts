@@ -77,7 +77,7 @@ export class Coordinator {
   constructor(private readonly options: CoordinatorOptions) {
     this.ownsPool = !options.pool;
     this.pool = options.pool ?? createPool(options.log);
-    this.gate = new ProtocolGate({ emit: options.emit, log: options.log });
+    this.gate = new ProtocolGate({ emit: options.emit, log: options.log, changed: () => this.options.onStateChange?.() });
     this.endpoints = new Endpoints({
       pool: this.pool,
       repo: options.repo,
@@ -110,6 +110,7 @@ export class Coordinator {
         // Asked to try again: whatever still stands in the way of a remote is said again.
         for (const name of this.remotes.keys()) this.gate.forgetRemote(name);
         this.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith('endpoint:'));
+        this.endpoints.resay();
         this.endpoints.control('resume');
         return this.setMode('running', { type: 'resume' });
       case 'CHANGED':
@@ -165,6 +166,14 @@ export class Coordinator {
   /** The shared endpoints that report a status (the XMPP link: as whom, last notice...). */
   endpointStatus(): ({ name: string } & EndpointStatus)[] {
     return this.endpoints.status();
+  }
+
+  /**
+   * The daemon-wide conditions that hold now (a config that could not be reloaded, a config
+   * problem, an endpoint that cannot connect...), for status. Ignored remotes are listed apart.
+   */
+  daemonWarnings(): { at: number; kind: string; text: string }[] {
+    return this.gate.held(DAEMON).filter((c) => !c.kind.startsWith('ignored:'));
   }
 
   /** Remotes the config names but the daemon does not act on, and why. */
@@ -325,6 +334,9 @@ export class Coordinator {
         break;
       case 'next-look':
         remote.state.nextLookAt = message.at;
+        break;
+      case 'server-wait':
+        remote.state.serverWait = { until: message.until, seconds: message.seconds };
         break;
       case 'moved':
         remote.state.lastChange = { at: Date.now(), summary: message.summary };

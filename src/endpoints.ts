@@ -49,6 +49,8 @@ interface Running {
   notices: boolean;
   noticeLinked: Map<string, string>;
   status?: EndpointStatus;
+  /** The conditions it reports that hold now (kind -> text): said again on RESUME, shown in status. */
+  conditions: Map<string, string>;
 }
 
 /** What the config asks of one endpoint, as last read. */
@@ -165,6 +167,16 @@ export class Endpoints {
     for (const running of this.running.values()) running.unit.post({ type: 'changed', refs } satisfies ToEndpoint);
   }
 
+  /**
+   * RESUME made the gate forget what it said: every endpoint condition that still holds is said
+   * again (status keeps showing it; an endpoint says a condition only when it changes).
+   */
+  resay(): void {
+    for (const [name, running] of this.running) {
+      for (const [kind, text] of running.conditions) this.options.gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
+    }
+  }
+
   status(): ({ name: string } & EndpointStatus)[] {
     const shown = [...this.running].filter(([, r]) => r.status).map(([name, r]) => ({ name, ...r.status! }));
     if (this.paused) for (const name of this.wanted.keys()) shown.push({ name, summary: PAUSED_ENDPOINT });
@@ -202,6 +214,7 @@ export class Endpoints {
       linked: new Map(),
       notices: plugin.endpoint!.notices === true,
       noticeLinked: new Map(),
+      conditions: new Map(),
       unit: new Supervised<FromEndpoint>({
         pool: this.options.pool,
         filename: plugin.endpoint!.file,
@@ -215,10 +228,19 @@ export class Endpoints {
           else if (message.type === 'status') {
             running.status = message.status;
             this.options.onStatus?.();
-          } else if (message.text === null) this.options.gate.clear(DAEMON, kind(message.kind));
-          else this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
+          } else if (message.text === null) {
+            running.conditions.delete(message.kind);
+            this.options.gate.clear(DAEMON, kind(message.kind));
+          } else {
+            running.conditions.set(message.kind, message.text);
+            this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
+          }
         },
         onStarted: () => {
+          // (Re)started: "failed; restarting in N s" is over, and what the last run said held then;
+          // the new run says what holds now (a new failure says it again).
+          running.conditions.clear();
+          this.options.gate.forgetWhere((remote, k) => remote === DAEMON && k.startsWith(kind('')));
           // Started after its remotes (by RELOAD, a config change, RESUME) or restarted: it knows
           // no remote; link every one of its transport's, with fresh channels.
           for (const [remote, { url, transport }] of this.known) {
@@ -258,5 +280,7 @@ export class Endpoints {
     this.ending.set(name, ending);
     await ending;
     if (this.ending.get(name) === ending) this.ending.delete(name);
+    // Gone from the config: nothing it said holds any more (a new one says its own).
+    if (!this.running.has(name)) this.options.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith(`endpoint:${name}:`));
   }
 }

@@ -10,6 +10,8 @@ import { DAEMON, type Emitted } from './protocol.js';
 export interface GateOutput {
   emit(message: Emitted): void;
   log(text: string): void;
+  /** The set of held conditions (or a text) changed: what status shows is out of date. */
+  changed?(): void;
 }
 
 export interface Condition {
@@ -34,6 +36,7 @@ export class ProtocolGate {
     if (!held) this.conditions.set(remote, (held = new Map()));
     const already = held.get(kind);
     held.set(kind, { kind, text, at: already?.at ?? Date.now() });
+    if (already?.text !== text) this.out.changed?.();
     if (already) {
       // Still true: the log gets the detail, the controller heard it already.
       if (already.text !== text) this.out.log(`${remote === DAEMON ? 'daemon' : remote}: ${text}`);
@@ -44,7 +47,7 @@ export class ProtocolGate {
 
   /** A condition no longer holds: said again if it comes back. */
   clear(remote: string, kind: string): void {
-    this.conditions.get(remote)?.delete(kind);
+    if (this.conditions.get(remote)?.delete(kind)) this.out.changed?.();
   }
 
   /** Sets the conditions of one family (kinds starting with `prefix`) to exactly `now`. */
@@ -67,11 +70,13 @@ export class ProtocolGate {
 
   /** RESUME: the user asks to try again, so whatever still stands in the way is said again. */
   forgetRemote(remote: string): void {
-    this.conditions.delete(remote);
+    if (this.conditions.delete(remote)) this.out.changed?.();
   }
 
   forgetWhere(filter: (remote: string, kind: string) => boolean): void {
-    for (const [remote, held] of this.conditions) for (const kind of [...held.keys()]) if (filter(remote, kind)) held.delete(kind);
+    let changed = false;
+    for (const [remote, held] of this.conditions) for (const kind of [...held.keys()]) if (filter(remote, kind)) changed = held.delete(kind) || changed;
+    if (changed) this.out.changed?.();
   }
 }
 

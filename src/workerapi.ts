@@ -99,6 +99,8 @@ export interface RemoteState {
   watching?: string;
   /** When a polled remote is next looked at. */
   nextLookAt?: number;
+  /** The server's last Retry-After: no request before `until` (in force while it is in the future). */
+  serverWait?: { until: number; seconds: number };
   lastFetch?: { at: number; ok: boolean };
   /** The last fetch that moved refs: when, and what it moved (at most a few, as git reported them). */
   lastChange?: { at: number; summary: string };
@@ -129,6 +131,8 @@ export type FromWorker =
   | { type: 'watching'; how: string }
   /** A polled remote's next look (ms since epoch). */
   | { type: 'next-look'; at: number }
+  /** The server asked us to wait (Retry-After): no request before `until` (ms since epoch). */
+  | { type: 'server-wait'; until: number; seconds: number }
   /** A process the worker started or saw end, so the coordinator can clean up after a crash. */
   | { type: 'child'; pid: number; alive: boolean }
   /** A fetch is over (sent just before its DONESYNCING): which local refs it moved, for after-fetch actions. */

@@ -55,9 +55,20 @@ test('an endpoint runs once, each remote talks to it, and a crash is reported, r
   await eventually(() => out.some((l) => /^WARNING \* the echo endpoint failed \(endpoint crash requested by test\); restarting in/.test(l)), 'the crash is reported');
   await eventually(() => relinked.size === 2, 'both remotes relinked after the restart');
   assert.equal(await ask(relinked.get('b')!, 'back'), 'b:two:back');
+  // Status shows what holds now: the restart is over, and the new run has said nothing yet.
+  assert.deepEqual(gate.held('*'), []);
+  relinked.get('a')!.postMessage('warn');
+  await eventually(() => gate.held('*').length === 1, 'the new run\'s condition holds');
+  // RESUME: the gate forgets what it said; what the endpoint reported and still holds is said again.
+  gate.forgetWhere(() => true);
+  const before = out.length;
+  endpoints.resay();
+  assert.deepEqual(out.slice(before), ['WARNING * echo endpoint: something is off']);
+  assert.deepEqual(gate.held('*').map((c) => c.kind), ['endpoint:echo:test']);
 
   endpoints.configure([plugin], new Map());
   await eventually(() => logs.length > 0 && endpoints.link('echo', 'c', 'u') === undefined, 'stopped when the config no longer asks for it');
+  await eventually(() => gate.held('*').length === 0, 'a stopped endpoint\'s conditions are gone with it');
 });
 
 test('a notice carrier is linked to every remote whatever its transport, including remotes that were there before it started', async (t) => {

@@ -305,6 +305,7 @@ export class Session {
       condition: (kind, text) => this.condition(kind, text),
       watching: (how) => this.post({ type: 'watching', how }),
       nextLook: (at) => this.post({ type: 'next-look', at }),
+      serverWait: (until, waitMs) => this.post({ type: 'server-wait', until, seconds: Math.ceil(waitMs / 1000) }),
       log: (text) => this.log(text),
     };
     void (async () => {

@@ -26,6 +26,8 @@ export interface TransportEvents {
   watching(how: string): void;
   /** When a polled remote is next looked at (ms since epoch), for status. */
   nextLook?(at: number): void;
+  /** The server asked for no request before `until` (Retry-After, ms since epoch; waitMs long), for status. */
+  serverWait?(until: number, waitMs: number): void;
   /** Detail for the daemon's log only. */
   log(text: string): void;
 }

@@ -200,6 +200,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
     mode: daemon?.coordinator.currentMode ?? 'running',
     logTo: mode === 'background' ? 'file' : 'stderr',
     remotes: daemon?.coordinator.status() ?? [],
+    warnings: daemon?.coordinator.daemonWarnings() ?? [],
     ignored: daemon?.coordinator.ignoredRemotes() ?? [],
     endpoints: daemon?.coordinator.endpointStatus() ?? [],
   }));

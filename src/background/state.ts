@@ -18,6 +18,8 @@ export interface DaemonState {
   /** Where the log goes: the log file (background) or stderr (service mode). */
   logTo: 'file' | 'stderr';
   remotes: RemoteStatus[];
+  /** Daemon-wide conditions that hold now (a config not reloaded, an endpoint that cannot connect). */
+  warnings?: { at: number; kind: string; text: string }[];
   /** Remotes in the config the daemon does not act on, and why. */
   ignored?: { name: string; reason: string }[];
   /** Shared endpoints that report a status (the XMPP notice link); absent in older state files. */

@@ -19,6 +19,8 @@ export interface RemoteView {
   /** How changes are noticed while connected: "notifier", "polling every 60 s"... */
   watching?: string;
   nextLookAt?: number;
+  /** The server's last Retry-After (newer daemons): in force while `until` is in the future. */
+  serverWait?: { until: number; seconds: number };
   lastFetch?: { at: number; ok: boolean };
   fetching?: { since: number; stage?: string; percent?: number; bytes?: number };
   lastChange?: { at: number; summary: string };
@@ -36,6 +38,8 @@ export interface StateView {
   cwd?: string;
   mode?: string;
   remotes?: RemoteView[];
+  /** Daemon-wide conditions that hold now (newer daemons): not about one remote. */
+  warnings?: { at: number; kind?: string; text: string }[];
   ignored?: { name: string; reason: string }[];
   /** Shared endpoints that report a status (the XMPP notice link). */
   endpoints?: { name: string; summary: string; events?: { what: string; at: number }[] }[];
@@ -57,6 +61,7 @@ export function formatStatus(state: StateView, now: number, branch?: BranchView)
   if (state.cwd) out.push(`in ${state.cwd}`);
   if (state.mode === 'paused') out.push('PAUSED: nothing is watched or fetched until `git remote-daemon resume`');
   else if (state.mode === 'lostnet') out.push('OFFLINE (LOSTNET): network remotes wait for `git remote-daemon resume`');
+  for (const w of state.warnings ?? []) out.push(...wrap(`warning (${ago(w.at, now)}): ${w.text}`, '  '));
   if (branch) out.push(formatBranch(branch));
   out.push('');
 
@@ -103,11 +108,20 @@ function remoteDetails(r: RemoteView, now: number): string[] {
     const next = r.nextLookAt !== undefined && r.nextLookAt > now ? `, next look ${ago(r.nextLookAt, now)}` : '';
     lines.push(`watching: ${r.watching}${next}`);
   }
+  const wait = serverWaitText(r, now);
+  if (wait) lines.push(wait);
   if (r.fetching) lines.push(fetchingLine(r.fetching, now));
   lines.push(r.lastFetch ? `last fetch: ${when(r.lastFetch.at, now)}, ${r.lastFetch.ok ? 'ok' : 'FAILED'}` : 'last fetch: none yet');
   if (r.lastChange) lines.push(`last change: ${ago(r.lastChange.at, now)}, ${r.lastChange.summary}`);
   for (const w of currentWarnings(r)) lines.push(`warning (${ago(w.at, now)}): ${w.text}`);
   return lines;
+}
+
+/** `server asked to wait 120 s (until 10:31:05 UTC)` while a Retry-After is in force. */
+export function serverWaitText(r: RemoteView, now: number): string | undefined {
+  const w = r.serverWait;
+  if (!w || w.until <= now) return undefined;
+  return `server asked to wait ${w.seconds} s (until ${new Date(w.until).toISOString().slice(11, 19)} UTC)`;
 }
 
 /** `fetching for 28s: Receiving objects 45%, 12.3 MiB received` */

@@ -136,3 +136,40 @@ test('a git:// remote is shown as transport git (the http transport serves it)',
   assert.match(text, /^mirror {2}git {2}/m);
   assert.match(formatStatus({ pid: 1, remotes: [{ name: 'gh', transport: 'http', url: 'https://example.com/p.git', connected: true }] }, now), /^gh {2}http {2}/m);
 });
+
+test('daemon-wide conditions show under the header and make --check unhealthy; paused, only the endpoints\' are set aside', () => {
+  const warned: StateView = {
+    pid: 7,
+    mode: 'running',
+    remotes: [],
+    warnings: [
+      { at: now - 5000, kind: 'reload', text: 'RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config' },
+      { at: now - 65_000, kind: 'endpoint:xmpp:connect', text: 'xmpp endpoint: cannot reach the XMPP server: connection refused (127.0.0.1:1); retrying with backoff' },
+    ],
+  };
+  const text = formatStatus(warned, now);
+  assert.equal(
+    text.split('\n').slice(0, 5).join('\n'),
+    [
+      'running (pid 7)',
+      'warning (5s ago): RELOAD failed, keeping the current remotes: fatal: bad config',
+      '  line 9 in file .git/config',
+      'warning (1m 05s ago): xmpp endpoint: cannot reach the XMPP server: connection',
+      '  refused (127.0.0.1:1); retrying with backoff',
+    ].join('\n'),
+  );
+  assert.deepEqual(healthProblems(warned, now, 10 * min), [
+    'daemon: RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config',
+    'daemon: xmpp endpoint: cannot reach the XMPP server: connection refused (127.0.0.1:1); retrying with backoff',
+  ]);
+  assert.deepEqual(healthProblems({ ...warned, mode: 'paused' }, now, 10 * min), ['daemon: RELOAD failed, keeping the current remotes: fatal: bad config line 9 in file .git/config']);
+  assert.deepEqual(healthProblems({ ...warned, warnings: [] }, now, 10 * min), []);
+});
+
+test('a server\'s Retry-After shows, and is a problem, only while it is in force', () => {
+  const waiting = (until: number): StateView => ({ pid: 1, remotes: [{ name: 'forge', connected: true, since: now - min, serverWait: { until, seconds: 120 } }] });
+  assert.match(formatStatus(waiting(now + 90_000), now), /^ {3,}server asked to wait 120 s \(until 11:21:51 UTC\)$/m);
+  assert.deepEqual(healthProblems(waiting(now + 90_000), now, 10 * min), ['forge: server asked to wait 120 s (until 11:21:51 UTC)']);
+  assert.doesNotMatch(formatStatus(waiting(now - 1000), now), /asked to wait/);
+  assert.deepEqual(healthProblems(waiting(now - 1000), now, 10 * min), []);
+});

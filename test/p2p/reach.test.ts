@@ -25,8 +25,10 @@ test('isolated: probes at 1, 2, 4 s then every 5 s; the first node that answers 
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const dht = new FakeDht();
   let reachable = 0;
-  const watch = watchReachability(dht, () => reachable++, { firstMs: 1000, maxMs: 5000 });
+  let isolations = 0;
+  const watch = watchReachability(dht, () => reachable++, { firstMs: 1000, maxMs: 5000 }, () => isolations++);
   assert.equal(watch.isolated, true);
+  assert.equal(isolations, 1, 'isolated from the start: said at once');
   const probedAt: number[] = [];
   for (let s = 1; s <= 22; s++) {
     const before = dht.refreshes;
@@ -41,6 +43,7 @@ test('isolated: probes at 1, 2, 4 s then every 5 s; the first node that answers 
   const after = dht.refreshes;
   t.mock.timers.tick(60_000);
   assert.equal(dht.refreshes, after, 'no probe while the DHT answers');
+  assert.equal(isolations, 1, 'said once, not per probe');
   watch.stop();
 });
 
@@ -49,12 +52,15 @@ test('a DHT that answers from the start costs nothing; losing its last node star
   const dht = new FakeDht();
   dht.nodes.length = 5;
   let reachable = 0;
-  const watch = watchReachability(dht, () => reachable++, { firstMs: 1000, maxMs: 5000 });
+  let isolations = 0;
+  const watch = watchReachability(dht, () => reachable++, { firstMs: 1000, maxMs: 5000 }, () => isolations++);
   watch.check(); // a dial failed, but the DHT answers: the peer is away, not the DHT
   t.mock.timers.tick(60_000);
   assert.equal(dht.refreshes, 0);
+  assert.equal(isolations, 0);
   for (let i = 0; i < 5; i++) dht.removeNode();
   assert.equal(watch.isolated, true);
+  assert.equal(isolations, 1, 'losing the last node is an isolation');
   t.mock.timers.tick(1000);
   assert.equal(dht.refreshes, 1);
   dht.emit('network-change');

@@ -161,6 +161,7 @@ class HttpConnection implements Connection {
     const waitMs = Math.min(err.waitMs ?? this.intervalSeconds() * 1000, MAX_RETRY_AFTER_MS);
     this.notBefore = Date.now() + waitMs;
     this.events.log(`${err.message}: no request for ${Math.ceil(waitMs / 1000)} s`);
+    this.events.serverWait?.(this.notBefore, waitMs);
   }
 
   private intervalSeconds(): number {

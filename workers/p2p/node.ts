@@ -26,6 +26,8 @@ import { advertisable, PeerConnection } from './wire.js';
 
 /** A dead peer is noticed within this long (keep-alives every KEEPALIVE_MS). */
 const KEEPALIVE_MS = 2000;
+/** What status says while no DHT node answers (the bootstrap nodes are unreachable). */
+const DHT_UNREACHABLE = 'the DHT is unreachable: no bootstrap node answers';
 const DEAD_AFTER_MS = 8000;
 const DIAL_TIMEOUT_MS = 30_000;
 /** Git sessions one peer may have at once, over all its connections. */
@@ -122,13 +124,26 @@ class PeerNode {
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
     this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
     await this.server.listen(keyPair);
-    this.reach = watchReachability(this.dht, () => {
-      this.say({ type: 'log', text: 'the DHT answers again' });
-      this.say({ type: 'reachable' });
-    });
+    this.reach = watchReachability(
+      this.dht,
+      () => {
+        this.say({ type: 'log', text: 'the DHT answers again' });
+        this.say({ type: 'condition', kind: 'dht', text: null });
+        this.say({ type: 'reachable' });
+      },
+      undefined,
+      // A daemon-wide condition: while it holds, no peer can be found, whatever each remote says.
+      () => this.say({ type: 'condition', kind: 'dht', text: `${DHT_UNREACHABLE} (${this.bootstrapText()}); peers cannot be found until one does` }),
+    );
     if (this.reach.isolated) this.say({ type: 'log', text: 'no DHT node answers (bootstrap unreachable?): asking again until one does' });
     this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
     this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
+  }
+
+  /** The bootstrap nodes asked, for the condition that none answers. */
+  private bootstrapText(): string {
+    const nodes = this.settings.bootstrap;
+    return nodes ? `bootstrap ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}` : 'hyperdht\'s public bootstrap nodes';
   }
 
   /** True rejects: runs before the server reveals its addresses, so strangers learn nothing. */
@@ -388,7 +403,8 @@ class PeerNode {
         if (err) {
           conn.close();
           this.reach?.check(); // a dial that found nobody because nobody answers at all
-          reject(err);
+          // PEER_NOT_FOUND alone would blame the peer: say when nobody at all answers.
+          reject(this.reach?.isolated ? new Error(`${err.message}: ${DHT_UNREACHABLE}`) : err);
         } else resolve();
       };
       const onClose = () => (this.held.get(key)?.conn.linked ? finish() : finish(new Error(`could not reach the peer (${lastError ?? 'connection closed'})`)));

@@ -29,6 +29,8 @@ export function watchReachability(
   dht: ReachableDht,
   reachable: () => void,
   timing: { firstMs: number; maxMs: number } = { firstMs: FIRST_PROBE_MS, maxMs: MAX_PROBE_MS },
+  /** No node answers any more (or from the start): said once per isolation, for status. */
+  isolatedNow: () => void = () => {},
 ): ReachWatch {
   let isolated = false;
   let stopped = false;
@@ -50,6 +52,7 @@ export function watchReachability(
     isolated = true;
     wait = timing.firstMs;
     schedule();
+    isolatedNow();
   };
   const added = () => {
     if (!isolated || stopped) return;

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { client, jid as parseJid, xml, type Client, type Element } from '@xmpp/client';
 import { StringDecoder } from 'node:string_decoder';
 import { backoffDelay } from '../../src/backoff.js';
+import { describeNetError } from '../../src/kit/neterror.js';
 import { STANZAS, StanzaFilter, type Skipped } from './stanzafilter.js';
 
 /** Our presence marker and the notice element, one namespace per notice format version. */
@@ -53,6 +54,8 @@ export interface AccountEvents {
   /** A notice from a daemon of a trusted account (bare JID), already checked to be one. */
   notice(sender: string, text: string): void;
   condition(kind: string, text: string | null): void;
+  /** What status shows changed: the state, the other devices listening, the last failure. */
+  changed?(): void;
   log(text: string): void;
 }
 
@@ -67,6 +70,8 @@ export class XmppAccount {
   state: AccountState = 'connecting';
   since = Date.now();
   fullJid: string | undefined;
+  /** Why the last attempt failed or the login ended, until the next login succeeds. */
+  problem: string | undefined;
   private xmpp: Client | undefined;
   private attemptId = 0;
   private failures = 0;
@@ -101,6 +106,10 @@ export class XmppAccount {
   /** PAUSE and LOSTNET: off the network until RESUME. */
   pause(): void {
     this.drop('paused');
+    // Not trying any more: "cannot reach the server" is not true now (RESUME tries again).
+    this.problem = undefined;
+    this.events.condition('connect', null);
+    this.events.changed?.();
   }
 
   /** RESUME or RELOAD: whatever stood in the way may be fixed; try now unless connected. */
@@ -134,8 +143,10 @@ export class XmppAccount {
   }
 
   private setState(state: AccountState): void {
-    if (state !== this.state) this.since = Date.now();
+    if (state === this.state) return;
+    this.since = Date.now();
     this.state = state;
+    this.events.changed?.();
   }
 
   /** Ends the current attempt or login, if any, without scheduling another. */
@@ -147,9 +158,11 @@ export class XmppAccount {
     const x = this.xmpp;
     this.xmpp = undefined;
     const wasOnline = this.state === 'online';
+    const hadPeers = this.peers.size > 0;
     this.peers.clear();
     this.fullJid = undefined;
     this.setState(state);
+    if (hadPeers) this.events.changed?.();
     if (x) void x.stop().catch(() => {});
     if (wasOnline) this.events.offline(state);
   }
@@ -214,6 +227,7 @@ export class XmppAccount {
     if (id !== this.attemptId) return;
     this.onlineAt = Date.now();
     this.fullJid = x.jid?.toString();
+    this.problem = undefined;
     this.setState('online');
     this.events.condition('connect', null);
     this.events.condition('login', null);
@@ -224,16 +238,19 @@ export class XmppAccount {
 
   private failed(id: number, err: unknown): void {
     if (id !== this.attemptId) return;
+    // This attempt is over: the socket's late "disconnect" must not count as a second failure.
+    this.attemptId++;
     const x = this.xmpp;
     this.xmpp = undefined;
     if (x) void x.stop().catch(() => {});
-    const why = describe(err);
+    const why = describe(err, this.settings.service ?? parseJid(this.settings.jid).domain);
+    this.problem = why.text;
     if (why.needsUser) {
       this.setState('waiting');
       this.events.condition(why.kind, `${why.text}; not retrying until RESUME or RELOAD`);
       return;
     }
-    this.events.condition('connect', `cannot reach the XMPP server (${why.text}); retrying with backoff`);
+    this.events.condition('connect', `${why.text}; retrying with backoff`);
     this.backoff();
   }
 
@@ -250,7 +267,12 @@ export class XmppAccount {
     const wasOnline = this.state === 'online';
     this.drop('backoff');
     this.events.log(`${reason}`);
-    if (!wasOnline) return this.backoff();
+    this.problem = reason;
+    if (!wasOnline) {
+      // The server took the connection and let go of it before we were logged in.
+      this.events.condition('connect', `cannot log in to the XMPP server: ${reason} before the login was done; retrying with backoff`);
+      return this.backoff();
+    }
     if (Date.now() - this.onlineAt >= HEALTHY_AFTER_MS) this.failures = 0;
     this.backoff();
   }
@@ -331,10 +353,14 @@ export class XmppAccount {
     if (el.is('presence')) {
       // The server's own "gone" for a closed stream carries no marker: only arrivals need one.
       if (el.attrs.type === 'unavailable') {
-        if (this.peers.delete(from)) this.events.log(`${from} stopped listening`);
+        if (this.peers.delete(from)) {
+          this.events.log(`${from} stopped listening`);
+          this.events.changed?.();
+        }
       } else if (el.attrs.type === undefined && el.getChild('notices', NOTICE_NS) && !this.peers.has(from) && this.peers.size < MAX_PEERS) {
         this.peers.add(from);
         this.events.log(`${from} listens for notices`);
+        this.events.changed?.();
       }
       return;
     }
@@ -380,11 +406,15 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;
 
-function describe(err: unknown): { kind: string; text: string; needsUser: boolean } {
+/** Why an attempt failed, for the WARNING and status; `server` is whom we tried. */
+function describe(err: unknown, server: string): { kind: string; text: string; needsUser: boolean } {
   const e = err as Error & { code?: string; condition?: string };
   if (e instanceof NeedsUser) return { kind: 'login', text: e.message, needsUser: true };
   if (e?.name === 'CredentialProblem') return { kind: 'login', text: e.message, needsUser: true };
   if (e?.name === 'SASLError') return { kind: 'login', text: `the server refused the login (${e.condition ?? e.message})`, needsUser: e.condition === 'not-authorized' || e.condition === 'account-disabled' };
   if (typeof e?.code === 'string' && TLS_VERIFY.test(e.code)) return { kind: 'tls', text: `the server's certificate does not verify (${e.code})`, needsUser: true };
-  return { kind: 'connect', text: e?.message ?? String(err), needsUser: false };
+  const system = describeNetError(e);
+  // The system's reason names the address or host itself.
+  if (system) return { kind: 'connect', text: `cannot reach the XMPP server: ${system}`, needsUser: false };
+  return { kind: 'connect', text: `cannot reach the XMPP server ${server.replace(/^xmpp:\/\//, '')}: ${e?.message ?? String(err)}`, needsUser: false };
 }

@@ -53,18 +53,23 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
       say({ type: 'condition', kind, text });
       report();
     },
+    // A device arriving or leaving, a state change: status follows as it happens.
+    changed: () => report(),
     log,
   });
 
   function report(): void {
     const f = hub.facts;
     const as = xmpp.fullJid ?? settings.jid;
+    const problem = xmpp.problem;
     const summary =
       xmpp.state === 'online'
         ? `connected as ${as}, ${xmpp.peerCount} other device(s) listening`
         : xmpp.state === 'waiting'
-          ? `not connected as ${as}: waiting for RESUME or RELOAD`
-          : `${xmpp.state} (${as})`;
+          ? `not connected as ${as}: ${problem ? `${problem}; ` : ''}waiting for RESUME or RELOAD`
+          : xmpp.state === 'backoff'
+            ? `not connected as ${as}: ${problem ?? 'the connection ended'}; retrying with backoff`
+            : `${xmpp.state} (${as})${problem ? `; last try: ${problem}` : ''}`;
     const events: { what: string; at: number }[] = [{ what: xmpp.state === 'online' ? 'connected' : 'state since', at: xmpp.since }];
     if (f.lastSent) events.push({ what: `last notice sent (${f.lastSent.url}, ${f.lastSent.refs} ref(s), to ${f.lastSent.devices} device(s))`, at: f.lastSent.at });
     if (f.lastHeard) events.push({ what: `last notice heard (${f.lastHeard.url} from ${f.lastHeard.from}, for ${f.lastHeard.remotes.join(', ')})`, at: f.lastHeard.at });
