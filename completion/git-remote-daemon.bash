@@ -23,10 +23,11 @@ _git_remote_daemon_spec() {
     "log") sub=""; flags="--follow --lines --help"; valued="--lines -C -n"; operands="none" ;;
     "notifychanges") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
     "shell") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
-    "p2p") sub="address pair help"; flags="--help"; valued="-C"; operands="none" ;;
+    "p2p") sub="address pair bootstrap help"; flags="--help"; valued="-C"; operands="none" ;;
     "p2p address") sub=""; flags="--help"; valued="-C"; operands="none" ;;
     "p2p pair") sub=""; flags="--name --relay-url --help"; valued="--name --relay-url -C"; operands="none" ;;
-    "p2p help") sub=""; flags="--help"; valued="-C"; operands="words:address pair" ;;
+    "p2p bootstrap") sub=""; flags="--host --port --help"; valued="--host --port -C"; operands="none" ;;
+    "p2p help") sub=""; flags="--help"; valued="-C"; operands="words:address pair bootstrap" ;;
     "completion") sub=""; flags="--help"; valued="-C"; operands="words:bash zsh" ;;
     "help") sub=""; flags="--help"; valued="-C"; operands="words:start stop status pause resume reload fetch send log notifychanges shell p2p completion" ;;
     *) sub=""; flags="--help"; valued=""; operands="none" ;;
