@@ -95,6 +95,17 @@ test('503 with an HTTP-date Retry-After while connecting: the connect waits, the
   assert.ok((await connection.listRefs()).has('refs/heads/main'));
 });
 
+test('429 with Retry-After: 0 on every request while connecting: a request a second at most, doubling, not one per round trip', async (t) => {
+  const { repos, server, url } = await served(t);
+  server.mode = { kind: 'throttle', retryAfter: '0' };
+  const release = setTimeout(() => (server.mode = { kind: 'normal' }), 3_500);
+  t.after(() => clearTimeout(release));
+  const { connection } = await connect(t, repos, { url });
+  // Refused at 0 s, 1 s and 3 s (waits of 1 s, then 2 s), answered at 7 s: 4 requests, not thousands.
+  assert.ok(server.requests.length <= 5, `${server.requests.length} requests`);
+  assert.ok((await connection.listRefs()).has('refs/heads/main'));
+});
+
 test('a server that goes down ends the connection; once back, a new connect works', async (t) => {
   const { repos, server, url } = await served(t);
   const { connection } = await connect(t, repos, { url, pollIntervalSeconds: 1 });

@@ -59,6 +59,8 @@ class HttpConnection implements Connection {
   private last: RefMap = new Map();
   private lastAt = 0;
   private initialUnused = false;
+  /** Refusals (429, 503 + Retry-After) since the last listing the server answered. */
+  private throttledInARow = 0;
   /** No request before this (a server's Retry-After). */
   private notBefore = 0;
   private webhook = false;
@@ -151,14 +153,20 @@ class HttpConnection implements Connection {
   }
 
   private remember(refs: RefMap): RefMap {
+    this.throttledInARow = 0;
     this.last = refs;
     this.lastAt = Date.now();
     return refs;
   }
 
   private throttled(err: Throttled): void {
-    // Without a Retry-After, one poll interval; with one, exactly what the server asked.
-    const waitMs = Math.min(err.waitMs ?? this.intervalSeconds() * 1000, MAX_RETRY_AFTER_MS);
+    // Without a Retry-After, one poll interval; with one, what the server asked, but never less
+    // than 1 s doubling with each refusal in a row (up to the interval): a server that answers
+    // "Retry-After: 0" forever would otherwise get a request, and a log line, per round trip.
+    const intervalMs = this.intervalSeconds() * 1000;
+    const floorMs = Math.min(1000 * 2 ** Math.min(this.throttledInARow, 20), intervalMs);
+    this.throttledInARow++;
+    const waitMs = Math.min(Math.max(err.waitMs ?? intervalMs, floorMs), MAX_RETRY_AFTER_MS);
     this.notBefore = Date.now() + waitMs;
     this.events.log(`${err.message}: no request for ${Math.ceil(waitMs / 1000)} s`);
     this.events.serverWait?.(this.notBefore, waitMs);
