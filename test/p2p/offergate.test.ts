@@ -44,6 +44,18 @@ test('an undelivered value is not passed on again until the peer\'s refs change;
   assert.equal(forwarded.length, 3);
 });
 
+test('the same undelivered value offered again while its session runs is a repeat, not passed on after the hold', (t) => {
+  const { g, forwarded, logs } = gate(t);
+  const bogus = 'b'.repeat(40);
+  g.offer([['refs/heads/main', bogus]]);
+  const judged = g.sessionStarted();
+  for (let i = 0; i < 10; i++) g.offer([['refs/heads/main', bogus]]); // heard before the session is judged
+  g.sessionEnded(judged, () => 'c'.repeat(40));
+  assert.ok(logs.some((l) => /not fetched again/.test(l)), logs.join('\n'));
+  t.mock.timers.tick(10_000);
+  assert.equal(forwarded.length, 1, 'no second fetch of the value the first did not deliver');
+});
+
 test('a delivered offer earns no wait; over the bucket, offers wait for the next token, the latest value per ref', (t) => {
   const { g, forwarded } = gate(t);
   const tick = (ms: number) => t.mock.timers.tick(ms);

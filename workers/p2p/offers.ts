@@ -4,8 +4,9 @@
 // - offers spend tokens of a per-sender bucket (workers/notice/bucket.ts, the notices' limits);
 //   over the limit they wait (the latest value per ref, bounded), they are not lost;
 // - after each of our git sessions with the peer, the values offered before it started are
-//   judged (and until then, or for 2 s if no session comes, no more are passed on): one the session did not deliver is not passed on again until the peer's refs change
-//   (a fetch from it moves one of our tracking refs of it);
+//   judged (and until then, or for 2 s if no session comes, no more are passed on): one the
+//   session did not deliver is not passed on again until the peer's refs change (a fetch from it
+//   moves one of our tracking refs of it), including when it was offered again while the session ran;
 // - a session that delivered none of what was offered holds the peer's further offers back for a
 //   while, doubling each time (1 s up to 5 min), until its refs change: a liar backs off, an honest
 //   peer (whose offers are delivered) never waits.
@@ -65,11 +66,14 @@ export class OfferGate {
       }
       if (this.waiting.has(ref) || this.waiting.size < MAX_OFFERED_REFS) this.waiting.set(ref, sha);
     }
-    if (repeats && this.now() - this.lastRepeatLog >= 1000) {
-      this.lastRepeatLog = this.now();
-      this.options.log(`${repeats} value${repeats === 1 ? '' : 's'} offered again that the last fetch did not deliver: not fetched again until its refs change`);
-    }
+    if (repeats) this.logRepeats(repeats);
     this.pump();
+  }
+
+  private logRepeats(repeats: number): void {
+    if (this.now() - this.lastRepeatLog < 1000) return;
+    this.lastRepeatLog = this.now();
+    this.options.log(`${repeats} value${repeats === 1 ? '' : 's'} offered again that the last fetch did not deliver: not fetched again until its refs change`);
   }
 
   /** A git session with the peer starts: the offers passed on so far are judged when it ends. */
@@ -98,6 +102,15 @@ export class OfferGate {
       this.undelivered.add(`${ref} ${sha}`);
     }
     if (delivered > 0) return this.refsChanged();
+    // Offered again while the session ran (a peer that repeats itself, heard before we judged):
+    // those are repeats too, not new offers.
+    let repeats = 0;
+    for (const [ref, sha] of this.waiting) {
+      if (!this.undelivered.has(`${ref} ${sha}`)) continue;
+      this.waiting.delete(ref);
+      repeats++;
+    }
+    if (repeats) this.logRepeats(repeats);
     this.holdMs = Math.min(HOLD_MAX_MS, this.holdMs ? this.holdMs * 2 : HOLD_FIRST_MS);
     this.holdUntil = this.now() + this.holdMs;
     this.options.log(`the fetch delivered none of the ${judged.size} value${judged.size === 1 ? '' : 's'} it offered: its offers wait ${this.holdMs / 1000} s`);
