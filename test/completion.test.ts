@@ -67,7 +67,7 @@ test('bash: every command and subcommand of the program, help, -C and the option
       assert.deepEqual(complete(fx.local, `git-remote-daemon ${path} --`), [...flags.filter((f) => f.startsWith('--')), '--help'].sort(), path);
     }
   }
-  assert.deepEqual(complete(fx.local, 'git-remote-daemon p2p '), ['address', 'help', 'pair']);
+  assert.deepEqual(complete(fx.local, 'git-remote-daemon p2p '), ['address', 'bootstrap', 'help', 'pair']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon -C sub'), ['subdir']);
   assert.deepEqual(complete(fx.local, 'git remote-daemon -C subdir st'), ['start', 'status', 'stop']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon -C . fetch --wait o'), ['origin']);

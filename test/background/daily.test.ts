@@ -114,13 +114,28 @@ test('with a config git refuses to read, status, log, send and stop still reach 
   assert.match(start.stderr, /bad config/);
 });
 
+/**
+ * `rm -rf` of a directory a live daemon writes into: a file made between the listing and the
+ * rmdir makes it fail with ENOTEMPTY, and a user runs it again. So does this.
+ */
+function removeUnderWriter(dir: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt === 20) throw err;
+    }
+  }
+}
+
 test('rm -rf .git/remote-daemon under a running daemon: no second daemon, and its files come back', async (t) => {
   const fx = backgroundFixture(t);
   const pid = pidFrom((await cli(fx.local, [])).stdout);
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
   // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
-  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
+  removeUnderWriter(fx.paths.dir);
 
   // Before the daemon has noticed: the lock keeps the new start from making a second daemon.
   const second = await cli(fx.local, []);
@@ -146,7 +161,7 @@ test('rm -rf .git/remote-daemon: a --foreground start that binds the freed lock 
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
   // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
-  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
+  removeUnderWriter(fx.paths.dir);
   // --foreground asks nobody first: it binds the lock name the deletion freed, then finds the
   // daemon in /proc still holding the socket bound under that name.
   const refused = await cli(fx.local, ['--foreground']);
@@ -163,7 +178,7 @@ test('files deleted under a daemon that nobody asks for come back by themselves,
   killAfter(t, pid);
   await waitForLog(fx.paths, 'CONNECTED origin');
   // As `rm -rf` would meet it: the daemon may write its state file while the deletion runs.
-  rmSync(fx.paths.dir, { recursive: true, force: true, maxRetries: 5 });
+  removeUnderWriter(fx.paths.dir);
   const deleted = Date.now();
   await eventually(() => existsSync(fx.paths.pidFile) && existsSync(fx.paths.control), 'the files are made again', 10_000);
   // Not at once: an rm -rf of the whole repository must not find new files in its way.

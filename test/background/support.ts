@@ -96,7 +96,9 @@ export function liveProcessesIn(dir: string): number[] {
 export function daemonsIn(dir: string): number[] {
   return liveProcessesIn(dir).filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('git-remote-daemon');
+      // Not the daemon's watcher of its children's process groups (sh, named for what it is).
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('git-remote-daemon') && !cmdline.includes('git-remote-daemon-groupwatch');
     } catch {
       return false;
     }
