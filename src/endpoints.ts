@@ -49,8 +49,11 @@ interface Running {
   notices: boolean;
   noticeLinked: Map<string, string>;
   status?: EndpointStatus;
-  /** The conditions it reports that hold now (kind -> text): said again on RESUME, shown in status. */
-  conditions: Map<string, string>;
+  /**
+   * The conditions it reports that hold now (kind -> text): said again on RESUME, unless RESUME
+   * makes the endpoint try again (then its attempt says whether they still hold).
+   */
+  conditions: Map<string, { text: string; retriedOnResume: boolean }>;
 }
 
 /** What the config asks of one endpoint, as last read. */
@@ -169,11 +172,16 @@ export class Endpoints {
 
   /**
    * RESUME made the gate forget what it said: every endpoint condition that still holds is said
-   * again (status keeps showing it; an endpoint says a condition only when it changes).
+   * again (status keeps showing it; an endpoint says a condition only when it changes), except
+   * those that RESUME makes the endpoint try again: saying now what held before the retry would
+   * tell the user who just fixed it that it still fails.
    */
   resay(): void {
     for (const [name, running] of this.running) {
-      for (const [kind, text] of running.conditions) this.options.gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
+      for (const [kind, { text, retriedOnResume }] of running.conditions) {
+        if (retriedOnResume) continue;
+        this.options.gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
+      }
     }
   }
 
@@ -232,7 +240,7 @@ export class Endpoints {
             running.conditions.delete(message.kind);
             this.options.gate.clear(DAEMON, kind(message.kind));
           } else {
-            running.conditions.set(message.kind, message.text);
+            running.conditions.set(message.kind, { text: message.text, retriedOnResume: message.retriedOnResume === true });
             this.options.gate.raise(DAEMON, kind(message.kind), `${name} endpoint: ${message.text}`);
           }
         },

@@ -58,8 +58,10 @@ test('an endpoint runs once, each remote talks to it, and a crash is reported, r
   // Status shows what holds now: the restart is over, and the new run has said nothing yet.
   assert.deepEqual(gate.held('*'), []);
   relinked.get('a')!.postMessage('warn');
-  await eventually(() => gate.held('*').length === 1, 'the new run\'s condition holds');
-  // RESUME: the gate forgets what it said; what the endpoint reported and still holds is said again.
+  relinked.get('a')!.postMessage('warn-retried');
+  await eventually(() => gate.held('*').length === 2, 'the new run\'s conditions hold');
+  // RESUME: the gate forgets what it said; what the endpoint reported and still holds is said
+  // again, but not what RESUME makes the endpoint try again (its attempt will say).
   gate.forgetWhere(() => true);
   const before = out.length;
   endpoints.resay();

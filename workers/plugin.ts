@@ -116,8 +116,12 @@ export type ToEndpoint =
 
 export type FromEndpoint =
   | { type: 'log'; text: string }
-  /** A condition worth a WARNING (said once per kind until cleared), or cleared (text null). */
-  | { type: 'condition'; kind: string; text: string | null }
+  /**
+   * A condition worth a WARNING (said once per kind until cleared), or cleared (text null).
+   * `retriedOnResume`: RESUME makes the endpoint try again, and the attempt says whether it still
+   * holds; the daemon does not repeat it on RESUME as it does other conditions.
+   */
+  | { type: 'condition'; kind: string; text: string | null; retriedOnResume?: boolean }
   /** What `status` shows for the endpoint: one line, and when notable things last happened. */
   | { type: 'status'; status: EndpointStatus };
 

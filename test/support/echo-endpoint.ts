@@ -18,6 +18,7 @@ export default async function echo(task: EndpointTask): Promise<string> {
               throw new Error('endpoint crash requested by test');
             });
             else if (text === 'warn') say({ type: 'condition', kind: 'test', text: 'something is off' });
+            else if (text === 'warn-retried') say({ type: 'condition', kind: 'login', text: 'login refused', retriedOnResume: true });
             else m.port.postMessage(`${m.remote}:${String(settings.tag)}:${text}`);
           });
           return;

@@ -416,5 +416,7 @@ function describe(err: unknown, server: string): { kind: string; text: string; n
   const system = describeNetError(e);
   // The system's reason names the address or host itself.
   if (system) return { kind: 'connect', text: `cannot reach the XMPP server: ${system}`, needsUser: false };
-  return { kind: 'connect', text: `cannot reach the XMPP server ${server.replace(/^xmpp:\/\//, '')}: ${e?.message ?? String(err)}`, needsUser: false };
+  // Some of xmpp.js's errors carry no message (a stream that ended early): name what there is.
+  const why = e?.message || e?.condition || e?.code || e?.name || 'the connection ended';
+  return { kind: 'connect', text: `cannot reach the XMPP server ${server.replace(/^xmpp:\/\//, '')}: ${why}`, needsUser: false };
 }

@@ -50,7 +50,8 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
       if (notice) hub.hear(sender, notice);
     },
     condition(kind, text) {
-      say({ type: 'condition', kind, text });
+      // Every condition of the login: RESUME logs in again (retryNow), which says it again if it holds.
+      say({ type: 'condition', kind, text, retriedOnResume: true });
       report();
     },
     // A device arriving or leaving, a state change: status follows as it happens.
