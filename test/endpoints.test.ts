@@ -177,8 +177,10 @@ test('paused, no endpoint runs, whatever the config asks; RESUME starts each at 
 
   endpoints.control('resume');
   assert.equal(started(), 1, 'RESUME starts them at once, in this call (their threads start next)');
-  const links = relinked.map((r) => `${r.remote}:${r.carrier ?? ''}`).sort();
-  assert.deepEqual(links, ['origin:', 'origin:carrier', 'second:', 'second:carrier']);
+  // Each is linked as its thread starts (the paused echo's new thread waits for the old one to end).
+  const links = () => relinked.map((r) => `${r.remote}:${r.carrier ?? ''}`).sort();
+  await eventually(() => links().length === 4, `both endpoints linked both remotes (${links().join(', ')})`);
+  assert.deepEqual(links(), ['origin:', 'origin:carrier', 'second:', 'second:carrier']);
   const second = relinked.find((r) => r.remote === 'second' && !r.carrier)!;
   assert.equal(await ask(second.port, 'hi'), 'second:two:hi', 'the new settings, the new remote linked');
   const viaCarrier = relinked.find((r) => r.remote === 'second' && r.carrier === 'carrier')!;
