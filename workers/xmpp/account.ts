@@ -189,6 +189,10 @@ export class XmppAccount {
       },
     });
     x.reconnect.stop(); // reconnecting is ours to pace (src/backoff.ts), and RESUME's to hurry
+    // xmpp.js waits 2 s for each step (stream open, a ping's answer; its types leave the field
+    // out): on a loaded machine or a slow link a TLS login takes longer, and each miss cost a
+    // WARNING and a reconnect.
+    (x as unknown as { timeout: number }).timeout = 10_000;
     this.xmpp = x;
     filterElements(
       x,
