@@ -59,16 +59,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (samples: number[]) => `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`;
 
 /** 1: one no-op fetch, relayed over a held ssh2 connection vs a fresh OpenSSH connection. */
-async function fetchCost(fx: SshFixture): Promise<void> {
+/** A held ssh2 connection and the daemon's tunnel over it, set up as the ssh transport does. */
+async function heldTunnel(fx: SshFixture) {
   const client = await connectClient(fx.sshd);
   const queue = new ChannelQueue(client);
   const tunnel = await startTunnel({
     queue,
     userHost: `${fx.sshd.user}@${fx.sshd.host}`,
     port: String(fx.sshd.port),
-    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`, // as the transport sets it up
+    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`,
     log: () => {},
   });
+  return { client, tunnel };
+}
+
+async function fetchCost(fx: SshFixture): Promise<void> {
+  const { client, tunnel } = await heldTunnel(fx);
   try {
     const relayed: number[] = [];
     const fresh: number[] = [];
@@ -92,15 +98,7 @@ async function fetchCost(fx: SshFixture): Promise<void> {
  * housekeeping are each worth. `node dist/bench/ssh.js fetch` runs it alone.
  */
 async function fetchWays(fx: SshFixture): Promise<void> {
-  const client = await connectClient(fx.sshd);
-  const queue = new ChannelQueue(client);
-  const tunnel = await startTunnel({
-    queue,
-    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
-    port: String(fx.sshd.port),
-    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`,
-    log: () => {},
-  });
+  const { client, tunnel } = await heldTunnel(fx);
   const master = await startControlMaster(fx);
   const dir = tempDir('grd-bench-ways-');
   try {

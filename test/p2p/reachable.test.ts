@@ -3,20 +3,10 @@
 // its peer was away retries the moment that peer links to us.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import createTestnet from 'hyperdht/testnet.js';
 import { git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
-import { logged, makePeers } from './support.js';
-
-/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
+import { freeUdpPort, logged, makePeers } from './support.js';
 
 test('a remote that failed while no DHT node answered connects once the DHT comes up, without RESUME', async (t) => {
   const p = await makePeers(t);

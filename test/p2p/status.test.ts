@@ -3,22 +3,12 @@
 // while it holds; once the DHT comes up on that port, it clears by itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import createTestnet from 'hyperdht/testnet.js';
 import { git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { cli, pathsOf } from '../background/support.js';
-import { makePeers } from './support.js';
-
-/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
+import { freeUdpPort, makePeers } from './support.js';
 
 test('p2p: status says the DHT is unreachable while no bootstrap node answers, --check is 2; the DHT up, it clears', async (t) => {
   const p = await makePeers(t);
