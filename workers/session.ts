@@ -431,7 +431,8 @@ export class Session {
     if (!connection) return;
     const id = this.state.attempt;
     try {
-      if (await this.tracking.needsFetch(await connection.listRefs())) await this.fetchIfConnected(id);
+      // All of its refs: one gone there is news too when fetches prune (a deletion's notice).
+      if (await this.tracking.differs(await connection.listRefs())) await this.fetchIfConnected(id);
       this.condition('compare', null);
     } catch (err) {
       if (this.connected(id)) this.condition('compare', `cannot list the remote's refs: ${message(err)}`);

@@ -64,6 +64,9 @@ export class NoticeLinks {
     try {
       const watcher = await watchRefs({
         gitDir: commonDir(this.options.repo.gitDir),
+        // A branch deleted on the remote (our push of a deletion, or a pruning fetch) is news too:
+        // the zero id tells other devices to look, and their fetch prunes if they prune.
+        reportDeletions: true,
         onChange: (changes) => this.moved(changes),
         onError: (err) => this.options.log(`notices: cannot watch this repository's refs any more: ${err.message}`),
       });
