@@ -56,6 +56,15 @@ test('the same undelivered value offered again while its session runs is a repea
   assert.equal(forwarded.length, 1, 'no second fetch of the value the first did not deliver');
 });
 
+test('a deletion that the fetch carried out (our tracking ref gone) is delivered: no hold-off', (t) => {
+  const { g, forwarded, logs } = gate(t);
+  g.offer([['refs/heads/topic', '0'.repeat(40)]]);
+  g.sessionEnded(g.sessionStarted(), () => undefined);
+  assert.ok(!logs.some((l) => /delivered none/.test(l)), logs.join('\n'));
+  g.offer([['refs/heads/main', '1'.repeat(40)]]);
+  assert.equal(forwarded.length, 2, 'the next offer goes through at once');
+});
+
 test('a delivered offer earns no wait; over the bucket, offers wait for the next token, the latest value per ref', (t) => {
   const { g, forwarded } = gate(t);
   const tick = (ms: number) => t.mock.timers.tick(ms);

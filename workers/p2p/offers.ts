@@ -11,6 +11,7 @@
 //   while, doubling each time (1 s up to 5 min), until its refs change: a liar backs off, an honest
 //   peer (whose offers are delivered) never waits.
 
+import { isDeleted } from '../../src/kit/objectid.js';
 import type { TokenBuckets } from '../notice/bucket.js';
 
 /** Refs remembered per peer in each of the sets below: a bound on what its offers make us hold. */
@@ -94,7 +95,8 @@ export class OfferGate {
     let delivered = 0;
     for (const [ref, sha] of judged) {
       const now = ours(ref);
-      if (now === null || now === sha) {
+      // A deletion is delivered when our tracking ref is gone too (a pruning fetch).
+      if (now === null || now === sha || (now === undefined && isDeleted(sha))) {
         delivered++;
         continue;
       }
