@@ -30,7 +30,7 @@ export interface Devices {
   /** A valid notice for the forge repository, as any device would send it. */
   notice(sha: string): string;
   /** Sends `count` copies of `payload` from `jid` to `to` as headline notices; resolves once the server has them all. */
-  send(jid: string, to: string, payload: string, count?: number): Promise<void>;
+  send(jid: string, to: string, payload: string, count?: number, kind?: 'subscribe'): Promise<void>;
 }
 
 type T = { after(fn: () => unknown): void };
@@ -79,9 +79,9 @@ export async function makeDevices(t: T, options: { smacks: boolean }): Promise<D
       return sha;
     },
     notice: (sha) => encodeNotice({ url: normaliseUrl(fx.url)!, refs: [['refs/heads/main', sha]] }),
-    async send(jid, to, payload, count = 1) {
+    async send(jid, to, payload, count = 1, kind) {
       const script = new URL('./send-notice.js', import.meta.url).pathname;
-      await execFileAsync(process.execPath, [script, xmpp.service, jid, PASSWORD, to, String(count), payload], { env: { ...process.env, ...env } });
+      await execFileAsync(process.execPath, [script, xmpp.service, jid, PASSWORD, to, String(count), payload, ...(kind ? [kind] : [])], { env: { ...process.env, ...env } });
     },
   };
 }

@@ -9,6 +9,7 @@
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,8 @@ export interface Prosody {
   dir: string;
   register(user: string, password: string): Promise<string>;
   log(): Promise<string>;
+  /** A user's roster as the server stored it: contact bare JID -> subscription ("both", "to", ...). */
+  roster(user: string): Record<string, string>;
   stop(): Promise<void>;
   /** Starts it again on the same port, with the same users. */
   start(): Promise<void>;
@@ -142,6 +145,23 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
       return `${user}@${DOMAIN}`;
     },
     log: () => readFile(join(dir, 'prosody.log'), 'utf8'),
+    roster(user) {
+      // Prosody's internal storage is a Lua table: `["work@localhost"] = { ["groups"] = {}; ["subscription"] = "both"; };`
+      let text = '';
+      try {
+        text = readFileSync(join(dir, 'data', DOMAIN, 'roster', `${user}.dat`), 'utf8');
+      } catch {
+        return {};
+      }
+      const roster: Record<string, string> = {};
+      const contacts = [...text.matchAll(/\["([^"\s]+@[^"\s]+)"\]\s*=\s*\{/g)];
+      contacts.forEach((m, i) => {
+        const body = text.slice(m.index!, contacts[i + 1]?.index ?? text.length);
+        const subscription = /subscription"?\]?\s*=\s*"(\w+)"/.exec(body)?.[1];
+        if (subscription) roster[m[1]!] = subscription;
+      });
+      return roster;
+    },
     stop,
     start,
     async dispose() {

@@ -1,11 +1,12 @@
 // Run as its own process (it must trust the test CA through NODE_EXTRA_CA_CERTS, read at start):
 // logs in as one account and sends headline notices to one full JID, then logs out cleanly, so
 // that once it exits the server has taken every one of them.
-//   node send-notice.js <service> <jid> <password> <to> <count> <payload>
+//   node send-notice.js <service> <jid> <password> <to> <count> <payload> [subscribe]
+// With `subscribe`, it asks <to> (a bare JID) for a presence subscription instead.
 import { client, xml } from '@xmpp/client';
 import { NOTICE_NS } from '../../workers/xmpp/account.js';
 
-const [service, jid, password, to, count, payload] = process.argv.slice(2) as [string, string, string, string, string, string];
+const [service, jid, password, to, count, payload, kind] = process.argv.slice(2) as [string, string, string, string, string, string, string?];
 const [local, domain] = jid.split('@') as [string, string];
 const x = client({ service, domain, resource: `test-${process.pid}`, credentials: (auth, mechanisms) => auth({ username: local, password }, mechanisms[0]!) });
 x.reconnect.stop();
@@ -14,5 +15,6 @@ x.on('error', (err: Error) => {
   process.exit(1);
 });
 await x.start();
+if (kind === 'subscribe') await x.send(xml('presence', { to, type: 'subscribe' }));
 for (let i = 0; i < Number(count); i++) await x.send(xml('message', { to, type: 'headline' }, xml('notice', { xmlns: NOTICE_NS }, payload)));
 await x.stop();

@@ -98,7 +98,10 @@ export class XmppAccount {
   update(settings: AccountSettings): void {
     const relogin = settings.jid !== this.settings.jid || settings.service !== this.settings.service;
     this.settings = settings;
+    const before = this.trusted;
     this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
+    const added = [...this.trusted].filter((jid) => !before.has(jid));
+    if (!relogin && added.length > 0 && this.state === 'online' && this.xmpp) void this.subscribeToTrusted(this.xmpp, added);
     // Paused (LOSTNET): the new login waits for RESUME like the old one did.
     if (relogin && this.state !== 'paused') this.retryNow();
   }
@@ -225,6 +228,7 @@ export class XmppAccount {
     if (smOffered) await within(settled, SETTLE_TIMEOUT_MS, 'stream management did not answer').catch(() => {});
     if (id !== this.attemptId) return;
     await x.send(xml('presence', {}, xml('priority', {}, '-1'), xml('notices', { xmlns: NOTICE_NS })));
+    await this.subscribeToTrusted(x);
     // The server sends us the other resources' presence while it handles ours, so once a ping
     // sent after it is answered, every daemon already online is known: what we say next reaches it.
     await x.iqCaller.request(this.pingStanza(), PING_TIMEOUT_MS).catch(() => {});
@@ -300,6 +304,23 @@ export class XmppAccount {
     });
   }
 
+  private ownBare(): string {
+    return bare(this.settings.jid);
+  }
+
+  /**
+   * Another account's daemons are seen, and can be sent notices, only with a presence
+   * subscription both ways: we ask each trusted account for one (each login, and when the trust
+   * list grows), and grant theirs (stanza()). The server keeps them in the roster; asking again
+   * for one that holds changes nothing.
+   */
+  private async subscribeToTrusted(x: Client, only?: Iterable<string>): Promise<void> {
+    for (const jid of only ?? this.trusted) {
+      if (jid === this.ownBare()) continue;
+      await x.send(xml('presence', { to: jid, type: 'subscribe' })).catch(() => {});
+    }
+  }
+
   /**
    * Which top-level elements the parser may see: the server's own (no `from`, or our domain),
    * and stanzas from our own account or a trusted one. A stranger's stanza is skipped unread.
@@ -353,7 +374,14 @@ export class XmppAccount {
     }
     const senderBare = sender.bare().toString();
     // Anyone else gets no answer at all: not an error, not a receipt, nothing to probe with.
-    if (!sender.resource || !this.trusted.has(senderBare)) return;
+    if (!this.trusted.has(senderBare)) return;
+    // A trusted account asks to see our presence (it subscribes to us, as we do to it): granted.
+    // A stranger's request never gets this far (skipped unread): it is never granted.
+    if (el.is('presence') && el.attrs.type === 'subscribe') {
+      if (senderBare !== this.ownBare()) void this.xmpp?.send(xml('presence', { to: senderBare, type: 'subscribed' })).catch(() => {});
+      return;
+    }
+    if (!sender.resource) return;
     if (el.is('presence')) {
       // The server's own "gone" for a closed stream carries no marker: only arrivals need one.
       if (el.attrs.type === 'unavailable') {
