@@ -58,7 +58,6 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (samples: number[]) => `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`;
 
-/** 1: one no-op fetch, relayed over a held ssh2 connection vs a fresh OpenSSH connection. */
 /** A held ssh2 connection and the daemon's tunnel over it, set up as the ssh transport does. */
 async function heldTunnel(fx: SshFixture) {
   const client = await connectClient(fx.sshd);
@@ -73,6 +72,7 @@ async function heldTunnel(fx: SshFixture) {
   return { client, tunnel };
 }
 
+/** 1: one no-op fetch, relayed over a held ssh2 connection vs a fresh OpenSSH connection. */
 async function fetchCost(fx: SshFixture): Promise<void> {
   const { client, tunnel } = await heldTunnel(fx);
   try {

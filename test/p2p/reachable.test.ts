@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import createTestnet from 'hyperdht/testnet.js';
 import { git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
-import { freeUdpPort, logged, makePeers } from './support.js';
+import { freeUdpPort } from '../support/ports.js';
+import { logged, makePeers } from './support.js';
 
 test('a remote that failed while no DHT node answered connects once the DHT comes up, without RESUME', async (t) => {
   const p = await makePeers(t);

@@ -8,7 +8,8 @@ import createTestnet from 'hyperdht/testnet.js';
 import { git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { cli, pathsOf } from '../background/support.js';
-import { freeUdpPort, makePeers } from './support.js';
+import { freeUdpPort } from '../support/ports.js';
+import { makePeers } from './support.js';
 
 test('p2p: status says the DHT is unreachable while no bootstrap node answers, --check is 2; the DHT up, it clears', async (t) => {
   const p = await makePeers(t);

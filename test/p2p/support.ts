@@ -11,7 +11,6 @@ import { MessageChannel } from 'node:worker_threads';
 import type { EndpointLink, ToEndpoint } from '../../workers/plugin.js';
 import type { NodeSettings } from '../../workers/p2p/settings.js';
 import { git, tempDir, commit } from '../support/git.js';
-import { createSocket } from 'node:dgram';
 
 export const BIN_DIR = fileURLToPath(new URL('../../../bin', import.meta.url));
 export const DAEMON = join(BIN_DIR, 'git-remote-daemon');
@@ -151,13 +150,4 @@ export async function runEndpoint(repo: string, settings: NodeSettings): Promise
       control.port2.close();
     },
   };
-}
-
-/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
 }

@@ -1,6 +1,7 @@
-// A free TCP port on 127.0.0.1 right now, for the test servers (sshd, git daemon, Prosody, a
+// A free TCP (or UDP) port on 127.0.0.1 right now, for the test servers (sshd, git daemon, Prosody, a
 // webhook receiver...). Another process may still take it before the server binds: servers that
 // can lose that race retry.
+import { createSocket } from 'node:dgram';
 import { createServer, type AddressInfo } from 'node:net';
 
 export function freePort(): Promise<number> {
@@ -12,4 +13,13 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
 }

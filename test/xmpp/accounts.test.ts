@@ -6,9 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { eventually } from '../support/daemon.js';
 import { git, refValue } from '../support/git.js';
-import { loggedInAs, makeDevices, PASSWORD } from './devices.js';
-
-const ORIGIN_MAIN = 'refs/remotes/origin/main';
+import { makeDevices, ORIGIN_MAIN, PASSWORD, seeEachOther } from './devices.js';
 
 test('xmpp: two accounts that trust each other subscribe on their own, and pushes travel both ways; a stranger is not granted', async (t) => {
   const dev = await makeDevices(t, { smacks: true });
@@ -23,13 +21,8 @@ test('xmpp: two accounts that trust each other subscribe on their own, and pushe
   const a = dev.start(dev.a);
   const b = dev.start(dev.b);
   await Promise.all([a.waitFor('CONNECTED origin', { timeoutMs: 20_000 }), b.waitFor('CONNECTED origin', { timeoutMs: 20_000 })]);
-  const [asA, asB] = await Promise.all([loggedInAs(a), loggedInAs(b)]);
+  const [, asB] = await seeEachOther(a, b, 20_000);
   assert.match(asB, /^work@localhost\//);
-  await eventually(
-    () => a.stderr.some((l) => l.includes(`${asB} listens for notices`)) && b.stderr.some((l) => l.includes(`${asA} listens for notices`)),
-    'each account sees the other daemon',
-    20_000,
-  );
 
   const sha = dev.push(dev.a);
   await eventually(() => refValue(dev.b, ORIGIN_MAIN) === sha, 'B (work) fetched A\'s push at once', 15_000);

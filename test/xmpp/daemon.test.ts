@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { eventually } from '../support/daemon.js';
 import { refValue, git } from '../support/git.js';
-import { loggedInAs, makeDevices } from './devices.js';
+import { loggedInAs, makeDevices, ORIGIN_MAIN, seeEachOther } from './devices.js';
 import { cli } from '../background/support.js';
 import { normaliseUrl } from '../../workers/notice/format.js';
 
-const ORIGIN_MAIN = 'refs/remotes/origin/main';
 
 /** A process's CPU time so far and its resident memory now and at peak (from /proc). */
 function usage(pid: number): { cpuMs: number; rss: number; peak: number } {
@@ -30,9 +29,8 @@ for (const smacks of [true, false]) {
     const a = dev.start(dev.a);
     const b = dev.start(dev.b);
     await Promise.all([a.waitFor('CONNECTED origin', { timeoutMs: 20_000 }), b.waitFor('CONNECTED origin', { timeoutMs: 20_000 })]);
-    const [asA, asB] = await Promise.all([loggedInAs(a), loggedInAs(b)]);
     // Each must know the other is listening before a notice can reach it.
-    await eventually(() => a.stderr.some((l) => l.includes(`${asB} listens for notices`)) && b.stderr.some((l) => l.includes(`${asA} listens for notices`)), 'each sees the other');
+    await seeEachOther(a, b);
     for (let round = 0; round < 3; round++) {
       const sha = dev.push(dev.a);
       const pushed = Date.now();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { eventually } from '../support/daemon.js';
 import { refValue } from '../support/git.js';
 import { gitEnv } from '../ssh/fixture.js';
-import { loggedInAs, makeDevices } from './devices.js';
+import { makeDevices, seeEachOther } from './devices.js';
 
 test('xmpp: a branch deleted from device A is pruned on device B at once, where B prunes', async (t) => {
   const dev = await makeDevices(t, { smacks: true });
@@ -19,8 +19,7 @@ test('xmpp: a branch deleted from device A is pruned on device B at once, where 
   const a = dev.start(dev.a);
   const b = dev.start(dev.b);
   await Promise.all([a.waitFor('CONNECTED origin', { timeoutMs: 20_000 }), b.waitFor('CONNECTED origin', { timeoutMs: 20_000 })]);
-  const [asA, asB] = await Promise.all([loggedInAs(a), loggedInAs(b)]);
-  await eventually(() => a.stderr.some((l) => l.includes(`${asB} listens for notices`)) && b.stderr.some((l) => l.includes(`${asA} listens for notices`)), 'each sees the other');
+  await seeEachOther(a, b);
 
   gitEnv(dev.a, env, 'push', '-q', 'origin', ':refs/heads/topic');
   await eventually(() => a.stderr.some((l) => /notices: tracking refs moved: refs\/heads\/topic 000000000000/.test(l)), 'A announces the deletion', 15_000);

@@ -86,6 +86,19 @@ export async function makeDevices(t: T, options: { smacks: boolean }): Promise<D
   };
 }
 
+/** Where each device keeps the forge's main branch. */
+export const ORIGIN_MAIN = 'refs/remotes/origin/main';
+
+/**
+ * Waits until both daemons are logged in and each has seen the other arrive, so a notice from
+ * either now reaches the other; resolves to their full JIDs.
+ */
+export async function seeEachOther(a: RunningDaemon, b: RunningDaemon, timeoutMs?: number): Promise<[string, string]> {
+  const [asA, asB] = await Promise.all([loggedInAs(a), loggedInAs(b)]);
+  await eventually(() => a.stderr.some((l) => l.includes(`${asB} listens for notices`)) && b.stderr.some((l) => l.includes(`${asA} listens for notices`)), 'each sees the other', timeoutMs);
+  return [asA, asB];
+}
+
 /** The full JID a daemon logged in as, from its log. */
 export async function loggedInAs(d: RunningDaemon): Promise<string> {
   await eventually(() => d.stderr.some((l) => /xmpp endpoint: logged in as /.test(l)), 'logged in to XMPP', 20_000);
