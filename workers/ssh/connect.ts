@@ -72,6 +72,10 @@ export interface SshConnection {
   closed: Promise<Error | undefined>;
   /** How long a link that carries nothing at all may last before keepalive gives up on it. */
   stallDetectMs: number;
+  /** Silence after which the keepalive pings: at most this long between pings of an idle link. */
+  keepaliveQuietMs: number;
+  /** See Keepalive.onPing: work that rides on the keepalive's wake-ups. */
+  onKeepalivePing(fn: () => void): () => void;
 }
 
 export interface ConnectOptions {
@@ -322,6 +326,8 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     authenticatedWith,
     closed,
     stallDetectMs,
+    keepaliveQuietMs: timing.quietMs,
+    onKeepalivePing: (fn) => keepalive.onPing(fn),
     close: async () => {
       closing = true;
       client.end();

@@ -29,6 +29,11 @@ export interface KeepaliveTiming {
 
 export interface Keepalive {
   stop(): void;
+  /**
+   * Runs `fn` in the turn of each ping, just before it goes out: something else that must ask the
+   * server now and then (the notifier's PING) asks in the same wake-up. Returns the undo.
+   */
+  onPing(fn: () => void): () => void;
 }
 
 /** What of ssh2's internals sending its keepalive needs (ssh2 1.x). */
@@ -62,6 +67,7 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
   let pingedAt: number | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  const riders = new Set<() => void>();
   // The only work per chunk received: stamping the time.
   const heard = () => {
     heardAt = performance.now();
@@ -97,11 +103,18 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
     const left = heardAt + timing.quietMs - now;
     if (left > EARLY_MS) return arm(left);
     if (!sock.writable) return stop();
+    for (const ride of riders) ride();
     replies!.push(noReply);
     protocol!.ping!();
     pingedAt = now;
     arm(timing.answerMs);
   }
   arm(timing.quietMs);
-  return { stop };
+  return {
+    stop,
+    onPing(fn) {
+      riders.add(fn);
+      return () => riders.delete(fn);
+    },
+  };
 }

@@ -108,11 +108,22 @@ export function notifierCommand(notifier: string | undefined, path: string): str
   return `${command} ${sqQuote(path)}`;
 }
 
+/**
+ * The connection's keepalive, for the PINGs to ride on: an idle thread then wakes for one timer,
+ * the keepalive's, rather than two (each wake-up of a Node thread costs about a millisecond of CPU).
+ */
+export interface KeepaliveRide {
+  /** At most this long between the keepalive's pings of an idle link. */
+  quietMs: number;
+  onPing(fn: () => void): () => void;
+}
+
 export async function startNotifier(
   queue: ChannelQueue,
   command: string,
   handlers: NotifierHandlers,
   limits: NotifierLimits = DEFAULT_LIMITS,
+  keepalive?: KeepaliveRide,
 ): Promise<NotifierStart> {
   const channel = await queue.exec(command);
   return new Promise<NotifierStart>((resolveStart) => {
@@ -126,6 +137,9 @@ export async function startNotifier(
     /** undefined: not asked yet; 'waiting': a PING is out; 'answers' / 'mute': what it showed. */
     let pinging: 'waiting-first' | 'waiting' | 'answers' | 'mute' | undefined;
     let pingTimer: NodeJS.Timeout | undefined;
+    /** When the next PING is due (after a PONG); undefined while one is out or none is sent. */
+    let pingDueAt: number | undefined;
+    let unride: (() => void) | undefined;
     let settleEnded: { resolve(): void; reject(err: Error): void } | undefined;
     const ended = new Promise<void>((resolve, reject) => (settleEnded = { resolve, reject }));
     ended.catch(() => {}); // observed by the caller; never an unhandled rejection here
@@ -134,6 +148,7 @@ export async function startNotifier(
       closing = true;
       clearTimeout(timer);
       clearTimeout(pingTimer);
+      unride?.();
       lines.stop();
       channel.removeAllListeners('data'); // nothing more is read from a notifier we gave up on
       channel.end(); // EOF: notifychanges (and git-annex-shell) exit on it
@@ -157,6 +172,7 @@ export async function startNotifier(
 
     const ping = (wait: number, next: 'waiting-first' | 'waiting') => {
       pinging = next;
+      pingDueAt = undefined;
       channel.write(PING_LINE);
       clearTimeout(pingTimer);
       pingTimer = setTimeout(() => {
@@ -171,7 +187,18 @@ export async function startNotifier(
       pinging = 'answers';
       clearTimeout(pingTimer);
       handlers.answered?.();
-      if (limits.pingEveryMs > 0) pingTimer = setTimeout(() => ping(limits.pongTimeoutMs, 'waiting'), limits.pingEveryMs);
+      if (limits.pingEveryMs <= 0) return;
+      // Its own timer is for a link busy enough that the keepalive never pings; an idle one sends
+      // the PING with the last keepalive ping before it is due (up to quietMs early), in that
+      // wake-up, so this timer is cleared before it fires.
+      pingDueAt = Date.now() + limits.pingEveryMs;
+      pingTimer = setTimeout(() => ping(limits.pongTimeoutMs, 'waiting'), limits.pingEveryMs);
+      if (keepalive && !unride) {
+        unride = keepalive.onPing(() => {
+          if (closing || pingDueAt === undefined || Date.now() + keepalive.quietMs < pingDueAt) return;
+          ping(limits.pongTimeoutMs, 'waiting');
+        });
+      }
     };
     /** A token per line, refilled over time: false once it writes faster than any notifier does. */
     const withinRate = () => {
@@ -224,6 +251,7 @@ export async function startNotifier(
     channel.once('close', () => {
       clearTimeout(timer);
       clearTimeout(pingTimer);
+      unride?.();
       const said = stderr.trim() ? `: ${describe(stderr.trim().split('\n').slice(-3).join(' / '))}` : '';
       const how = exitCode === 127 ? 'command not found (exit 127)' : exitCode != null ? `it exited with ${exitCode}` : 'its channel closed';
       if (!ready) return missing(`${how}${said}`, classifyRefusal(exitCode, stderr));

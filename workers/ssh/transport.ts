@@ -157,6 +157,7 @@ export class HeldConnection implements Connection {
           log: (text) => events.log(text),
         },
         limits,
+        { quietMs: ssh.keepaliveQuietMs, onPing: (fn) => ssh.onKeepalivePing(fn) },
       );
       signal.throwIfAborted();
       if (start.kind === 'ready') {
