@@ -20,7 +20,7 @@ export type Mode = ControlMode;
 
 export interface CoordinatorOptions {
   repo: RepoInfo;
-  /** Writes one emitted message to the controller. */
+  /** Writes one emitted message to the controller; only the gate calls it (src/control.ts, claim). */
   emit(message: Emitted): void;
   /** Detail for the daemon's log. */
   log(text: string): void;
@@ -403,7 +403,7 @@ export class Coordinator {
       const remote = this.remotes.get(name);
       if (!remote || remote.unit.isStopping) {
         const ignored = this.ignored.find((i) => i.name === name);
-        this.options.emit({ type: 'WARNING', remote: name, text: `cannot fetch: ${ignored ? `ignored: ${ignored.reason}` : 'the daemon does not act on this remote'}` });
+        this.gate.warn(name, `cannot fetch: ${ignored ? `ignored: ${ignored.reason}` : 'the daemon does not act on this remote'}`);
         continue;
       }
       remote.unit.post({ type: 'fetch' } satisfies ToWorker);

@@ -30,6 +30,14 @@ export class ProtocolGate {
     return new Voice(remote, this.out);
   }
 
+  /**
+   * A WARNING about one request (a bad control line, a FETCH of a remote the daemon does not act
+   * on) or one event (the repository is gone): said every time, held by nothing.
+   */
+  warn(remote: string, text: string): void {
+    this.out.emit({ type: 'WARNING', remote, text });
+  }
+
   /** A condition for `remote` (or DAEMON) holds: said now unless this kind is already said. */
   raise(remote: string, kind: string, text: string): void {
     let held = this.conditions.get(remote);
