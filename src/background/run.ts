@@ -230,6 +230,10 @@ export async function runBackground(mode: RunMode): Promise<void> {
       { output, log, onStopping: armHardExit },
       {
         onStateChange: () => state.changed(),
+        onWorkerRestart: (remote) => {
+          metrics.restarted(remote);
+          writeMetrics();
+        },
         onConfig: (config) => {
           metrics.setRemotes(config.remotes.map((r) => r.name));
           const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
