@@ -4,7 +4,7 @@
 
 import type { Readable, Writable } from 'node:stream';
 import { BoundedLines } from './kit/lines.js';
-import { MAX_LINE_BYTES, formatEmitted, parseConsumed, DAEMON, type Consumed, type Emitted } from './protocol.js';
+import { MAX_LINE_BYTES, formatEmitted, parseConsumed, type Consumed, type Emitted } from './protocol.js';
 
 export interface ControlInputOptions {
   onMessage(message: Consumed): void;
@@ -44,29 +44,42 @@ export function readControl(input: Readable, options: ControlInputOptions): () =
   };
 }
 
-/** A warning about the control input itself: it names no remote. */
-export function badLineWarning(problem: string): Emitted {
-  return { type: 'WARNING', remote: DAEMON, text: `bad control message: ${problem}` };
+/** What a bad control line is answered with, in a WARNING about the daemon itself (`*`). */
+export function badLineText(problem: string): string {
+  return `bad control message: ${problem}`;
 }
 
+/** Where emitted messages go besides a stream: the line as written, and the message it says. */
+export type EmittedTo = (message: Emitted, line: string) => void;
+
 /**
- * Writes emitted messages to a stream, each as one write of one whole line, so nothing can tear
- * or interleave them; only the coordinator's thread ever calls it.
+ * The control channel's output: each emitted message as one write of one whole line, so nothing
+ * can tear or interleave them. It has one writer, the protocol gate (src/gate.ts): `claim()` hands
+ * out the only way to write, once, and the daemon gives it to the coordinator's gate. A second
+ * claim throws, so a second door cannot be added without a test failing (test/gate-door.test.ts).
  */
 export class ControlOutput {
   private closed = false;
+  private claimed = false;
+  private readonly deliver: EmittedTo;
 
-  constructor(private readonly output: Writable, private readonly onClosed: () => void = () => {}) {
+  /** To a stream (stdout), or to a function that gets each message and its line (the log, metrics). */
+  constructor(output: Writable | EmittedTo, private readonly onClosed: () => void = () => {}) {
+    if (typeof output === 'function') {
+      this.deliver = output;
+      return;
+    }
     output.on('error', () => this.close());
+    this.deliver = (_message, line) => {
+      if (!this.closed) output.write(`${line}\n`);
+    };
   }
 
-  write(message: Emitted): void {
-    this.writeLine(formatEmitted(message));
-  }
-
-  writeLine(line: string): void {
-    if (this.closed) return;
-    this.output.write(`${line}\n`);
+  /** The one writer of this output, for the protocol gate; only the coordinator's thread calls it. */
+  claim(): (message: Emitted) => void {
+    if (this.claimed) throw new Error('the control output has its writer already: only the protocol gate writes protocol lines');
+    this.claimed = true;
+    return (message) => this.deliver(message, formatEmitted(message));
   }
 
   private close(): void {

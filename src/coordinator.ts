@@ -20,7 +20,7 @@ export type Mode = ControlMode;
 
 export interface CoordinatorOptions {
   repo: RepoInfo;
-  /** Writes one emitted message to the controller. */
+  /** Writes one emitted message to the controller; only the gate calls it (src/control.ts, claim). */
   emit(message: Emitted): void;
   /** Detail for the daemon's log. */
   log(text: string): void;
@@ -30,6 +30,8 @@ export interface CoordinatorOptions {
   onConfig?(config: LoadedConfig): void;
   /** Whether fetches must report which refs they moved (after-fetch actions want them). */
   wantsUpdates?(config: LoadedConfig): boolean;
+  /** A remote's worker failed and will be restarted (every time: its WARNING is said once). */
+  onWorkerRestart?(remote: string): void;
   /** A remote's fetch is over; `updates` are the local refs it moved (for after-fetch actions). */
   onFetched?(remote: string, ok: boolean, updates: RefUpdate[]): void;
   env?: NodeJS.ProcessEnv;
@@ -373,6 +375,7 @@ export class Coordinator {
     remote.state.since = Date.now();
     if (restartInMs !== undefined) {
       remote.state.phase = { kind: 'backoff', until: Date.now() + restartInMs, reason: `worker failed (${err?.message})` };
+      this.options.onWorkerRestart?.(remote.spec.name);
       this.gate.raise(remote.spec.name, 'worker', `worker failed (${err?.message}); restarting in ${(restartInMs / 1000).toFixed(1)} s`);
     }
     this.options.onStateChange?.();
@@ -403,7 +406,7 @@ export class Coordinator {
       const remote = this.remotes.get(name);
       if (!remote || remote.unit.isStopping) {
         const ignored = this.ignored.find((i) => i.name === name);
-        this.options.emit({ type: 'WARNING', remote: name, text: `cannot fetch: ${ignored ? `ignored: ${ignored.reason}` : 'the daemon does not act on this remote'}` });
+        this.gate.warn(name, `cannot fetch: ${ignored ? `ignored: ${ignored.reason}` : 'the daemon does not act on this remote'}`);
         continue;
       }
       remote.unit.post({ type: 'fetch' } satisfies ToWorker);

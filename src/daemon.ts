@@ -4,12 +4,12 @@
 import type { Readable } from 'node:stream';
 import { Actions } from './actions/index.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
-import { ControlOutput, badLineWarning, readControl, type ControlInputOptions } from './control.js';
+import { ControlOutput, badLineText, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import { watchNetwork } from './netwatch.js';
 import { startGroupWatch, stopGroupWatch } from './kit/groupwatch.js';
 import { Maintenance, maintenanceSettings } from './maintenance.js';
-import type { Emitted } from './protocol.js';
+import { DAEMON } from './protocol.js';
 import type { RepoInfo } from './workerapi.js';
 
 /** Everything is stopped and the process gone within this time of STOP, EOF or a signal. */
@@ -54,7 +54,8 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
   const maintenance = new Maintenance({ cwd: repo.cwd, log: io.log });
   const coordinator = new Coordinator({
     repo,
-    emit: (message: Emitted) => io.output.write(message),
+    // The output's one writer goes to the coordinator's gate: no other door for protocol lines.
+    emit: io.output.claim(),
     log: io.log,
     wantsUpdates: () => actions.wantsUpdates(),
     onFetched: (remote, ok, updates) => {
@@ -96,7 +97,7 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
   };
   const control: ControlInputOptions = {
     onMessage: (message) => (message.type === 'STOP' ? void stop() : coordinator.handle(message)),
-    onBadLine: (problem) => io.output.write(badLineWarning(problem)),
+    onBadLine: (problem) => coordinator.gate.warn(DAEMON, badLineText(problem)),
     onEnd: () => void stop(),
   };
   const detach = io.input ? readControl(io.input, control) : () => {};

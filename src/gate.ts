@@ -20,29 +20,60 @@ export interface Condition {
   at: number;
 }
 
-export class ProtocolGate {
-  private readonly conditions = new Map<string, Map<string, Condition>>();
+/**
+ * A held condition's changed text reaches the log at most this often (status shows the latest at
+ * once): a text that changes at every retry cannot flood the log.
+ */
+export const TEXT_LOG_EVERY_MS = 10_000;
 
-  constructor(private readonly out: GateOutput) {}
+interface Held extends Condition {
+  /** When its text last went to the log (or was said). */
+  loggedAt: number;
+}
+
+export class ProtocolGate {
+  private readonly conditions = new Map<string, Map<string, Held>>();
+
+  constructor(
+    private readonly out: GateOutput,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The voice of one worker of `remote`: what it opened, and whether it may open more. */
   voice(remote: string): Voice {
     return new Voice(remote, this.out);
   }
 
-  /** A condition for `remote` (or DAEMON) holds: said now unless this kind is already said. */
+  /**
+   * A WARNING about one request (a bad control line, a FETCH of a remote the daemon does not act
+   * on) or one event (the repository is gone): said every time, held by nothing.
+   */
+  warn(remote: string, text: string): void {
+    this.out.emit({ type: 'WARNING', remote, text });
+  }
+
+  /**
+   * A condition for `remote` (or DAEMON) holds: said now unless this kind is already said. This is
+   * the one place that decides it: workers, transports and endpoints report every time.
+   */
   raise(remote: string, kind: string, text: string): void {
     let held = this.conditions.get(remote);
     if (!held) this.conditions.set(remote, (held = new Map()));
     const already = held.get(kind);
-    held.set(kind, { kind, text, at: already?.at ?? Date.now() });
-    if (already?.text !== text) this.out.changed?.();
-    if (already) {
-      // Still true: the log gets the detail, the controller heard it already.
-      if (already.text !== text) this.out.log(`${remote === DAEMON ? 'daemon' : remote}: ${text}`);
+    const now = this.now();
+    if (!already) {
+      held.set(kind, { kind, text, at: now, loggedAt: now });
+      this.out.changed?.();
+      this.out.emit({ type: 'WARNING', remote, text });
       return;
     }
-    this.out.emit({ type: 'WARNING', remote, text });
+    if (already.text === text) return;
+    // Still true: status shows the new text, the log gets it, the controller heard it already.
+    already.text = text;
+    this.out.changed?.();
+    if (now - already.loggedAt < TEXT_LOG_EVERY_MS) return;
+    already.loggedAt = now;
+    this.out.log(`${remote === DAEMON ? 'daemon' : remote}: ${text}`);
   }
 
   /** A condition no longer holds: said again if it comes back. */
@@ -60,7 +91,7 @@ export class ProtocolGate {
 
   /** What still holds for `remote`, oldest first. */
   held(remote: string): Condition[] {
-    return [...(this.conditions.get(remote)?.values() ?? [])];
+    return [...(this.conditions.get(remote)?.values() ?? [])].map(({ kind, text, at }) => ({ kind, text, at }));
   }
 
   /** Remotes that have conditions held (DAEMON among them). */

@@ -148,7 +148,7 @@ async function foreground(options: { verbose?: boolean; force?: boolean }): Prom
       worktree: running.repo.cwd,
       commonDir,
       gone: (what) => {
-        output.write({ type: 'WARNING', remote: DAEMON, text: `${what} is gone; stopping` });
+        running.coordinator.gate.warn(DAEMON, `${what} is gone; stopping`);
         void running.stop();
       },
     });

@@ -51,13 +51,13 @@ test('output writes one whole line per message and tells when its reader is gone
   const chunks: string[] = [];
   out.on('data', (c: Buffer) => chunks.push(c.toString()));
   let closed = 0;
-  const output = new ControlOutput(out, () => closed++);
-  output.write({ type: 'CONNECTED', remote: 'a' });
-  output.write({ type: 'DONESYNCING', remote: 'a', ok: true });
+  const write = new ControlOutput(out, () => closed++).claim();
+  write({ type: 'CONNECTED', remote: 'a' });
+  write({ type: 'DONESYNCING', remote: 'a', ok: true });
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(chunks, ['CONNECTED a\n', 'DONESYNCING a 1\n']);
   out.destroy(new Error('EPIPE'));
   await new Promise((r) => setImmediate(r));
-  output.write({ type: 'SYNCING', remote: 'a' });
+  write({ type: 'SYNCING', remote: 'a' });
   assert.equal(closed, 1);
 });

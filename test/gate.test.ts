@@ -1,14 +1,15 @@
 // The protocol gate: pairing by construction, and conditions said once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProtocolGate } from '../src/gate.js';
+import { ProtocolGate, TEXT_LOG_EVERY_MS } from '../src/gate.js';
 import { formatEmitted, type Emitted } from '../src/protocol.js';
 
 function gate() {
   const out: string[] = [];
   const logs: string[] = [];
-  const g = new ProtocolGate({ emit: (m: Emitted) => out.push(formatEmitted(m)), log: (t) => logs.push(t) });
-  return { g, out, logs };
+  const clock = { now: 0 };
+  const g = new ProtocolGate({ emit: (m: Emitted) => out.push(formatEmitted(m)), log: (t) => logs.push(t) }, () => clock.now);
+  return { g, out, logs, clock };
 }
 
 test('a CONNECTED in flight when the worker is being stopped is not sent, nor is its DISCONNECTED', () => {
@@ -61,9 +62,11 @@ test('random orders of worker lines, stops and ends always come out paired', () 
 });
 
 test('a condition is said once per remote and kind until cleared, whatever its text does meanwhile', () => {
-  const { g, out, logs } = gate();
+  const { g, out, logs, clock } = gate();
   g.raise('origin', 'connect', 'cannot connect: refused');
+  clock.now += TEXT_LOG_EVERY_MS;
   g.raise('origin', 'connect', 'cannot connect: timed out');
+  clock.now += TEXT_LOG_EVERY_MS;
   g.raise('origin', 'connect', 'cannot connect: refused');
   g.raise('origin', 'fetch', 'git fetch failed');
   g.raise('other', 'connect', 'cannot connect: refused');
@@ -84,4 +87,16 @@ test('a family of conditions is replaced as a whole (config problems at each REL
   g.replaceFamily('*', 'config:', new Map([['config:b', 'b is bad']]));
   g.replaceFamily('*', 'config:', new Map([['config:a', 'a is bad'], ['config:b', 'b is bad']]));
   assert.deepEqual(out, ['WARNING * a is bad', 'WARNING * b is bad', 'WARNING * a is bad']);
+});
+
+test('a held condition whose text changes at every retry reaches the log at most every TEXT_LOG_EVERY_MS; status shows the latest', () => {
+  const { g, out, logs, clock } = gate();
+  for (let i = 0; i < 100; i++) {
+    g.raise('origin', 'connect', `cannot connect: attempt ${i}`);
+    clock.now += 1000;
+  }
+  assert.deepEqual(out, ['WARNING origin cannot connect: attempt 0']);
+  assert.deepEqual(logs, [10, 20, 30, 40, 50, 60, 70, 80, 90].map((i) => `origin: cannot connect: attempt ${i}`));
+  assert.equal(g.held('origin')[0]!.text, 'cannot connect: attempt 99');
+  assert.deepEqual(Object.keys(g.held('origin')[0]!), ['kind', 'text', 'at'], 'status gets what it always got');
 });

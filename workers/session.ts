@@ -31,8 +31,6 @@ import { NeedsUser, type Connection, type RemoteChange, type Transport, type Tra
 const QUICK_RETRY_MS = 30_000;
 /** Object ids from notices waiting to be looked at; past this, a fetch settles them all. */
 const MAX_PENDING_SHAS = 10_000;
-/** A condition already said may change its text at most this often (the log gets each change). */
-const CONDITION_UPDATE_MS = 10_000;
 const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_LOG_EVERY_MS = 10_000;
 /** Of git's complaint, this much goes into a WARNING. */
@@ -90,8 +88,6 @@ export class Session {
   private progressLogged = 0;
   /** Every detail line leaves through this: a remote cannot flood the log. */
   private readonly logLimiter = new LogLimiter((text) => this.post({ type: 'log', text }));
-  /** Conditions as last said to the coordinator, and when each last changed its text. */
-  private readonly said = new Map<string, { text: string; at: number }>();
   /** Object ids from notices, looked at in one batch while a look is running. */
   private pendingShas = new Set<string>();
   private pendingOverflow = false;
@@ -180,20 +176,10 @@ export class Session {
   }
 
   /**
-   * Said once per kind (the coordinator's gate says a WARNING once anyway; this spares it the
-   * messages): a repeat is dropped, a changed text at most every CONDITION_UPDATE_MS.
+   * Every report goes to the coordinator as it is: saying a condition once, and how often its
+   * changed text reaches the log, is decided in one place, the gate (src/gate.ts).
    */
   private condition(kind: string, text: string | null): void {
-    const before = this.said.get(kind);
-    if (text === null) {
-      if (!before) return;
-      this.said.delete(kind);
-    } else {
-      if (before?.text === text) return;
-      const now = Date.now();
-      if (before && now - before.at < CONDITION_UPDATE_MS) return;
-      this.said.set(kind, { text, at: now });
-    }
     this.post({ type: 'condition', kind, text });
   }
 
@@ -253,15 +239,12 @@ export class Session {
       case 'network-changed':
       case 'stop':
         if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
-        if (message.type === 'resume') this.said.clear(); // the coordinator forgot them: say them again
         // RESUME leaves a working connection alone, but looks now: a polled remote (http, ssh
         // without a notifier) does not wait out its interval, and a missed notice costs nothing.
         if (message.type === 'resume' && this.connected()) void this.listing.request();
         return this.dispatch({ type: message.type });
       case 'live':
         this.live = message.live;
-        // A condition that names the old interval may say the new one at once.
-        for (const said of this.said.values()) said.at = 0;
         this.attempt?.connection?.liveChanged?.();
         return;
       case 'fetch':

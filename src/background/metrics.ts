@@ -6,9 +6,10 @@
 // is built around an in-process registry scraped over HTTP; it would add a dependency and still
 // leave the atomic file write to us.
 //
-// The counts come from the protocol lines the daemon emits, the one record of what happened that
-// every mode shares: a CONNECTED after a first one is a reconnect, a DONESYNCING a fetch, and a
-// worker restart is the coordinator's "worker failed ...; restarting" WARNING.
+// The counts come from the messages the protocol gate emits (never from printed lines read back):
+// a CONNECTED after a first one is a reconnect, a DONESYNCING a fetch. Worker restarts are told
+// by the coordinator as they happen (`restarted`): its WARNING is a condition, said once however
+// often the worker fails again.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
@@ -59,13 +60,14 @@ export class Metrics {
           c.lastOk = Math.floor(now / 1000);
         } else c.fetchesFailed++;
         return true;
-      case 'WARNING':
-        if (!/^worker failed .*; restarting/.test(message.text)) return false;
-        c.restarts++;
-        return true;
       default:
         return false;
     }
+  }
+
+  /** The remote's worker failed and is being restarted. */
+  restarted(remote: string): void {
+    this.of(remote).restarts++;
   }
 
   private of(remote: string): Counts {

@@ -9,10 +9,9 @@
 // its files again if only they went, and its process title names the repository.
 
 import { closeSync, existsSync, lstatSync, rmSync, writeSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { ConfigWatcher } from '../configwatch.js';
 import { ControlOutput } from '../control.js';
-import { formatConsumed, parseEmitted } from '../protocol.js';
+import { formatConsumed } from '../protocol.js';
 import { armHardExit, startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
 import { acquireLock } from './lock.js';
@@ -34,7 +33,8 @@ export type RunMode = 'background' | 'service';
 
 /** Where log lines go: a timestamped file, or stderr (journald adds its own timestamps). */
 interface Sink {
-  line(text: string): void;
+  /** `warning`: a WARNING line, which the journal marks as one. */
+  line(text: string, warning?: boolean): void;
   close(): void;
   /** Opens the file again if it was deleted; true when it did. */
   reopen?(): boolean;
@@ -44,8 +44,8 @@ function stderrSink(): Sink {
   // With stderr connected to the journal, sd-daemon(3) priority prefixes set each line's level.
   const journal = Boolean(process.env.JOURNAL_STREAM);
   return {
-    line(text) {
-      const level = !journal ? '' : text.startsWith('WARNING ') ? '<4>' : text.startsWith('# ') ? '<7>' : '<6>';
+    line(text, warning) {
+      const level = !journal ? '' : warning ? '<4>' : text.startsWith('# ') ? '<7>' : '<6>';
       process.stderr.write(`${level}${text}\n`);
     },
     close() {},
@@ -214,21 +214,13 @@ export async function runBackground(mode: RunMode): Promise<void> {
       log(`cannot write the metrics file ${metricsFile}: ${why(err)}`);
     }
   };
-  const output = new ControlOutput(
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString('utf8').split('\n')) {
-          if (line === '') continue;
-          sink.line(line);
-          const message = parseEmitted(line);
-          if (!message) continue;
-          if (message.type === 'WARNING' && !told) startupWarnings.push(line);
-          if (metrics.observe(message)) writeMetrics();
-        }
-        callback();
-      },
-    }),
-  );
+  // What the gate emits arrives here as messages, never as printed lines read back: the log gets
+  // the line, the metrics and the starter's warnings the message itself.
+  const output = new ControlOutput((message, line) => {
+    sink.line(line, message.type === 'WARNING');
+    if (message.type === 'WARNING' && !told) startupWarnings.push(line);
+    if (metrics.observe(message)) writeMetrics();
+  });
 
   let repo;
   try {
@@ -238,6 +230,10 @@ export async function runBackground(mode: RunMode): Promise<void> {
       { output, log, onStopping: armHardExit },
       {
         onStateChange: () => state.changed(),
+        onWorkerRestart: (remote) => {
+          metrics.restarted(remote);
+          writeMetrics();
+        },
         onConfig: (config) => {
           metrics.setRemotes(config.remotes.map((r) => r.name));
           const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), process.cwd());
