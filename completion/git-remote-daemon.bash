@@ -24,7 +24,7 @@ _git_remote_daemon_spec() {
     "notifychanges") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
     "shell") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
     "p2p") sub="address pair bootstrap help"; flags="--help"; valued="-C"; operands="none" ;;
-    "p2p address") sub=""; flags="--help"; valued="-C"; operands="none" ;;
+    "p2p address") sub=""; flags="--user --help"; valued="-C"; operands="none" ;;
     "p2p pair") sub=""; flags="--name --relay-url --help"; valued="--name --relay-url -C"; operands="none" ;;
     "p2p bootstrap") sub=""; flags="--host --port --help"; valued="--host --port -C"; operands="none" ;;
     "p2p help") sub=""; flags="--help"; valued="-C"; operands="words:address pair bootstrap" ;;

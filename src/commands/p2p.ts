@@ -12,11 +12,17 @@ export function registerP2p(program: Command): void {
   p2p
     .command('address')
     .description("print this repository's peer address (its fingerprint goes to stderr)")
-    .action(async () => {
+    .option('--user', 'print your user identity instead: the key `git clone p2p://...` connects with, for the other side to allow (remotedaemon.p2p.allow); works outside a repository')
+    .action(async (options: { user?: boolean }) => {
       await run(async () => {
-        const me = await identity();
+        const me = options.user ? await userIdentity() : await identity();
         process.stdout.write(`${addressOf(me)}\n`);
         process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
+        if (options.user) process.stderr.write(`on the repository to clone from, run:  git config --add remotedaemon.p2p.allow ${addressOf(me)}\n`);
+        else if (await sharesUserIdentity(me)) {
+          // Said because this address works differently: peers allow it, but nobody can dial it.
+          process.stderr.write('this repository uses your user identity (it was cloned over p2p): it dials its peers, none dials it\n');
+        }
       });
     });
   p2p
@@ -75,6 +81,17 @@ async function identity(): Promise<string> {
   const common = await git(['rev-parse', '--path-format=absolute', '--git-common-dir']);
   const { loadIdentity } = await import('../../workers/p2p/identity.js');
   return (await loadIdentity(common, { create: true })).publicKey;
+}
+
+/** The user's identity, made on first need: who `git clone p2p://...` is to the peer. */
+async function userIdentity(): Promise<string> {
+  const { loadUserIdentity } = await import('../../workers/p2p/identity.js');
+  return (await loadUserIdentity({ create: true })).publicKey;
+}
+
+async function sharesUserIdentity(publicKey: string): Promise<boolean> {
+  const { isUserIdentity } = await import('../../workers/p2p/identity.js');
+  return isUserIdentity(publicKey);
 }
 
 async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {

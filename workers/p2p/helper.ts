@@ -16,8 +16,8 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { last, parseConfigList, type GitConfig } from '../../src/gitconfig.js';
 import { findGitDir } from '../local/transport.js';
-import { fingerprint, keyOf } from './address.js';
-import { loadIdentity } from './identity.js';
+import { addressOf, fingerprint, keyOf } from './address.js';
+import { repositoryOrUserIdentity } from './identity.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { checkArrived, gitChecksFetches, snapshotObjects, strictArgument, type ObjectSnapshot } from './received.js';
 import { dhtOptions, readSettings } from './settings.js';
@@ -166,7 +166,9 @@ function viaNode(path: string, key: string): Promise<Socket> {
 }
 
 async function standalone(common: string, config: GitConfig, key: string): Promise<NodeJS.ReadWriteStream> {
-  const identity = await loadIdentity(common, { create: true }).catch((err: Error) => die(err.message));
+  // A repository with no key yet (the one `git clone` is making) connects as the user, and keeps
+  // that key: its daemon is then let in wherever the user was.
+  const { identity } = await repositoryOrUserIdentity(common).catch((err: Error) => die(err.message));
   const settings = readSettings(config)?.settings ?? { reachable: false };
   const { default: DHT } = await import('hyperdht');
   const { PeerConnection } = await import('./wire.js');
@@ -175,9 +177,20 @@ async function standalone(common: string, config: GitConfig, key: string): Promi
   // A one-off fetch is never a DHT node others rely on, whatever the daemon's node is.
   const dht = new DHT({ ...dhtOptions({ ...rest, reachable: false, port: undefined }), keyPair });
   const stream = dht.connect(Buffer.from(key, 'hex'), { keyPair });
-  stream.on('error', (err: Error) => die(`cannot reach peer ${fingerprint(key)}: ${err.message}`));
+  stream.on('error', (err: Error) => die(refusedText(key, identity.publicKey, err)));
   const conn = new PeerConnection(stream, {});
   return conn.openSession({ service: 'git-upload-pack', v2: true }).catch((err: Error) => die(err.message));
+}
+
+/**
+ * Why no connection opened, in one line. A peer refuses a key it does not allow without a word
+ * (strangers learn nothing, not even that it is there), so that cannot be told from a peer whose
+ * daemon is not running: the line says both, and what to run on the other side for the first.
+ */
+function refusedText(peer: string, mine: string, err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  const why = code === 'PEER_NOT_FOUND' ? 'it is not on the DHT (is its daemon running?)' : `no connection (${err.message})`;
+  return `cannot reach peer ${fingerprint(peer)}: ${why}; if it does not allow you, run there: git config --add remotedaemon.p2p.allow ${addressOf(mine)}`;
 }
 
 /**

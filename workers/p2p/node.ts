@@ -11,7 +11,7 @@ import { isDeleted } from '../../src/kit/objectid.js';
 import { FetchRefspecs } from '../../src/refs/refspec.js';
 import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
 import { fingerprint } from './address.js';
-import { loadIdentity, type Identity } from './identity.js';
+import { isUserIdentity, loadIdentity, type Identity } from './identity.js';
 import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { lendLinks } from './lend.js';
@@ -68,8 +68,10 @@ interface Held {
 
 class PeerNode {
   private dht!: DHT;
-  private server!: Server;
+  private server: Server | undefined;
   private identity!: Identity;
+  /** Keyed by the user's identity (a clone's): no listening, see startUp. */
+  private dialOnly = false;
   private settings: NodeSettings;
   private allowed: Set<string>;
   /** What peers are shown of this repository: every served session is held to it. */
@@ -122,8 +124,14 @@ class PeerNode {
     this.helpers = await lendLinks(socket, (peer, v2) => this.session(peer, v2), this.say);
     const keyPair = DHT.keyPair(this.identity.seed);
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
-    this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
-    await this.server.listen(keyPair);
+    // A clone that kept the user's key shares it with the user's other clones: were each to
+    // listen, a peer dialling that key would reach whichever answered. So it only dials out; its
+    // peers' offers come back over the links it holds.
+    this.dialOnly = await isUserIdentity(this.identity.publicKey);
+    if (!this.dialOnly) {
+      this.server = this.dht.createServer({ firewall: (key) => this.firewall(key) }, (stream) => this.adopt(stream));
+      await this.server.listen(keyPair);
+    }
     this.reach = watchReachability(
       this.dht,
       () => {
@@ -136,7 +144,8 @@ class PeerNode {
       () => this.say({ type: 'condition', kind: 'dht', text: `${DHT_UNREACHABLE} (${this.bootstrapText()}); peers cannot be found until one does` }),
     );
     if (this.reach.isolated) this.say({ type: 'log', text: 'no DHT node answers (bootstrap unreachable?): asking again until one does' });
-    this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}` });
+    const how = this.dialOnly ? ', your user identity: it dials its peers and is dialled by none' : '';
+    this.say({ type: 'log', text: `peer node up (pid ${process.pid}), fingerprint ${fingerprint(this.identity.publicKey)}${how}` });
     this.say({ type: 'ready', publicKey: this.identity.publicKey, socket });
   }
 
