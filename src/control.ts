@@ -63,15 +63,21 @@ export class ControlOutput {
   private claimed = false;
   private readonly deliver: EmittedTo;
 
-  /** To a stream (stdout), or to a function that gets each message and its line (the log, metrics). */
-  constructor(output: Writable | EmittedTo, private readonly onClosed: () => void = () => {}) {
+  /**
+   * To a stream (stdout), or to a function that gets each message and its line (the log, metrics).
+   * With `strays`, the stream is kept for protocol lines alone: any other write to it from this
+   * process goes to `strays` instead, so the controller never reads a line that is not a message.
+   */
+  constructor(output: Writable | EmittedTo, private readonly onClosed: () => void = () => {}, strays?: Writable) {
     if (typeof output === 'function') {
       this.deliver = output;
       return;
     }
     output.on('error', () => this.close());
+    const write = output.write.bind(output) as (line: string) => boolean;
+    if (strays) divert(output, strays);
     this.deliver = (_message, line) => {
-      if (!this.closed) output.write(`${line}\n`);
+      if (!this.closed) write(`${line}\n`);
     };
   }
 
@@ -87,4 +93,14 @@ export class ControlOutput {
     this.closed = true;
     this.onClosed();
   }
+}
+
+/**
+ * Sends every later write to `stream` to `strays`. A dependency's stray console.log, or a worker
+ * thread's stdout (which Node forwards through the parent's process.stdout.write), would otherwise
+ * land between protocol lines, where a controller takes it for a message or a garbled one.
+ */
+function divert(stream: Writable, strays: Writable): void {
+  stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+    (strays.write as (...args: unknown[]) => boolean)(chunk, ...rest)) as Writable['write'];
 }

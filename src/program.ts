@@ -116,7 +116,7 @@ async function foreground(options: { verbose?: boolean; force?: boolean }): Prom
   const { watchRepository } = await import('./background/watchdog.js');
   const log = options.verbose ? (text: string) => process.stderr.write(`${text}\n`) : () => {};
   let daemon: Daemon | undefined;
-  const output = new ControlOutput(process.stdout, () => void daemon?.stop());
+  const output = new ControlOutput(process.stdout, () => void daemon?.stop(), process.stderr);
   try {
     const paths = await daemonPaths(process.cwd());
     const { commonDir } = paths;

@@ -61,3 +61,18 @@ test('output writes one whole line per message and tells when its reader is gone
   write({ type: 'SYNCING', remote: 'a' });
   assert.equal(closed, 1);
 });
+
+test('with strays, the stream carries protocol lines alone: any other write to it goes elsewhere', async () => {
+  const out = new PassThrough();
+  const strays = new PassThrough();
+  const outText: string[] = [];
+  const strayText: string[] = [];
+  out.on('data', (c: Buffer) => outText.push(c.toString()));
+  strays.on('data', (c: Buffer) => strayText.push(c.toString()));
+  const write = new ControlOutput(out, () => {}, strays).claim();
+  out.write('a stray line from somewhere\n');
+  write({ type: 'CONNECTED', remote: 'a' });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(outText, ['CONNECTED a\n']);
+  assert.deepEqual(strayText, ['a stray line from somewhere\n']);
+});

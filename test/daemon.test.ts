@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { parseEmitted } from '../src/protocol.js';
 import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
 import { daemonOnFixture, startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';
@@ -284,4 +287,32 @@ test('FETCH fetches now through the connection; an unknown remote gets a WARNING
   await d.waitFor(/^WARNING nosuch cannot fetch: the daemon does not act on this remote/);
   d.send('FETCH');
   await d.waitForCount('DONESYNCING origin 1', 2);
+});
+
+test('stdout carries protocol lines alone: a stray console.log in the daemon or a worker thread goes to stderr', async (t) => {
+  // A preload stands in for a dependency that prints: in the main thread once a control line
+  // arrives, in each worker thread as it starts.
+  const dir = mkdtempSync(join(tmpdir(), 'grd-stray-'));
+  const preload = join(dir, 'stray.cjs');
+  writeFileSync(
+    preload,
+    `const { isMainThread } = require('node:worker_threads');
+if (isMainThread) process.stdin.once('data', () => console.log('stray line from the main thread'));
+else console.log('stray line from a worker thread');
+`,
+  );
+  const fx = makeFixture();
+  const d = startDaemon(fx.local, ['--foreground'], { NODE_OPTIONS: `--require ${preload}` });
+  t.after(async () => {
+    await d.stop();
+    fx.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await d.waitFor('CONNECTED origin');
+  d.send('RESUME');
+  await eventually(() => d.stderr.includes('stray line from the main thread'), 'the main thread printed');
+  await eventually(() => d.stderr.includes('stray line from a worker thread'), 'a worker thread printed');
+  pushCommit(fx.pusher);
+  await d.waitFor('DONESYNCING origin 1');
+  for (const line of d.lines) assert.ok(parseEmitted(line), `not a protocol line on stdout: ${JSON.stringify(line)}`);
 });
