@@ -27,8 +27,9 @@ export interface Condition {
 export const TEXT_LOG_EVERY_MS = 10_000;
 
 interface Held extends Condition {
-  /** When its text last went to the log (or was said). */
+  /** When its text last went to the log (or was said), and which text that was. */
   loggedAt: number;
+  loggedText: string;
 }
 
 export class ProtocolGate {
@@ -62,17 +63,21 @@ export class ProtocolGate {
     const already = held.get(kind);
     const now = this.now();
     if (!already) {
-      held.set(kind, { kind, text, at: now, loggedAt: now });
+      held.set(kind, { kind, text, at: now, loggedAt: now, loggedText: text });
       this.out.changed?.();
       this.out.emit({ type: 'WARNING', remote, text });
       return;
     }
-    if (already.text === text) return;
-    // Still true: status shows the new text, the log gets it, the controller heard it already.
-    already.text = text;
-    this.out.changed?.();
-    if (now - already.loggedAt < TEXT_LOG_EVERY_MS) return;
+    // Still true: status shows the new text at once, the controller heard it already.
+    if (already.text !== text) {
+      already.text = text;
+      this.out.changed?.();
+    }
+    // The log gets the text in force, at most every TEXT_LOG_EVERY_MS: a text held back by the
+    // limit goes at the next report after it, even when that report repeats it.
+    if (text === already.loggedText || now - already.loggedAt < TEXT_LOG_EVERY_MS) return;
     already.loggedAt = now;
+    already.loggedText = text;
     this.out.log(`${remote === DAEMON ? 'daemon' : remote}: ${text}`);
   }
 

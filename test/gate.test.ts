@@ -100,3 +100,16 @@ test('a held condition whose text changes at every retry reaches the log at most
   assert.equal(g.held('origin')[0]!.text, 'cannot connect: attempt 99');
   assert.deepEqual(Object.keys(g.held('origin')[0]!), ['kind', 'text', 'at'], 'status gets what it always got');
 });
+
+test('a text held back by the log limit reaches the log at the next report after it, even a repeat', () => {
+  const { g, out, logs, clock } = gate();
+  g.raise('b', 'connect', 'cannot connect: connection lost');
+  clock.now += 1000;
+  g.raise('b', 'connect', 'cannot connect: could not reach the peer');
+  assert.deepEqual(logs, [], 'within the limit');
+  clock.now += TEXT_LOG_EVERY_MS;
+  g.raise('b', 'connect', 'cannot connect: could not reach the peer');
+  g.raise('b', 'connect', 'cannot connect: could not reach the peer');
+  assert.deepEqual(logs, ['b: cannot connect: could not reach the peer'], 'logged once, when the limit allowed');
+  assert.deepEqual(out, ['WARNING b cannot connect: connection lost']);
+});
