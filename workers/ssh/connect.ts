@@ -19,7 +19,7 @@ import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettin
 import { shellQuote } from '../../src/kit/shell.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
-import { startKeepalive, type Keepalive, type KeepaliveTiming } from './keepalive.js';
+import { startKeepalive, type Keepalive, type KeepaliveRide, type KeepaliveTiming } from './keepalive.js';
 
 export class HostKeyError extends Error {
   override name = 'HostKeyError';
@@ -72,10 +72,8 @@ export interface SshConnection {
   closed: Promise<Error | undefined>;
   /** How long a link that carries nothing at all may last before keepalive gives up on it. */
   stallDetectMs: number;
-  /** Silence after which the keepalive pings: at most this long between pings of an idle link. */
-  keepaliveQuietMs: number;
-  /** See Keepalive.onPing: work that rides on the keepalive's wake-ups. */
-  onKeepalivePing(fn: () => void): () => void;
+  /** The keepalive, for work that rides on its wake-ups (the notifier's PING). */
+  keepalive: KeepaliveRide;
 }
 
 export interface ConnectOptions {
@@ -326,8 +324,7 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     authenticatedWith,
     closed,
     stallDetectMs,
-    keepaliveQuietMs: timing.quietMs,
-    onKeepalivePing: (fn) => keepalive.onPing(fn),
+    keepalive: { quietMs: timing.quietMs, onPing: (fn) => keepalive.onPing(fn) },
     close: async () => {
       closing = true;
       client.end();

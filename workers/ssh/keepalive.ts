@@ -27,6 +27,17 @@ export interface KeepaliveTiming {
   answerMs: number;
 }
 
+/**
+ * The part of a connection's keepalive that other work rides on: an idle thread then wakes for
+ * one timer, the keepalive's, rather than two (each wake-up of a Node thread costs about a
+ * millisecond of CPU).
+ */
+export interface KeepaliveRide {
+  /** At most this long between the keepalive's pings of an idle link. */
+  quietMs: number;
+  onPing(fn: () => void): () => void;
+}
+
 export interface Keepalive {
   stop(): void;
   /**

@@ -21,6 +21,7 @@ import { BoundedLines } from '../../src/kit/lines.js';
 import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
 import { sqQuote } from '../../src/kit/shell.js';
 import type { ChannelQueue } from './channels.js';
+import type { KeepaliveRide } from './keepalive.js';
 
 /**
  * Longest line accepted. git-annex-shell writes every sha of one ~50 ms batch on one line, so a
@@ -106,16 +107,6 @@ export interface NotifierHandlers {
 export function notifierCommand(notifier: string | undefined, path: string): string {
   const command = notifier?.trim() || DEFAULT_NOTIFIER;
   return `${command} ${sqQuote(path)}`;
-}
-
-/**
- * The connection's keepalive, for the PINGs to ride on: an idle thread then wakes for one timer,
- * the keepalive's, rather than two (each wake-up of a Node thread costs about a millisecond of CPU).
- */
-export interface KeepaliveRide {
-  /** At most this long between the keepalive's pings of an idle link. */
-  quietMs: number;
-  onPing(fn: () => void): () => void;
 }
 
 export async function startNotifier(

@@ -157,7 +157,7 @@ export class HeldConnection implements Connection {
           log: (text) => events.log(text),
         },
         limits,
-        { quietMs: ssh.keepaliveQuietMs, onPing: (fn) => ssh.onKeepalivePing(fn) },
+        ssh.keepalive,
       );
       signal.throwIfAborted();
       if (start.kind === 'ready') {
