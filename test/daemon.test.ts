@@ -2,10 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { parseEmitted } from '../src/protocol.js';
-import { makeFixture, git, commit, pushCommit, refValue, type Fixture } from './support/git.js';
+import { makeFixture, git, commit, pushCommit, refValue, tempDir, type Fixture } from './support/git.js';
 import { daemonOnFixture, startDaemon, eventually, type RunningDaemon } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';
 
@@ -292,8 +291,8 @@ test('FETCH fetches now through the connection; an unknown remote gets a WARNING
 test('stdout carries protocol lines alone: a stray console.log in the daemon or a worker thread goes to stderr', async (t) => {
   // A preload stands in for a dependency that prints: in the main thread once a control line
   // arrives, in each worker thread as it starts.
-  const dir = mkdtempSync(join(tmpdir(), 'grd-stray-'));
-  const preload = join(dir, 'stray.cjs');
+  const dir = tempDir('grd-stray-');
+  const preload = join(dir.path, 'stray.cjs');
   writeFileSync(
     preload,
     `const { isMainThread } = require('node:worker_threads');
@@ -306,7 +305,7 @@ else console.log('stray line from a worker thread');
   t.after(async () => {
     await d.stop();
     fx.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    dir.cleanup();
   });
   await d.waitFor('CONNECTED origin');
   d.send('RESUME');

@@ -4,10 +4,10 @@
 // [file.test.js ...]; with no files, every test under dist/test.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './support/git.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -22,11 +22,11 @@ function testFiles(dir: string): string[] {
 }
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(here).map((f) => relative(process.cwd(), f));
-const home = realpathSync(mkdtempSync(join(tmpdir(), 'grd-test-home-')));
+const home = tempDir('grd-test-home-');
 // Commits made by git in the tests need a name; nothing else is configured.
-writeFileSync(join(home, '.gitconfig'), '[user]\n\tname = Test\n\temail = test@example.invalid\n');
+writeFileSync(join(home.path, '.gitconfig'), '[user]\n\tname = Test\n\temail = test@example.invalid\n');
 
-const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+const env: NodeJS.ProcessEnv = { ...process.env, HOME: home.path };
 for (const name of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_STATE_HOME', 'XDG_CACHE_HOME', 'GIT_CONFIG_GLOBAL', 'SSH_AUTH_SOCK', 'GIT_SSH', 'GIT_SSH_COMMAND']) {
   delete env[name];
 }
@@ -34,6 +34,6 @@ for (const name of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_STATE_HOME', 'XDG_C
 const runner = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], { env, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => runner.kill(signal));
 runner.on('exit', (code, signal) => {
-  rmSync(home, { recursive: true, force: true });
+  home.cleanup();
   process.exitCode = code ?? (signal ? 1 : 0);
 });
