@@ -11,7 +11,7 @@ export interface RemoteSpec {
   name: string;
   /** The URL after `url.<base>.insteadOf` rewriting, as git would use it. */
   url: string;
-  /** The registry name of the transport that claimed the URL (workers/registry.ts). */
+  /** The name of the transport that claimed the URL (workers/transports.ts). */
   transport: string;
   /** `remote.<name>.fetch`, in order. */
   fetchRefspecs: string[];

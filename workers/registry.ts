@@ -1,16 +1,14 @@
-// The only list of transports. Config asks it which transport claims a URL, status shows the
-// names it gives, the worker loads the one a remote names. Adding a transport is one folder with
-// a plugin.ts and one line here.
+// The coordinator's registry: every transport of the list (workers/transports.ts), loaded, and the
+// notice carriers. Config asks it which transport claims a URL, status shows the names it gives.
+// A remote's worker never imports this module: it loads only its own transport's plugin
+// (loadTransport in workers/transports.ts).
 
 import { urlKind } from '../src/kit/url.js';
-import { httpPlugin } from './http/plugin.js';
-import { localPlugin } from './local/plugin.js';
-import { p2pPlugin } from './p2p/plugin.js';
 import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
-import { sshPlugin } from './ssh/plugin.js';
+import { named, TRANSPORT_LIST } from './transports.js';
 import { xmppCarrier } from './xmpp/plugin.js';
 
-export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin, p2pPlugin];
+export const TRANSPORTS: readonly TransportPlugin[] = await Promise.all(TRANSPORT_LIST.map(async (t) => named(t, await t.plugin())));
 
 /** Carriers of change notices between the user's devices, for remotes of every transport. */
 export const NOTICE_CARRIERS: readonly NoticeCarrierPlugin[] = [xmppCarrier];
@@ -23,10 +21,6 @@ export function transportFor(url: string): TransportPlugin | undefined {
   const kind = urlKind(url);
   if (kind.kind === 'helper') return undefined; // git-remote-<helper>: nothing we can watch
   return TRANSPORTS.find((t) => t.claims(url, kind));
-}
-
-export function transportNamed(name: string): TransportPlugin | undefined {
-  return TRANSPORTS.find((t) => t.name === name);
 }
 
 /** For messages: "local paths, file://, ssh" style list of what is served. */

@@ -20,9 +20,9 @@ import type { FetchProgress } from './progress.js';
 import { countCommits, describeMoved, parseFetchReport } from './fetchreport.js';
 import type { EndpointLink, TransportPlugin } from './plugin.js';
 import { capturePrints } from './prints.js';
-import { transportNamed } from './registry.js';
 import { TrackingRefs } from './tracking.js';
 import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from './transport.js';
+import { loadTransport } from './transports.js';
 
 /**
  * After losing a connection that caught up (lifecycle.ts: the one meaning of healthy), failed
@@ -39,7 +39,9 @@ const MAX_WARNING_CHARS = 300;
 const CLOSE_TIMEOUT_MS = 3000;
 
 export default async function session(task: SessionTask): Promise<string> {
-  const s = new Session(task);
+  // Only this remote's transport: a worker that imported every plugin (and what their settings
+  // import) paid for it in memory all its life (~1.8 MB per remote when p2p's pulled in protomux).
+  const s = new Session(task, await loadTransport(task.spec.transport));
   const release = capturePrints((text) => s.log(`printed: ${text.trimEnd()}`));
   // Which OS thread is this remote's (top -H, /proc/<pid>/task/<tid>): where its CPU and wake-ups go.
   s.log(`runs in thread ${osThreadId()}`);
@@ -65,7 +67,6 @@ export class Session {
   private readonly port: MessagePort;
   private state: LifeState;
   private live: LiveSettings;
-  private readonly plugin: TransportPlugin | undefined;
   private transport: Promise<Transport> | undefined;
   private readonly objects: ObjectChecker;
   private readonly tracking: TrackingRefs;
@@ -95,13 +96,12 @@ export class Session {
 
   constructor(
     private readonly task: SessionTask,
-    /** Where transports are found: the registry, or a test's fakes. */
-    lookup: (name: string) => TransportPlugin | undefined = transportNamed,
+    /** The remote's transport (loadTransport in workers/transports.ts, or a test's fake); none: each connect fails. */
+    private readonly plugin: TransportPlugin | undefined,
   ) {
     this.port = task.port;
     this.live = task.live;
     const { spec, repo } = task;
-    this.plugin = lookup(spec.transport);
     this.state = initialState(task.initialMode, this.plugin?.network ?? true);
     // A transport with a shared endpoint always gets its link, even while the endpoint does not
     // run (a webhook receiver turned on later): the port comes when the endpoint starts.

@@ -83,12 +83,12 @@ test('settingsFromSshG: defaults, strict checking values, unsupported settings',
   const base = 'hostname 10.0.0.1\nport 22\nuser u\nstricthostkeychecking ask\nserveraliveinterval 0\nserveralivecountmax 3\nconnecttimeout none\nidentityagent none\n';
   const s = settingsFromSshG(base, 'h', {});
   assert.equal(s.strictHostKeyChecking, 'yes');
-  assert.equal(s.serverAliveInterval, 14, 'no interval set: ours');
-  assert.equal(s.keepaliveAnswerSeconds, 5, "ssh -G's CountMax 3 is ssh's default, not a choice");
+  assert.equal(s.serverAliveInterval, 16, 'no interval set: ours');
+  assert.equal(s.keepaliveAnswerSeconds, 3, "ssh -G's CountMax 3 is ssh's default, not a choice");
   assert.equal(s.connectTimeout, undefined);
   assert.equal(s.identityAgent, undefined);
   assert.deepEqual(s.unsupported, []);
-  assert.equal(settingsFromSshG('batchmode yes\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 14, "BatchMode's implicit 300 s");
+  assert.equal(settingsFromSshG('batchmode yes\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 16, "BatchMode's implicit 300 s");
   assert.equal(settingsFromSshG('batchmode no\nserveraliveinterval 300\n', 'h', {}).serverAliveInterval, 300);
   for (const [raw, want] of [['true', 'yes'], ['false', 'no'], ['accept-new', 'accept-new'], ['ask', 'yes']] as const) {
     assert.equal(settingsFromSshG(`stricthostkeychecking ${raw}\n`, 'h', {}).strictHostKeyChecking, want);

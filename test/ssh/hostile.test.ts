@@ -111,12 +111,12 @@ test('a stalled link (every server process frozen) is noticed by keepalive and r
   assert.ok(took >= 1500 && took <= 4500, `noticed after ${took} ms`);
 });
 
-test('by default a stall is noticed within 19 s: a keepalive after 14 s of silence, 5 s for its answer', () => {
+test('by default a stall is noticed within 19 s: a keepalive after 16 s of silence, 3 s for its answer', () => {
   const s = settingsFromSshG('hostname h\nport 22\nuser u\nserveraliveinterval 0\nserveralivecountmax 3\n', 'h', {});
   const { quietMs, answerMs } = keepaliveTiming(s);
   // Worst case: the link stalls right after the last thing heard.
   assert.equal(quietMs + answerMs, 19_000);
-  assert.ok(quietMs >= 2 * answerMs, 'the interval takes most of the budget: fewer wake-ups per idle remote');
+  assert.ok(quietMs >= 5 * answerMs, 'the interval takes most of the budget: fewer wake-ups per idle remote');
 });
 
 function tryKill(pid: number, signal: NodeJS.Signals): void {

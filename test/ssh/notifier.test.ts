@@ -49,7 +49,7 @@ test("an answering notifier's PING rides on the keepalive's ping once it is due 
   channel.emit('data', Buffer.from('PONG\n'));
   assert.ok(ride, 'once it answers, its PINGs ride on the keepalive');
   ride();
-  assert.equal(pings(), 1, 'not yet: the next keepalive ping (14 s) comes before the PING is due (60 s)');
+  assert.equal(pings(), 1, 'not yet: the next keepalive ping (16 s) comes before the PING is due (60 s)');
   keepalive.quietMs = 60_000; // as if the next keepalive ping came after the PING is due
   ride();
   assert.equal(pings(), 2, 'with the keepalive ping whose successor would come too late');

@@ -33,7 +33,7 @@ function harness(t: T, setup?: (fx: Fixture, fake: FakeRemote) => void) {
     port: channel.port2,
     initialMode: 'running',
   };
-  const session = new Session(task, (name) => (name === 'fake' ? fake.plugin : undefined));
+  const session = new Session(task, fake.plugin);
   const running = session.run();
   const lines = () =>
     messages.flatMap((m) => (m.type === 'emit' ? [m.line === 'DONESYNCING' ? `DONESYNCING ${m.ok ? 1 : 0}` : m.line] : []));

@@ -95,6 +95,12 @@ export class HeldConnection implements Connection {
   private notifier: RunningNotifier | undefined;
   private poller: Poller | undefined;
   private provenTimer: NodeJS.Timeout | undefined;
+  /**
+   * The notifier's condition is reported clear on this connection, and nothing raised it since:
+   * each PONG (one a minute) need not say so again. Every message to the coordinator wakes its
+   * thread, and an idle daemon's main thread then woke once a minute per remote for nothing.
+   */
+  notifierClear = false;
   /** Listing at the poll interval beside a notifier that has not answered a PING (yet). */
   private safetyNet: Poller | undefined;
   /** When its next listing is due; shown in status once the notifier turned out mute. */
@@ -145,8 +151,10 @@ export class HeldConnection implements Connection {
         notifierCommand(options.notifier, url.path),
         {
           changed: (shas) => events.changed({ kind: 'shas', shas }),
-          garbage: (line) =>
-            events.condition(NOTIFIER, `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`),
+          garbage: (line) => {
+            held.notifierClear = false;
+            events.condition(NOTIFIER, `the notifier on ${url.host} sent a line that is not READY or CHANGED: ${JSON.stringify(line.slice(0, 120))}`);
+          },
           answered: () => {
             if (!held.answering) events.watching('notifier (answers PING)');
             held.answering = true;
@@ -210,7 +218,8 @@ export class HeldConnection implements Connection {
   /** The notifier worked long enough, or answered a PING: what was said about it is over. */
   private notifierProven(): void {
     clearTimeout(this.provenTimer);
-    if (this.closing || !this.notifier) return;
+    if (this.closing || !this.notifier || this.notifierClear) return;
+    this.notifierClear = true;
     this.events.condition(NOTIFIER, null);
   }
 
