@@ -20,6 +20,7 @@ import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
+import { mark } from './timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { advertisable, PeerConnection } from './wire.js';
@@ -225,6 +226,7 @@ class PeerNode {
 
   /** Our refs moved: tell each peer about the ones that are its (our tracking refs of it), then offer ours. */
   private localChange(refs: Map<string, string>): void {
+    mark('watch');
     for (const [key, held] of this.held) {
       const mine = new FetchRefspecs(this.wantsFor(key));
       const have = [...refs].filter(([ref]) => mine.isDestination(ref));
@@ -254,6 +256,7 @@ class PeerNode {
       refs: (refs) => {
         const held = this.held.get(conn.key);
         if (held?.conn !== conn) return;
+        mark('offer-heard');
         // Only refs we fetch from it can make us fetch: the rest is no business of ours.
         const mine = new FetchRefspecs(this.wantsFor(conn.key));
         const wanted = refs.filter(([ref]) => mine.destination(ref) !== undefined);
@@ -290,6 +293,7 @@ class PeerNode {
         const active = this.sessions.get(key) ?? 0;
         if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
         this.sessions.set(key, active + 1);
+        mark('serve-start');
         this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
         serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
           const n = (this.sessions.get(key) ?? 1) - 1;
@@ -348,7 +352,9 @@ class PeerNode {
       buckets: this.offerBuckets,
       refillMs: DEFAULT_BUCKET.refillMs,
       forward: (refs) => {
-        if (this.held.get(key)?.conn === conn) this.say({ type: 'refs', key, refs });
+        if (this.held.get(key)?.conn !== conn) return;
+        mark('offer-passed');
+        this.say({ type: 'refs', key, refs });
       },
       log: (text) => this.say({ type: 'log', text: `offers from ${fingerprint(key)}: ${text}` }),
     });
@@ -444,7 +450,10 @@ class PeerNode {
         out.push([ref, sha]);
       }
       held.conn.sendRefs(out);
-      if (out.length) told++;
+      if (out.length) {
+        told++;
+        mark('offer-sent');
+      }
     }
     return told;
   }
@@ -469,6 +478,7 @@ class PeerNode {
     const held = this.held.get(peer);
     if (!held) throw new Error('the link to the peer went away');
     const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2 });
+    mark('session-open');
     // Whatever the session was (a fetch, a listing): did it bring what the peer offered before it?
     const judged = held.offers.sessionStarted();
     if (judged.size) pipe.once('close', () => void this.judge(peer, held, judged));
