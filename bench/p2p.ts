@@ -45,13 +45,15 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
       const committedAt = performance.timeOrigin + performance.now();
       const sha = commit(b, `bench ${i}`);
       const committed = performance.now();
+      let done: number;
       for (let seen = from; ; ) {
         await da.waitFor('DONESYNCING b 1', { from: seen, timeoutMs: 10_000 });
+        done = performance.now(); // when the line came, as the ssh section takes it: checking costs a git
         seen = da.lines.indexOf('DONESYNCING b 1', seen) + 1;
         if (execFileSync('git', ['rev-parse', 'refs/remotes/b/main'], { cwd: a, encoding: 'utf8' }).trim() === sha) break;
       }
-      samples.push(performance.now() - committed);
-      windows.push([committedAt, performance.timeOrigin + performance.now()]);
+      samples.push(done - committed);
+      windows.push([committedAt, performance.timeOrigin + done]);
     }
     report(`peer: commit on B to fetched on A over the held link, median of ${samplesWanted}`, spread(samples));
     stageReport(readFileSync(marks, 'utf8'), windows);
@@ -66,55 +68,65 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
   }
 }
 
-/** Stages in path order: [mark, what the time up to it was spent on]. */
+/** Stages, by their mark: what the time up to the mark was spent on. */
 const STAGES: [string, string][] = [
   ['watch', 'B: git commit writes the ref, B\'s ref watcher notices it'],
   ['offer-sent', 'B: offer sent on the held link'],
   ['offer-heard', 'A: offer heard by A\'s node (the link)'],
   ['offer-passed', 'A: offer gate passes it on'],
   ['offer-at-worker', 'A: endpoint -> the remote\'s worker'],
-  ['fetch-start', 'A: fetch decision (tracking, cat-file), git fetch spawned'],
-  ['helper-spawned', 'A: git fetch starts git-remote-p2p (process start)'],
-  ['helper-main', 'A: helper start-up (Node, modules)'],
-  ['lend-request', 'A: helper asks the node for a session (git config, socket)'],
+  ['fetch-start', 'A: fetch decision (tracking, cat-file): git fetch spawned'],
+  ['helper-spawned', 'A: git fetch starts git-remote-p2p (Node helper only)'],
+  ['helper-main', 'A: Node helper start-up (Node, modules)'],
+  ['lend-request', 'A: git fetch + helper ask the node for a session'],
   ['serve-start', 'B: session channel opened on the held link'],
   ['session-open', 'A: session accepted (back over the link)'],
-  ['helper-connected', 'A: helper has its session'],
-  ['upload-pack-first-byte', 'B: upload-pack started, its advertisement'],
+  ['helper-connected', 'A: Node helper has its session'],
+  ['upload-pack-first-byte', 'B: upload-pack started (spawn), first byte'],
   ['advertised', 'B: guard decides the shown set, advertises'],
-  ['request-heard', 'B: A\'s git reads the listing, sends its wants'],
+  ['request-heard', 'B: A\'s git read the listing, sent its wants'],
   ['upload-pack-exit', 'B: guard + upload-pack negotiate, pack sent, exits'],
-  ['fetched', 'A: index-pack, update-ref, fetch ends, DONESYNCING'],
+  ['watch#2', 'A: index-pack --strict, connectivity, update-ref (A\'s watcher)'],
+  ['fetched', 'A: git fetch ends (helper exit), DONESYNCING'],
 ];
 
-/** Per commit, each stage's first mark in its window; medians of the steps between them. */
+/**
+ * Per commit, each stage's first mark in its window (`stage#2` its second: the watch on A after
+ * B's). Printed in the order of their median time since the commit, each with the step from the
+ * one before: stages that overlap (a session opened ahead of the fetch) show where they fall.
+ */
 function stageReport(text: string, windows: [number, number][]): void {
   const marks = text.split('\n').filter(Boolean).map((line) => {
     const [at, , stage] = line.split(' ');
     return { at: Number(at), stage: stage! };
   });
-  const steps = new Map<string, number[]>();
   const offsets = new Map<string, number[]>();
+  const extra = new Map<string, number>();
   for (const [start, end] of windows) {
     const first = new Map<string, number>();
-    for (const m of marks) if (m.at >= start && m.at <= end && !first.has(m.stage)) first.set(m.stage, m.at);
+    for (const m of marks) {
+      if (m.at < start || m.at > end) continue;
+      let name = m.stage;
+      for (let n = 2; first.has(name); n++) name = `${m.stage}#${n}`;
+      first.set(name, m.at);
+    }
     first.set('fetched', end);
-    let previous = start;
-    for (const [stage] of STAGES) {
-      const at = first.get(stage);
-      if (at === undefined) continue;
-      (steps.get(stage) ?? steps.set(stage, []).get(stage)!).push(at - previous);
-      (offsets.get(stage) ?? offsets.set(stage, []).get(stage)!).push(at - start);
-      previous = at;
+    for (const [name, at] of first) {
+      if (!STAGES.some(([s]) => s === name)) extra.set(name, (extra.get(name) ?? 0) + 1);
+      else (offsets.get(name) ?? offsets.set(name, []).get(name)!).push(at - start);
     }
   }
-  report('peer: where the time goes (median step, median time since commit)', `${windows.length} commits`);
-  for (const [stage, what] of STAGES) {
-    const s = steps.get(stage);
-    if (!s) continue;
-    const seen = s.length < windows.length ? ` [in ${s.length}/${windows.length}]` : '';
-    report(`  ${what}`, `${median(s).toFixed(1).padStart(6)} ms  @${median(offsets.get(stage)!).toFixed(1).padStart(6)} ms${seen}`);
+  report('peer: where the time goes (step, median time since commit)', `${windows.length} commits`);
+  const rows = STAGES.filter(([stage]) => offsets.has(stage)).map(([stage, what]) => ({ what, at: median(offsets.get(stage)!), n: offsets.get(stage)!.length }));
+  rows.sort((x, y) => x.at - y.at);
+  let previous = 0;
+  for (const { what, at, n } of rows) {
+    const seen = n < windows.length ? ` [in ${n}/${windows.length}]` : '';
+    report(`  ${what}`, `${(at - previous).toFixed(1).padStart(6)} ms  @${at.toFixed(1).padStart(6)} ms${seen}`);
+    previous = at;
   }
+  // A stage seen more often than once per commit (a second session: git reconnecting, say).
+  for (const [name, n] of extra) report(`  also marked: ${name}`, `in ${n}/${windows.length} commits`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchP2p();
