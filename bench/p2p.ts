@@ -3,8 +3,15 @@
 // one peer node (the child process the p2p endpoint runs).
 //
 //   node dist/bench/p2p.js   (measures the ssh figure first; `npm run bench` passes its own)
+//
+// Where the time goes: the daemons run with GRD_P2P_TIMING set, so the peer nodes, the remote's
+// worker and git-remote-p2p mark each stage (workers/p2p/timing.ts); per commit, each stage's
+// first mark after it is read back, and the medians are printed in path order.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../test/support/git.js';
 import { commit } from '../test/support/git.js';
 import { logged, twoPeers } from '../test/p2p/support.js';
 import { memoryOf } from './procfs.js';
@@ -19,21 +26,37 @@ import { benchSshLatency } from './ssh.js';
 export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void> {
   sshMs ??= await benchSshLatency();
   const cleanups: (() => unknown)[] = [];
+  const dir = tempDir('grd-bench-p2p-');
+  cleanups.push(() => dir.cleanup());
+  const marks = join(dir.path, 'stages');
+  writeFileSync(marks, '');
+  const before = process.env.GRD_P2P_TIMING;
+  process.env.GRD_P2P_TIMING = marks; // the daemons inherit it
   try {
     const { a, b, da } = await twoPeers({ after: (fn) => cleanups.push(fn) });
+    if (before === undefined) delete process.env.GRD_P2P_TIMING;
+    else process.env.GRD_P2P_TIMING = before;
     const samples: number[] = [];
+    const windows: [number, number][] = [];
     for (let i = 0; i < samplesWanted; i++) {
+      await new Promise((r) => setTimeout(r, 100)); // a quiet gap, as the ssh section has
       const from = da.lines.length;
+      // Committed: taken before `git commit` starts, as git writes the ref at its very end.
+      const committedAt = performance.timeOrigin + performance.now();
       const sha = commit(b, `bench ${i}`);
       const committed = performance.now();
+      let done: number;
       for (let seen = from; ; ) {
         await da.waitFor('DONESYNCING b 1', { from: seen, timeoutMs: 10_000 });
+        done = performance.now(); // when the line came, as the ssh section takes it: checking costs a git
         seen = da.lines.indexOf('DONESYNCING b 1', seen) + 1;
         if (execFileSync('git', ['rev-parse', 'refs/remotes/b/main'], { cwd: a, encoding: 'utf8' }).trim() === sha) break;
       }
-      samples.push(performance.now() - committed);
+      samples.push(done - committed);
+      windows.push([committedAt, performance.timeOrigin + done]);
     }
     report(`peer: commit on B to fetched on A over the held link, median of ${samplesWanted}`, spread(samples));
+    stageReport(readFileSync(marks, 'utf8'), windows);
     if (sshMs === undefined) report('peer: ratio to ssh push-to-fetched (target <= 1.30)', 'not measured: no ssh figure in this run');
     else report(`peer: ratio to ssh push-to-fetched in this run (${sshMs.toFixed(1)} ms; target <= 1.30)`, verdict(median(samples) / sshMs, 1.3));
     const pid = Number(/peer node up \(pid (\d+)\)/.exec(await logged(da, /peer node up \(pid \d+\)/))![1]);
@@ -43,6 +66,67 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
+}
+
+/** Stages, by their mark: what the time up to the mark was spent on. */
+const STAGES: [string, string][] = [
+  ['watch', 'B: git commit writes the ref, B\'s ref watcher notices it'],
+  ['offer-sent', 'B: offer sent on the held link'],
+  ['offer-heard', 'A: offer heard by A\'s node (the link)'],
+  ['offer-passed', 'A: offer gate passes it on'],
+  ['offer-at-worker', 'A: endpoint -> the remote\'s worker'],
+  ['fetch-start', 'A: fetch decision (tracking, cat-file): git fetch spawned'],
+  ['helper-spawned', 'A: git fetch starts git-remote-p2p (Node helper only)'],
+  ['helper-main', 'A: Node helper start-up (Node, modules)'],
+  ['lend-request', 'A: git fetch + helper ask the node for a session'],
+  ['serve-start', 'B: session channel opened on the held link'],
+  ['session-open', 'A: session accepted (back over the link)'],
+  ['helper-connected', 'A: Node helper has its session'],
+  ['upload-pack-first-byte', 'B: upload-pack started (spawn), first byte'],
+  ['advertised', 'B: guard decides the shown set, advertises'],
+  ['request-heard', 'B: A\'s git read the listing, sent its wants'],
+  ['upload-pack-exit', 'B: guard + upload-pack negotiate, pack sent, exits'],
+  ['watch#2', 'A: index-pack --strict, connectivity, update-ref (A\'s watcher)'],
+  ['fetched', 'A: git fetch ends (helper exit), DONESYNCING'],
+];
+
+/**
+ * Per commit, each stage's first mark in its window (`stage#2` its second: the watch on A after
+ * B's). Printed in the order of their median time since the commit, each with the step from the
+ * one before: stages that overlap (a session opened ahead of the fetch) show where they fall.
+ */
+function stageReport(text: string, windows: [number, number][]): void {
+  const marks = text.split('\n').filter(Boolean).map((line) => {
+    const [at, , stage] = line.split(' ');
+    return { at: Number(at), stage: stage! };
+  });
+  const offsets = new Map<string, number[]>();
+  const extra = new Map<string, number>();
+  for (const [start, end] of windows) {
+    const first = new Map<string, number>();
+    for (const m of marks) {
+      if (m.at < start || m.at > end) continue;
+      let name = m.stage;
+      for (let n = 2; first.has(name); n++) name = `${m.stage}#${n}`;
+      first.set(name, m.at);
+    }
+    first.set('fetched', end);
+    for (const [name, at] of first) {
+      if (!STAGES.some(([s]) => s === name)) extra.set(name, (extra.get(name) ?? 0) + 1);
+      else (offsets.get(name) ?? offsets.set(name, []).get(name)!).push(at - start);
+    }
+  }
+  report('peer: where the time goes (step, median time since commit)', `${windows.length} commits`);
+  const rows = STAGES.filter(([stage]) => offsets.has(stage)).map(([stage, what]) => ({ what, at: median(offsets.get(stage)!), n: offsets.get(stage)!.length }));
+  rows.sort((x, y) => x.at - y.at);
+  let previous = 0;
+  for (const { what, at, n } of rows) {
+    const seen = n < windows.length ? ` [in ${n}/${windows.length}]` : '';
+    report(`  ${what}`, `${(at - previous).toFixed(1).padStart(6)} ms  @${at.toFixed(1).padStart(6)} ms${seen}`);
+    previous = at;
+  }
+  // A stage seen more often than once per commit (a second session: git reconnecting, say).
+  for (const [name, n] of extra) report(`  also marked: ${name}`, `in ${n}/${windows.length} commits`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchP2p();

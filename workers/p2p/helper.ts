@@ -21,6 +21,7 @@ import { repositoryOrUserIdentity } from './identity.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { checkArrived, gitChecksFetches, snapshotObjects, strictArgument, type ObjectSnapshot } from './received.js';
 import { dhtOptions, readSettings } from './settings.js';
+import { mark } from './timing.js';
 
 /** How long a session may take to open (remotedaemon.p2p.connectTimeout, in seconds). */
 const DEFAULT_CONNECT_TIMEOUT_S = 30;
@@ -52,6 +53,8 @@ function readLine(): string | undefined {
 }
 
 async function main(): Promise<void> {
+  mark('helper-spawned', performance.timeOrigin);
+  mark('helper-main');
   const url = process.argv[3] ?? process.argv[2] ?? '';
   const key = keyOf(url);
   if (!key) die(`${url} is not a peer address (p2p:// and a key)`);
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
       const seconds = connectTimeoutSeconds(config);
       const timer = setTimeout(() => die(`no session with peer ${fingerprint(key)} within ${seconds} s (remotedaemon.p2p.connectTimeout)`), seconds * 1000);
       const stream = await open(common, config, key);
+      mark('helper-connected');
       clearTimeout(timer);
       process.stdout.write('\n');
       return splice(stream, fromGit, check);

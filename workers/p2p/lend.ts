@@ -1,13 +1,17 @@
 // The peer node lends its held links to `git-remote-p2p` through a unix socket in the repository's
 // `remote-daemon/` directory (0700: only this user reaches it): the helper writes one JSON line
 // naming the peer, the node answers `ok` and the socket becomes that git session's byte stream,
-// or answers `error <why>` and closes.
+// or answers `error <why>` and closes. A request with `"answer":"git"` (the thin helper the
+// daemon's own fetches run, held/git-remote-p2p, which relays git's bytes as they are) is answered
+// as git expects the answer to `connect`: an empty line when the session is open, else one line
+// saying why not (git fails on it, printing it).
 
 import { unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { fingerprint } from './address.js';
 import type { FromNode } from './nodeapi.js';
 import type { ChannelPipe } from './pipe.js';
+import { mark } from './timing.js';
 
 const MAX_REQUEST = 4096;
 /** A helper that connects and says nothing is not worth a socket for longer than this. */
@@ -45,6 +49,7 @@ function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<Ch
       if (header.length > MAX_REQUEST) socket.destroy();
       return;
     }
+    mark('lend-request');
     socket.off('data', onData);
     socket.pause();
     const rest = header.subarray(nl + 1);
@@ -57,17 +62,20 @@ function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<Ch
 async function lend(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): Promise<void> {
   let pipe: ChannelPipe;
   let peer: string;
+  let forGit = false;
   try {
-    const request = JSON.parse(line) as { peer?: unknown; v2?: unknown };
+    const request = JSON.parse(line) as { peer?: unknown; v2?: unknown; answer?: unknown };
+    forGit = request.answer === 'git';
     if (typeof request.peer !== 'string' || !/^[0-9a-f]{64}$/.test(request.peer)) throw new Error('bad request');
     peer = request.peer;
     pipe = await open(peer, request.v2 === true);
   } catch (err) {
-    socket.end(`error ${(err as Error).message}\n`);
+    const why = (err as Error).message.replace(/[\r\n]+/g, ' ');
+    socket.end(forGit ? `git-remote-p2p: no session with the peer: ${why}\n` : `error ${why}\n`);
     return;
   }
   socket.setTimeout(0);
-  socket.write('ok\n');
+  socket.write(forGit ? '\n' : 'ok\n');
   say({ type: 'log', text: `git fetch goes over the held link to ${fingerprint(peer)}` });
   socket.pipe(pipe);
   pipe.pipe(socket);

@@ -20,6 +20,7 @@ import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelPipe } from './pipe.js';
 import { serveUploadPack } from './serve.js';
+import { mark } from './timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { advertisable, PeerConnection } from './wire.js';
@@ -45,6 +46,13 @@ const ENTRY_OVERHEAD = 64;
  * connection) and a link from the peer's restart while the old one times out. More are refused.
  */
 export const CONNECTIONS_PER_KEY = 6;
+/**
+ * An offer passed on to our remotes opens a git session to the peer at once, while our worker
+ * starts `git fetch` (~50 ms or more before it asks for one): the peer's upload-pack starts and
+ * advertises meanwhile, and the fetch is handed that session. Unclaimed for this long, it is
+ * closed (the offer needed no fetch: we had it already).
+ */
+const WARM_SESSION_MS = 2000;
 
 interface Held {
   conn: PeerConnection;
@@ -64,6 +72,8 @@ interface Held {
   bytes: number;
   urlBytes: number;
   offers: OfferGate;
+  /** A session opened ahead of the fetch an offer will cause; the next session asked for takes it. */
+  warm?: { pipe: Promise<ChannelPipe | undefined>; timer: NodeJS.Timeout };
 }
 
 class PeerNode {
@@ -225,6 +235,7 @@ class PeerNode {
 
   /** Our refs moved: tell each peer about the ones that are its (our tracking refs of it), then offer ours. */
   private localChange(refs: Map<string, string>): void {
+    mark('watch');
     for (const [key, held] of this.held) {
       const mine = new FetchRefspecs(this.wantsFor(key));
       const have = [...refs].filter(([ref]) => mine.isDestination(ref));
@@ -254,6 +265,7 @@ class PeerNode {
       refs: (refs) => {
         const held = this.held.get(conn.key);
         if (held?.conn !== conn) return;
+        mark('offer-heard');
         // Only refs we fetch from it can make us fetch: the rest is no business of ours.
         const mine = new FetchRefspecs(this.wantsFor(conn.key));
         const wanted = refs.filter(([ref]) => mine.destination(ref) !== undefined);
@@ -290,6 +302,7 @@ class PeerNode {
         const active = this.sessions.get(key) ?? 0;
         if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
         this.sessions.set(key, active + 1);
+        mark('serve-start');
         this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
         serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
           const n = (this.sessions.get(key) ?? 1) - 1;
@@ -313,6 +326,7 @@ class PeerNode {
       const held = this.held.get(conn.key);
       if (held?.conn !== conn) return;
       held.offers.close();
+      this.coolDown(held);
       this.held.delete(conn.key);
       this.say({ type: 'down', key: conn.key, reason: 'the link to the peer was lost' });
     });
@@ -348,7 +362,10 @@ class PeerNode {
       buckets: this.offerBuckets,
       refillMs: DEFAULT_BUCKET.refillMs,
       forward: (refs) => {
-        if (this.held.get(key)?.conn === conn) this.say({ type: 'refs', key, refs });
+        if (this.held.get(key)?.conn !== conn) return;
+        mark('offer-passed');
+        this.say({ type: 'refs', key, refs });
+        this.warmUp(key);
       },
       log: (text) => this.say({ type: 'log', text: `offers from ${fingerprint(key)}: ${text}` }),
     });
@@ -444,7 +461,10 @@ class PeerNode {
         out.push([ref, sha]);
       }
       held.conn.sendRefs(out);
-      if (out.length) told++;
+      if (out.length) {
+        told++;
+        mark('offer-sent');
+      }
     }
     return told;
   }
@@ -463,12 +483,54 @@ class PeerNode {
     this.say({ type: 'log', text: `CHANGED ${[...wanted].join(' ')}: offered to ${told} peer${told === 1 ? '' : 's'}` });
   }
 
+  /** Opens a session to `key` ahead of the fetch its offer causes (see WARM_SESSION_MS). */
+  private warmUp(key: string): void {
+    const held = this.held.get(key);
+    if (!held || held.warm) return;
+    const pipe = held.conn.openSession({ service: 'git-upload-pack', v2: true }).then(
+      (p) => {
+        p.on('error', () => {}); // unclaimed, nobody else listens; a claimed one is the helper's
+        return p;
+      },
+      () => undefined, // refused (too many sessions, say): the fetch opens its own
+    );
+    const timer = setTimeout(() => {
+      if (held.warm?.pipe !== pipe) return;
+      held.warm = undefined;
+      void pipe.then((p) => p?.destroy());
+    }, WARM_SESSION_MS);
+    timer.unref();
+    held.warm = { pipe, timer };
+  }
+
+  /** Closes a session opened ahead that nobody claimed. */
+  private coolDown(held: Held): void {
+    const warm = held.warm;
+    if (!warm) return;
+    held.warm = undefined;
+    clearTimeout(warm.timer);
+    void warm.pipe.then((p) => p?.destroy());
+  }
+
+  /** The session opened ahead, if it is still fresh; else undefined (and it is closed). */
+  private async claimWarm(held: Held, v2: boolean): Promise<ChannelPipe | undefined> {
+    const warm = held.warm;
+    if (!warm || !v2) return undefined; // opened as v2 asks (served as v0 either way)
+    held.warm = undefined;
+    clearTimeout(warm.timer);
+    const pipe = await warm.pipe;
+    if (pipe?.fresh) return pipe;
+    pipe?.destroy();
+    return undefined;
+  }
+
   /** A git session to a peer over its held link (dialled if need be), for git-remote-p2p. */
   private async session(peer: string, v2: boolean): Promise<ChannelPipe> {
     await this.ensureLink(peer);
     const held = this.held.get(peer);
     if (!held) throw new Error('the link to the peer went away');
-    const pipe = await held.conn.openSession({ service: 'git-upload-pack', v2 });
+    const pipe = (await this.claimWarm(held, v2)) ?? (await held.conn.openSession({ service: 'git-upload-pack', v2 }));
+    mark('session-open');
     // Whatever the session was (a fetch, a listing): did it bring what the peer offered before it?
     const judged = held.offers.sessionStarted();
     if (judged.size) pipe.once('close', () => void this.judge(peer, held, judged));

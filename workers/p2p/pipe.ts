@@ -50,6 +50,11 @@ export class ChannelPipe extends Duplex {
   /** The peer said it is done sending: what it sent is still ours to read after its channel closes. */
   private endReceived = false;
 
+  /** Neither side has ended or broken it yet: a session someone could still start using. */
+  get fresh(): boolean {
+    return !this.endReceived && !this.destroyed && !this.writableEnded && !this.channel.closed;
+  }
+
   /** The channel closed under us: before the peer's end that is a broken session, after it is normal. */
   channelClosed(): void {
     if (this.destroyed) return;

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import type { Transform } from 'node:stream';
 import { advertisementFilter, Refused, requestFilter } from './guard.js';
 import type { ChannelPipe } from './pipe.js';
+import { mark, timing } from './timing.js';
 import { reachableFrom, type ShownRefs } from './shown.js';
 
 /** Seconds of silence after which upload-pack gives up (its own --timeout). */
@@ -63,6 +64,12 @@ export function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: Sh
   failed(advertised, 'upload-pack');
   pipe.pipe(request).pipe(child.stdin);
   child.stdout.pipe(advertised).pipe(pipe);
+  if (timing) {
+    // Added after the pipes: they see the same chunks and change no flow.
+    child.stdout.once('data', () => mark('upload-pack-first-byte'));
+    advertised.once('data', () => mark('advertised'));
+    request.once('data', () => mark('request-heard'));
+  }
   // The peer went away or is done (ls-remote hangs up after the listing): not worth a log line.
   let hungUp = false;
   const hangUp = () => {
@@ -79,6 +86,7 @@ export function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: Sh
       resolve();
     });
     child.on('close', (code, signal) => {
+      mark('upload-pack-exit');
       if (code === 0 || hungUp || refused) return resolve();
       log(`git upload-pack ended with ${signal ?? code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
       resolve();

@@ -1,6 +1,7 @@
 // A p2p remote's worker side. The held link belongs to the daemon's peer node (endpoint.ts); this
 // asks for it to be up, hears the peer's change notices, and fetches through `git-remote-p2p`,
-// which borrows the node's link through its unix socket.
+// which borrows the node's link through its unix socket: the thin one in held/ (sh and socat, no
+// Node start-up per fetch), which hands anything it does not know to the full one in bin/.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +9,9 @@ import { findGitDir } from '../local/transport.js';
 import { run } from '../children.js';
 import type { TransportContext } from '../plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import { keyOf } from './address.js';
 import { socketPath } from './nodeapi.js';
+import { mark } from './timing.js';
 
 export type ToP2pEndpoint = { type: 'dial' };
 
@@ -27,6 +30,8 @@ const DIAL_ANSWER_MS = 45_000;
 
 /** bin/, where `git-remote-p2p` is: git must find it whatever PATH the daemon was started with. */
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
+/** The thin git-remote-p2p for the daemon's own fetches (source tree, not dist/: it is sh). */
+const HELD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'workers', 'p2p', 'held');
 
 export function create({ spec, repo, endpoint, reachable }: TransportContext): Transport {
   const socket = socketPath(findGitDir(repo.gitDir));
@@ -37,8 +42,15 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
     if (m.type === 'reachable') reachable?.('the DHT answers again');
     else if (m.type === 'up') reachable?.('the peer linked to us');
   });
+  const peer = keyOf(spec.url);
   const plan: FetchPlan = {
-    env: { PATH: `${BIN}:${process.env.PATH ?? ''}`, GRD_P2P_SOCKET: socket },
+    env: {
+      PATH: `${peer ? `${HELD}:` : ''}${BIN}:${process.env.PATH ?? ''}`,
+      GRD_P2P_SOCKET: socket,
+      GRD_P2P_URL: spec.url,
+      GRD_P2P_PEER: peer ?? '',
+      GRD_P2P_FALLBACK: join(BIN, 'git-remote-p2p'),
+    },
     // Whatever a peer sends is checked before it lands: a peer is a person's laptop, not a forge.
     gitArgs: ['-c', 'transfer.fsckObjects=true'],
   };
@@ -85,7 +97,9 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
               if (connected) end(new Error(m.reason));
               return;
             case 'refs':
-              if (connected) events.changed({ kind: 'refs', refs: new Map(m.refs) });
+              if (!connected) return;
+              mark('offer-at-worker');
+              events.changed({ kind: 'refs', refs: new Map(m.refs) });
           }
         });
         const onAbort = () => {
@@ -96,7 +110,10 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
         const connection: Connection = {
           done,
           listRefs: () => listRefs(spec.url, plan, repo.cwd),
-          fetchPlan: async () => plan,
+          fetchPlan: async () => {
+            mark('fetch-start');
+            return plan;
+          },
           async close() {
             end();
           },
