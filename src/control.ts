@@ -3,7 +3,7 @@
 // both use them.
 
 import type { Readable, Writable } from 'node:stream';
-import { BoundedLines } from './kit/lines.js';
+import { BoundedLines } from '../shared/kit/lines.js';
 import { MAX_LINE_BYTES, formatEmitted, parseConsumed, type Consumed, type Emitted } from './protocol.js';
 
 export interface ControlInputOptions {

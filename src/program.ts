@@ -4,7 +4,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { registerP2p } from './commands/p2p.js';
+import { registerP2p } from '../workers/p2p/commands.js';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { servedUrls } from '../workers/registry.js';
 import { ControlOutput } from './control.js';

@@ -5,7 +5,7 @@
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { Piscina } from 'piscina';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../shared/backoff.js';
 
 /** How long a task gets to stop cleanly before its thread is terminated. */
 export const STOP_GRACE_MS = 1200;

@@ -2,11 +2,11 @@
 // names it gives, the worker loads the one a remote names. Adding a transport is one folder with
 // a plugin.ts and one line here.
 
-import { urlKind } from '../src/kit/url.js';
+import { urlKind } from '../shared/kit/url.js';
 import { httpPlugin } from './http/plugin.js';
 import { localPlugin } from './local/plugin.js';
 import { p2pPlugin } from './p2p/plugin.js';
-import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
+import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from '../shared/plugin.js';
 import { sshPlugin } from './ssh/plugin.js';
 import { xmppCarrier } from './xmpp/plugin.js';
 

@@ -2,11 +2,11 @@
 // disk, a USB drive, NFS). "Connected" means its refs are being watched with inotify.
 
 import { join } from 'node:path';
-import { asGitDir, commonDirOf } from '../../src/kit/gitdir.js';
-import { localPath } from '../../src/gitconfig.js';
-import { watchRefs } from '../../src/refs/watcher.js';
-import type { TransportContext } from '../plugin.js';
-import type { Connection, RefMap, Transport, TransportEvents } from '../transport.js';
+import { asGitDir, commonDirOf } from '../../shared/kit/gitdir.js';
+import { localPath } from '../../shared/gitconfig.js';
+import { watchRefs } from '../../shared/refs/watcher.js';
+import type { TransportContext } from '../../shared/plugin.js';
+import type { Connection, RefMap, Transport, TransportEvents } from '../../shared/transport.js';
 import { run } from '../children.js';
 
 export function create({ spec, repo }: TransportContext): Transport {

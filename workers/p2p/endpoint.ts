@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { findGitDir } from '../local/transport.js';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../plugin.js';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 import { decodeNotice } from '../notice/format.js';
 import { NoticeHub } from '../notice/hub.js';
 import { keyOf } from './address.js';

@@ -14,7 +14,7 @@ import { readFileSync, readSync } from 'node:fs';
 import { connect as connectSocket, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { last, parseConfigList, type GitConfig } from '../../src/gitconfig.js';
+import { last, parseConfigList, type GitConfig } from '../../shared/gitconfig.js';
 import { findGitDir } from '../local/transport.js';
 import { addressOf, fingerprint, keyOf } from './address.js';
 import { repositoryOrUserIdentity } from './identity.js';

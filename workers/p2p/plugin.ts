@@ -1,7 +1,7 @@
 // Peers: `p2p://<key>` remotes, reached over hyperdht through the daemon's one peer node (a shared
 // endpoint that runs the node in a child process of its own: see endpoint.ts).
 
-import type { TransportPlugin } from '../plugin.js';
+import type { TransportPlugin } from '../../shared/plugin.js';
 import { keyOf } from './address.js';
 import { readSettings } from './settings.js';
 

@@ -10,8 +10,8 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname as localHostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
 import spawn from 'nano-spawn';
-import { ShellSyntaxError, splitShellWords } from '../../src/kit/shell.js';
-import { bracketEnd, SSH_SCHEMES, urlKind } from '../../src/kit/url.js';
+import { ShellSyntaxError, splitShellWords } from '../../shared/kit/shell.js';
+import { bracketEnd, SSH_SCHEMES, urlKind } from '../../shared/kit/url.js';
 
 /** Where to connect, before ssh_config is applied. */
 export interface SshTarget {

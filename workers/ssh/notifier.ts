@@ -17,9 +17,9 @@
 // (handlers.mute) rather than trust a channel that may be wedged.
 
 import { classifyRefusal, type Refusal } from './fallback.js';
-import { BoundedLines } from '../../src/kit/lines.js';
-import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { BoundedLines } from '../../shared/kit/lines.js';
+import { parseNotifyLine, PING_LINE } from '../../shared/notifywire.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 import type { ChannelQueue } from './channels.js';
 
 /**

@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { client, jid as parseJid, xml, type Client, type Element } from '@xmpp/client';
 import { StringDecoder } from 'node:string_decoder';
-import { backoffDelay } from '../../src/backoff.js';
-import { describeNetError } from '../../src/kit/neterror.js';
+import { backoffDelay } from '../../shared/backoff.js';
+import { describeNetError } from '../../shared/kit/neterror.js';
 import { STANZAS, StanzaFilter, type Skipped } from './stanzafilter.js';
 
 /** Our presence marker and the notice element, one namespace per notice format version. */

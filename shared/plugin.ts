@@ -4,9 +4,9 @@
 // (ssh2 and friends) is loaded only inside the workers that need it.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { GitConfig } from '../src/gitconfig.js';
-import type { UrlKind } from '../src/kit/url.js';
-import type { LiveSettings, RemoteSpec, RepoInfo } from '../src/workerapi.js';
+import type { GitConfig } from './gitconfig.js';
+import type { UrlKind } from './kit/url.js';
+import type { LiveSettings, RemoteSpec, RepoInfo } from './workerapi.js';
 import type { Transport } from './transport.js';
 
 /** What a plugin may read while the coordinator builds one remote's spec from git's config. */

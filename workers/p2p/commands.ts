@@ -4,8 +4,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { addressOf, fingerprint, keyOf } from '../../workers/p2p/address.js';
-import { DEFAULT_BOOTSTRAP_PORT } from '../../workers/p2p/bootstrap.js';
+import { addressOf, fingerprint, keyOf } from './address.js';
+import { DEFAULT_BOOTSTRAP_PORT } from './bootstrap.js';
 
 export function registerP2p(program: Command): void {
   const p2p = program.command('p2p').description('peers: this repository\'s address and pairing with another repository');
@@ -46,7 +46,7 @@ export function registerP2p(program: Command): void {
 
 async function bootstrap(options: { host: string; port: string }): Promise<void> {
   if (!/^\d{1,5}$/.test(options.port)) throw new Error(`--port must be a port number (1-65535), got ${JSON.stringify(options.port)}`);
-  const { startBootstrapNode } = await import('../../workers/p2p/bootstrap.js');
+  const { startBootstrapNode } = await import('./bootstrap.js');
   const node = await startBootstrapNode(options.host, Number(options.port));
   const where = `${node.host}:${node.port}`;
   process.stdout.write(`bootstrap node on ${where} (udp)\n`);
@@ -79,18 +79,18 @@ function git(args: string[]): Promise<string> {
 
 async function identity(): Promise<string> {
   const common = await git(['rev-parse', '--path-format=absolute', '--git-common-dir']);
-  const { loadIdentity } = await import('../../workers/p2p/identity.js');
+  const { loadIdentity } = await import('./identity.js');
   return (await loadIdentity(common, { create: true })).publicKey;
 }
 
 /** The user's identity, made on first need: who `git clone p2p://...` is to the peer. */
 async function userIdentity(): Promise<string> {
-  const { loadUserIdentity } = await import('../../workers/p2p/identity.js');
+  const { loadUserIdentity } = await import('./identity.js');
   return (await loadUserIdentity({ create: true })).publicKey;
 }
 
 async function sharesUserIdentity(publicKey: string): Promise<boolean> {
-  const { isUserIdentity } = await import('../../workers/p2p/identity.js');
+  const { isUserIdentity } = await import('./identity.js');
   return isUserIdentity(publicKey);
 }
 
