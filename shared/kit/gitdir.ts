@@ -42,3 +42,15 @@ export function commonDirOf(gitDir: string): string {
     return gitDir;
   }
 }
+
+/**
+ * The repository a path names, tried the way git's upload-pack does (`path/.git`, `path`,
+ * `path.git`): never by walking up into an enclosing repository.
+ */
+export function findGitDir(path: string): string {
+  for (const candidate of [join(path, '.git'), path, `${path}.git/.git`, `${path}.git`]) {
+    const gitDir = asGitDir(candidate);
+    if (gitDir) return commonDirOf(gitDir);
+  }
+  throw new Error(`${path} is not a git repository`);
+}

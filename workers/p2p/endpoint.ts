@@ -8,7 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import { findGitDir } from '../local/transport.js';
+import { findGitDir } from '../../shared/kit/gitdir.js';
 import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 import { decodeNotice } from '../notice/format.js';
 import { NoticeHub } from '../notice/hub.js';

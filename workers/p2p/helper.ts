@@ -15,7 +15,7 @@ import { connect as connectSocket, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { last, parseConfigList, type GitConfig } from '../../shared/gitconfig.js';
-import { findGitDir } from '../local/transport.js';
+import { findGitDir } from '../../shared/kit/gitdir.js';
 import { addressOf, fingerprint, keyOf } from './address.js';
 import { repositoryOrUserIdentity } from './identity.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';

@@ -4,7 +4,7 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findGitDir } from '../local/transport.js';
+import { findGitDir } from '../../shared/kit/gitdir.js';
 import { run } from '../children.js';
 import type { TransportContext } from '../../shared/plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
