@@ -10,6 +10,12 @@ import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from '../sha
 import { sshPlugin } from './ssh/plugin.js';
 import { xmppCarrier } from './xmpp/plugin.js';
 
+/**
+ * The module a remote's worker thread runs (the pool's default task): the coordinator side names
+ * worker code only through this file.
+ */
+export const SESSION_FILE = new URL('./session.js', import.meta.url);
+
 export const TRANSPORTS: readonly TransportPlugin[] = [localPlugin, sshPlugin, httpPlugin, p2pPlugin];
 
 /** Carriers of change notices between the user's devices, for remotes of every transport. */
