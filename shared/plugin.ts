@@ -4,6 +4,7 @@
 // (ssh2 and friends) is loaded only inside the workers that need it.
 
 import type { MessagePort } from 'node:worker_threads';
+import type { Command } from 'commander';
 import type { GitConfig } from './gitconfig.js';
 import type { UrlKind } from './kit/url.js';
 import type { LiveSettings, RemoteSpec, RepoInfo } from './workerapi.js';
@@ -61,6 +62,12 @@ export interface TransportPlugin {
   load(): Promise<TransportModule>;
   /** A daemon-level part shared by this transport's remotes (a listener, a node, an account). */
   endpoint?: EndpointPlugin;
+  /**
+   * Adds the transport's own subcommands to the CLI (`git remote-daemon p2p ...`): the CLI reaches
+   * them through the registry, never the transport's folder. Defining them must stay cheap; what a
+   * command does is loaded when it runs.
+   */
+  commands?(program: Command): void;
 }
 
 /**

@@ -1,50 +1,24 @@
-// `git remote-daemon p2p ...`: this repository's peer address, and pairing two repositories with a
-// short code phrase (magic-wormhole). Kept apart from src/cli.ts so the CLI only registers it.
+// What `git remote-daemon p2p ...` does: this repository's peer address, pairing two repositories
+// with a short code phrase (magic-wormhole), a bootstrap node. The commands themselves are defined
+// in cli.ts, which the plugin hands to the CLI; this module is loaded only when one runs.
 
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
 import { addressOf, fingerprint, keyOf } from './address.js';
-import { DEFAULT_BOOTSTRAP_PORT } from './bootstrap.js';
 
-export function registerP2p(program: Command): void {
-  const p2p = program.command('p2p').description('peers: this repository\'s address and pairing with another repository');
-  p2p
-    .command('address')
-    .description("print this repository's peer address (its fingerprint goes to stderr)")
-    .option('--user', 'print your user identity instead: the key `git clone p2p://...` connects with, for the other side to allow (remotedaemon.p2p.allow); works outside a repository')
-    .action(async (options: { user?: boolean }) => {
-      await run(async () => {
-        const me = options.user ? await userIdentity() : await identity();
-        process.stdout.write(`${addressOf(me)}\n`);
-        process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
-        if (options.user) process.stderr.write(`on the repository to clone from, run:  git config --add remotedaemon.p2p.allow ${addressOf(me)}\n`);
-        else if (await sharesUserIdentity(me)) {
-          // Said because this address works differently: peers allow it, but nobody can dial it.
-          process.stderr.write('this repository uses your user identity (it was cloned over p2p): it dials its peers, none dials it\n');
-        }
-      });
-    });
-  p2p
-    .command('pair')
-    .description('exchange addresses with another repository through a short code phrase (magic-wormhole) and add it as a remote')
-    .argument('[code]', "the other side's code; without one, a code is made for you to pass on")
-    .option('--name <remote>', 'name of the remote to add for the peer', 'peer')
-    .option('--relay-url <url>', 'magic-wormhole mailbox server (default: its public one)')
-    .action(async (code: string | undefined, options: { name: string; relayUrl?: string }) => {
-      await run(() => pair(code, options));
-    });
-  p2p
-    .command('bootstrap')
-    .description('run a DHT bootstrap node for peers that use your own DHT (offline, a LAN), bound to --host only, until interrupted')
-    .option('--host <ipv4>', 'the address to bind and announce: the one peers reach it at', '127.0.0.1')
-    .option('--port <port>', 'the UDP port', String(DEFAULT_BOOTSTRAP_PORT))
-    .action(async (options: { host: string; port: string }) => {
-      await run(() => bootstrap(options));
-    });
+/** `p2p address [--user]`. */
+export async function address(options: { user?: boolean }): Promise<void> {
+  const me = options.user ? await userIdentity() : await identity();
+  process.stdout.write(`${addressOf(me)}\n`);
+  process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
+  if (options.user) process.stderr.write(`on the repository to clone from, run:  git config --add remotedaemon.p2p.allow ${addressOf(me)}\n`);
+  else if (await sharesUserIdentity(me)) {
+    // Said because this address works differently: peers allow it, but nobody can dial it.
+    process.stderr.write('this repository uses your user identity (it was cloned over p2p): it dials its peers, none dials it\n');
+  }
 }
 
-async function bootstrap(options: { host: string; port: string }): Promise<void> {
+export async function bootstrap(options: { host: string; port: string }): Promise<void> {
   if (!/^\d{1,5}$/.test(options.port)) throw new Error(`--port must be a port number (1-65535), got ${JSON.stringify(options.port)}`);
   const { startBootstrapNode } = await import('./bootstrap.js');
   const node = await startBootstrapNode(options.host, Number(options.port));
@@ -60,7 +34,7 @@ async function bootstrap(options: { host: string; port: string }): Promise<void>
   await node.close();
 }
 
-async function run(work: () => Promise<void>): Promise<void> {
+export async function run(work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (err) {
@@ -94,7 +68,7 @@ async function sharesUserIdentity(publicKey: string): Promise<boolean> {
   return isUserIdentity(publicKey);
 }
 
-async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {
+export async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {
   const me = await identity();
   const mine = addressOf(me);
   const relay = options.relayUrl ? ['--relay-url', options.relayUrl] : [];

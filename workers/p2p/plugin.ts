@@ -3,6 +3,7 @@
 
 import type { TransportPlugin } from '../../shared/plugin.js';
 import { keyOf } from './address.js';
+import { registerP2p } from './cli.js';
 import { readSettings } from './settings.js';
 
 export const p2pPlugin: TransportPlugin = {
@@ -25,4 +26,5 @@ export const p2pPlugin: TransportPlugin = {
     // Its held links also carry change notices for remotes the peers share (workers/notice/).
     notices: true,
   },
+  commands: registerP2p,
 };
