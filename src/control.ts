@@ -1,4 +1,4 @@
-// The control channel's two halves: reading incoming bytes as bounded lines (src/kit/lines.ts),
+// The control channel's two halves: reading incoming bytes as bounded lines (shared/kit/lines.ts),
 // and writing emitted messages one whole line at a time. The stdio mode (--foreground) and the named pipe
 // both use them.
 

@@ -1,6 +1,7 @@
 // The only list of transports. Config asks it which transport claims a URL, status shows the
 // names it gives, the worker loads the one a remote names. Adding a transport is one folder with
-// a plugin.ts and one line here.
+// a plugin.ts and one line here. It is also the one door from src/ into workers/: the coordinator
+// side imports nothing else of workers/ (test/layering.test.ts).
 
 import { urlKind } from '../shared/kit/url.js';
 import { httpPlugin } from './http/plugin.js';

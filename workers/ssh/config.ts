@@ -104,7 +104,7 @@ export class SshCommandError extends Error {
 
 /**
  * Parses `ssh://[user@]host[:port]/path` (also `git+ssh://`, `ssh+git://`; percent-escapes decoded as
- * git does) and scp-like `[user@]host:path`, told apart from local paths by src/kit/url.ts;
+ * git does) and scp-like `[user@]host:path`, told apart from local paths by shared/kit/url.ts;
  * `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
  * Returns undefined for anything else (local paths, other schemes).
  */

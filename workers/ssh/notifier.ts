@@ -1,6 +1,6 @@
 // Runs the notifier (`git-remote-daemon notifychanges '<path>'`, or `git-annex-shell notifychanges`)
 // in an exec channel on the held connection and reads what it says: READY once it watches, then
-// `CHANGED <sha>...` per batch of ref updates (src/server/notifywire.ts).
+// `CHANGED <sha>...` per batch of ref updates (shared/notifywire.ts).
 //
 // A server without a notifier answers in many ways (exit 127, "command not found", git-shell's
 // "unrecognized command", a login banner...): anything but READY as the first line, or no READY in

@@ -191,7 +191,7 @@ export class XmppAccount {
         await authenticate({ username: local, password }, mechanism);
       },
     });
-    x.reconnect.stop(); // reconnecting is ours to pace (src/backoff.ts), and RESUME's to hurry
+    x.reconnect.stop(); // reconnecting is ours to pace (shared/backoff.ts), and RESUME's to hurry
     // xmpp.js waits 2 s for each step (stream open, a ping's answer; its types leave the field
     // out): on a loaded machine or a slow link a TLS login takes longer, and each miss cost a
     // WARNING and a reconnect.
