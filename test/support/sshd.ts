@@ -208,6 +208,7 @@ async function launcherFor(account: Account): Promise<string> {
       ['bin', 'bin'],
       ['package.json', 'package.json'],
       ['node_modules', 'node_modules'],
+      ['dist/shared', 'dist/shared'],
       ['dist/src', 'dist/src'],
       ['dist/workers', 'dist/workers'],
       ['workers/ssh/git-ssh-tunnel.sh', 'workers/ssh/git-ssh-tunnel.sh'],
