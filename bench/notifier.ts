@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseNotifyLine } from '../src/server/notifywire.js';
+import { parseNotifyLine } from '../shared/notifywire.js';
 
 const UPDATES = 50;
 /**

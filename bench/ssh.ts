@@ -19,12 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { create } from '../workers/ssh/transport.js';
 import { ChannelQueue } from '../workers/ssh/channels.js';
 import { startTunnel } from '../workers/ssh/tunnel.js';
-import type { RemoteChange } from '../workers/transport.js';
+import type { RemoteChange } from '../shared/transport.js';
 import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import { median, pairedRatio, report } from './report.js';
-import { sqQuote } from '../src/kit/shell.js';
+import { sqQuote } from '../shared/kit/shell.js';
 import { fetchArgs, fetchEnv } from '../workers/fetchargs.js';
 
 const SAMPLES = 20;

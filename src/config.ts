@@ -4,10 +4,10 @@
 
 import spawn from 'nano-spawn';
 import { DAEMON, isProtocolWord } from './protocol.js';
-import { last, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
-import { urlKind } from './kit/url.js';
+import { last, parseBool, parseConfigList, rewriteUrl, type GitConfig } from '../shared/gitconfig.js';
+import { urlKind } from '../shared/kit/url.js';
 import { DEFAULT_MAINTENANCE_QUIET_SECONDS } from './maintenance.js';
-import { DEFAULT_FETCH_STALL_SECONDS, type RemoteSpec, type RepoInfo } from './workerapi.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type RemoteSpec, type RepoInfo } from '../shared/workerapi.js';
 import { servedKinds, transportFor } from '../workers/registry.js';
 
 export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
@@ -142,7 +142,7 @@ function seconds(setting: { key: string; min: number; value: string | undefined 
   return fallback;
 }
 
-export { last, localPath, parseBool, parseConfigList, rewriteUrl, type GitConfig } from './gitconfig.js';
+export { last, localPath, parseBool, parseConfigList, rewriteUrl, type GitConfig } from '../shared/gitconfig.js';
 
 export async function loadConfig(repo: RepoInfo, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   return remotesFromConfig(await readGitConfig(repo), env);

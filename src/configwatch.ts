@@ -11,7 +11,7 @@ import spawn from 'nano-spawn';
 import { watch, type FSWatcher } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { RepoInfo } from './workerapi.js';
+import type { RepoInfo } from '../shared/workerapi.js';
 
 export const CONFIG_DEBOUNCE_MS = 300;
 

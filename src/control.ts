@@ -1,9 +1,9 @@
-// The control channel's two halves: reading incoming bytes as bounded lines (src/kit/lines.ts),
+// The control channel's two halves: reading incoming bytes as bounded lines (shared/kit/lines.ts),
 // and writing emitted messages one whole line at a time. The stdio mode (--foreground) and the named pipe
 // both use them.
 
 import type { Readable, Writable } from 'node:stream';
-import { BoundedLines } from './kit/lines.js';
+import { BoundedLines } from '../shared/kit/lines.js';
 import { MAX_LINE_BYTES, formatEmitted, parseConsumed, type Consumed, type Emitted } from './protocol.js';
 
 export interface ControlInputOptions {

@@ -7,14 +7,14 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { loadConfig, type LoadedConfig } from './config.js';
 import { Endpoints } from './endpoints.js';
-import { killGroups } from './kit/group.js';
-import { unwatchGroup, watchGroup } from './kit/groupwatch.js';
+import { killGroups } from '../shared/kit/group.js';
+import { unwatchGroup, watchGroup } from '../shared/kit/groupwatch.js';
 import { ProtocolGate, type Voice } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
-import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from './workerapi.js';
+import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from '../shared/workerapi.js';
 import { ENDPOINT_OWNERS } from '../workers/registry.js';
-import type { EndpointStatus } from '../workers/plugin.js';
+import type { EndpointStatus } from '../shared/plugin.js';
 
 export type Mode = ControlMode;
 

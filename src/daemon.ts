@@ -7,10 +7,10 @@ import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { ControlOutput, badLineText, readControl, type ControlInputOptions } from './control.js';
 import { findRepo } from './config.js';
 import { watchNetwork } from './netwatch.js';
-import { startGroupWatch, stopGroupWatch } from './kit/groupwatch.js';
+import { startGroupWatch, stopGroupWatch } from '../shared/kit/groupwatch.js';
 import { Maintenance, maintenanceSettings } from './maintenance.js';
 import { DAEMON } from './protocol.js';
-import type { RepoInfo } from './workerapi.js';
+import type { RepoInfo } from '../shared/workerapi.js';
 
 /** Everything is stopped and the process gone within this time of STOP, EOF or a signal. */
 const HARD_EXIT_MS = 1900;

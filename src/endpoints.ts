@@ -12,12 +12,12 @@
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import type { GitConfig } from './gitconfig.js';
+import type { GitConfig } from '../shared/gitconfig.js';
 import { DAEMON } from './protocol.js';
 import type { ProtocolGate } from './gate.js';
 import { Supervised } from './supervisor.js';
-import type { RepoInfo } from './workerapi.js';
-import type { EndpointOwner, EndpointStatus, EndpointTask, FromEndpoint, ToEndpoint } from '../workers/plugin.js';
+import type { RepoInfo } from '../shared/workerapi.js';
+import type { EndpointOwner, EndpointStatus, EndpointTask, FromEndpoint, ToEndpoint } from '../shared/plugin.js';
 
 export interface EndpointsOptions {
   pool: Piscina;

@@ -6,8 +6,8 @@
 // (`gc.auto`, `gc.autoPackLimit`, `maintenance.<task>.*`); `maintenance.auto = false`, which
 // stops git's commands from running it, stops the daemon too.
 
-import { last, parseBool, type GitConfig } from './gitconfig.js';
-import { runInGroup, type GroupResult } from './kit/group.js';
+import { last, parseBool, type GitConfig } from '../shared/gitconfig.js';
+import { runInGroup, type GroupResult } from '../shared/kit/group.js';
 
 export const DEFAULT_MAINTENANCE_QUIET_SECONDS = 60;
 /** At most one run per this long, however busy the remotes. */

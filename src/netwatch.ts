@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { tiedToOurLife } from './kit/tied.js';
+import { tiedToOurLife } from '../shared/kit/tied.js';
 
 export interface NetWatchOptions {
   changed(why: string): void;

@@ -4,9 +4,8 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { registerP2p } from './commands/p2p.js';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { servedUrls } from '../workers/registry.js';
+import { servedUrls, TRANSPORTS } from '../workers/registry.js';
 import { ControlOutput } from './control.js';
 import { armHardExit, exitWhenDone, startDaemon, type Daemon } from './daemon.js';
 import { DAEMON, type Consumed } from './protocol.js';
@@ -356,7 +355,8 @@ ${EXIT_CODES}`,
       process.exitCode = await runShell({ baseDir });
     });
 
-  registerP2p(program);
+  // A transport's own subcommands (p2p), through the registry.
+  for (const transport of TRANSPORTS) transport.commands?.(program);
   program
     .command('completion')
     .description('print the bash or zsh completion script, made from these very commands (see README: Shell completion)')

@@ -5,7 +5,8 @@
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { Piscina } from 'piscina';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../shared/backoff.js';
+import { SESSION_FILE } from '../workers/registry.js';
 
 /** How long a task gets to stop cleanly before its thread is terminated. */
 export const STOP_GRACE_MS = 1200;
@@ -21,8 +22,6 @@ const STABLE_RUN_MS = 60_000;
 
 /** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
 export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 3 } as const;
-
-export const SESSION_FILE = new URL('../workers/session.js', import.meta.url);
 
 /**
  * V8's "favour memory over speed" for the worker threads: with it a remote's thread costs 7.0 MB

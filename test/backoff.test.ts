@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Backoff } from '../src/backoff.js';
+import { Backoff } from '../shared/backoff.js';
 
 test('doubles from 1 s to 10 min with jitter between half and all, and resets', () => {
   const top = new Backoff({ random: () => 1 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { readControl, ControlOutput } from '../src/control.js';
-import { BoundedLines } from '../src/kit/lines.js';
+import { BoundedLines } from '../shared/kit/lines.js';
 import { MAX_LINE_BYTES, type Consumed } from '../src/protocol.js';
 
 function split(chunks: (string | Buffer)[], max = MAX_LINE_BYTES) {

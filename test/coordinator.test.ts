@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Coordinator } from '../src/coordinator.js';
 import { findRepo } from '../src/config.js';
 import { formatEmitted, type Emitted } from '../src/protocol.js';
-import type { CrashTest } from '../src/workerapi.js';
+import type { CrashTest } from '../shared/workerapi.js';
 import { makeFixture, git, pushCommit, refValue, commit } from './support/git.js';
 import { eventually } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';

@@ -7,7 +7,7 @@ import { Endpoints, PAUSED_ENDPOINT } from '../src/endpoints.js';
 import { ProtocolGate } from '../src/gate.js';
 import { createPool } from '../src/supervisor.js';
 import { formatEmitted } from '../src/protocol.js';
-import type { TransportPlugin } from '../workers/plugin.js';
+import type { TransportPlugin } from '../shared/plugin.js';
 import { eventually } from './support/daemon.js';
 
 const plugin: TransportPlugin = {

@@ -11,7 +11,7 @@ import type { Emitted } from '../src/protocol.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Every TypeScript source of the daemon (src/ and workers/), as [path from the root, text]. */
+/** Every TypeScript source of the daemon (shared/, src/ and workers/), as [path from the root, text]. */
 function sources(): [string, string][] {
   const found: [string, string][] = [];
   const walk = (dir: string) => {
@@ -21,6 +21,7 @@ function sources(): [string, string][] {
       else if (entry.name.endsWith('.ts')) found.push([relative(ROOT, path), readFileSync(path, 'utf8')]);
     }
   };
+  walk(join(ROOT, 'shared'));
   walk(join(ROOT, 'src'));
   walk(join(ROOT, 'workers'));
   return found;

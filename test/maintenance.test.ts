@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAINTENANCE_EVERY_MS, Maintenance, maintenanceSettings } from '../src/maintenance.js';
-import type { GroupResult } from '../src/kit/group.js';
+import type { GroupResult } from '../shared/kit/group.js';
 
 class FakeClock {
   now = 0;

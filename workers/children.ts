@@ -4,7 +4,7 @@
 
 import { spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import spawn, { type Subprocess, type Options } from 'nano-spawn';
-import { killGroups } from '../src/kit/group.js';
+import { killGroups } from '../shared/kit/group.js';
 
 type ChildListener = (pid: number, alive: boolean) => void;
 

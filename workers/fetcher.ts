@@ -2,15 +2,15 @@
 // one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
 // more fetch, and every later change folds into that same queued one.
 
-import { zeroIdLike } from '../src/kit/objectid.js';
-import { DEFAULT_FETCH_STALL_SECONDS, type RefUpdate } from '../src/workerapi.js';
+import { zeroIdLike } from '../shared/kit/objectid.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type RefUpdate } from '../shared/workerapi.js';
 import { runStreamed } from './children.js';
-import { killGroup } from '../src/kit/group.js';
+import { killGroup } from '../shared/kit/group.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
 import { Coalesced } from './coalesce.js';
 import { fetchArgs, fetchEnv } from './fetchargs.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
-import type { FetchPlan, RefMap } from './transport.js';
+import type { FetchPlan, RefMap } from '../shared/transport.js';
 
 export interface FetchOutcome {
   ok: boolean;

@@ -3,21 +3,9 @@
 // timers) and feeds back what happened as events; every rule about when to connect, retry, wait
 // for the user or report CONNECTED/DISCONNECTED lives here, where a test can walk it in microseconds.
 
-/** What the coordinator holds against the daemon-wide switches PAUSE / LOSTNET / RESUME. */
-export type ControlMode = 'running' | 'paused' | 'lostnet';
+import type { ControlMode, Phase } from '../shared/phase.js';
 
-export type Phase =
-  /** PAUSE: nothing runs until RESUME. */
-  | { kind: 'paused' }
-  /** LOSTNET, for a transport that needs the network: nothing probes it until RESUME. */
-  | { kind: 'offline' }
-  | { kind: 'connecting'; attempt: number }
-  | { kind: 'connected'; attempt: number; since: number }
-  /** Waiting before the next attempt (after a failed connect or a lost connection). */
-  | { kind: 'backoff'; until: number; reason: string }
-  /** Retrying cannot help (unknown host key, no credentials): waits for RESUME or RELOAD. */
-  | { kind: 'waiting'; reason: string }
-  | { kind: 'stopping' };
+export type { ControlMode, Phase };
 
 export interface LifeState {
   phase: Phase;

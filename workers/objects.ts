@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { runLongLived } from './children.js';
 
-import { OBJECT_ID } from '../src/kit/objectid.js';
+import { OBJECT_ID } from '../shared/kit/objectid.js';
 
 /** One cat-file process and the questions waiting for its answers, in the order asked. */
 interface Batch {

@@ -1,8 +1,8 @@
 // Polling a remote's ref listing, for any transport that has no notifier (ssh without one, http,
 // git://): list now and then every interval, and report only the refs that moved.
 
-import { zeroIdLike } from '../src/kit/objectid.js';
-import type { RefMap, RemoteChange } from './transport.js';
+import { zeroIdLike } from '../shared/kit/objectid.js';
+import type { RefMap, RemoteChange } from '../shared/transport.js';
 
 export interface PollOptions {
   /** One ref listing. */

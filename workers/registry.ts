@@ -1,12 +1,19 @@
 // The coordinator's registry: every transport of the list (workers/transports.ts), loaded, and the
 // notice carriers. Config asks it which transport claims a URL, status shows the names it gives.
-// A remote's worker never imports this module: it loads only its own transport's plugin
-// (loadTransport in workers/transports.ts).
+// It is also the one door from src/ into workers/: the coordinator side imports nothing else of
+// workers/ (test/layering.test.ts). A remote's worker never imports this module: it loads only its
+// own transport's plugin (loadTransport in workers/transports.ts).
 
-import { urlKind } from '../src/kit/url.js';
-import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from './plugin.js';
+import { urlKind } from '../shared/kit/url.js';
+import type { EndpointOwner, NoticeCarrierPlugin, TransportPlugin } from '../shared/plugin.js';
 import { named, TRANSPORT_LIST } from './transports.js';
 import { xmppCarrier } from './xmpp/plugin.js';
+
+/**
+ * The module a remote's worker thread runs (the pool's default task): the coordinator side names
+ * worker code only through this file.
+ */
+export const SESSION_FILE = new URL('./session.js', import.meta.url);
 
 export const TRANSPORTS: readonly TransportPlugin[] = await Promise.all(TRANSPORT_LIST.map(async (t) => named(t, await t.plugin())));
 

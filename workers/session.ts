@@ -6,8 +6,8 @@
 
 import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { backoffDelay } from '../src/backoff.js';
-import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../src/workerapi.js';
+import { backoffDelay } from '../shared/backoff.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../shared/workerapi.js';
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
@@ -15,13 +15,13 @@ import { LogLimiter } from './loglimit.js';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
 import { NoticeLinks } from './notice/link.js';
 import { ObjectChecker } from './objects.js';
-import { formatBytes } from '../src/kit/bytes.js';
+import { formatBytes } from '../shared/kit/bytes.js';
 import type { FetchProgress } from './progress.js';
 import { countCommits, describeMoved, parseFetchReport } from './fetchreport.js';
-import type { EndpointLink, TransportPlugin } from './plugin.js';
+import type { EndpointLink, TransportPlugin } from '../shared/plugin.js';
 import { capturePrints } from './prints.js';
 import { TrackingRefs } from './tracking.js';
-import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from './transport.js';
+import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from '../shared/transport.js';
 import { loadTransport } from './transports.js';
 
 /**

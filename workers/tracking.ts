@@ -3,9 +3,9 @@
 // time through the worker's long-lived cat-file, so a push made from this repository, which
 // already moved them, costs no fetch.
 
-import { isDeleted } from '../src/kit/objectid.js';
-import { FetchRefspecs } from '../src/refs/refspec.js';
-import type { RefMap } from './transport.js';
+import { isDeleted } from '../shared/kit/objectid.js';
+import { FetchRefspecs } from '../shared/refs/refspec.js';
+import type { RefMap } from '../shared/transport.js';
 import type { ObjectChecker } from './objects.js';
 import { run } from './children.js';
 

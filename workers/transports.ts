@@ -4,7 +4,7 @@
 // thread memory for its life), the coordinator imports them all (workers/registry.ts). Adding a
 // transport is one folder with a plugin.ts and one line here.
 
-import type { TransportPlugin } from './plugin.js';
+import type { TransportPlugin } from '../shared/plugin.js';
 
 export interface ListedTransport {
   /** The plugin's `name`, so that a worker can find its own without importing the others. */

@@ -3,8 +3,8 @@
 // (remote name, updated refs) never enters that text. It arrives only in the environment and on
 // stdin, so a hostile ref name such as `$(rm -rf ~)` is just bytes to the command.
 
-import { runInGroup } from '../kit/group.js';
-import type { RefUpdate } from '../workerapi.js';
+import { runInGroup } from '../../shared/kit/group.js';
+import type { RefUpdate } from '../../shared/workerapi.js';
 
 export interface AfterFetchRun {
   command: string;

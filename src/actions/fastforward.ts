@@ -5,8 +5,8 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInGroup } from '../kit/group.js';
-import type { RepoInfo } from '../workerapi.js';
+import { runInGroup } from '../../shared/kit/group.js';
+import type { RepoInfo } from '../../shared/workerapi.js';
 
 export type FastForwardResult =
   /** The branch moved. */

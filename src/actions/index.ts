@@ -5,7 +5,7 @@
 
 import { MAX_TIMER_SECONDS, last, parseBool, type GitConfig, type LoadedConfig } from '../config.js';
 import { DAEMON, isProtocolWord } from '../protocol.js';
-import type { RefUpdate, RepoInfo } from '../workerapi.js';
+import type { RefUpdate, RepoInfo } from '../../shared/workerapi.js';
 import { runAfterFetch } from './afterfetch.js';
 import { GitInterrupted, fastForward } from './fastforward.js';
 

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { controlLineSplitter } from '../control.js';
-import type { BoundedLines } from '../kit/lines.js';
+import type { BoundedLines } from '../../shared/kit/lines.js';
 import type { Consumed } from '../protocol.js';
 
 /** Writes up to this size are atomic on a pipe (POSIX PIPE_BUF; Linux: 4096). */

@@ -8,7 +8,7 @@
 
 import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { asGitDir, commonDirOf, isGitDir } from '../kit/gitdir.js';
+import { asGitDir, commonDirOf, isGitDir } from '../../shared/kit/gitdir.js';
 
 export interface LocatedRepo {
   /** The git dir of the worktree `cwd` is in (for a bare repository, the repository). */

@@ -4,7 +4,7 @@
 
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Mode, RemoteStatus } from '../coordinator.js';
-import type { EndpointStatus } from '../../workers/plugin.js';
+import type { EndpointStatus } from '../../shared/plugin.js';
 
 export interface DaemonState {
   version: 1;

@@ -4,7 +4,7 @@
 // It reads the state file as plain data from whichever daemon version wrote it, so every field is
 // optional here: a missing one is left out of the output, never an error.
 
-import { formatBytes } from '../kit/bytes.js';
+import { formatBytes } from '../../shared/kit/bytes.js';
 
 /** A remote as the state file describes it (older and newer daemons write different fields). */
 export interface RemoteView {

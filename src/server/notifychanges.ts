@@ -12,9 +12,9 @@
 
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { watchRefs, type RefWatcher } from '../refs/watcher.js';
-import { BoundedLines } from '../kit/lines.js';
-import { formatChanged, formatReady, isPing, MAX_REQUEST_LINE_BYTES, PONG_LINE } from './notifywire.js';
+import { watchRefs, type RefWatcher } from '../../shared/refs/watcher.js';
+import { BoundedLines } from '../../shared/kit/lines.js';
+import { formatChanged, formatReady, isPing, MAX_REQUEST_LINE_BYTES, PONG_LINE } from '../../shared/notifywire.js';
 import { findRepository, RepoPathError } from './repopath.js';
 
 export interface NotifierIO {

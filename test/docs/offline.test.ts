@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { shellQuote } from '../../src/kit/shell.js';
+import { shellQuote } from '../../shared/kit/shell.js';
 import { ensureTestUser, startSshd, writeServerBin } from '../support/sshd.js';
 import { freePort } from '../support/ports.js';
 import { eventually } from '../support/daemon.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGitHttp } from '../support/githttp.js';
-import { NeedsUser } from '../../workers/transport.js';
+import { NeedsUser } from '../../shared/transport.js';
 import { connect, makeRepos, push, type After } from './fixture.js';
 
 const USER = 'alice';

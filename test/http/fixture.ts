@@ -5,11 +5,11 @@
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { readGitConfig } from '../../src/config.js';
-import type { LiveSettings, RemoteSpec } from '../../src/workerapi.js';
-import type { EndpointLink, TransportContext } from '../../workers/plugin.js';
+import type { LiveSettings, RemoteSpec } from '../../shared/workerapi.js';
+import type { EndpointLink, TransportContext } from '../../shared/plugin.js';
 import { httpPlugin } from '../../workers/http/plugin.js';
 import { create } from '../../workers/http/transport.js';
-import type { Connection, RemoteChange, TransportEvents } from '../../workers/transport.js';
+import type { Connection, RemoteChange, TransportEvents } from '../../shared/transport.js';
 import { sign } from '../../workers/http/webhook/verify.js';
 import { commit, git, tempDir } from '../support/git.js';
 

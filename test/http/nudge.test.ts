@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EndpointLink } from '../../workers/plugin.js';
+import type { EndpointLink } from '../../shared/plugin.js';
 import { startGitHttp } from '../support/githttp.js';
 import { connect, makeRepos, push } from './fixture.js';
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { parseConfigList } from '../../src/gitconfig.js';
+import { parseConfigList } from '../../shared/gitconfig.js';
 import { pktLine, PktReader, PktLineError, MAX_PKT_LEN } from '../../workers/http/pktline.js';
 import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../../workers/http/lsrefs.js';
 import { refPrefixes, underPrefixes } from '../../workers/http/refprefixes.js';
@@ -22,7 +22,7 @@ import { BodyBudget, StreamedBody } from '../../workers/http/webhook/body.js';
 import { startProof } from '../../workers/http/webhook/verify.js';
 import { conclude, type HandlerContext } from '../../workers/http/webhook/handler.js';
 import { httpPlugin } from '../../workers/http/plugin.js';
-import { urlKind } from '../../src/kit/url.js';
+import { urlKind } from '../../shared/kit/url.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(64);

@@ -9,7 +9,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import webhookEndpoint from '../../workers/http/webhook/endpoint.js';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../workers/plugin.js';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 import type { FromWebhook } from '../../workers/http/messages.js';
 import { tempDir } from '../support/git.js';
 

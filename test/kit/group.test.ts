@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { killGroups, runInGroup } from '../../src/kit/group.js';
+import { killGroups, runInGroup } from '../../shared/kit/group.js';
 import { tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { alive } from '../support/procs.js';

@@ -1,7 +1,7 @@
 // The one bounded line splitter every reader of an untrusted stream uses (src/kit/lines.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedLines } from '../../src/kit/lines.js';
+import { BoundedLines } from '../../shared/kit/lines.js';
 
 function reader(max: number) {
   const seen: string[] = [];

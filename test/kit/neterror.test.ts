@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { describeNetError } from '../../src/kit/neterror.js';
+import { describeNetError } from '../../shared/kit/neterror.js';
 
 function failedConnect(host: string, port: number): Promise<Error> {
   return new Promise((resolve) => connect(port, host).once('error', resolve));

@@ -2,8 +2,8 @@
 // never given SHA-1's zeros) by the places that compute ref updates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDeleted, OBJECT_ID, zeroIdLike } from '../../src/kit/objectid.js';
-import { watchRefs } from '../../src/refs/watcher.js';
+import { isDeleted, OBJECT_ID, zeroIdLike } from '../../shared/kit/objectid.js';
+import { watchRefs } from '../../shared/refs/watcher.js';
 import { diffRefs } from '../../workers/fetcher.js';
 import { movedRefs } from '../../workers/poll.js';
 import { git, tempDir } from '../support/git.js';

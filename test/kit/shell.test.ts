@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { shellQuote, ShellSyntaxError, splitShellWords, sqQuote } from '../../src/kit/shell.js';
+import { shellQuote, ShellSyntaxError, splitShellWords, sqQuote } from '../../shared/kit/shell.js';
 
 const awkward = ['plain', "it's", 'bang!', "'!'!''", 'sp ace', '$(x);`y`', '', 'tab\there', '~/home', 'a\\b', '"dq"', '*?[x]'];
 

@@ -1,7 +1,7 @@
 // git's URL rules, as the kit tells them apart; the ssh URL parser relies on the same answers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bracketEnd, SSH_SCHEMES, urlKind, type UrlKind } from '../../src/kit/url.js';
+import { bracketEnd, SSH_SCHEMES, urlKind, type UrlKind } from '../../shared/kit/url.js';
 import { parseSshUrl } from '../../workers/ssh/config.js';
 
 const cases: [string, UrlKind][] = [

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import createTestnet, { type Testnet } from 'hyperdht/testnet.js';
 import { MessageChannel } from 'node:worker_threads';
-import type { EndpointLink, ToEndpoint } from '../../workers/plugin.js';
+import type { EndpointLink, ToEndpoint } from '../../shared/plugin.js';
 import type { NodeSettings } from '../../workers/p2p/settings.js';
 import { git, tempDir, commit } from '../support/git.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FetchRefspecs, parseRefspec } from '../../src/refs/refspec.js';
+import { FetchRefspecs, parseRefspec } from '../../shared/refs/refspec.js';
 
 test('destinations follow git refspec rules', () => {
   const specs = new FetchRefspecs([

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
+import { watchRefs, type RefWatcher } from '../../shared/refs/watcher.js';
 import { makeFixture, git, commit, type Fixture } from '../support/git.js';
 
 /** Collects batches and lets a test await the next one. */

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import { commit, git, tempDir } from '../support/git.js';
-import { parseNotifyLine } from '../../src/server/notifywire.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { parseNotifyLine } from '../../shared/notifywire.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 import { LineReader, serverProcesses, sshArgv, start, stop, waitFor, type Running } from './helpers.js';
 
 type After = { after(fn: () => unknown): void; diagnostic(text: string): void };

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { makeFixture, git, commit, tempDir, type Fixture } from '../support/git.js';
 import { ensureTestUser } from '../support/sshd.js';
-import { parseNotifyLine, PIPE_BUF } from '../../src/server/notifywire.js';
+import { parseNotifyLine, PIPE_BUF } from '../../shared/notifywire.js';
 import { daemonArgv, exitWithin, start, stop, type Running } from './helpers.js';
 
 type After = { after(fn: () => unknown): void };

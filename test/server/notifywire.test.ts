@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatChanged, formatReady, parseNotifyLine, PIPE_BUF } from '../../src/server/notifywire.js';
+import { formatChanged, formatReady, parseNotifyLine, PIPE_BUF } from '../../shared/notifywire.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);

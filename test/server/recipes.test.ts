@@ -12,7 +12,7 @@ import { startSshd, type Sshd } from '../support/sshd.js';
 import { commit, git, refValue, tempDir } from '../support/git.js';
 import { eventually, startDaemon } from '../support/daemon.js';
 import { makeSshFixture, push } from '../ssh/fixture.js';
-import { parseNotifyLine } from '../../src/server/notifywire.js';
+import { parseNotifyLine } from '../../shared/notifywire.js';
 import { classifyRefusal } from '../../workers/ssh/fallback.js';
 import { CHECKOUT, exitWithin, sshArgv, start, stop, type Running } from './helpers.js';
 

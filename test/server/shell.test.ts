@@ -9,7 +9,7 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, tempDir } from '../support/git.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 import { CHECKOUT, daemonArgv, exitWithin, start, stop } from './helpers.js';
 
 const SCRIPT = join(CHECKOUT, 'bin/git-remote-daemon-shell');

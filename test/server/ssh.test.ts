@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import { commit, git, tempDir } from '../support/git.js';
-import { parseNotifyLine } from '../../src/server/notifywire.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { parseNotifyLine } from '../../shared/notifywire.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 import { exitWithin, serverProcesses, sshArgv, start, stop, waitFor, type Running } from './helpers.js';
 
 const execFileAsync = promisify(execFile);

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Client } from 'ssh2';
 import { AuthenticationError, HostKeyError, UnsupportedSetting, connectSsh, parseJumpHost, type SshConnection } from '../../workers/ssh/connect.js';
 import { fingerprintOf, generateKey, startSshd, type Sshd } from '../support/sshd.js';
-import { shellQuote } from '../../src/kit/shell.js';
+import { shellQuote } from '../../shared/kit/shell.js';
 
 const execFileAsync = promisify(execFile);
 type T = { after(fn: () => unknown): void };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { DEFAULT_LIMITS, notifierCommand, startNotifier } from '../../workers/ssh/notifier.js';
 import type { ChannelQueue } from '../../workers/ssh/channels.js';
-import { PING_LINE } from '../../src/server/notifywire.js';
+import { PING_LINE } from '../../shared/notifywire.js';
 
 test('the command quotes the path as git does', () => {
   assert.equal(notifierCommand(undefined, '/srv/r.git'), `git-remote-daemon notifychanges '/srv/r.git'`);

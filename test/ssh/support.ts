@@ -6,8 +6,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { create } from '../../workers/ssh/transport.js';
 import type { NotifierLimits } from '../../workers/ssh/notifier.js';
-import type { Connection, RemoteChange, TransportEvents } from '../../workers/transport.js';
-import type { RemoteSpec } from '../../src/workerapi.js';
+import type { Connection, RemoteChange, TransportEvents } from '../../shared/transport.js';
+import type { RemoteSpec } from '../../shared/workerapi.js';
 import type { StartSshdOptions } from '../support/sshd.js';
 import { makeSshFixture, type SshFixture } from './fixture.js';
 

@@ -1,7 +1,7 @@
 // A shared endpoint for tests: echoes what each linked remote sends, tagged with the remote's
 // name and this run's settings, and crashes on request (to prove it is restarted and relinked).
 import type { MessagePort } from 'node:worker_threads';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../workers/plugin.js';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 
 export default async function echo(task: EndpointTask): Promise<string> {
   const links = new Map<string, MessagePort>();

@@ -3,8 +3,8 @@
 // real git against a real local repository (a few ms), so what is proved is real.
 
 import { execFileSync } from 'node:child_process';
-import type { TransportContext, TransportPlugin } from '../../workers/plugin.js';
-import { NeedsUser, type Connection, type FetchPlan, type RefMap, type RemoteChange, type Transport, type TransportEvents } from '../../workers/transport.js';
+import type { TransportContext, TransportPlugin } from '../../shared/plugin.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type RemoteChange, type Transport, type TransportEvents } from '../../shared/transport.js';
 
 export type Outcome = 'ok' | 'hang' | 'fail' | 'needs-user';
 

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { shellQuote } from '../../src/kit/shell.js';
+import { shellQuote } from '../../shared/kit/shell.js';
 import { alive } from './procs.js';
 import { freePort } from './ports.js';
 
@@ -208,6 +208,7 @@ async function launcherFor(account: Account): Promise<string> {
       ['bin', 'bin'],
       ['package.json', 'package.json'],
       ['node_modules', 'node_modules'],
+      ['dist/shared', 'dist/shared'],
       ['dist/src', 'dist/src'],
       ['dist/workers', 'dist/workers'],
       ['workers/ssh/git-ssh-tunnel.sh', 'workers/ssh/git-ssh-tunnel.sh'],

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProgressReader, withoutProgress, type FetchProgress } from '../../workers/progress.js';
-import { formatBytes } from '../../src/kit/bytes.js';
+import { formatBytes } from '../../shared/kit/bytes.js';
 import { git, makeFixture } from '../support/git.js';
 
 test('progress of a real fetch: stages, percentages and bytes received; the log keeps the ref updates only', (t) => {

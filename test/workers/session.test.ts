@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Session } from '../../workers/session.js';
 import { ProtocolGate } from '../../src/gate.js';
 import { formatEmitted } from '../../src/protocol.js';
-import type { FromWorker, SessionTask, ToWorker } from '../../src/workerapi.js';
+import type { FromWorker, SessionTask, ToWorker } from '../../shared/workerapi.js';
 import { FakeRemote } from '../support/fake-transport.js';
 import { git, makeFixture, pushCommit, refValue, type Fixture } from '../support/git.js';
 

@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { SESSION_FILE } from '../../src/supervisor.js';
-import type { FromWorker, SessionTask } from '../../src/workerapi.js';
+import { SESSION_FILE } from '../../workers/registry.js';
+import type { FromWorker, SessionTask } from '../../shared/workerapi.js';
 import { makeFixture, pushCommit } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 

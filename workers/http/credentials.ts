@@ -3,7 +3,7 @@
 // git does after each request. We always pass the path; git drops it itself unless
 // credential.useHttpPath (or credential.<url>.useHttpPath) says otherwise.
 
-import type { GitConfig } from '../../src/gitconfig.js';
+import type { GitConfig } from '../../shared/gitconfig.js';
 import { run } from '../children.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
 import type { RemoteUrl } from './urls.js';

@@ -6,7 +6,7 @@
 // Conservative on purpose: every key not known to be harmless or honoured sends the remote to
 // `git ls-remote`, which costs ~20 ms more per poll.
 
-import { parseBool, type GitConfig } from '../../src/gitconfig.js';
+import { parseBool, type GitConfig } from '../../shared/gitconfig.js';
 import type { CaSettings } from './trust.js';
 
 /** http.* keys whose effect our request matches or that only tune curl's transfers. */

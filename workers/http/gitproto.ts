@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { FLUSH, packetText, pktLine, PktReader } from './pktline.js';
 import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from './lsrefs.js';
-import type { RefMap } from '../transport.js';
+import type { RefMap } from '../../shared/transport.js';
 import type { RemoteUrl } from './urls.js';
 
 export interface GitListOptions {

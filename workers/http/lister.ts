@@ -6,7 +6,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { NeedsUser, type RefMap } from '../transport.js';
+import { NeedsUser, type RefMap } from '../../shared/transport.js';
 import { report, fill, credentialAdvice, type Credential } from './credentials.js';
 import { listRefsGit } from './gitproto.js';
 import { LsRefsParser, lsRefsRequest, NotV2Error } from './lsrefs.js';

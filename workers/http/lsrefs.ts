@@ -2,8 +2,8 @@
 // of the answer that rejects anything else at the first byte that gives it away, so a garbage or
 // endless answer costs one packet of memory, not the whole body.
 
-import { OBJECT_ID } from '../../src/kit/objectid.js';
-import type { RefMap } from '../transport.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
+import type { RefMap } from '../../shared/transport.js';
 import { DELIM, FLUSH, packetText, pktLine, PktLineError, PktReader } from './pktline.js';
 
 /** The body of an `ls-refs` command asking only for refs under `prefixes`. */

@@ -3,13 +3,13 @@
 // output is read line by line (never collected whole) and cut off at `maxBytes`; of its stderr
 // (where a server's error page ends up) only a bounded tail is kept.
 
-import { OBJECT_ID } from '../../src/kit/objectid.js';
-import { BoundedLines } from '../../src/kit/lines.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
+import { BoundedLines } from '../../shared/kit/lines.js';
 import { runStreamed } from '../children.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from '../tail.js';
-import { killGroup } from '../../src/kit/group.js';
-import type { RefMap } from '../transport.js';
-import { NeedsUser } from '../transport.js';
+import { killGroup } from '../../shared/kit/group.js';
+import type { RefMap } from '../../shared/transport.js';
+import { NeedsUser } from '../../shared/transport.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
 import { underPrefixes } from './refprefixes.js';
 

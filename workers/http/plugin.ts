@@ -1,7 +1,7 @@
 // http(s):// and git:// remotes. Watching them costs one small request per poll interval (see
 // docs/http.md); a forge's webhook, received by the shared endpoint, makes pushes known at once.
 
-import type { TransportPlugin } from '../plugin.js';
+import type { TransportPlugin } from '../../shared/plugin.js';
 import { helperNames } from './credentials.js';
 import { decidePath, userAgent } from './fallback.js';
 import type { HttpOptions } from './options.js';

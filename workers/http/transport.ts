@@ -8,9 +8,9 @@
 // credentials) makes the remote wait for RESUME or RELOAD. Throttling is not a failure: the
 // connection stays, and nothing is sent before the server's Retry-After.
 
-import type { TransportContext } from '../plugin.js';
+import type { TransportContext } from '../../shared/plugin.js';
 import { startPolling, type Poller } from '../poll.js';
-import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { isFromWebhook } from './messages.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
 import { readOptions } from './options.js';

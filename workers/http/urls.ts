@@ -1,7 +1,7 @@
 // Remote URLs as this transport uses them: split into what a request needs and what must never be
 // shown (the userinfo), and normalised for matching a forge's payload against attached remotes.
 
-import { urlKind } from '../../src/kit/url.js';
+import { urlKind } from '../../shared/kit/url.js';
 
 export interface RemoteUrl {
   scheme: 'http' | 'https' | 'git';

@@ -1,7 +1,7 @@
 // Local remotes: a path on this machine (a bare repository on the same disk, a USB drive, NFS) or
 // a file:// URL. Needs no network, so LOSTNET leaves it running.
 
-import type { TransportPlugin } from '../plugin.js';
+import type { TransportPlugin } from '../../shared/plugin.js';
 
 export const localPlugin: TransportPlugin = {
   name: 'local',

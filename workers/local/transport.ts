@@ -1,12 +1,11 @@
 // The local transport: a remote that is a path on this machine (a bare repository on the same
 // disk, a USB drive, NFS). "Connected" means its refs are being watched with inotify.
 
-import { join } from 'node:path';
-import { asGitDir, commonDirOf } from '../../src/kit/gitdir.js';
-import { localPath } from '../../src/gitconfig.js';
-import { watchRefs } from '../../src/refs/watcher.js';
-import type { TransportContext } from '../plugin.js';
-import type { Connection, RefMap, Transport, TransportEvents } from '../transport.js';
+import { findGitDir } from '../../shared/kit/gitdir.js';
+import { localPath } from '../../shared/gitconfig.js';
+import { watchRefs } from '../../shared/refs/watcher.js';
+import type { TransportContext } from '../../shared/plugin.js';
+import type { Connection, RefMap, Transport, TransportEvents } from '../../shared/transport.js';
 import { run } from '../children.js';
 
 export function create({ spec, repo }: TransportContext): Transport {
@@ -35,18 +34,6 @@ export function create({ spec, repo }: TransportContext): Transport {
       };
     },
   };
-}
-
-/**
- * The repository a path names, tried the way git's upload-pack does (`path/.git`, `path`,
- * `path.git`): never by walking up into an enclosing repository.
- */
-export function findGitDir(path: string): string {
-  for (const candidate of [join(path, '.git'), path, `${path}.git/.git`, `${path}.git`]) {
-    const gitDir = asGitDir(candidate);
-    if (gitDir) return commonDirOf(gitDir);
-  }
-  throw new Error(`${path} is not a git repository`);
 }
 
 async function listRefs(gitDir: string): Promise<RefMap> {

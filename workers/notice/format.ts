@@ -4,8 +4,8 @@
 // ever a hint: a receiver lists the remote's refs itself and never fetches a sha because a notice
 // named it. So decoding is strict and bounded, and a notice that is not exactly right is dropped.
 
-import { urlKind } from '../../src/kit/url.js';
-import { OBJECT_ID } from '../../src/kit/objectid.js';
+import { urlKind } from '../../shared/kit/url.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
 
 export interface Notice {
   /** The remote's URL, normalised (normaliseUrl): the same on every device that has the remote. */

@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
-import { parseRefspec, type Refspec } from '../../src/refs/refspec.js';
-import { watchRefs, type RefWatcher } from '../../src/refs/watcher.js';
-import type { RemoteSpec, RepoInfo } from '../../src/workerapi.js';
+import { parseRefspec, type Refspec } from '../../shared/refs/refspec.js';
+import { watchRefs, type RefWatcher } from '../../shared/refs/watcher.js';
+import type { RemoteSpec, RepoInfo } from '../../shared/workerapi.js';
 
 /** A remote's worker to a carrier: its tracking refs moved; names are the remote's, not ours. */
 export type ToCarrier = { type: 'moved'; refs: [string, string][] };

@@ -13,7 +13,7 @@
 // - refuses a `deepen-not` that does not name a shown ref.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { OBJECT_ID } from '../../src/kit/objectid.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
 import type { Shown } from './shown.js';
 
 /** git's largest pkt-line. */

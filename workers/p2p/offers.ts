@@ -11,7 +11,7 @@
 //   while, doubling each time (1 s up to 5 min), until its refs change: a liar backs off, an honest
 //   peer (whose offers are delivered) never waits.
 
-import { isDeleted } from '../../src/kit/objectid.js';
+import { isDeleted } from '../../shared/kit/objectid.js';
 import type { TokenBuckets } from '../notice/bucket.js';
 
 /** Refs remembered per peer in each of the sets below: a bound on what its offers make us hold. */

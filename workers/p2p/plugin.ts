@@ -1,8 +1,9 @@
 // Peers: `p2p://<key>` remotes, reached over hyperdht through the daemon's one peer node (a shared
 // endpoint that runs the node in a child process of its own: see endpoint.ts).
 
-import type { TransportPlugin } from '../plugin.js';
+import type { TransportPlugin } from '../../shared/plugin.js';
 import { keyOf } from './address.js';
+import { registerP2p } from './cli.js';
 import { readSettings } from './settings.js';
 
 export const p2pPlugin: TransportPlugin = {
@@ -25,4 +26,5 @@ export const p2pPlugin: TransportPlugin = {
     // Its held links also carry change notices for remotes the peers share (workers/notice/).
     notices: true,
   },
+  commands: registerP2p,
 };

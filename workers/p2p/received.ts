@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { last, parseBool, type GitConfig } from '../../src/gitconfig.js';
+import { last, parseBool, type GitConfig } from '../../shared/gitconfig.js';
 
 export interface ObjectSnapshot {
   packs: Set<string>;

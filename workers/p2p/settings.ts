@@ -2,7 +2,7 @@
 // and handed to the endpoint as plain data. Who may talk to us is exactly this: the keys of our
 // p2p remotes plus `remotedaemon.p2p.allow` entries (serve-only peers).
 
-import { last, parseBool, rewriteUrl, type GitConfig } from '../../src/gitconfig.js';
+import { last, parseBool, rewriteUrl, type GitConfig } from '../../shared/gitconfig.js';
 import { normaliseUrl } from '../notice/format.js';
 import { keyOf, parseKey } from './address.js';
 import { parseShowRules, type ShowRules } from './shown.js';

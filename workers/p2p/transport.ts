@@ -5,10 +5,10 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findGitDir } from '../local/transport.js';
+import { findGitDir } from '../../shared/kit/gitdir.js';
 import { run } from '../children.js';
-import type { TransportContext } from '../plugin.js';
-import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import type { TransportContext } from '../../shared/plugin.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { keyOf } from './address.js';
 import { socketPath } from './nodeapi.js';
 import { mark } from './timing.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import c from 'compact-encoding';
 import Protomux, { type Channel, type Message } from 'protomux';
 import type { NoiseStream } from 'hyperdht';
-import { OBJECT_ID } from '../../src/kit/objectid.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
 import { MAX_NOTICE_BYTES } from '../notice/format.js';
 import { channelPipe, type ChannelPipe } from './pipe.js';
 

@@ -10,8 +10,8 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname as localHostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
 import spawn from 'nano-spawn';
-import { ShellSyntaxError, splitShellWords } from '../../src/kit/shell.js';
-import { bracketEnd, SSH_SCHEMES, urlKind } from '../../src/kit/url.js';
+import { ShellSyntaxError, splitShellWords } from '../../shared/kit/shell.js';
+import { bracketEnd, SSH_SCHEMES, urlKind } from '../../shared/kit/url.js';
 
 /** Where to connect, before ssh_config is applied. */
 export interface SshTarget {
@@ -107,7 +107,7 @@ export class SshCommandError extends Error {
 
 /**
  * Parses `ssh://[user@]host[:port]/path` (also `git+ssh://`, `ssh+git://`; percent-escapes decoded as
- * git does) and scp-like `[user@]host:path`, told apart from local paths by src/kit/url.ts;
+ * git does) and scp-like `[user@]host:path`, told apart from local paths by shared/kit/url.ts;
  * `/~/x` and `/~user/x` are home-relative (`~/x`); `[...]` holds an IPv6 address.
  * Returns undefined for anything else (local paths, other schemes).
  */

@@ -16,7 +16,7 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 // ssh2 is CommonJS: its classes come from the default export under ESM.
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
 import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettings, type SshTarget } from './config.js';
-import { shellQuote } from '../../src/kit/shell.js';
+import { shellQuote } from '../../shared/kit/shell.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 import { startKeepalive, type Keepalive, type KeepaliveRide, type KeepaliveTiming } from './keepalive.js';

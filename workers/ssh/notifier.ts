@@ -1,6 +1,6 @@
 // Runs the notifier (`git-remote-daemon notifychanges '<path>'`, or `git-annex-shell notifychanges`)
 // in an exec channel on the held connection and reads what it says: READY once it watches, then
-// `CHANGED <sha>...` per batch of ref updates (src/server/notifywire.ts).
+// `CHANGED <sha>...` per batch of ref updates (shared/notifywire.ts).
 //
 // A server without a notifier answers in many ways (exit 127, "command not found", git-shell's
 // "unrecognized command", a login banner...): anything but READY as the first line, or no READY in
@@ -17,9 +17,9 @@
 // (handlers.mute) rather than trust a channel that may be wedged.
 
 import { classifyRefusal, type Refusal } from './fallback.js';
-import { BoundedLines } from '../../src/kit/lines.js';
-import { parseNotifyLine, PING_LINE } from '../../src/server/notifywire.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { BoundedLines } from '../../shared/kit/lines.js';
+import { parseNotifyLine, PING_LINE } from '../../shared/notifywire.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 import type { ChannelQueue } from './channels.js';
 import type { KeepaliveRide } from './keepalive.js';
 

@@ -1,8 +1,8 @@
 // ssh remotes: `ssh://`, `git+ssh://`, `ssh+git://` and scp-like `[user@]host:path`.
 
-import { last } from '../../src/gitconfig.js';
-import { SSH_SCHEMES } from '../../src/kit/url.js';
-import type { TransportPlugin } from '../plugin.js';
+import { last } from '../../shared/gitconfig.js';
+import { SSH_SCHEMES } from '../../shared/kit/url.js';
+import type { TransportPlugin } from '../../shared/plugin.js';
 import type { SshOptions } from './options.js';
 
 export const sshPlugin: TransportPlugin = {

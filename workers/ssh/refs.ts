@@ -5,9 +5,9 @@
 // v0 rather than v2 `ls-refs`: v0 advertises the refs in the server's first reply, one round trip;
 // v2 first advertises capabilities and needs an ls-refs request, two round trips for the same list.
 
-import { OBJECT_ID } from '../../src/kit/objectid.js';
-import { sqQuote } from '../../src/kit/shell.js';
-import type { RefMap } from '../transport.js';
+import { OBJECT_ID } from '../../shared/kit/objectid.js';
+import { sqQuote } from '../../shared/kit/shell.js';
+import type { RefMap } from '../../shared/transport.js';
 import type { ChannelQueue } from './channels.js';
 
 /**

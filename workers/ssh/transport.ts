@@ -13,9 +13,9 @@
 // is kept, with a safety-net listing over the same connection at the poll interval: READY and then
 // silence would otherwise leave the remote blind.
 
-import type { TransportContext } from '../plugin.js';
+import type { TransportContext } from '../../shared/plugin.js';
 import { startPolling, type Poller } from '../poll.js';
-import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../transport.js';
+import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { ChannelQueue } from './channels.js';
 import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type SshConnection } from './connect.js';
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
@@ -24,7 +24,7 @@ import type { SshOptions } from './options.js';
 import { fallbackAdvice } from './fallback.js';
 import { listRemoteRefs } from './refs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
-import { sqQuote } from '../../src/kit/shell.js';
+import { sqQuote } from '../../shared/kit/shell.js';
 
 /** Condition kinds this transport raises. */
 export const NO_NOTIFIER = 'no-notifier';

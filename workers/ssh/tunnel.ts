@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClientChannel } from 'ssh2';
 import type { ChannelQueue } from './channels.js';
-import { shellQuote } from '../../src/kit/shell.js';
+import { shellQuote } from '../../shared/kit/shell.js';
 
 /**
  * The helper script. Compiled code runs from dist/workers/ssh/, the script ships in workers/ssh/

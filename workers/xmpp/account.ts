@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { client, jid as parseJid, xml, type Client, type Element } from '@xmpp/client';
 import { StringDecoder } from 'node:string_decoder';
-import { backoffDelay } from '../../src/backoff.js';
-import { describeNetError } from '../../src/kit/neterror.js';
+import { backoffDelay } from '../../shared/backoff.js';
+import { describeNetError } from '../../shared/kit/neterror.js';
 import { STANZAS, StanzaFilter, type Skipped } from './stanzafilter.js';
 
 /** Our presence marker and the notice element, one namespace per notice format version. */
@@ -191,7 +191,7 @@ export class XmppAccount {
         await authenticate({ username: local, password }, mechanism);
       },
     });
-    x.reconnect.stop(); // reconnecting is ours to pace (src/backoff.ts), and RESUME's to hurry
+    x.reconnect.stop(); // reconnecting is ours to pace (shared/backoff.ts), and RESUME's to hurry
     // xmpp.js waits 2 s for each step (stream open, a ping's answer; its types leave the field
     // out): on a loaded machine or a slow link a TLS login takes longer, and each miss cost a
     // WARNING and a reconnect.

@@ -3,7 +3,7 @@
 // translates: hub decisions out as headline messages, trusted headlines in as notices, every
 // (re)login into a catch-up, and its state into status lines and conditions.
 
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../plugin.js';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 import { decodeNotice } from '../notice/format.js';
 import { NoticeHub } from '../notice/hub.js';
 import { XmppAccount, type AccountSettings } from './account.js';

@@ -2,8 +2,8 @@
 // every remote is linked to, whatever its transport, when `remotedaemon.xmpp.jid` is set.
 // Cheap to import: the client is loaded only in the endpoint's own thread.
 
-import { last, type GitConfig } from '../../src/gitconfig.js';
-import type { NoticeCarrierPlugin } from '../plugin.js';
+import { last, type GitConfig } from '../../shared/gitconfig.js';
+import type { NoticeCarrierPlugin } from '../../shared/plugin.js';
 
 export interface XmppSettings {
   jid: string;

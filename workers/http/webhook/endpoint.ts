@@ -5,7 +5,7 @@
 
 import { statSync, readFileSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../plugin.js';
+import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../../shared/plugin.js';
 import type { FromWebhook } from '../messages.js';
 import { normaliseRepoUrl } from '../urls.js';
 import { BodyBudget } from './body.js';

@@ -1,7 +1,7 @@
 // The webhook receiver as httpPlugin's shared endpoint: settings from git's config, code loaded in
 // its own thread from endpoint.js.
 
-import type { EndpointPlugin } from '../../plugin.js';
+import type { EndpointPlugin } from '../../../shared/plugin.js';
 import { webhookSettings } from './settings.js';
 
 export const webhookEndpoint: EndpointPlugin = {

@@ -2,7 +2,7 @@
 // a loopback address unless remotedaemon.webhook.allowRemote is true (a receiver facing the network
 // belongs behind a reverse proxy that does TLS); never without a secret.
 
-import { last, parseBool, type GitConfig } from '../../../src/gitconfig.js';
+import { last, parseBool, type GitConfig } from '../../../shared/gitconfig.js';
 
 export interface WebhookSettings {
   /** Where to listen; null when the settings are unusable (the receiver then stays off). */

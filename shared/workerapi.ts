@@ -2,9 +2,9 @@
 // Everything here must survive structured cloning: plain data only (and transferred ports).
 
 import type { MessagePort } from 'node:worker_threads';
-import type { ControlMode, Phase } from '../workers/lifecycle.js';
+import type { ControlMode, Phase } from './phase.js';
 
-export type { ControlMode };
+export type { ControlMode, Phase };
 
 /** One remote as the daemon acts on it; built by src/config.ts from git's own view of the config. */
 export interface RemoteSpec {

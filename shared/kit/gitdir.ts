@@ -1,6 +1,7 @@
 // What git calls a git directory, checked on disk without running git (which reads the config
 // first, and fails with it): the directory itself, or a gitfile (`gitdir: <path>`, as in linked
-// worktrees and submodules) pointing at one; `commondir` for the dir linked worktrees share.
+// worktrees and submodules) pointing at one; `commondir` for the dir linked worktrees share; the
+// repository a path names, found the way upload-pack finds it (local and p2p transports).
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -41,4 +42,16 @@ export function commonDirOf(gitDir: string): string {
   } catch {
     return gitDir;
   }
+}
+
+/**
+ * The repository a path names, tried the way git's upload-pack does (`path/.git`, `path`,
+ * `path.git`): never by walking up into an enclosing repository.
+ */
+export function findGitDir(path: string): string {
+  for (const candidate of [join(path, '.git'), path, `${path}.git/.git`, `${path}.git`]) {
+    const gitDir = asGitDir(candidate);
+    if (gitDir) return commonDirOf(gitDir);
+  }
+  throw new Error(`${path} is not a git repository`);
 }

@@ -11,7 +11,7 @@
 // Words are separated by single spaces; shas are lowercase hex object ids (SHA-1 or SHA-256).
 // See docs/server.md.
 
-import { OBJECT_ID } from '../kit/objectid.js';
+import { OBJECT_ID } from './kit/objectid.js';
 
 export type NotifyLine = { type: 'READY' } | { type: 'PONG' } | { type: 'CHANGED'; shas: string[] };
 

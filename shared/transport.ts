@@ -1,6 +1,6 @@
 // The one small interface every transport (local, ssh, ...) implements. The session loop in
 // workers/session.ts owns retries, pausing and fetching; a transport only connects, watches and
-// tells what it saw. workers/plugin.ts says how a transport describes itself to the registry.
+// tells what it saw. shared/plugin.ts says how a transport describes itself to the registry.
 
 /** Ref name -> object id. */
 export type RefMap = Map<string, string>;

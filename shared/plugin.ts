@@ -4,9 +4,10 @@
 // (ssh2 and friends) is loaded only inside the workers that need it.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { GitConfig } from '../src/gitconfig.js';
-import type { UrlKind } from '../src/kit/url.js';
-import type { LiveSettings, RemoteSpec, RepoInfo } from '../src/workerapi.js';
+import type { Command } from 'commander';
+import type { GitConfig } from './gitconfig.js';
+import type { UrlKind } from './kit/url.js';
+import type { LiveSettings, RemoteSpec, RepoInfo } from './workerapi.js';
 import type { Transport } from './transport.js';
 
 /** What a plugin may read while the coordinator builds one remote's spec from git's config. */
@@ -61,6 +62,12 @@ export interface TransportPlugin {
   load(): Promise<TransportModule>;
   /** A daemon-level part shared by this transport's remotes (a listener, a node, an account). */
   endpoint?: EndpointPlugin;
+  /**
+   * Adds the transport's own subcommands to the CLI (`git remote-daemon p2p ...`): the CLI reaches
+   * them through the registry, never the transport's folder. Defining them must stay cheap; what a
+   * command does is loaded when it runs.
+   */
+  commands?(program: Command): void;
 }
 
 /**

@@ -9,7 +9,7 @@
 // kernel does when the daemon's process ends, whatever the cause, the watcher sends SIGTERM to
 // every group still listed (git removes its lock files on it), then SIGKILL to what is left.
 //
-// Why not PR_SET_PDEATHSIG (src/kit/tied.ts) on each child: it reaches only the child, not git's
+// Why not PR_SET_PDEATHSIG (shared/kit/tied.ts) on each child: it reaches only the child, not git's
 // own children, and it fires when the *thread* that spawned the child ends: for a worker's
 // children, the worker's thread, not the daemon (measured: a `setpriv --pdeathsig` child of a
 // worker thread is killed by `worker.terminate()`). The watcher is fed from the main thread, so

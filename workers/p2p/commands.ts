@@ -1,52 +1,26 @@
-// `git remote-daemon p2p ...`: this repository's peer address, and pairing two repositories with a
-// short code phrase (magic-wormhole). Kept apart from src/cli.ts so the CLI only registers it.
+// What `git remote-daemon p2p ...` does: this repository's peer address, pairing two repositories
+// with a short code phrase (magic-wormhole), a bootstrap node. The commands themselves are defined
+// in cli.ts, which the plugin hands to the CLI; this module is loaded only when one runs.
 
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
-import { addressOf, fingerprint, keyOf } from '../../workers/p2p/address.js';
-import { DEFAULT_BOOTSTRAP_PORT } from '../../workers/p2p/bootstrap.js';
+import { addressOf, fingerprint, keyOf } from './address.js';
 
-export function registerP2p(program: Command): void {
-  const p2p = program.command('p2p').description('peers: this repository\'s address and pairing with another repository');
-  p2p
-    .command('address')
-    .description("print this repository's peer address (its fingerprint goes to stderr)")
-    .option('--user', 'print your user identity instead: the key `git clone p2p://...` connects with, for the other side to allow (remotedaemon.p2p.allow); works outside a repository')
-    .action(async (options: { user?: boolean }) => {
-      await run(async () => {
-        const me = options.user ? await userIdentity() : await identity();
-        process.stdout.write(`${addressOf(me)}\n`);
-        process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
-        if (options.user) process.stderr.write(`on the repository to clone from, run:  git config --add remotedaemon.p2p.allow ${addressOf(me)}\n`);
-        else if (await sharesUserIdentity(me)) {
-          // Said because this address works differently: peers allow it, but nobody can dial it.
-          process.stderr.write('this repository uses your user identity (it was cloned over p2p): it dials its peers, none dials it\n');
-        }
-      });
-    });
-  p2p
-    .command('pair')
-    .description('exchange addresses with another repository through a short code phrase (magic-wormhole) and add it as a remote')
-    .argument('[code]', "the other side's code; without one, a code is made for you to pass on")
-    .option('--name <remote>', 'name of the remote to add for the peer', 'peer')
-    .option('--relay-url <url>', 'magic-wormhole mailbox server (default: its public one)')
-    .action(async (code: string | undefined, options: { name: string; relayUrl?: string }) => {
-      await run(() => pair(code, options));
-    });
-  p2p
-    .command('bootstrap')
-    .description('run a DHT bootstrap node for peers that use your own DHT (offline, a LAN), bound to --host only, until interrupted')
-    .option('--host <ipv4>', 'the address to bind and announce: the one peers reach it at', '127.0.0.1')
-    .option('--port <port>', 'the UDP port', String(DEFAULT_BOOTSTRAP_PORT))
-    .action(async (options: { host: string; port: string }) => {
-      await run(() => bootstrap(options));
-    });
+/** `p2p address [--user]`. */
+export async function address(options: { user?: boolean }): Promise<void> {
+  const me = options.user ? await userIdentity() : await identity();
+  process.stdout.write(`${addressOf(me)}\n`);
+  process.stderr.write(`fingerprint: ${fingerprint(me)}\n`);
+  if (options.user) process.stderr.write(`on the repository to clone from, run:  git config --add remotedaemon.p2p.allow ${addressOf(me)}\n`);
+  else if (await sharesUserIdentity(me)) {
+    // Said because this address works differently: peers allow it, but nobody can dial it.
+    process.stderr.write('this repository uses your user identity (it was cloned over p2p): it dials its peers, none dials it\n');
+  }
 }
 
-async function bootstrap(options: { host: string; port: string }): Promise<void> {
+export async function bootstrap(options: { host: string; port: string }): Promise<void> {
   if (!/^\d{1,5}$/.test(options.port)) throw new Error(`--port must be a port number (1-65535), got ${JSON.stringify(options.port)}`);
-  const { startBootstrapNode } = await import('../../workers/p2p/bootstrap.js');
+  const { startBootstrapNode } = await import('./bootstrap.js');
   const node = await startBootstrapNode(options.host, Number(options.port));
   const where = `${node.host}:${node.port}`;
   process.stdout.write(`bootstrap node on ${where} (udp)\n`);
@@ -60,7 +34,7 @@ async function bootstrap(options: { host: string; port: string }): Promise<void>
   await node.close();
 }
 
-async function run(work: () => Promise<void>): Promise<void> {
+export async function run(work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (err) {
@@ -79,22 +53,22 @@ function git(args: string[]): Promise<string> {
 
 async function identity(): Promise<string> {
   const common = await git(['rev-parse', '--path-format=absolute', '--git-common-dir']);
-  const { loadIdentity } = await import('../../workers/p2p/identity.js');
+  const { loadIdentity } = await import('./identity.js');
   return (await loadIdentity(common, { create: true })).publicKey;
 }
 
 /** The user's identity, made on first need: who `git clone p2p://...` is to the peer. */
 async function userIdentity(): Promise<string> {
-  const { loadUserIdentity } = await import('../../workers/p2p/identity.js');
+  const { loadUserIdentity } = await import('./identity.js');
   return (await loadUserIdentity({ create: true })).publicKey;
 }
 
 async function sharesUserIdentity(publicKey: string): Promise<boolean> {
-  const { isUserIdentity } = await import('../../workers/p2p/identity.js');
+  const { isUserIdentity } = await import('./identity.js');
   return isUserIdentity(publicKey);
 }
 
-async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {
+export async function pair(code: string | undefined, options: { name: string; relayUrl?: string }): Promise<void> {
   const me = await identity();
   const mine = addressOf(me);
   const relay = options.relayUrl ? ['--relay-url', options.relayUrl] : [];
