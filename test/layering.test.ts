@@ -1,5 +1,6 @@
 // Imports go one way (docs/architecture.md, "Folders"): shared/ at the bottom, workers/ on it,
-// src/ on top, and a transport's folder reached from outside only through workers/registry.ts.
+// src/ on top, and a transport's folder reached from outside only through its plugin.ts, which only
+// the lists import (workers/transports.ts the transports, workers/registry.ts the notice carriers).
 // Checked over the sources: a new upward or sideways import fails here, naming file and import.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LAYERS = ['shared', 'workers', 'src'] as const;
 const REGISTRY = 'workers/registry.ts';
+/** The lists, the only modules outside a plugin's folder that import its plugin.ts. */
+const LISTS = [REGISTRY, 'workers/transports.ts'];
 
 /** Every TypeScript source of the three layers, path from the root (with /) -> text. */
 function sources(): Map<string, string> {
@@ -83,10 +86,10 @@ function violations(files: Map<string, string>): string[] {
     else if (from === 'workers') {
       const mine = folderOf(file);
       const theirs = folderOf(target);
-      if (theirs !== undefined && theirs !== mine && !(file === REGISTRY && /^workers\/[^/]+\/plugin\.ts$/.test(target))) {
+      if (theirs !== undefined && theirs !== mine && !(LISTS.includes(file) && /^workers\/[^/]+\/plugin\.ts$/.test(target))) {
         say(mine
           ? `a plugin's folder never imports another's (${theirs}): move what both need to shared/ or workers/`
-          : `outside ${theirs}, only ${REGISTRY} imports it (its plugin.ts); the rest goes through the registry`);
+          : `outside ${theirs}, only the lists (${LISTS.join(', ')}) import it (its plugin.ts); the rest goes through the registry`);
       }
     }
   }
@@ -125,6 +128,6 @@ test('the check fails on each kind of wrong import, naming the file and the impo
     "src/c.ts:1 imports '../workers/session.js' (workers/session.ts): src/ reaches workers/ only through workers/registry.ts",
     "workers/session.ts:1 imports '../src/config.js' (src/config.ts): workers/ never imports src/: move what both need to shared/",
     "workers/ssh/plugin.ts:2 imports '../p2p/endpoint.js' (workers/p2p/endpoint.ts): a plugin's folder never imports another's (workers/p2p/): move what both need to shared/ or workers/",
-    "workers/notice/hub.ts:1 imports '../ssh/transport.js' (workers/ssh/transport.ts): outside workers/ssh/, only workers/registry.ts imports it (its plugin.ts); the rest goes through the registry",
+    "workers/notice/hub.ts:1 imports '../ssh/transport.js' (workers/ssh/transport.ts): outside workers/ssh/, only the lists (workers/registry.ts, workers/transports.ts) import it (its plugin.ts); the rest goes through the registry",
   ]);
 });
