@@ -9,7 +9,7 @@ import type { CrashTest } from '../shared/workerapi.js';
 import { makeFixture, git, pushCommit, refValue, commit } from './support/git.js';
 import { eventually } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const commandsOf = (dir: string, what: string) => commandsIn(dir, what).length;
 
@@ -143,10 +143,38 @@ test('a worker that ignores STOP is terminated within the grace period', async (
   const { coordinator, lines, logged } = await coordinatorFor(t, fx, { crash: { origin: { afterMs: 200, how: 'hang' } } });
   await coordinator.start();
   await eventually(() => lines.includes('CONNECTED origin'), 'connected');
-  await new Promise((r) => setTimeout(r, 300)); // the worker is now spinning: nothing it could await tells us
+  // The worker cannot say it is spinning, but the kernel can: one of our threads stays runnable.
+  await aThreadSpins('the worker spinning in its hang', 250);
   const began = Date.now();
   await coordinator.stop();
   assert.ok(Date.now() - began < 3000, `stopped in ${Date.now() - began} ms`);
   assert.ok(logged.some((l) => /did not stop in time; terminating/.test(l)), logged.join('\n'));
   assert.equal(lines.at(-1), 'DISCONNECTED origin', 'the gate closed what the worker could not');
 });
+
+/**
+ * Waits until a thread of this process other than the main one has been runnable (state R in
+ * /proc/self/task/<tid>/stat) for `forMs` straight: a worker thread stuck in a busy loop. Idle
+ * threads (an idle worker, libuv's pool, the GC's helpers) sleep in state S.
+ */
+async function aThreadSpins(what: string, forMs: number, timeoutMs = 10_000): Promise<void> {
+  const runnableSince = new Map<string, number>();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = Date.now();
+    for (const tid of readdirSync('/proc/self/task')) {
+      if (tid === String(process.pid)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      } catch {
+        continue; // the thread ended
+      }
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'R') runnableSince.delete(tid);
+      else if (now - (runnableSince.get(tid) ?? runnableSince.set(tid, now).get(tid)!) >= forMs) return;
+    }
+    assert.ok(now < deadline, `timed out after ${timeoutMs} ms waiting for ${what}: no thread stayed runnable for ${forMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

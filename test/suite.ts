@@ -1,10 +1,11 @@
 // Runs test files with node's test runner in a home of their own, so that nothing a test proves
 // depends on the user who runs it: their ~/.gitconfig (fetch.prune, remotedaemon.* settings), their
 // ~/.ssh, their ssh agent, their per-user p2p key under ~/.config. Usage: node dist/test/suite.js
-// [file.test.js ...]; with no files, every test under dist/test.
+// [file.test.js ...]; with no files, every test under dist/test. With --unit, the files listed in
+// test/unit.txt (no real server), four at a time, with the guard that makes starting one fail.
 
 import { spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './support/git.js';
@@ -21,7 +22,23 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles(here).map((f) => relative(process.cwd(), f));
+/** test/unit.txt's files (sources, relative to the repository) as the built files to run. */
+function unitFiles(): string[] {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  return readFileSync(join(root, 'test/unit.txt'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((source) => relative(process.cwd(), join(root, 'dist', source.replace(/\.ts$/, '.js'))));
+}
+
+const args = process.argv.slice(2);
+const unit = args[0] === '--unit';
+const named = unit ? args.slice(1) : args;
+const files = named.length > 0 ? named : unit ? unitFiles() : testFiles(here).map((f) => relative(process.cwd(), f));
+const runnerArgs = unit
+  ? ['--import', fileURLToPath(new URL('./support/unitguard.js', import.meta.url)), '--test', '--test-concurrency=4', '--test-timeout=30000']
+  : ['--test', '--test-concurrency=2', '--test-timeout=180000'];
 const home = tempDir('grd-test-home-');
 // Commits made by git in the tests need a name; nothing else is configured.
 writeFileSync(join(home.path, '.gitconfig'), '[user]\n\tname = Test\n\temail = test@example.invalid\n');
@@ -31,7 +48,7 @@ for (const name of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_STATE_HOME', 'XDG_C
   delete env[name];
 }
 
-const runner = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], { env, stdio: 'inherit' });
+const runner = spawn(process.execPath, [...runnerArgs, ...files], { env, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => runner.kill(signal));
 runner.on('exit', (code, signal) => {
   home.cleanup();

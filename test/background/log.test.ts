@@ -49,7 +49,8 @@ test('log prints old then current; log -f follows new lines across a rotation', 
   const first = printed()[0];
   for (let i = 0; i < 30; i++) {
     log.write(`late ${i} ${'z'.repeat(40)}`); // rotates several times
-    if (i % 5 === 0) await new Promise((r) => setTimeout(r, 150)); // let the follower see some rotations happen
+    // Let the follower see some rotations happen: wait until it printed what was written so far.
+    if (i % 5 === 0) await eventually(() => printed().at(-1) === `late ${i}`, `the follower printed late ${i}`);
   }
   await eventually(() => printed().at(-1) === 'late 29', 'followed to the end');
   const seen = printed();

@@ -86,8 +86,8 @@ test('429 with Retry-After: no request before it, then polling resumes', async (
 test('503 with an HTTP-date Retry-After while connecting: the connect waits, then succeeds', async (t) => {
   const { repos, server, url } = await served(t);
   server.mode = { kind: 'throttle', status: 503, retryAfter: new Date(Date.now() + 2_000).toUTCString() };
-  const release = setTimeout(() => (server.mode = { kind: 'normal' }), 500);
-  t.after(() => clearTimeout(release));
+  // Refuse the first request only: normal again once it was made.
+  void server.untilRequests(1, 10_000).then(() => (server.mode = { kind: 'normal' }), () => {});
   const started = Date.now();
   const { connection } = await connect(t, repos, { url });
   assert.ok(Date.now() - started >= 900, 'not before the date (second resolution)');
@@ -98,9 +98,12 @@ test('503 with an HTTP-date Retry-After while connecting: the connect waits, the
 test('429 with Retry-After: 0 on every request while connecting: a request a second at most, doubling, not one per round trip', async (t) => {
   const { repos, server, url } = await served(t);
   server.mode = { kind: 'throttle', retryAfter: '0' };
-  const release = setTimeout(() => (server.mode = { kind: 'normal' }), 3_500);
-  t.after(() => clearTimeout(release));
+  // Refuse the first three requests (at 0 s, 1 s and 3 s), then answer.
+  const started = Date.now();
+  let thirdAt = -1;
+  void server.untilRequests(3, 15_000).then(() => ((thirdAt = Date.now() - started), (server.mode = { kind: 'normal' })), () => {});
   const { connection } = await connect(t, repos, { url });
+  assert.ok(thirdAt >= 2_900, `the third request ${thirdAt} ms after the first: waits of 1 s and 2 s, not one per round trip`);
   // Refused at 0 s, 1 s and 3 s (waits of 1 s, then 2 s), answered at 7 s: 4 requests, not thousands.
   assert.ok(server.requests.length <= 5, `${server.requests.length} requests`);
   assert.ok((await connection.listRefs()).has('refs/heads/main'));

@@ -64,6 +64,7 @@ test('an offer flood of made-up values costs a few fetches, not one per offer', 
   while (Date.now() - started < FLOOD_MS) {
     link.refs([['refs/heads/main', randomBytes(20).toString('hex')]]);
     offers++;
+    // The flood's pace (50 offers a second), part of the scenario, not a wait for anything.
     await new Promise((r) => setTimeout(r, 20));
   }
   // Whatever the flood started is finished before it is counted.
@@ -90,6 +91,8 @@ test('a made-up value a fetch did not deliver is not fetched again, however ofte
   for (let round = 0; round < 5; round++) {
     for (let i = 0; i < 10; i++) link.refs([['refs/heads/main', bogus]]);
     await logged(da, /not fetched again/, 10_000, logFrom);
+    // The scenario's pause, not a wait for an event: it lets any hold-off of the early rounds run out,
+    // so a fetch that the value were only held off (not refused) from would start here.
     await new Promise((r) => setTimeout(r, 1500));
   }
   assert.equal(da.lines.slice(from).filter((l) => l === 'SYNCING evil').length, 1, da.lines.slice(from).join('\n'));

@@ -11,6 +11,7 @@ import { MessageChannel } from 'node:worker_threads';
 import type { EndpointLink, ToEndpoint } from '../../shared/plugin.js';
 import type { NodeSettings } from '../../workers/p2p/settings.js';
 import { git, tempDir, commit } from '../support/git.js';
+import { refuseInUnitRun } from '../support/unitrun.js';
 
 export const BIN_DIR = fileURLToPath(new URL('../../../bin', import.meta.url));
 export const DAEMON = join(BIN_DIR, 'git-remote-daemon');
@@ -33,6 +34,7 @@ export interface Peers {
 }
 
 export async function makePeers(t: { after(fn: () => unknown): void }): Promise<Peers> {
+  refuseInUnitRun('makePeers (a hyperdht testnet)');
   const dir = tempDir('grd-p2p-');
   const testnet = await createTestnet(3);
   const bootstrap = testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(',');

@@ -93,8 +93,11 @@ test('keepalive against a real sshd: none while the server sends, one per quiet 
   assert.equal(out.split('\n').length, 11);
   assert.equal(pings, 0, 'no keepalive while the server sends');
   // Idle: one keepalive per second of silence, each answered by sshd, so the link is never called stalled.
-  await new Promise((r) => setTimeout(r, 3500));
-  assert.ok(pings >= 2 && pings <= 4, `${pings} keepalives in 3.5 s of silence`);
+  const idleFrom = Date.now();
+  await until(() => pings >= 3, 'three keepalives in the silence', 10_000);
+  const idle = Date.now() - idleFrom;
+  assert.ok(idle >= 2_500, `three keepalives after ${idle} ms of silence: more than one a second`);
+  await until(() => internals._callbacks.length === 0, 'sshd answered the last keepalive', 5_000);
   let over = false;
   void conn.closed.then(() => (over = true));
   await new Promise((r) => setImmediate(r));

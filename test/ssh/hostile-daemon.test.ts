@@ -40,6 +40,7 @@ test('a notifier flooding garbage: bounded memory and log, one WARNING, the remo
   const sha = push(fx);
   await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, 'the push fetched by polling', 15_000);
   // Long enough for an unbounded flood to have shown: it grew ~50 MB/s and wrote a line per line.
+  // A measurement window (memory sampled over 2 s), kept: what is claimed is what does NOT happen in it.
   let peak = 0;
   for (let i = 0; i < 10; i++) {
     peak = Math.max(peak, rssMb(d.child.pid!));
@@ -62,12 +63,15 @@ test('sshd restarted 6 times, each a second after the catch-up, a push during ea
   await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') !== undefined, 'the first catch-up', 20_000);
   const took: number[] = [];
   for (let round = 1; round <= 6; round++) {
-    // Caught up, but young: a connection that caught up is healthy whatever its age.
+    // Caught up, but young: a connection that caught up is healthy whatever its age. The second is
+    // the scenario (the connection's age when sshd goes), not a wait for an event.
     await new Promise((r) => setTimeout(r, 1000));
     await fx.sshd.stop();
     await d.waitForCount('DISCONNECTED origin', round);
     const sha = await pushOnServer(fx, `outage ${round}`);
-    await new Promise((r) => setTimeout(r, 1500)); // an outage of a few retries
+    // The outage's length is the scenario (long enough for a few retries at the shortest delay),
+    // not a wait for an event.
+    await new Promise((r) => setTimeout(r, 1500));
     await fx.sshd.start();
     const restarted = Date.now();
     await eventually(() => refValue(fx.local, 'refs/remotes/origin/main') === sha, `the push of outage ${round} fetched (so far: ${took.join(', ')} ms)`, 10_000);

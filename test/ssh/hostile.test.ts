@@ -94,7 +94,9 @@ test('our notifier answers the first PING: no safety-net listing beside it', asy
   const fx = await fixture(t);
   const { connection, events } = await connect(t, fx, { pollIntervalSeconds: 1 }, { firstPongMs: 5000 });
   await waitFor('the first PONG', () => events.logs.includes('watching: notifier (answers PING)'));
-  await new Promise((r) => setTimeout(r, 2500)); // two poll intervals: a listing would have reported every ref
+  // Proving an absence: a poll interval and a half, in which a safety-net listing (every 1 s) would
+  // have reported every ref. Nothing else could signal that no listing runs.
+  await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(events.changes, []);
   assert.ok(!events.logs.some((l) => /listing every/.test(l)));
   await connection.close();

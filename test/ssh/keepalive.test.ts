@@ -52,7 +52,20 @@ function fakeClient(pair: Pair, answer: 'reply' | 'ignore') {
   return { client: client as unknown as Client, pings, callbacks };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * An observation window, for a claim that something does NOT happen in it (no ping while the server
+ * chatters): there is no event for an absence, so the test watches for as long as the claim needs.
+ */
+const watchFor = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `condition` every few ms until it holds; fails naming `what` after `ms`. */
+async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    assert.ok(performance.now() < deadline, `timed out after ${ms} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 test('an idle link that answers: a ping after each quiet interval, never a stall, no placeholder left behind', async (t) => {
   const pair = await socketPair(t);
@@ -61,14 +74,15 @@ test('an idle link that answers: a ping after each quiet interval, never a stall
   let stalls = 0;
   const started = performance.now();
   const keepalive = startKeepalive(client, pair.ours, timing, () => stalls++);
-  await sleep(1100);
+  await until(() => pings.length >= 4, 'four pings (one per 200 ms quiet interval)', 3_000);
   keepalive.stop();
+  const elapsed = performance.now() - started;
   assert.equal(stalls, 0);
-  assert.ok(pings.length >= 4 && pings.length <= 5, `${pings.length} pings in 1.1 s`);
+  // Four quiet intervals of 200 ms: not sooner (one ping per interval, not more).
+  assert.ok(elapsed >= 4 * 200 - 50, `four pings after ${elapsed.toFixed(0)} ms`);
   assert.ok(pings[0]! - started >= 200 - 50, 'the first only after a quiet interval');
   for (let i = 1; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 190, `pings ${pings[i]! - pings[i - 1]!} ms apart`);
-  await sleep(50);
-  assert.equal(callbacks.length, 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order");
+  await until(() => callbacks.length === 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order", 1_000);
 });
 
 test('while the server sends anything, no ping goes out', async (t) => {
@@ -77,7 +91,8 @@ test('while the server sends anything, no ping goes out', async (t) => {
   let stalls = 0;
   const keepalive = startKeepalive(client, pair.ours, { quietMs: 200, answerMs: 100 }, () => stalls++);
   const chatter = setInterval(() => pair.theirs.write('x'), 50);
-  await sleep(1000);
+  // Proving an absence: three quiet intervals' worth of chatter, in which an idle link would have pinged thrice.
+  await watchFor(600);
   clearInterval(chatter);
   keepalive.stop();
   assert.deepEqual(pings, []);
@@ -92,8 +107,11 @@ test('a ping that nothing answers: one stall, within quiet + answer of the last 
   await once(pair.ours, 'data');
   const heardAt = performance.now();
   startKeepalive(client, pair.ours, { quietMs: 300, answerMs: 200 }, () => stalls.push(performance.now()));
-  await sleep(1200);
+  await until(() => stalls.length > 0, 'the stall is called', 3_000);
   assert.equal(pings.length, 1, 'no second ping after the first went unanswered');
+  // Proving an absence: a quiet interval and an answer window past the stall, no second stall or ping.
+  await watchFor(300 + 200);
+  assert.equal(pings.length, 1, 'no ping after the stall');
   assert.equal(stalls.length, 1);
   const took = stalls[0]! - heardAt;
   assert.ok(took >= 450 && took <= 800, `stall called ${took} ms after the last thing heard`);
@@ -134,7 +152,8 @@ test('an answer already in the socket when a late turn reaches the deadline is n
   } as unknown as Client;
   let stalls = 0;
   const keepalive = startKeepalive(client, ours, { quietMs: 100, answerMs: 100 }, () => stalls++);
-  await sleep(700);
+  // The late turn (the first ping's deadline) is over once a second ping went out.
+  await until(() => pings >= 2 || stalls > 0, 'a second ping after the late turn', 3_000);
   keepalive.stop();
   assert.equal(stalls, 0);
   assert.ok(pings >= 2, 'and the keepalive went on after the late turn');

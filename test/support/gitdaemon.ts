@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { freePort } from './ports.js';
+import { refuseInUnitRun } from './unitrun.js';
 
 export interface GitDaemon {
   readonly port: number;
@@ -12,6 +13,7 @@ export interface GitDaemon {
 }
 
 export async function startGitDaemon(basePath: string): Promise<GitDaemon> {
+  refuseInUnitRun('startGitDaemon');
   const port = await freePort();
   const child: ChildProcess = spawn(
     'git',

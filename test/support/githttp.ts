@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { refuseInUnitRun } from './unitrun.js';
 
 /** One pkt-line: four hex digits of length, then the payload. */
 function pkt(payload: string | Buffer): Buffer {
@@ -72,6 +73,7 @@ export interface GitHttpServer {
 }
 
 export async function startGitHttp(options: GitHttpOptions): Promise<GitHttpServer> {
+  refuseInUnitRun('startGitHttp');
   let caFile: string | undefined;
   let tlsOptions: { key: Buffer; cert: Buffer } | undefined;
   if (options.tls) {

@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { shellQuote } from '../../shared/kit/shell.js';
 import { alive } from './procs.js';
 import { freePort } from './ports.js';
+import { refuseInUnitRun } from './unitrun.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -130,6 +131,7 @@ export interface StartSshdOptions {
 
 /** Starts a throwaway sshd; always pair it with `t.after(() => sshd.dispose())`. */
 export async function startSshd(opts: StartSshdOptions = {}): Promise<Sshd> {
+  refuseInUnitRun('startSshd');
   const account = await ensureTestUser();
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = await mkdtemp(join(tmpdir(), 'grd-sshd-'));

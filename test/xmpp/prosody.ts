@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../support/ports.js';
+import { refuseInUnitRun } from '../support/unitrun.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -103,6 +104,7 @@ async function listening(port: number, child: ChildProcess, timeoutMs = 15_000):
 }
 
 export async function startProsody(options: ProsodyOptions = {}): Promise<Prosody> {
+  refuseInUnitRun('startProsody');
   const dir = await mkdtemp(join(tmpdir(), 'grd-prosody-'));
   await mkdir(join(dir, 'data'), { mode: 0o700 });
   const certs = await makeCertificates(dir);
