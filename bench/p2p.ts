@@ -78,7 +78,7 @@ const STAGES: [string, string][] = [
   ['fetch-start', 'A: fetch decision (tracking, cat-file): git fetch spawned'],
   ['helper-spawned', 'A: git fetch starts git-remote-p2p (Node helper only)'],
   ['helper-main', 'A: Node helper start-up (Node, modules)'],
-  ['lend-request', 'A: git fetch + helper ask the node for a session'],
+  ['socket-request', 'A: git fetch + helper ask the node for a session'],
   ['serve-start', 'B: session channel opened on the held link'],
   ['session-open', 'A: session accepted (back over the link)'],
   ['helper-connected', 'A: Node helper has its session'],

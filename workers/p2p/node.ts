@@ -1,7 +1,8 @@
 // The peer node: a child process of the p2p endpoint (hyperdht's native addons can take a process
 // down; this way they take only this one). It holds the repository's identity, one encrypted link
-// per peer, serves `git upload-pack` to authorised peers, offers local ref changes, and lends its
-// links to `git-remote-p2p` through a unix socket. Talks to the endpoint over IPC (nodeapi.ts).
+// per peer, serves `git upload-pack` to authorised peers, offers local ref changes, and opens
+// sessions over its links for `git-remote-p2p` through a unix socket (helpersocket.ts). Talks to
+// the endpoint over IPC (nodeapi.ts).
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +15,7 @@ import { fingerprint } from './address.js';
 import { isUserIdentity, loadIdentity, type Identity } from './identity.js';
 import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
-import { lendLinks } from './lend.js';
+import { listenForHelpers } from './helpersocket.js';
 import { watchReachability, type ReachWatch } from './reach.js';
 import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
 import { OfferGate, type Judged } from './offers.js';
@@ -91,7 +92,7 @@ class PeerNode {
   private readonly dialing = new Map<string, Promise<void>>();
   private readonly sessions = new Map<string, number>();
   private watcher: RefWatcher | undefined;
-  private helpers: NetServer | undefined;
+  private helperSocket: NetServer | undefined;
   /** Whether the DHT answers: remotes that wait on it hear the moment it does again. */
   private reach: ReachWatch | undefined;
   private readonly refused = new Map<string, number>();
@@ -131,7 +132,7 @@ class PeerNode {
       onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
     });
     const socket = socketPath(this.gitDir);
-    this.helpers = await lendLinks(socket, (peer, v2) => this.session(peer, v2), this.say);
+    this.helperSocket = await listenForHelpers(socket, (peer, v2) => this.session(peer, v2), this.say);
     const keyPair = DHT.keyPair(this.identity.seed);
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
     // A clone that kept the user's key shares it with the user's other clones: were each to
@@ -562,7 +563,7 @@ class PeerNode {
   async stop(): Promise<void> {
     this.reach?.stop();
     this.watcher?.close();
-    this.helpers?.close();
+    this.helperSocket?.close();
     for (const conn of this.conns) conn.close();
     await this.server?.close().catch(() => {});
     await this.dht?.destroy().catch(() => {});

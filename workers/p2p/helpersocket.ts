@@ -1,5 +1,6 @@
-// The peer node lends its held links to `git-remote-p2p` through a unix socket in the repository's
-// `remote-daemon/` directory (0700: only this user reaches it): the helper writes one JSON line
+// The peer node's socket for `git-remote-p2p`, so that a fetch goes over a link the node already
+// holds instead of dialling its own: a unix socket in the repository's
+// `remote-daemon/` directory (0700: only this user reaches it). The helper writes one JSON line
 // naming the peer, the node answers `ok` and the socket becomes that git session's byte stream,
 // or answers `error <why>` and closes. A request with `"answer":"git"` (the thin helper the
 // daemon's own fetches run, held/git-remote-p2p, which relays git's bytes as they are) is answered
@@ -17,7 +18,8 @@ const MAX_REQUEST = 4096;
 /** A helper that connects and says nothing is not worth a socket for longer than this. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export async function lendLinks(
+/** Listens at `path` for helpers' requests; undefined (and a condition said) when it cannot. */
+export async function listenForHelpers(
   path: string,
   open: (peer: string, v2: boolean) => Promise<ChannelPipe>,
   say: (m: FromNode) => void,
@@ -49,17 +51,18 @@ function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<Ch
       if (header.length > MAX_REQUEST) socket.destroy();
       return;
     }
-    mark('lend-request');
+    mark('socket-request');
     socket.off('data', onData);
     socket.pause();
     const rest = header.subarray(nl + 1);
     if (rest.length) socket.unshift(rest);
-    void lend(socket, header.subarray(0, nl).toString('utf8'), open, say);
+    void openSessionFor(socket, header.subarray(0, nl).toString('utf8'), open, say);
   };
   socket.on('data', onData);
 }
 
-async function lend(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): Promise<void> {
+/** Opens the session the request line asks for and joins it to the helper's socket, or says why not. */
+async function openSessionFor(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): Promise<void> {
   let pipe: ChannelPipe;
   let peer: string;
   let forGit = false;
