@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import c from 'compact-encoding';
 import DHT from 'hyperdht';
 import createTestnet from 'hyperdht/testnet.js';
-import { WINDOW } from '../../workers/p2p/pipe.js';
+import { WINDOW } from '../../workers/p2p/channelstream.js';
 import { PeerConnection, type ConnectionHandlers } from '../../workers/p2p/wire.js';
-import type { ChannelPipe } from '../../workers/p2p/pipe.js';
+import type { ChannelStream } from '../../workers/p2p/channelstream.js';
 
 async function pair(t: { after(fn: () => unknown): void }, serverHandlers: ConnectionHandlers) {
   const testnet = await createTestnet(3);
@@ -55,7 +55,7 @@ test('a session streams bytes both ways, whole, past many windows', async (t) =>
 });
 
 test('a sender that ignores the credit window is cut off', async (t) => {
-  let serverPipe!: ChannelPipe;
+  let serverPipe!: ChannelStream;
   const failed = new Promise<Error>((resolve) => {
     void pair(t, {
       session: (pipe) => {

@@ -11,7 +11,7 @@ import { unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { fingerprint } from './address.js';
 import type { FromNode } from './nodeapi.js';
-import type { ChannelPipe } from './pipe.js';
+import type { ChannelStream } from './channelstream.js';
 import { mark } from './timing.js';
 
 const MAX_REQUEST = 4096;
@@ -21,7 +21,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** Listens at `path` for helpers' requests; undefined (and a condition said) when it cannot. */
 export async function listenForHelpers(
   path: string,
-  open: (peer: string, v2: boolean) => Promise<ChannelPipe>,
+  open: (peer: string, v2: boolean) => Promise<ChannelStream>,
   say: (m: FromNode) => void,
 ): Promise<Server | undefined> {
   try {
@@ -40,7 +40,7 @@ export async function listenForHelpers(
   });
 }
 
-function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): void {
+function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<ChannelStream>, say: (m: FromNode) => void): void {
   socket.on('error', () => {});
   socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
   let header = Buffer.alloc(0);
@@ -62,8 +62,8 @@ function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<Ch
 }
 
 /** Opens the session the request line asks for and joins it to the helper's socket, or says why not. */
-async function openSessionFor(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelPipe>, say: (m: FromNode) => void): Promise<void> {
-  let pipe: ChannelPipe;
+async function openSessionFor(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelStream>, say: (m: FromNode) => void): Promise<void> {
+  let pipe: ChannelStream;
   let peer: string;
   let forGit = false;
   try {

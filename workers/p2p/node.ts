@@ -19,7 +19,7 @@ import { listenForHelpers } from './helpersocket.js';
 import { watchReachability, type ReachWatch } from './reach.js';
 import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
 import { OfferGate, type Judged } from './offers.js';
-import type { ChannelPipe } from './pipe.js';
+import type { ChannelStream } from './channelstream.js';
 import { serveUploadPack } from './serve.js';
 import { mark } from './timing.js';
 import { ShownRefs } from './shown.js';
@@ -74,7 +74,7 @@ interface Held {
   urlBytes: number;
   offers: OfferGate;
   /** A session opened ahead of the fetch an offer will cause; the next session asked for takes it. */
-  warm?: { pipe: Promise<ChannelPipe | undefined>; timer: NodeJS.Timeout };
+  warm?: { pipe: Promise<ChannelStream | undefined>; timer: NodeJS.Timeout };
 }
 
 class PeerNode {
@@ -514,7 +514,7 @@ class PeerNode {
   }
 
   /** The session opened ahead, if it is still fresh; else undefined (and it is closed). */
-  private async claimWarm(held: Held, v2: boolean): Promise<ChannelPipe | undefined> {
+  private async claimWarm(held: Held, v2: boolean): Promise<ChannelStream | undefined> {
     const warm = held.warm;
     if (!warm || !v2) return undefined; // opened as v2 asks (served as v0 either way)
     held.warm = undefined;
@@ -526,7 +526,7 @@ class PeerNode {
   }
 
   /** A git session to a peer over its held link (dialled if need be), for git-remote-p2p. */
-  private async session(peer: string, v2: boolean): Promise<ChannelPipe> {
+  private async session(peer: string, v2: boolean): Promise<ChannelStream> {
     await this.ensureLink(peer);
     const held = this.held.get(peer);
     if (!held) throw new Error('the link to the peer went away');

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import type { Transform } from 'node:stream';
 import { advertisementFilter, Refused, requestFilter } from './guard.js';
-import type { ChannelPipe } from './pipe.js';
+import type { ChannelStream } from './channelstream.js';
 import { mark, timing } from './timing.js';
 import { reachableFrom, type ShownRefs } from './shown.js';
 
@@ -33,7 +33,7 @@ export const UPLOAD_PACK_ARGS = [
   'upload-pack', '--strict', `--timeout=${IDLE_TIMEOUT_S}`,
 ];
 
-export function serveUploadPack(pipe: ChannelPipe, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
+export function serveUploadPack(pipe: ChannelStream, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
   const env = { ...process.env };
   delete env.GIT_PROTOCOL; // v0: see above
   const child = spawn('git', [...UPLOAD_PACK_ARGS, gitDir], { env, stdio: ['pipe', 'pipe', 'pipe'] });

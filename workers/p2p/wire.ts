@@ -1,6 +1,6 @@
 // What travels on one encrypted peer connection, as protomux channels: one `grd/link/1` channel
 // on a held link (our wants, offers, what we hold, change notices, our remotes' URLs) and one `grd/git/1` channel per git session (a byte
-// stream, see pipe.ts). A stand-alone `git fetch` opens only git channels, so it never counts as
+// stream, see channelstream.ts). A stand-alone `git fetch` opens only git channels, so it never counts as
 // the held link. Everything a peer sends is checked here before anyone acts on it.
 
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import Protomux, { type Channel, type Message } from 'protomux';
 import type { NoiseStream } from 'hyperdht';
 import { OBJECT_ID } from '../../shared/kit/objectid.js';
 import { MAX_NOTICE_BYTES } from '../notice/format.js';
-import { channelPipe, type ChannelPipe } from './pipe.js';
+import { channelStream, type ChannelStream } from './channelstream.js';
 
 const LINK = 'grd/link/1';
 const GIT = 'grd/git/1';
@@ -65,7 +65,7 @@ export interface ConnectionHandlers {
   /** The normalised URLs of the peer's own remotes (workers/notice/format.ts normaliseUrl). */
   remotes?(urls: string[]): void;
   /** The peer asks for a git session; the handler owns `pipe`. */
-  session?(pipe: ChannelPipe, request: SessionRequest): void;
+  session?(pipe: ChannelStream, request: SessionRequest): void;
   /** The peer broke the rules; the connection is closed after this. */
   violation?(why: string): void;
 }
@@ -145,9 +145,9 @@ export class PeerConnection {
   }
 
   /** A git session to the peer: resolves once the peer accepted it. */
-  openSession(request: SessionRequest): Promise<ChannelPipe> {
+  openSession(request: SessionRequest): Promise<ChannelStream> {
     return new Promise((resolve, reject) => {
-      let pipe: ChannelPipe | undefined;
+      let pipe: ChannelStream | undefined;
       const channel = this.mux.createChannel({
         protocol: GIT,
         id: randomBytes(16),
@@ -159,7 +159,7 @@ export class PeerConnection {
         },
       });
       if (!channel) return reject(new Error('cannot open a session on this connection'));
-      pipe = channelPipe(channel);
+      pipe = channelStream(channel);
       channel.open(request);
     });
   }
@@ -169,7 +169,7 @@ export class PeerConnection {
   }
 
   private accept(id: Buffer | null): void {
-    let pipe: ChannelPipe | undefined;
+    let pipe: ChannelStream | undefined;
     const channel = this.mux.createChannel({
       protocol: GIT,
       id,
@@ -182,7 +182,7 @@ export class PeerConnection {
       onclose: () => pipe?.channelClosed(),
     });
     if (!channel) return;
-    pipe = channelPipe(channel);
+    pipe = channelStream(channel);
     channel.open({ ok: true });
   }
 

@@ -13,27 +13,27 @@ export const WINDOW = 1 << 20;
 const CHUNK = 64 * 1024;
 
 /** One session's messages, registered on its channel before it opens. */
-export interface PipeMessages {
+export interface StreamMessages {
   data: Message<Buffer | null>;
   credit: Message<number>;
   end: Message<null>;
   fail: Message<string>;
 }
 
-/** Adds the pipe's message types to `channel` (in this order on both sides) and wraps it. */
-export function channelPipe(channel: Channel): ChannelPipe {
-  let pipe!: ChannelPipe;
-  const messages: PipeMessages = {
-    data: channel.addMessage({ encoding: c.buffer, onmessage: (b) => pipe.received(b) }),
-    credit: channel.addMessage({ encoding: c.uint, onmessage: (n) => pipe.granted(n) }),
-    end: channel.addMessage({ encoding: c.none, onmessage: () => pipe.ended() }),
-    fail: channel.addMessage({ encoding: c.string, onmessage: (text) => pipe.abort(text.slice(0, 500)) }),
+/** Adds the stream's message types to `channel` (in this order on both sides) and wraps it. */
+export function channelStream(channel: Channel): ChannelStream {
+  let stream!: ChannelStream;
+  const messages: StreamMessages = {
+    data: channel.addMessage({ encoding: c.buffer, onmessage: (b) => stream.received(b) }),
+    credit: channel.addMessage({ encoding: c.uint, onmessage: (n) => stream.granted(n) }),
+    end: channel.addMessage({ encoding: c.none, onmessage: () => stream.ended() }),
+    fail: channel.addMessage({ encoding: c.string, onmessage: (text) => stream.abort(text.slice(0, 500)) }),
   };
-  pipe = new ChannelPipe(channel, messages);
-  return pipe;
+  stream = new ChannelStream(channel, messages);
+  return stream;
 }
 
-export class ChannelPipe extends Duplex {
+export class ChannelStream extends Duplex {
   private credit = WINDOW;
   /** Received and not yet granted back: never more than WINDOW from a peer that keeps the rules. */
   private unacked = 0;
@@ -41,7 +41,7 @@ export class ChannelPipe extends Duplex {
 
   constructor(
     private readonly channel: Channel,
-    private readonly messages: PipeMessages,
+    private readonly messages: StreamMessages,
   ) {
     super({ allowHalfOpen: true });
     this.on('end', () => this.writableFinished && this.channel.close());
