@@ -19,7 +19,7 @@ import { formatBytes } from '../shared/kit/bytes.js';
 import type { FetchProgress } from './progress.js';
 import { countCommits, describeMoved, parseFetchReport } from './fetchreport.js';
 import type { EndpointLink, TransportPlugin } from '../shared/plugin.js';
-import { capturePrints } from './prints.js';
+import { captureStrayPrints } from './strayprints.js';
 import { TrackingRefs } from './tracking.js';
 import { NeedsUser, type Connection, type RemoteChange, type Transport, type TransportEvents } from '../shared/transport.js';
 import { loadTransport } from './transports.js';
@@ -41,13 +41,13 @@ const CLOSE_TIMEOUT_MS = 3000;
 export default async function session(task: SessionTask): Promise<string> {
   // Only this remote's transport: a worker that imported every plugin (and what their settings
   // import) paid for it in memory all its life (~1.8 MB per remote when p2p's pulled in protomux).
-  const s = new Session(task, await loadTransport(task.spec.transport));
-  const release = capturePrints((text) => s.log(`printed: ${text.trimEnd()}`));
+  const remoteSession = new Session(task, await loadTransport(task.spec.transport));
+  const release = captureStrayPrints((text) => remoteSession.log(`printed: ${text.trimEnd()}`));
   // Which OS thread is this remote's (top -H, /proc/<pid>/task/<tid>): where its CPU and wake-ups go.
-  s.log(`runs in thread ${osThreadId()}`);
+  remoteSession.log(`runs in thread ${osThreadId()}`);
   if (task.crash) misbehave(task.crash);
   try {
-    await s.run();
+    await remoteSession.run();
   } finally {
     release();
   }

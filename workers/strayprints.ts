@@ -6,7 +6,7 @@
 let sink: (text: string) => void = () => {};
 let patched = false;
 
-export function capturePrints(to: (text: string) => void): () => void {
+export function captureStrayPrints(to: (text: string) => void): () => void {
   if (!patched) {
     patched = true;
     for (const stream of [process.stdout, process.stderr]) {
