@@ -9,7 +9,7 @@ import { loadConfig, type LoadedConfig } from './config.js';
 import { Endpoints } from './endpoints.js';
 import { killGroups } from '../shared/kit/group.js';
 import { unwatchGroup, watchGroup } from '../shared/kit/groupwatch.js';
-import { ProtocolGate, type Voice } from './gate.js';
+import { ProtocolGate, type PairingGuard } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
 import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from '../shared/workerapi.js';
@@ -55,8 +55,8 @@ interface Remote {
   key: string;
   live: LiveSettings;
   unit: Supervised<FromWorker>;
-  /** The current worker's voice (a new one per run: pairs are kept per worker). */
-  voice: Voice;
+  /** The current worker's pairing guard (a new one per run: pairs are kept per worker). */
+  pairing: PairingGuard;
   children: Set<number>;
   state: Omit<RemoteState, 'connected' | 'warnings'>;
 }
@@ -160,7 +160,7 @@ export class Coordinator {
       transport: r.spec.transport,
       url: r.spec.url,
       ...r.state,
-      connected: r.voice.connected,
+      connected: r.pairing.connected,
       warnings: this.gate.held(r.spec.name),
     }));
   }
@@ -265,7 +265,7 @@ export class Coordinator {
       spec,
       key: JSON.stringify(spec),
       live,
-      voice: this.gate.voice(name),
+      pairing: this.gate.pairingGuard(name),
       children: new Set(),
       state: { phase: { kind: 'connecting', attempt: 0 }, since: now },
       unit: new Supervised<FromWorker>({
@@ -288,7 +288,7 @@ export class Coordinator {
           if (this.options.crash) delete this.options.crash[name];
           return { task, transfer: [...(endpointPort ? [endpointPort] : []), ...noticePorts.map((n) => n.port)] };
         },
-        onStarted: () => (remote.voice = this.gate.voice(name)),
+        onStarted: () => (remote.pairing = this.gate.pairingGuard(name)),
         onMessage: (message) => this.fromWorker(remote, message),
         onEnded: (err, restartInMs) => this.ended(remote, err, restartInMs),
         log: (text) => this.options.log(`${name}: worker ${text}`),
@@ -303,18 +303,18 @@ export class Coordinator {
     const current = this.remotes.get(name) === remote && !remote.unit.isStopping;
     switch (message.type) {
       case 'emit': {
-        const { voice } = remote;
+        const { pairing } = remote;
         const now = Date.now();
         if (message.line === 'CONNECTED') {
-          if (voice.connect()) {
+          if (pairing.connect()) {
             remote.state.since = now;
             this.gate.clear(name, 'worker'); // a restarted worker that connects has recovered
           }
         } else if (message.line === 'DISCONNECTED') {
-          if (voice.disconnect()) remote.state.since = now;
+          if (pairing.disconnect()) remote.state.since = now;
         } else if (message.line === 'SYNCING') {
-          if (voice.sync()) remote.state.fetching = { since: now };
-        } else if (voice.doneSyncing(message.ok)) {
+          if (pairing.sync()) remote.state.fetching = { since: now };
+        } else if (pairing.doneSyncing(message.ok)) {
           remote.state.lastFetch = { at: now, ok: message.ok };
           remote.state.fetching = undefined;
         }
@@ -369,7 +369,7 @@ export class Coordinator {
     // lock files. A crashed worker could not: nothing of it may be left behind.
     killGroups(remote.children, err ? 'SIGKILL' : 'SIGTERM');
     forgetChildren(remote);
-    const { closedSync } = remote.voice.end();
+    const { closedSync } = remote.pairing.end();
     if (closedSync) remote.state.lastFetch = { at: Date.now(), ok: false };
     remote.state.fetching = undefined;
     remote.state.since = Date.now();
@@ -382,7 +382,7 @@ export class Coordinator {
   }
 
   private async stopRemote(remote: Remote): Promise<void> {
-    remote.voice.stopping();
+    remote.pairing.stopping();
     await remote.unit.stop({ type: 'stop' } satisfies ToWorker);
     killGroups(remote.children, 'SIGKILL');
     forgetChildren(remote);

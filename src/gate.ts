@@ -40,9 +40,9 @@ export class ProtocolGate {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The voice of one worker of `remote`: what it opened, and whether it may open more. */
-  voice(remote: string): Voice {
-    return new Voice(remote, this.out);
+  /** A pairing guard for one worker of `remote`: what it opened, and whether it may open more. */
+  pairingGuard(remote: string): PairingGuard {
+    return new PairingGuard(remote, this.out);
   }
 
   /**
@@ -116,8 +116,11 @@ export class ProtocolGate {
   }
 }
 
-/** One worker's lines: pairs are kept per worker, and a stopping worker can only close. */
-export class Voice {
+/**
+ * Keeps one worker's CONNECTED/DISCONNECTED and SYNCING/DONESYNCING in pairs: pairs are kept per
+ * worker, and a stopping worker can only close what it opened.
+ */
+export class PairingGuard {
   connected = false;
   syncing = false;
   private closing = false;

@@ -14,25 +14,25 @@ function gate() {
 
 test('a CONNECTED in flight when the worker is being stopped is not sent, nor is its DISCONNECTED', () => {
   const { g, out } = gate();
-  const voice = g.voice('origin');
-  voice.stopping(); // STOP or a RELOAD restart began
-  voice.connect(); // the worker's CONNECTED arrives late
-  voice.sync();
-  voice.doneSyncing(true);
-  voice.disconnect();
-  voice.end();
+  const guard = g.pairingGuard('origin');
+  guard.stopping(); // STOP or a RELOAD restart began
+  guard.connect(); // the worker's CONNECTED arrives late
+  guard.sync();
+  guard.doneSyncing(true);
+  guard.disconnect();
+  guard.end();
   assert.deepEqual(out, []);
 });
 
 test('a stopping worker still closes what it opened; the end closes what it left open', () => {
   const { g, out } = gate();
-  const a = g.voice('a');
+  const a = g.pairingGuard('a');
   a.connect();
   a.sync();
   a.stopping();
   a.doneSyncing(true);
   a.disconnect();
-  const b = g.voice('b');
+  const b = g.pairingGuard('b');
   b.connect();
   b.sync();
   b.end(); // crashed mid-fetch
@@ -45,10 +45,10 @@ test('random orders of worker lines, stops and ends always come out paired', () 
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   for (let run = 0; run < 300; run++) {
     const { g, out } = gate();
-    const voice = g.voice('r');
-    const actions = [() => voice.connect(), () => voice.disconnect(), () => voice.sync(), () => voice.doneSyncing(random() < 0.5), () => voice.stopping()];
+    const guard = g.pairingGuard('r');
+    const actions = [() => guard.connect(), () => guard.disconnect(), () => guard.sync(), () => guard.doneSyncing(random() < 0.5), () => guard.stopping()];
     for (let i = 0; i < 20; i++) actions[Math.floor(random() * actions.length)]!();
-    voice.end();
+    guard.end();
     let connected = false;
     let syncing = false;
     for (const line of out) {
