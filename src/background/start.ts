@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { findRepo } from '../config.js';
-import { findDaemon } from '../commands/find.js';
+import { findDaemon } from '../commands/finddaemon.js';
 import { daemonPaths, ensureDir } from './paths.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonPaths } from '../background/paths.js';
 import { readState, type DaemonState } from '../background/state.js';
-import { findDaemon } from './find.js';
+import { findDaemon } from './finddaemon.js';
 import { NOT_RUNNING, REFUSED, sendCommand } from './send.js';
 
 export interface FetchOptions {

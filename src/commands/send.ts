@@ -4,7 +4,7 @@
 import { PIPE_BUF, writeControlLine } from '../background/fifo.js';
 import { daemonPaths } from '../background/paths.js';
 import { parseConsumed } from '../protocol.js';
-import { findDaemon } from './find.js';
+import { findDaemon } from './finddaemon.js';
 
 export const REFUSED = 2;
 export const NOT_RUNNING = 3;

@@ -6,7 +6,7 @@
 import spawn from 'nano-spawn';
 import { daemonPaths } from '../background/paths.js';
 import { readState } from '../background/state.js';
-import { findDaemon } from './find.js';
+import { findDaemon } from './finddaemon.js';
 import { UNHEALTHY, healthProblems } from './health.js';
 import { formatStatus, type BranchView, type StateView } from './statusview.js';
 

@@ -5,7 +5,7 @@
 
 import { isAlive } from '../background/pidfile.js';
 import { daemonPaths } from '../background/paths.js';
-import { findDaemon } from './find.js';
+import { findDaemon } from './finddaemon.js';
 
 /** The daemon exits within ~2 s of a stop (its hard deadline); this leaves room for a slow machine. */
 const STOP_TIMEOUT_MS = 10_000;
