@@ -8,6 +8,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Socket } fr
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
+import { DEFAULT_ALIVE_ANSWER, DEFAULT_ALIVE_INTERVAL } from '../../workers/ssh/config.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from 'ssh2';
@@ -66,8 +67,9 @@ test('key-file auth: connects, runs a command, keepalive from ServerAlive*, clos
   assert.equal(conn.authenticatedWith, `file ${sshd.clientKey}`);
   assert.equal(await exec(conn.client, 'id -un'), `${sshd.user}\n`);
   assert.equal(await sshd.authenticatedCount(), 1);
-  assert.equal(conn.settings.serverAliveInterval, 14);
-  assert.equal(conn.settings.keepaliveAnswerSeconds, 5);
+  // No ServerAlive* in the ssh command: the keepalive is ours, the interval and answer time of config.ts.
+  assert.equal(conn.settings.serverAliveInterval, DEFAULT_ALIVE_INTERVAL);
+  assert.equal(conn.settings.keepaliveAnswerSeconds, DEFAULT_ALIVE_ANSWER);
   const internals = conn.client as unknown as { config: { keepaliveInterval: number } };
   assert.equal(internals.config.keepaliveInterval, 0, "ssh2's own keepalive is off: workers/ssh/keepalive.ts pings after silence only");
   assert.equal(conn.stallDetectMs, 19_000);
