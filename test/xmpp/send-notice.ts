@@ -15,7 +15,9 @@ x.on('error', (err: Error) => {
   // Everything was sent and the server has it; a socket that ends under the closing stream is
   // not a failed send (seen once under load: "write after end").
   if (stopping) return;
-  console.error(err.message);
+  // Some of @xmpp's errors (a timeout) carry no message: the name and condition say what it was.
+  const { condition } = err as Error & { condition?: string };
+  console.error(`send-notice: ${err.name}${condition ? ` (${condition})` : ''}: ${err.message || '(no message)'}`);
   process.exit(1);
 });
 await x.start();
