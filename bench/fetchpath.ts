@@ -150,16 +150,30 @@ function exited(child: ChildProcess, what: string): Promise<void> {
  * the bench's change needs: no negative refspecs, no tag following into refs/tags, no prune, no
  * forced-update check, no shallow or filter.
  */
-async function v2Fetch(reader: PktReader, clone: string, connectivity: boolean): Promise<void> {
+/** (b)'s phases, ms from its start: refs listed, pack received, unpacked, connectivity checked, refs updated. */
+const PHASES = ['listed', 'received', 'unpacked', 'connected', 'updated'] as const;
+const phases: Record<(typeof PHASES)[number], number[]> = Object.fromEntries(PHASES.map((p) => [p, []])) as never;
+
+async function v2Fetch(reader: PktReader, clone: string, { connectivity, prespawn }: { connectivity: boolean; prespawn: boolean }): Promise<void> {
+  const t0 = performance.now();
+  const mark = (phase: (typeof PHASES)[number]) => connectivity && prespawn && phases[phase].push(performance.now() - t0);
   const gitDir = join(clone, '.git');
-  // Started before the request: their start-up overlaps the round trips.
-  const updateRef = git(clone, ['update-ref', '--stdin', '-m', 'fetch origin: fast-forward']);
-  const updateDone = exited(updateRef, 'git update-ref');
-  updateRef.stdin!.write('start\n');
-  let unpack: ChildProcess = git(clone, ['unpack-objects', '-q']);
-  let unpackDone = exited(unpack, 'git unpack-objects');
-  const revList = connectivity ? git(clone, ['rev-list', '--objects', '--stdin', '--not', '--all', '--quiet']) : undefined;
-  const revListDone = revList && exited(revList, 'git rev-list (connectivity)');
+  const start = (args: string[], what: string) => {
+    const child = git(clone, args);
+    return { child, done: exited(child, what) };
+  };
+  const startUpdateRef = () => {
+    const proc = start(['update-ref', '--stdin', '-m', 'fetch origin: fast-forward'], 'git update-ref');
+    proc.child.stdin!.write('start\n');
+    return proc;
+  };
+  const startRevList = () => start(['rev-list', '--objects', '--stdin', '--not', '--all', '--quiet'], 'git rev-list (connectivity)');
+  // prespawn: started before the request, so that their start-up overlaps the round trips
+  // (unpack-objects on the guess that the pack is small); otherwise each when it is needed, as git
+  // fetch does.
+  let updateRef = prespawn ? startUpdateRef() : undefined;
+  let unpack = prespawn ? start(['unpack-objects', '-q'], 'git unpack-objects') : undefined;
+  let revList = prespawn && connectivity ? startRevList() : undefined;
   const { channel } = reader;
   try {
     channel.write(`${pkt('command=ls-refs\n')}${DELIM}${pkt('peel\n')}${pkt('symrefs\n')}${pkt('ref-prefix refs/heads/\n')}${pkt('ref-prefix refs/tags/\n')}${FLUSH}`);
@@ -172,6 +186,7 @@ async function v2Fetch(reader: PktReader, clone: string, connectivity: boolean):
       if (old !== sha) updates.push({ ref, old, new: sha });
     }
     if (!updates.length) throw new Error('nothing to fetch');
+    mark('listed');
     const haves = updates.flatMap((u) => (u.old ? [`have ${u.old}\n`] : []));
     const wants = updates.map((u) => `want ${u.new}\n`);
     channel.write(
@@ -195,32 +210,39 @@ async function v2Fetch(reader: PktReader, clone: string, connectivity: boolean):
       if (band === 3) throw new Error(`remote: ${data.toString()}`);
       if (band !== 1) continue;
       if (decided) {
-        unpack.stdin!.write(data);
+        unpack!.child.stdin!.write(data);
         continue;
       }
       header = Buffer.concat([header, data]);
       if (header.length < 12) continue;
       decided = true;
-      const count = header.readUInt32BE(8);
-      if (count >= UNPACK_LIMIT) {
-        // git fetch keeps a big pack as a pack: swap the speculative unpack-objects for index-pack.
-        unpack.kill();
-        await unpackDone.catch(() => {});
-        unpack = git(clone, ['index-pack', '--stdin', '--fix-thin', '-q']);
-        unpackDone = exited(unpack, 'git index-pack');
-      }
-      unpack.stdin!.write(header);
+      // git fetch unpacks fewer than fetch.unpackLimit objects, and keeps a bigger pack as a pack.
+      if (header.readUInt32BE(8) >= UNPACK_LIMIT) {
+        if (unpack) {
+          unpack.child.kill();
+          await unpack.done.catch(() => {});
+        }
+        unpack = start(['index-pack', '--stdin', '--fix-thin', '-q'], 'git index-pack');
+      } else unpack ??= start(['unpack-objects', '-q'], 'git unpack-objects');
+      unpack.child.stdin!.write(header);
     }
-    unpack.stdin!.end();
-    await unpackDone;
-    if (revList) {
-      revList.stdin!.end(updates.map((u) => `${u.new}\n`).join(''));
-      await revListDone;
+    mark('received');
+    if (!unpack) throw new Error('no pack');
+    unpack.child.stdin!.end();
+    await unpack.done;
+    mark('unpacked');
+    if (connectivity) {
+      revList ??= startRevList();
+      revList.child.stdin!.end(updates.map((u) => `${u.new}\n`).join(''));
+      await revList.done;
     }
-    updateRef.stdin!.end(`${updates.map((u) => `update ${u.ref} ${u.new} ${u.old ?? ''}\n`).join('')}commit\n`);
-    await updateDone;
+    mark('connected');
+    updateRef ??= startUpdateRef();
+    updateRef.child.stdin!.end(`${updates.map((u) => `update ${u.ref} ${u.new} ${u.old ?? ''}\n`).join('')}commit\n`);
+    await updateRef.done;
+    mark('updated');
   } catch (err) {
-    for (const child of [updateRef, unpack, revList]) child?.kill();
+    for (const proc of [updateRef, unpack, revList]) proc?.child.kill();
     throw err;
   } finally {
     channel.end(FLUSH);
@@ -245,7 +267,7 @@ async function main(): Promise<void> {
   });
   const master = await startControlMaster(fx);
   try {
-    const clones = { a: join(dir.path, 'a'), b: join(dir.path, 'b'), b0: join(dir.path, 'b0') };
+    const clones = { a: join(dir.path, 'a'), b: join(dir.path, 'b'), bs: join(dir.path, 'bs'), b0: join(dir.path, 'b0') };
     for (const clone of Object.values(clones)) gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, clone);
     let failed: string | undefined;
     const fetcher = new Fetcher({
@@ -267,14 +289,21 @@ async function main(): Promise<void> {
       },
       b: async () => {
         const start = performance.now();
-        await v2Fetch(await standby, clones.b, true);
+        await v2Fetch(await standby, clones.b, { connectivity: true, prespawn: true });
         const took = performance.now() - start;
         standby = openV2(queue, fx.remotePath); // the next one, started ahead as the tunnel does
         return took;
       },
+      bs: async () => {
+        const start = performance.now();
+        await v2Fetch(await standby, clones.bs, { connectivity: true, prespawn: false });
+        const took = performance.now() - start;
+        standby = openV2(queue, fx.remotePath);
+        return took;
+      },
       b0: async () => {
         const start = performance.now();
-        await v2Fetch(await standby, clones.b0, false);
+        await v2Fetch(await standby, clones.b0, { connectivity: false, prespawn: true });
         const took = performance.now() - start;
         standby = openV2(queue, fx.remotePath);
         return took;
@@ -305,7 +334,7 @@ async function main(): Promise<void> {
         if (got !== sha) throw new Error(`${clone}: origin/main is ${got}, not ${sha}`);
       }
     }
-    gitEnv(clones.b, {}, 'fsck', '--strict', '--no-dangling');
+    for (const clone of [clones.b, clones.bs]) gitEnv(clone, {}, 'fsck', '--strict', '--no-dangling');
     const objects = (clone: string) => gitEnv(clone, {}, 'count-objects', '-v').split('\n').filter((l) => /^(count|in-pack):/.test(l)).join(', ');
     const reflog = gitEnv(clones.b, {}, 'reflog', '-1', '--format=%gs', 'refs/remotes/origin/main');
     const reflogA = gitEnv(clones.a, {}, 'reflog', '-1', '--format=%gs', 'refs/remotes/origin/main');
@@ -315,6 +344,7 @@ async function main(): Promise<void> {
     const label: Record<string, string> = {
       a: "(a) daemon's Fetcher: git fetch through the tunnel",
       b: '(b) v2 fetch in-process + unpack-objects + rev-list + update-ref',
+      bs: '(bs) as (b), each git process started only when needed',
       b0: '(b0) as (b) without the connectivity check',
       floor: '(floor) plain git fetch over ControlMaster',
     };
@@ -322,7 +352,8 @@ async function main(): Promise<void> {
       const ratios = samples[name]!.map((x, i) => x / samples.a![i]!);
       console.log(`${label[name]!.padEnd(64)} ${stats(samples[name]!)}  ${median(ratios).toFixed(2)} (per-round; of medians ${(median(samples[name]!) / median(samples.a!)).toFixed(2)})`);
     }
-    console.log(`objects: (a) ${objects(clones.a)}; (b) ${objects(clones.b)}; (b) fsck --strict clean`);
+    console.log(`(b) phases, median ms from its start: ${PHASES.map((p) => `${p} ${median(phases[p].slice(1)).toFixed(1)}`).join(', ')}`);
+    console.log(`objects: (a) ${objects(clones.a)}; (b) ${objects(clones.b)}; (b) and (bs) fsck --strict clean`);
     console.log(`reflog: (a) "${reflogA}"; (b) "${reflog}"`);
   } finally {
     await master.stop();
