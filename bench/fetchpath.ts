@@ -20,11 +20,12 @@
 // Each round's four fetches get the same change; every clone is checked to hold the pushed commit
 // after each round, and (b)'s clone is fsck'ed at the end.
 //
-//   node dist/bench/fetchpath.js [rounds]      (default 25; the verdict wants >= 15)
+//   node dist/bench/fetchpath.js [rounds] [--trace]   (default 25 rounds; the verdict wants >= 15;
+//                                                     --trace: where (a)'s git fetch spends its time)
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClientChannel } from 'ssh2';
@@ -37,7 +38,10 @@ import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/
 import { startControlMaster } from './ssh.js';
 import { median, quantile } from './report.js';
 
-const ROUNDS = Math.max(1, Number(process.argv[2] ?? 25) || 25);
+const ARGS = process.argv.slice(2);
+const ROUNDS = Math.max(1, Number(ARGS.find((a) => /^\d+$/.test(a)) ?? 25));
+/** `--trace`: (a)'s git fetch writes trace2 events, and where its time goes is printed (it slows (a) a little). */
+const TRACE = ARGS.includes('--trace');
 const QUIET_MS = 100;
 const UNPACK_LIMIT = 100; // fetch.unpackLimit / transfer.unpackLimit default
 const FLUSH = '0000';
@@ -253,6 +257,44 @@ function stats(samples: number[]): string {
   return `${median(samples).toFixed(1).padStart(7)} ${quantile(samples, 0.9).toFixed(1).padStart(7)}`;
 }
 
+/** Where (a)'s git fetch spends its time, from its trace2 events: medians over the rounds (warm-up left out). */
+function traceReport(traceDir: string): void {
+  const rows: Record<string, number>[] = [];
+  for (const file of readdirSync(traceDir).sort()) {
+    const events = readFileSync(join(traceDir, file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const argv = events.find((e) => e.event === 'start')?.argv as string[] | undefined;
+    if (!argv?.includes('fetch')) continue; // unpack-objects and rev-list trace too
+    const children = new Map<number, string>();
+    const row: Record<string, number> = {};
+    const at = (e: Record<string, unknown>) => {
+      const t = String(e.time);
+      return Date.parse(t.replace(/\.\d+Z$/, 'Z')) + Number(`0.${/\.(\d+)Z$/.exec(t)?.[1] ?? 0}`) * 1000;
+    };
+    const started = events.find((e) => e.event === 'start')!;
+    const sinceStart = (e: Record<string, unknown>) => at(e) - at(started) + (started.t_abs as number) * 1000;
+    for (const e of events) {
+      if (e.event === 'child_start') children.set(e.child_id as number, (e.argv as string[]).join(' '));
+      if (e.event === 'region_leave' && e.label === 'remote_refs') row['until refs listed (ssh/tunnel start + ls-refs)'] = sinceStart(e);
+      if (e.event === 'region_leave' && e.label === 'negotiation_v2') row['negotiation'] = (e.t_rel as number) * 1000;
+      if (e.event === 'region_leave' && e.label === 'fetch_refs') row['fetch_refs (negotiation, pack, unpack)'] = (e.t_rel as number) * 1000;
+      if (e.event === 'child_exit') {
+        const what = children.get(e.child_id as number) ?? '';
+        if (/unpack-objects|index-pack/.test(what)) row['unpack-objects process'] = (e.t_rel as number) * 1000;
+        if (/rev-list/.test(what)) row['rev-list (connectivity) process'] = (e.t_rel as number) * 1000;
+      }
+      if (e.event === 'region_leave' && e.label === 'consume_refs') row['consume_refs (connectivity + ref updates)'] = (e.t_rel as number) * 1000;
+      if (e.event === 'exit') row['git fetch, start to exit'] = (e.t_abs as number) * 1000;
+    }
+    rows.push(row);
+  }
+  const kept = rows.slice(1);
+  console.log(`(a) traced (trace2 events of ${kept.length} fetches), median ms:`);
+  for (const key of Object.keys(kept[0] ?? {})) {
+    const values = kept.map((r) => r[key]).filter((v): v is number => v !== undefined);
+    console.log(`  ${key.padEnd(62)} ${median(values).toFixed(1).padStart(7)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const fx: SshFixture = await makeSshFixture({});
   const dir = tempDir('grd-bench-fetchpath-');
@@ -269,11 +311,13 @@ async function main(): Promise<void> {
   try {
     const clones = { a: join(dir.path, 'a'), b: join(dir.path, 'b'), bs: join(dir.path, 'bs'), b0: join(dir.path, 'b0') };
     for (const clone of Object.values(clones)) gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, clone);
+    const traceDir = join(dir.path, 'trace2');
+    if (TRACE) mkdirSync(traceDir);
     let failed: string | undefined;
     const fetcher = new Fetcher({
       remote: 'origin',
       cwd: clones.a,
-      plan: async () => ({ env: tunnel.env }),
+      plan: async () => ({ env: { ...tunnel.env, ...(TRACE && { GIT_TRACE2_EVENT: traceDir }) } }),
       writeFetchHead: false,
       onStart: () => {},
       onDone: (outcome) => (failed = outcome.ok ? undefined : outcome.stderr),
@@ -353,6 +397,7 @@ async function main(): Promise<void> {
       console.log(`${label[name]!.padEnd(64)} ${stats(samples[name]!)}  ${median(ratios).toFixed(2)} (per-round; of medians ${(median(samples[name]!) / median(samples.a!)).toFixed(2)})`);
     }
     console.log(`(b) phases, median ms from its start: ${PHASES.map((p) => `${p} ${median(phases[p].slice(1)).toFixed(1)}`).join(', ')}`);
+    if (TRACE) traceReport(traceDir);
     console.log(`objects: (a) ${objects(clones.a)}; (b) ${objects(clones.b)}; (b) and (bs) fsck --strict clean`);
     console.log(`reflog: (a) "${reflogA}"; (b) "${reflog}"`);
   } finally {
