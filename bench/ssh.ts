@@ -238,7 +238,7 @@ async function protocolLatency(
  * The floor a user without the daemon has: OpenSSH connection sharing (ControlMaster) keeps a
  * connection open, and a plain `git fetch origin` in a clone of its own fetches each change over it.
  */
-async function startControlMaster(fx: SshFixture): Promise<{ env: Record<string, string>; fetch(): Promise<number>; stop(): Promise<void> }> {
+export async function startControlMaster(fx: SshFixture): Promise<{ env: Record<string, string>; fetch(): Promise<number>; stop(): Promise<void> }> {
   const dir = tempDir('grd-bench-cm-');
   const socket = join(dir.path, 'cm');
   const clone = join(dir.path, 'floor');
