@@ -1,0 +1,128 @@
+// The shared daemon's process (`start --all` runs it in the background with --daemon-child;
+// `--service --all` in the foreground for systemd's user unit, docs/git-remote-daemon.service).
+// It owns what there is one of: its lock and pid file in the user's state directory (one shared
+// daemon per user), its log (there, or stderr as a service), signals and the exit. Each
+// repository's own lines go to that repository's `.git/remote-daemon/log`.
+//
+// Signals: SIGTERM/SIGINT stop everything; SIGHUP re-reads the set, forgets what was set aside and
+// reloads every repository; SIGUSR1 (sent by register/unregister) re-reads the set and forgets what
+// was set aside; SIGUSR2 (a command found one of our repositories' daemons in /proc) makes deleted
+// files again.
+
+import { closeSync, writeSync } from 'node:fs';
+import { armHardExit } from '../daemon.js';
+import { acquireLock } from '../background/lock.js';
+import { LogFile } from '../background/log.js';
+import { ensureDir } from '../background/paths.js';
+import { acquirePidFile } from '../background/pidfile.js';
+import { fileSink, type Sink } from '../background/repohost.js';
+import { READY_FD, type RunMode } from '../background/run.js';
+import { Hub } from './hub.js';
+import { hubPaths } from './paths.js';
+
+/** The title the shared daemon's process carries (holders.ts recognises daemons by its prefix). */
+export const HUB_TITLE = 'git-remote-daemon --all';
+
+export async function runHub(mode: RunMode): Promise<void> {
+  let told = false;
+  const tell = (line: string) => {
+    if (mode !== 'background' || told) return;
+    told = true;
+    try {
+      writeSync(READY_FD, `${line}\n`);
+      closeSync(READY_FD);
+    } catch {
+      // the starting process is gone
+    }
+  };
+  let cleanup = () => {};
+  const fail = (message: string): never => {
+    cleanup();
+    if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
+    else process.stderr.write(`git-remote-daemon: ${message}\n`);
+    process.exit(1);
+  };
+  const why = (err: unknown) => (err as Error).message;
+  const paths = hubPaths();
+  let sink: Sink;
+  try {
+    ensureDir(paths);
+    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : { line: (t) => process.stderr.write(`${t}\n`), close() {} };
+  } catch (err) {
+    return fail(why(err));
+  }
+  const log = (text: string) => sink.line(`# ${text}`);
+  process.title = HUB_TITLE;
+
+  let taken;
+  try {
+    taken = await acquireLock(paths, 'shared');
+  } catch (err) {
+    return fail(why(err));
+  }
+  const already = (pid: number | undefined) => {
+    if (mode === 'background') {
+      tell(`ALREADY ${pid ?? '?'}`);
+      process.exit(0);
+    }
+    return fail(`the shared daemon is already running${pid ? ` (pid ${pid})` : ''}`);
+  };
+  if (!taken.ok) return already(taken.holder?.pid);
+  const lock = taken.lock;
+  let claim;
+  try {
+    claim = acquirePidFile(paths.pidFile);
+  } catch (err) {
+    lock.release();
+    return fail(`cannot claim the pid file ${paths.pidFile}: ${why(err)}`);
+  }
+  if (!claim.ok) {
+    lock.release();
+    return already(claim.holder.pid);
+  }
+  const release = claim.release;
+  let hub: Hub | undefined;
+  cleanup = () => {
+    hub?.cleanup();
+    release();
+    lock.release();
+  };
+  process.on('exit', () => cleanup());
+  process.on('uncaughtException', (err) => {
+    log(`fatal: ${err.stack ?? err.message}`);
+    cleanup();
+    tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`);
+    process.exit(70);
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log('stopping every repository');
+      armHardExit();
+      await hub?.stop();
+      log('stopped');
+      sink.close();
+      process.exit(0);
+    })();
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
+  process.on('SIGHUP', () => {
+    log('SIGHUP: reading the registered repositories again and reloading each');
+    void hub?.reloadAll();
+  });
+  process.on('SIGUSR1', () => {
+    log('asked to read the registered repositories again');
+    void hub?.sync(true);
+  });
+  process.on('SIGUSR2', () => hub?.repairAll());
+
+  hub = new Hub({ log });
+  try {
+    await hub.start();
+  } catch (err) {
+    return fail(why(err));
+  }
+  log(`started (pid ${process.pid}); serving ${hub.served().length} repositor${hub.served().length === 1 ? 'y' : 'ies'}`);
+  tell(`READY ${process.pid}`);
+}
