@@ -67,8 +67,8 @@ export interface RepoHost {
   /** Why it ended when nobody here asked it to: 'stop' (STOP on its pipe) or what is gone. */
   endedBy(): string | undefined;
   stop(): Promise<number>;
-  /** Re-reads the config (and which files to watch). */
-  reload(): void;
+  /** Re-reads the config (and which files to watch); `why`, if given, is logged first. */
+  reload(why?: string): void;
   /** Makes deleted files again now (a command found the daemon in /proc: SIGUSR2). */
   repair(): void;
   /** Removes what it made (state, pipe, pid file, lock), synchronously: for exit handlers. */
@@ -332,7 +332,10 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
         await running.stop();
         return finished;
       },
-      reload,
+      reload: (reason) => {
+        if (reason) log(reason);
+        reload();
+      },
       repair: () => repairHook?.(true),
       cleanup,
     },

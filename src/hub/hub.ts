@@ -74,7 +74,7 @@ export class Hub {
 
   /** SIGHUP: forget every mark, re-read the set, reload every repository's config. */
   async reloadAll(): Promise<void> {
-    for (const host of this.hosts.values()) host.reload();
+    for (const host of this.hosts.values()) host.reload('SIGHUP: reloading');
     await this.sync(true);
   }
 
