@@ -3,7 +3,7 @@
 // directory (XDG_STATE_HOME), so its registered set and its shared daemon are its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -238,4 +238,22 @@ test('--service --all runs in the foreground as the user unit does: log on stder
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   assert.equal(existsSync(a.paths.pidFile), false);
+});
+
+test('the shared user unit verifies (where systemd-analyze is available)', (t) => {
+  const probe = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
+  if (probe.error) {
+    if (process.env.CI) assert.fail('systemd-analyze is not installed (.ci/run should install systemd)');
+    return t.skip('systemd-analyze is not installed');
+  }
+  const dir = tempDir();
+  t.after(() => dir.cleanup());
+  const unit = join(dir.path, 'git-remote-daemon.service');
+  writeFileSync(unit, readFileSync(new URL('../../../docs/git-remote-daemon.service', import.meta.url)));
+  const text = readFileSync(unit, 'utf8');
+  assert.doesNotMatch(text, /^[^#]*network-online\.target/m);
+  for (const hardening of ['NoNewPrivileges=yes', 'RestrictSUIDSGID=yes', 'RestrictNamespaces=yes']) assert.match(text, new RegExp(`^${hardening}$`, 'm'));
+  const verify = spawnSync('systemd-analyze', ['verify', '--user', unit], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: dir.path } });
+  assert.equal(verify.status, 0, verify.stderr);
+  assert.equal(verify.stderr.trim(), '');
 });
