@@ -19,7 +19,7 @@ export const READY_FD = 3;
 
 export type RunMode = 'background' | 'service';
 
-function stderrSink(): Sink {
+export function stderrSink(): Sink {
   // With stderr connected to the journal, sd-daemon(3) priority prefixes set each line's level.
   const journal = Boolean(process.env.JOURNAL_STREAM);
   return {

@@ -16,7 +16,7 @@ import { LogFile } from '../background/log.js';
 import { ensureDir } from '../background/paths.js';
 import { acquirePidFile } from '../background/pidfile.js';
 import { fileSink, type Sink } from '../background/repohost.js';
-import { READY_FD, type RunMode } from '../background/run.js';
+import { READY_FD, stderrSink, type RunMode } from '../background/run.js';
 import { Hub } from './hub.js';
 import { hubPaths } from './paths.js';
 
@@ -47,7 +47,7 @@ export async function runHub(mode: RunMode): Promise<void> {
   let sink: Sink;
   try {
     ensureDir(paths);
-    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : { line: (t) => process.stderr.write(`${t}\n`), close() {} };
+    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
   } catch (err) {
     return fail(why(err));
   }

@@ -181,18 +181,29 @@ test('register and unregister while it runs (within 2 s), the lock freed for a d
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });
 
-test('one repository broken at run time (invalid config, then deleted), or not a repository at all, and the others keep syncing', async (t) => {
+test('one repository broken at run time (invalid config, then deleted), one whose config is broken from the start (served once fixed), one not a repository at all, and the others keep syncing', async (t) => {
   const h = hubEnv(t);
   const a = h.repo();
   const b = h.repo();
+  const c = h.repo();
   const notRepo = join(a.root, 'plain');
   mkdirSync(notRepo);
   await ok(h.run(a.local, 'register'), 'register a');
   await ok(h.run(b.local, 'register'), 'register b');
+  await ok(h.run(c.local, 'register'), 'register c');
+  // c's config git refuses from the start: set aside with one line, served once it is fixed.
+  const config = join(c.local, '.git', 'config');
+  const good = readFileSync(config, 'utf8');
+  writeFileSync(config, `${good}[broken\n`);
   writeFileSync(h.env.GIT_CONFIG_GLOBAL!, `${readFileSync(h.env.GIT_CONFIG_GLOBAL!, 'utf8')}\trepo = ${notRepo}\n`);
   const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
   await eventually(() => servedBy(a.paths) === hub && servedBy(b.paths) === hub, 'both served');
   await h.waitForHubLog(new RegExp(`^# ${notRepo}: not a git repository$`));
+  await h.waitForHubLog(new RegExp(`^# ${c.local}: cannot serve it: `));
+  assert.match((await ok(h.run(b.root, 'status', '--all'), 'status --all')).stdout, new RegExp(`${c.local}  not served`));
+  writeFileSync(config, good);
+  await eventually(() => servedBy(c.paths) === hub, 'c served once its config is fixed');
+  await h.waitForHubLog(new RegExp(`^# ${c.local}: its config changed; trying again$`));
 
   // A config git refuses: a's reload fails, b goes on.
   writeFileSync(join(a.local, '.git', 'config'), '[broken\n');
