@@ -25,7 +25,7 @@ import { locateRepo } from '../background/locate.js';
 import { LogFile } from '../background/log.js';
 import { fileSink, hostRepository, type RepoHost } from '../background/repohost.js';
 import { readRegistered } from './registered.js';
-import { pruneSetAside, reconcile } from './reconcile.js';
+import { pruneSetAside, reconcile, setChanged } from './reconcile.js';
 
 const SETTLE_MS = 200;
 
@@ -106,14 +106,16 @@ export class Hub {
       const read = await readRegistered();
       for (const path of read.ignored) if (!this.lastSet.includes(`!${path}`)) this.options.log(`registered path ${path} is not absolute; ignored`);
       set = read.paths;
-      this.lastSet = [...set, ...read.ignored.map((p) => `!${p}`)];
+      const now = [...set, ...read.ignored.map((p) => `!${p}`)];
+      // The set changed: what failed to start is tried again (what was stopped on request is not).
+      if (setChanged(this.lastSet, now)) this.clearAside((path) => this.aside.get(path)?.why === 'failed');
+      this.lastSet = now;
     } catch (err) {
       this.options.log(`cannot read the registered repositories: ${(err as Error).message}; serving the same as before`);
       return;
     }
     if (forget) this.clearAside(() => true);
-    pruneSetAside(this.aside, set);
-    for (const path of [...this.aside.keys()]) if (!set.includes(path)) this.clearAside((p) => p === path);
+    for (const mark of pruneSetAside(this.aside, set)) mark.watchers.forEach((w) => w.close());
     const plan = reconcile(set, [...this.hosts.keys(), ...this.starting.keys()], new Set(this.aside.keys()));
     await Promise.all([...plan.stop.map((path) => this.stopServing(path)), ...plan.start.map((path) => this.serve(path))]);
   }

@@ -18,7 +18,18 @@ export function reconcile(wanted: readonly string[], served: Iterable<string>, s
   };
 }
 
-/** Marks that no longer apply: those of repositories that left the set. */
-export function pruneSetAside<T>(setAside: Map<string, T>, wanted: readonly string[]): void {
-  for (const path of [...setAside.keys()]) if (!wanted.includes(path)) setAside.delete(path);
+/** Removes the marks that no longer apply (repositories that left the set) and returns them. */
+export function pruneSetAside<T>(setAside: Map<string, T>, wanted: readonly string[]): T[] {
+  const removed: T[] = [];
+  for (const [path, mark] of [...setAside]) {
+    if (wanted.includes(path)) continue;
+    setAside.delete(path);
+    removed.push(mark);
+  }
+  return removed;
+}
+
+/** Whether two reads of the registered set differ (order aside). */
+export function setChanged(before: readonly string[], after: readonly string[]): boolean {
+  return before.length !== after.length || before.some((path) => !after.includes(path));
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BIN, eventually } from '../support/daemon.js';
-import { makeFixture, pushCommit, refValue, tempDir, type Fixture } from '../support/git.js';
+import { gitWithEnv, makeFixture, pushCommit, refValue, tempDir, type Fixture } from '../support/git.js';
 import { alive, cli, killDaemon, pathsOf, pidFrom, type CliResult } from '../background/support.js';
 import { readPidFile } from '../../src/background/pidfile.js';
 import { readState } from '../../src/background/state.js';
@@ -165,6 +165,10 @@ test('register and unregister while it runs (within 2 s), the lock freed for a d
   await ok(h.run(b.local, 'register'), 'register b');
   await eventually(() => readPidFile(b.paths.pidFile)?.pid === hub, 'b served within 2 s', 2000);
   await fetched(b, 'b');
+  // Registered by hand (no signal): the global config file is watched.
+  const d = h.repo();
+  gitWithEnv(d.local, h.env as Record<string, string>, 'config', '--global', '--add', 'remotedaemon.repo', d.local);
+  await eventually(() => readPidFile(d.paths.pidFile)?.pid === hub, 'd served within 2 s of a hand edit', 2000);
 
   // Unregistered while running: its remotes stopped and its lock freed within 2 s.
   assert.match((await ok(h.run(a.local, 'unregister'), 'unregister a')).stdout, /unregistered /);
@@ -244,7 +248,8 @@ test('--service --all runs in the foreground as the user unit does: log on stder
   assert.match(second.stderr, new RegExp(`the shared daemon is already running \\(pid ${child.pid}\\)`));
   child.kill('SIGHUP');
   await eventually(() => readFileSync(a.paths.log, 'utf8').includes('# SIGHUP: reloading'), "a's log says it reloads");
-  assert.ok(stderr.some((l) => l.startsWith('# SIGHUP: reading the registered repositories again')), stderr.join('\n'));
+  // stderr is a pipe, written asynchronously: the line may come after a's log has its own.
+  await eventually(() => stderr.some((l) => l.startsWith('# SIGHUP: reading the registered repositories again')), `stderr says SIGHUP: ${stderr.join(' | ')}`);
   await fetched(a, 'a');
   child.kill('SIGTERM');
   assert.equal(await exited, 0);

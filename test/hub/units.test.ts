@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { normaliseRegistered, parseValues, readRegistered, register, repositoryPath, unregister } from '../../src/hub/registered.js';
-import { pruneSetAside, reconcile } from '../../src/hub/reconcile.js';
+import { pruneSetAside, reconcile, setChanged } from '../../src/hub/reconcile.js';
 import { hubDir } from '../../src/hub/paths.js';
 import { git, gitWithEnv, tempDir } from '../support/git.js';
 
@@ -32,8 +32,11 @@ test('reconcile: start what is registered and not served or set aside; stop what
     ['/a', 1],
     ['/gone', 2],
   ]);
-  pruneSetAside(aside, ['/a', '/b']);
+  assert.deepEqual(pruneSetAside(aside, ['/a', '/b']), [2]);
   assert.deepEqual([...aside.keys()], ['/a']);
+  assert.equal(setChanged(['/a', '/b'], ['/b', '/a']), false);
+  assert.equal(setChanged(['/a'], ['/a', '/b']), true);
+  assert.equal(setChanged(['/a', '/b'], ['/a', '/c']), true);
 });
 
 test("the shared daemon's directory: XDG_STATE_HOME when absolute, else ~/.local/state", () => {
