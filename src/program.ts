@@ -15,8 +15,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export const EXIT_CODES = `Exit codes: 0 success; 1 failure (outside a repository, the daemon could not start or be
 reached, fetch --wait saw the fetch fail...); 2 a usage error (unknown command or option, a bad
 argument, a missing -C directory) or a message or remote the daemon would refuse; 3 no daemon runs
-in this repository (status, send, pause, resume, fetch, reload); status --check: 2 when a remote is
-unhealthy.`;
+in this repository (status, send, pause, resume, fetch, reload), or no shared daemon runs (status
+--all); status --check: 2 when a remote is unhealthy.`;
 
 /** Failures: outside a repository, the daemon could not start or be reached, a fetch failed. */
 export const FAILED = 1;
@@ -242,7 +242,7 @@ export function buildProgram(): Command {
     // The background daemon gets its repository's path here only so that its command line is long
     // enough to hold the process title naming the repository (Linux gives a title no more room).
     .addOption(new Option('--daemon-child [repository]').hideHelp())
-    .option('--all', 'with --service: serve every registered repository (see register) in one shared daemon, for the user unit git-remote-daemon.service')
+    .option('--all', 'the shared daemon, serving every registered repository (see register) in one process: with --service in the foreground (the user unit git-remote-daemon.service), alone the same as start --all')
     .option('-v, --verbose', 'with --foreground: log details (git fetch output, reconnect reasons) to stderr (the other modes always log them)')
     .option('--force', 'with --foreground: run even though another daemon already runs in this repository')
     .addHelpText(
@@ -253,8 +253,10 @@ the daemon in the background (as \`start\`) and returns; stop it with \`git remo
 Its files are in .git/remote-daemon/. Remotes are acted on when one of its transports serves
 their URL:
 ${servedUrls().map((line) => `  ${line}`).join('\n')}
-Set remote.<name>.remotedaemon=false to leave one out. See man git-remote-daemon, README.md and
-docs/protocol.md.
+Set remote.<name>.remotedaemon=false to leave one out. One process can serve all of your
+repositories instead: register each (register, list, unregister), then start --all; status --all
+shows them, stop --all stops it; its files are in $XDG_STATE_HOME/git-remote-daemon/ (README: Many
+repositories, one daemon). See man git-remote-daemon, README.md and docs/protocol.md.
 
 ${EXIT_CODES}`,
     )
