@@ -185,7 +185,7 @@ test('register and unregister while it runs (within 2 s), the lock freed for a d
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });
 
-test('one repository broken at run time (invalid config, then deleted), one whose config is broken from the start (served once fixed), one not a repository at all, and the others keep syncing', async (t) => {
+test('one repository broken at run time (invalid config, then deleted), one whose config is broken from the start (served once fixed, then its afterFetch failing), one not a repository at all, and the others keep syncing', async (t) => {
   const h = hubEnv(t);
   const a = h.repo();
   const b = h.repo();
@@ -208,6 +208,13 @@ test('one repository broken at run time (invalid config, then deleted), one whos
   writeFileSync(config, good);
   await eventually(() => servedBy(c.paths) === hub, 'c served once its config is fixed');
   await h.waitForHubLog(new RegExp(`^# ${c.local}: its config changed; trying again$`));
+  // c's afterFetch fails: a warning in c's log and status, nothing in b's.
+  gitWithEnv(c.local, h.env as Record<string, string>, 'config', 'remotedaemon.afterFetch', 'echo boom; exit 3');
+  await eventually(() => readFileSync(c.paths.log, 'utf8').includes('config changed; reloading'), 'c reloaded');
+  await fetched(c, 'c');
+  await eventually(() => readFileSync(c.paths.log, 'utf8').includes('WARNING origin afterFetch command failed'), "c's afterFetch failed");
+  await fetched(b, 'b beside a failing afterFetch');
+  assert.doesNotMatch(readFileSync(b.paths.log, 'utf8'), /afterFetch/);
 
   // A config git refuses: a's reload fails, b goes on.
   writeFileSync(join(a.local, '.git', 'config'), '[broken\n');
