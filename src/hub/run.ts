@@ -23,7 +23,20 @@ import { hubPaths } from './paths.js';
 /** The title the shared daemon's process carries (holders.ts recognises daemons by its prefix). */
 export const HUB_TITLE = 'git-remote-daemon --all';
 
+/**
+ * What git calls its repository-local environment (`git rev-parse --local-env-vars`): set by a hook
+ * or a `GIT_DIR=... git remote-daemon start --all`, it would point every repository's git at one.
+ * A process serving many repositories drops them, as git does when it enters a submodule.
+ */
+export const LOCAL_ENV_VARS = [
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_CONFIG', 'GIT_CONFIG_PARAMETERS', 'GIT_CONFIG_COUNT', 'GIT_OBJECT_DIRECTORY',
+  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_IMPLICIT_WORK_TREE', 'GIT_GRAFT_FILE', 'GIT_INDEX_FILE', 'GIT_NO_REPLACE_OBJECTS',
+  'GIT_REPLACE_REF_BASE', 'GIT_PREFIX', 'GIT_INTERNAL_SUPER_PREFIX', 'GIT_SHALLOW_FILE', 'GIT_COMMON_DIR',
+];
+
 export async function runHub(mode: RunMode): Promise<void> {
+  for (const name of LOCAL_ENV_VARS) delete process.env[name];
+  for (const name of Object.keys(process.env)) if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(name)) delete process.env[name];
   let told = false;
   const tell = (line: string) => {
     if (mode !== 'background' || told) return;

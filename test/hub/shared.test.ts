@@ -156,7 +156,8 @@ test('register and unregister while it runs (within 2 s), the lock freed for a d
   await ok(h.run(a.local, 'register'), 'register a');
   const own = pidFrom((await ok(h.run(c.local, 'start'), 'own daemon in c')).stdout);
   await ok(h.run(c.local, 'register'), 'register c');
-  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
+  // Started from a hook, say, with GIT_DIR set: the shared daemon drops git's repository-local variables.
+  const hub = pidFrom((await ok(cli(a.root, ['start', '--all'], { ...h.env, GIT_DIR: join(c.local, '.git'), GIT_WORK_TREE: c.local }), 'start --all')).stdout);
   await eventually(() => servedBy(a.paths) === hub, 'a served');
   await h.waitForHubLog(new RegExp(`^# ${c.local}: a daemon of its own serves it \\(pid ${own}\\); left alone until it stops$`));
   await eventually(() => servedBy(c.paths) === own, 'c still its own daemon');
