@@ -11,16 +11,19 @@ _git_remote_daemon_messages="PAUSE LOSTNET RESUME CHANGED RELOAD FETCH STOP"
 # What the command at path $1 takes: subcommands, flags, flags that take a value, its operands.
 _git_remote_daemon_spec() {
   case "$1" in
-    "") sub="start stop status pause resume reload fetch send log notifychanges shell p2p completion help"; flags="--version -C --foreground --service --verbose --force --help"; valued="-C"; operands="none" ;;
-    "start") sub=""; flags="--help"; valued="-C"; operands="none" ;;
-    "stop") sub=""; flags="--help"; valued="-C"; operands="none" ;;
-    "status") sub=""; flags="--json --check --max-stale --help"; valued="--max-stale -C"; operands="none" ;;
+    "") sub="start stop status pause resume reload fetch send log register unregister list notifychanges shell p2p completion help"; flags="--version -C --foreground --service --all --verbose --force --help"; valued="-C"; operands="none" ;;
+    "start") sub=""; flags="--all --help"; valued="-C"; operands="none" ;;
+    "stop") sub=""; flags="--all --help"; valued="-C"; operands="none" ;;
+    "status") sub=""; flags="--json --check --max-stale --all --help"; valued="--max-stale -C"; operands="none" ;;
     "pause") sub=""; flags="--help"; valued="-C"; operands="none" ;;
     "resume") sub=""; flags="--help"; valued="-C"; operands="none" ;;
     "reload") sub=""; flags="--help"; valued="-C"; operands="none" ;;
     "fetch") sub=""; flags="--wait --timeout --help"; valued="--timeout -C"; operands="remotes" ;;
     "send") sub=""; flags="--help"; valued="-C"; operands="message" ;;
     "log") sub=""; flags="--follow --lines --help"; valued="--lines -C -n"; operands="none" ;;
+    "register") sub=""; flags="--help"; valued="-C"; operands="none" ;;
+    "unregister") sub=""; flags="--help"; valued="-C"; operands="none" ;;
+    "list") sub=""; flags="--help"; valued="-C"; operands="none" ;;
     "notifychanges") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
     "shell") sub=""; flags="--help"; valued="-C"; operands="directories" ;;
     "p2p") sub="address pair bootstrap help"; flags="--help"; valued="-C"; operands="none" ;;
@@ -29,7 +32,7 @@ _git_remote_daemon_spec() {
     "p2p bootstrap") sub=""; flags="--host --port --help"; valued="--host --port -C"; operands="none" ;;
     "p2p help") sub=""; flags="--help"; valued="-C"; operands="words:address pair bootstrap" ;;
     "completion") sub=""; flags="--help"; valued="-C"; operands="words:bash zsh" ;;
-    "help") sub=""; flags="--help"; valued="-C"; operands="words:start stop status pause resume reload fetch send log notifychanges shell p2p completion" ;;
+    "help") sub=""; flags="--help"; valued="-C"; operands="words:start stop status pause resume reload fetch send log register unregister list notifychanges shell p2p completion" ;;
     *) sub=""; flags="--help"; valued=""; operands="none" ;;
   esac
 }

@@ -25,6 +25,11 @@ export interface DaemonIO {
   log(text: string): void;
   /** Called once when stopping begins (to arm a deadline). */
   onStopping?(): void;
+  /**
+   * A process serving several repositories watches the network once: subscribe with this (it
+   * returns the unsubscribe). Without it, the daemon watches the network itself.
+   */
+  network?: (changed: (why: string) => void) => () => void;
 }
 
 export interface Daemon {
@@ -79,7 +84,8 @@ export async function startDaemon(cwd: string, io: DaemonIO, extra: Partial<Coor
     stopGroupWatch();
     throw err;
   }
-  const network = watchNetwork({ changed: (why) => coordinator.networkChanged(why), log: io.log });
+  const changed = (why: string) => coordinator.networkChanged(why);
+  const network = io.network ? { stop: io.network(changed) } : watchNetwork({ changed, log: io.log });
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let stopping: Promise<number> | undefined;

@@ -15,8 +15,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export const EXIT_CODES = `Exit codes: 0 success; 1 failure (outside a repository, the daemon could not start or be
 reached, fetch --wait saw the fetch fail...); 2 a usage error (unknown command or option, a bad
 argument, a missing -C directory) or a message or remote the daemon would refuse; 3 no daemon runs
-in this repository (status, send, pause, resume, fetch, reload); status --check: 2 when a remote is
-unhealthy.`;
+in this repository (status, send, pause, resume, fetch, reload), or no shared daemon runs (status
+--all); status --check: 2 when a remote is unhealthy.`;
 
 /** Failures: outside a repository, the daemon could not start or be reached, a fetch failed. */
 export const FAILED = 1;
@@ -188,6 +188,15 @@ async function send(line: string): Promise<void> {
   process.exitCode = result.code;
 }
 
+async function startAll(): Promise<void> {
+  endQuietlyOnBrokenPipe();
+  oneLineCrashes();
+  const { startHub } = await import('./hub/commands.js');
+  const result = await startHub();
+  if (result.code !== 0) fail(result.message, result.code);
+  say(result.message);
+}
+
 async function start(): Promise<void> {
   endQuietlyOnBrokenPipe();
   oneLineCrashes();
@@ -233,6 +242,7 @@ export function buildProgram(): Command {
     // The background daemon gets its repository's path here only so that its command line is long
     // enough to hold the process title naming the repository (Linux gives a title no more room).
     .addOption(new Option('--daemon-child [repository]').hideHelp())
+    .option('--all', 'the shared daemon, serving every registered repository (see register) in one process: with --service in the foreground (the user unit git-remote-daemon.service), alone the same as start --all')
     .option('-v, --verbose', 'with --foreground: log details (git fetch output, reconnect reasons) to stderr (the other modes always log them)')
     .option('--force', 'with --foreground: run even though another daemon already runs in this repository')
     .addHelpText(
@@ -243,8 +253,10 @@ the daemon in the background (as \`start\`) and returns; stop it with \`git remo
 Its files are in .git/remote-daemon/. Remotes are acted on when one of its transports serves
 their URL:
 ${servedUrls().map((line) => `  ${line}`).join('\n')}
-Set remote.<name>.remotedaemon=false to leave one out. See man git-remote-daemon, README.md and
-docs/protocol.md.
+Set remote.<name>.remotedaemon=false to leave one out. One process can serve all of your
+repositories instead: register each (register, list, unregister), then start --all; status --all
+shows them, stop --all stops it; its files are in $XDG_STATE_HOME/git-remote-daemon/ (README: Many
+repositories, one daemon). See man git-remote-daemon, README.md and docs/protocol.md.
 
 ${EXIT_CODES}`,
     )
@@ -255,9 +267,15 @@ ${EXIT_CODES}`,
         oneLineCrashes();
       }
     })
-    .action(async (options: { foreground?: boolean; service?: boolean; daemonChild?: string | boolean; verbose?: boolean; force?: boolean }) => {
+    .action(async (options: { foreground?: boolean; service?: boolean; daemonChild?: string | boolean; verbose?: boolean; force?: boolean; all?: boolean }) => {
       // Without an action of its own, commander would take a misspelt command for an argument.
       if (program.args.length > 0) (program as unknown as { unknownCommand(): never }).unknownCommand();
+      if (options.all && options.foreground) fail('--all runs with --service (or start --all), not --foreground', USAGE);
+      if (options.all && (options.service || options.daemonChild)) {
+        const { runHub } = await import('./hub/run.js');
+        return runHub(options.service ? 'service' : 'background');
+      }
+      if (options.all) return startAll();
       if (options.foreground) return foreground(options);
       if (options.service || options.daemonChild) {
         const { runBackground } = await import('./background/run.js');
@@ -269,13 +287,24 @@ ${EXIT_CODES}`,
   program
     .command('start')
     .description('start the daemon in the background and return once it is up (the same as no command)')
-    .action(() => start());
+    .option('--all', 'start the shared daemon that serves every registered repository (see register) instead')
+    .action((options: { all?: boolean }) => (options.all || program.opts().all ? startAll() : start()));
 
   program
     .command('stop')
-    .description("stop this repository's daemon and wait until it is gone")
-    .action(async () => {
+    .description(
+      "stop this repository's daemon and wait until it is gone; where the shared daemon serves this repository, it stops serving this one alone (until it restarts or reloads, or register asks again)",
+    )
+    .option('--all', 'stop the shared daemon (every registered repository it serves)')
+    .action(async (options: { all?: boolean }) => {
       endQuietlyOnBrokenPipe();
+      if (options.all || program.opts().all) {
+        const { stopHub } = await import('./hub/commands.js');
+        const result = await guard(() => stopHub());
+        (result.code === 0 ? process.stdout : process.stderr).write(`git-remote-daemon: ${result.message}\n`);
+        process.exitCode = result.code;
+        return;
+      }
       const { stopCommand } = await import('./commands/stop.js');
       const result = await guard(() => stopCommand(process.cwd()));
       (result.code === 0 ? process.stdout : process.stderr).write(`git-remote-daemon: ${result.message}\n`);
@@ -288,8 +317,16 @@ ${EXIT_CODES}`,
     .option('--json', 'print the same as JSON, for scripts')
     .option('--check', 'health check: exit 0 when every remote is healthy, 2 when one is failing or disconnected too long')
     .addOption(new Option('--max-stale <duration>', 'with --check: how long a remote may be disconnected (e.g. 90s, 10m, 1h)').default(600_000, '10m').argParser(duration))
-    .action(async (options: { json?: boolean; check?: boolean; maxStale: number }) => {
+    .option('--all', "one line per registered repository: what serves it, remotes connected/total, last change, problems, or \"not served\"; exit 3 when no shared daemon runs")
+    .action(async (options: { json?: boolean; check?: boolean; maxStale: number; all?: boolean }) => {
       endQuietlyOnBrokenPipe();
+      if (options.all || program.opts().all) {
+        const { statusAll } = await import('./hub/commands.js');
+        const result = await guard(() => statusAll());
+        process.stdout.write(`${result.text}\n`);
+        process.exitCode = result.code;
+        return;
+      }
       const { statusCommand } = await import('./commands/status.js');
       const result = await guard(() => statusCommand(process.cwd(), options));
       process.stdout.write(`${result.text}\n`);
@@ -335,6 +372,39 @@ ${EXIT_CODES}`,
       endQuietlyOnBrokenPipe();
       const { logCommand } = await import('./commands/log.js');
       process.exitCode = await guard(() => logCommand(process.cwd(), options));
+    });
+
+  program
+    .command('register')
+    .description('add the repository <dir> is in (default: this one) to those the shared daemon serves (remotedaemon.repo in the global git config); a running shared daemon starts serving it')
+    .argument('[dir]', 'a directory in the repository (default: the current one)')
+    .action(async (dir: string | undefined) => {
+      const { register } = await import('./hub/registered.js');
+      const { signalHub } = await import('./hub/commands.js');
+      const result = await guard(() => register(dir ?? process.cwd()));
+      const hub = await signalHub();
+      say(`${result.added ? 'registered' : 'already registered:'} ${result.path}${hub ? `; the shared daemon (pid ${hub}) serves it` : '; start the shared daemon with `git remote-daemon start --all`'}`);
+    });
+
+  program
+    .command('unregister')
+    .description('remove the repository <dir> is in (default: this one) from those the shared daemon serves; a running shared daemon stops serving it (exit 0 also when it was not registered)')
+    .argument('[dir]', 'a directory in the repository, or the registered path of one that is gone (default: the current directory)')
+    .action(async (dir: string | undefined) => {
+      const { unregister } = await import('./hub/registered.js');
+      const { signalHub } = await import('./hub/commands.js');
+      const result = await guard(() => unregister(dir ?? process.cwd()));
+      if (result.removed) await signalHub();
+      say(result.removed ? `unregistered ${result.path}` : `not registered: ${result.path}`);
+    });
+
+  program
+    .command('list')
+    .description('print the registered repositories, one path a line')
+    .action(async () => {
+      const { readRegistered } = await import('./hub/registered.js');
+      const { paths } = await guard(() => readRegistered());
+      for (const path of paths) process.stdout.write(`${path}\n`);
     });
 
   program

@@ -29,9 +29,9 @@ test('bash: commands, flags, remote names and messages', (t) => {
   t.after(() => fx.cleanup());
   git(fx.local, 'remote', 'add', 'backup', fx.remote);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon st'), ['start', 'status', 'stop']);
-  assert.deepEqual(complete(fx.local, 'git remote-daemon re'), ['reload', 'resume']);
+  assert.deepEqual(complete(fx.local, 'git remote-daemon re'), ['register', 'reload', 'resume']);
   assert.deepEqual(complete(fx.local, 'git -C . remote-daemon --f'), ['--force', '--foreground']);
-  assert.deepEqual(complete(fx.local, 'git remote-daemon status --'), ['--check', '--help', '--json', '--max-stale']);
+  assert.deepEqual(complete(fx.local, 'git remote-daemon status --'), ['--all', '--check', '--help', '--json', '--max-stale']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon fetch '), ['backup', 'origin']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon fetch origin b'), ['backup']);
   assert.deepEqual(complete(fx.local, 'git-remote-daemon send P'), ['PAUSE']);

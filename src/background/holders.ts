@@ -14,7 +14,7 @@ export interface DaemonProcess {
   startTime: string;
 }
 
-/** The title every daemon process sets (run.ts, and --foreground in program.ts) before its lock. */
+/** The title every daemon process sets (run.ts, --foreground in program.ts, the shared daemon's hub/run.ts) before its lock. */
 export const TITLE_PREFIX = 'git-remote-daemon ';
 
 /** A user as people know them: `nobody (uid 65534)`, or just the uid when it has no name. */

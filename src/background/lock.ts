@@ -22,7 +22,8 @@ import type { DaemonPaths } from './paths.js';
 import { describeUser, lockHoldersByProc, olderFirst, verifyDaemon } from './holders.js';
 import { ownRecord } from './pidfile.js';
 
-export type LockMode = 'background' | 'service' | 'foreground';
+/** `shared`: the user's one daemon for all registered repositories (src/hub/), holding this one among them. */
+export type LockMode = 'background' | 'service' | 'foreground' | 'shared';
 
 export interface LockHolder {
   pid: number;
@@ -167,7 +168,7 @@ function ask(path: string, timeoutMs = 2000): Promise<LockHolder | 'refused' | '
       if (text.length > 100) done('unknown');
     });
     socket.on('end', () => {
-      const match = /^(\d+) (background|service|foreground)\n$/.exec(text);
+      const match = /^(\d+) (background|service|foreground|shared)\n$/.exec(text);
       done(match ? { pid: Number(match[1]), mode: match[2] as LockMode } : 'unknown');
     });
     socket.on('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? 'refused' : 'unknown'));

@@ -7,6 +7,7 @@ import { closeSync, fchmodSync, fstatSync, openSync, renameSync, statSync, write
 export const MAX_LOG_BYTES = 1024 * 1024;
 
 export class LogFile {
+  private closed = false;
   private fd: number;
   private size: number;
 
@@ -23,6 +24,9 @@ export class LogFile {
 
   /** Appends `line` with an ISO 8601 UTC timestamp. Synchronous: lines keep their order and survive a crash. */
   write(line: string): void {
+    // Closed, its fd number may be another file's now (in the shared daemon, another repository's
+    // log): a late line is dropped, never written there.
+    if (this.closed) return;
     const bytes = Buffer.from(`${new Date().toISOString()} ${line}\n`, 'utf8');
     if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
     try {
@@ -63,6 +67,7 @@ export class LogFile {
    * replaced by another); true when it did. Lines written meanwhile went to the old file.
    */
   reopenIfGone(): boolean {
+    if (this.closed) return false;
     try {
       if (statSync(this.path).ino === fstatSync(this.fd).ino) return false;
     } catch {
@@ -81,6 +86,8 @@ export class LogFile {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     try {
       closeSync(this.fd);
     } catch {

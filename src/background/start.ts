@@ -12,7 +12,7 @@ import { findRepo } from '../config.js';
 import { findDaemon } from '../commands/finddaemon.js';
 import { daemonPaths, ensureDir } from './paths.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
 
 /** How long the daemon may take to come up (it reads the config and starts its workers). */
 const START_TIMEOUT_MS = 30_000;
@@ -37,16 +37,37 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
   const running = await findDaemon(paths);
   if (running) return { code: 0, message: `already running (pid ${running.pid})`, pid: running.pid };
 
+  // The path is there for the process title (run.ts), which gets no more room than this command line.
+  const report = await spawnDaemon([BIN, '--daemon-child', repo.cwd], repo.cwd, paths.log);
+  if ('code' in report) return report;
+  const { answer, warnings } = report;
+  // No --verbose: the background daemon always logs its details to the log file.
+  return interpret(answer, paths.log, warnings);
+}
+
+/** The starter's result from the daemon's last report line. */
+export function interpret(answer: string, logPath: string, warnings: string[] = []): StartResult {
+  const [word, ...rest] = answer.split(' ');
+  const detail = rest.join(' ');
+  if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${logPath}`, pid: Number(detail), warnings };
+  if (word === 'ALREADY') return { code: 0, message: `already running (pid ${detail})`, pid: Number(detail) };
+  if (word === 'ERROR') return { code: 1, message: detail || 'the daemon could not start' };
+  return { code: 1, message: `the daemon said something unexpected: ${JSON.stringify(answer)}` };
+}
+
+/**
+ * Starts `node <args>` detached in `cwd`, stderr appended to `logPath`, and waits for its report
+ * on fd 3: the last line (READY, ALREADY or ERROR ...) and the WARNING lines before it.
+ */
+export async function spawnDaemon(args: string[], cwd: string, logPath: string): Promise<{ answer: string; warnings: string[] } | StartResult> {
   let logFd: number;
   try {
-    logFd = openSync(paths.log, 'a', 0o600);
+    logFd = openSync(logPath, 'a', 0o600);
   } catch (err) {
-    return { code: 1, message: `cannot open the log ${paths.log}: ${(err as Error).message}; make it a file this user may write` };
+    return { code: 1, message: `cannot open the log ${logPath}: ${(err as Error).message}; make it a file this user may write` };
   }
-  // No --verbose: the background daemon always logs its details to the log file.
-  // The path is there for the process title (run.ts), which gets no more room than this command line.
-  const child = spawn(process.execPath, [BIN, '--daemon-child', repo.cwd], {
-    cwd: repo.cwd,
+  const child = spawn(process.execPath, args, {
+    cwd,
     detached: true,
     stdio: ['ignore', 'ignore', logFd, 'pipe'],
   });
@@ -59,7 +80,7 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
     const timer = setTimeout(() => {
       // Stuck somewhere: end it (SIGTERM lets it remove its pid file) rather than leave it half-started.
       child.kill('SIGTERM');
-      resolve(`ERROR the daemon did not report within ${START_TIMEOUT_MS / 1000} s; see ${paths.log}`);
+      resolve(`ERROR the daemon did not report within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
     }, START_TIMEOUT_MS);
     // Warnings come first, one line each; the line that ends the report is READY, ALREADY or ERROR.
     report.on('data', (chunk: Buffer) => {
@@ -92,12 +113,7 @@ export async function startInBackground(cwd: string): Promise<StartResult> {
 
   if (typeof answer !== 'string') {
     const how = answer.signal ? `was killed by ${answer.signal}` : `exited with code ${answer.exit}`;
-    return { code: 1, message: `the daemon ${how} while starting; see ${paths.log}` };
+    return { code: 1, message: `the daemon ${how} while starting; see ${logPath}` };
   }
-  const [word, ...rest] = answer.split(' ');
-  const detail = rest.join(' ');
-  if (word === 'READY') return { code: 0, message: `started (pid ${detail}); log: ${paths.log}`, pid: Number(detail), warnings };
-  if (word === 'ALREADY') return { code: 0, message: `already running (pid ${detail})`, pid: Number(detail) };
-  if (word === 'ERROR') return { code: 1, message: detail || 'the daemon could not start' };
-  return { code: 1, message: `the daemon said something unexpected: ${JSON.stringify(answer)}` };
+  return { answer, warnings };
 }

@@ -1,0 +1,141 @@
+// The shared daemon's process (`start --all` runs it in the background with --daemon-child;
+// `--service --all` in the foreground for systemd's user unit, docs/git-remote-daemon.service).
+// It owns what there is one of: its lock and pid file in the user's state directory (one shared
+// daemon per user), its log (there, or stderr as a service), signals and the exit. Each
+// repository's own lines go to that repository's `.git/remote-daemon/log`.
+//
+// Signals: SIGTERM/SIGINT stop everything; SIGHUP re-reads the set, forgets what was set aside and
+// reloads every repository; SIGUSR1 (sent by register/unregister) re-reads the set and forgets what
+// was set aside; SIGUSR2 (a command found one of our repositories' daemons in /proc) makes deleted
+// files again.
+
+import { closeSync, writeSync } from 'node:fs';
+import { armHardExit } from '../daemon.js';
+import { acquireLock } from '../background/lock.js';
+import { LogFile } from '../background/log.js';
+import { ensureDir } from '../background/paths.js';
+import { acquirePidFile } from '../background/pidfile.js';
+import { fileSink, type Sink } from '../background/repohost.js';
+import { READY_FD, stderrSink, type RunMode } from '../background/run.js';
+import { Hub } from './hub.js';
+import { hubPaths } from './paths.js';
+
+/** The title the shared daemon's process carries (holders.ts recognises daemons by its prefix). */
+export const HUB_TITLE = 'git-remote-daemon --all';
+
+/**
+ * What git calls its repository-local environment (`git rev-parse --local-env-vars`): set by a hook
+ * or a `GIT_DIR=... git remote-daemon start --all`, it would point every repository's git at one.
+ * A process serving many repositories drops them, as git does when it enters a submodule.
+ */
+export const LOCAL_ENV_VARS = [
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_CONFIG', 'GIT_CONFIG_PARAMETERS', 'GIT_CONFIG_COUNT', 'GIT_OBJECT_DIRECTORY',
+  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_IMPLICIT_WORK_TREE', 'GIT_GRAFT_FILE', 'GIT_INDEX_FILE', 'GIT_NO_REPLACE_OBJECTS',
+  'GIT_REPLACE_REF_BASE', 'GIT_PREFIX', 'GIT_INTERNAL_SUPER_PREFIX', 'GIT_SHALLOW_FILE', 'GIT_COMMON_DIR',
+];
+
+export async function runHub(mode: RunMode): Promise<void> {
+  for (const name of LOCAL_ENV_VARS) delete process.env[name];
+  for (const name of Object.keys(process.env)) if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(name)) delete process.env[name];
+  let told = false;
+  const tell = (line: string) => {
+    if (mode !== 'background' || told) return;
+    told = true;
+    try {
+      writeSync(READY_FD, `${line}\n`);
+      closeSync(READY_FD);
+    } catch {
+      // the starting process is gone
+    }
+  };
+  let cleanup = () => {};
+  const fail = (message: string): never => {
+    cleanup();
+    if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
+    else process.stderr.write(`git-remote-daemon: ${message}\n`);
+    process.exit(1);
+  };
+  const why = (err: unknown) => (err as Error).message;
+  const paths = hubPaths();
+  let sink: Sink;
+  try {
+    ensureDir(paths);
+    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
+  } catch (err) {
+    return fail(why(err));
+  }
+  const log = (text: string) => sink.line(`# ${text}`);
+  process.title = HUB_TITLE;
+
+  let taken;
+  try {
+    taken = await acquireLock(paths, 'shared');
+  } catch (err) {
+    return fail(why(err));
+  }
+  const already = (pid: number | undefined) => {
+    if (mode === 'background') {
+      tell(`ALREADY ${pid ?? '?'}`);
+      process.exit(0);
+    }
+    return fail(`the shared daemon is already running${pid ? ` (pid ${pid})` : ''}`);
+  };
+  if (!taken.ok) return already(taken.holder?.pid);
+  const lock = taken.lock;
+  let claim;
+  try {
+    claim = acquirePidFile(paths.pidFile);
+  } catch (err) {
+    lock.release();
+    return fail(`cannot claim the pid file ${paths.pidFile}: ${why(err)}`);
+  }
+  if (!claim.ok) {
+    lock.release();
+    return already(claim.holder.pid);
+  }
+  const release = claim.release;
+  let hub: Hub | undefined;
+  cleanup = () => {
+    hub?.cleanup();
+    release();
+    lock.release();
+  };
+  process.on('exit', () => cleanup());
+  process.on('uncaughtException', (err) => {
+    log(`fatal: ${err.stack ?? err.message}`);
+    cleanup();
+    tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`);
+    process.exit(70);
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log('stopping every repository');
+      armHardExit();
+      await hub?.stop();
+      log('stopped');
+      sink.close();
+      process.exit(0);
+    })();
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
+  process.on('SIGHUP', () => {
+    log('SIGHUP: reading the registered repositories again and reloading each');
+    void hub?.reloadAll();
+  });
+  process.on('SIGUSR1', () => {
+    log('asked to read the registered repositories again');
+    void hub?.sync(true);
+  });
+  process.on('SIGUSR2', () => hub?.repairAll());
+
+  hub = new Hub({ log });
+  try {
+    await hub.start();
+  } catch (err) {
+    return fail(why(err));
+  }
+  log(`started (pid ${process.pid}); serving ${hub.served().length} repositor${hub.served().length === 1 ? 'y' : 'ies'}`);
+  tell(`READY ${process.pid}`);
+}
