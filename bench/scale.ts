@@ -8,6 +8,7 @@
 //   node dist/bench/scale.js [max]                  (max: 500)
 //   node dist/bench/scale.js 500 --settle 5         (seconds of quiet before sampling; 12)
 //   node dist/bench/scale.js --steps 100,300        (these N only)
+//   node dist/bench/scale.js --stall 300            (seconds without a new CONNECTED before giving up; 120)
 //   bash -c 'ulimit -n 1024; node dist/bench/scale.js 300'   (under a lower fd limit)
 //
 // docs/scale.md records the figures and what they mean for many repositories on many machines.
@@ -24,8 +25,12 @@ const STEPS = [50, 100, 200, 300, 500];
 /** Signs of a resource limit in what the daemon says (its WARNING lines and stderr). */
 const LIMIT_SIGNS = /EMFILE|ENFILE|ENOSPC|EAGAIN|too many open files|no space left|resource temporarily unavailable|inotify|ERR_WORKER|out of memory|heap limit|cannot create thread|pthread_create/i;
 
-/** No new CONNECTED for this long: the rest are not coming. */
-const STALL_MS = 60_000;
+/**
+ * No new CONNECTED for this long: the rest are not coming (`--stall <seconds>`). Generous: on a
+ * loaded 2-core machine a hundred threads starting at once (each loading its modules, faulting in
+ * memory under one mmap lock) can go half a minute without one of them connecting.
+ */
+let STALL_MS = 120_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const read = (path: string) => {
@@ -113,7 +118,7 @@ interface Step {
   pssMb: number;
   treePssMb: number;
   limitHits: string[];
-  /** The daemon's last stderr lines, when not every remote connected. */
+  /** What the daemon warned of (each text once, remote and paths left out), when not every remote connected. */
   tail: string[];
   nofile: { soft: number; hard: number };
 }
@@ -134,8 +139,7 @@ async function measure(fx: Fixture, remotes: number, settleMs: number): Promise<
   const connected = () => d.lines.filter((l) => l.startsWith('CONNECTED ')).length;
   let msToConnected: number | undefined;
   try {
-    // All connected, or no new CONNECTED for a minute (a limit stops the rest: they retry with
-    // backoff). Generous: on a loaded shared machine starting hundreds of threads takes a while.
+    // All connected, or no new CONNECTED for STALL_MS (a limit stops the rest: they retry with backoff).
     let last = -1;
     let lastChange = performance.now();
     for (;;) {
@@ -165,7 +169,7 @@ async function measure(fx: Fixture, remotes: number, settleMs: number): Promise<
       pssMb: pssMb([pid]),
       treePssMb: pssMb(pids),
       limitHits,
-      tail: connected() < remotes ? d.stderr.slice(-6) : [],
+      tail: connected() < remotes ? [...new Set(said.map((l) => l.replace(/^WARNING \S+ /, 'WARNING <remote> ').replace(/\/tmp\/\S+/g, '<path>')))].slice(0, 8) : [],
       nofile: limitOf(pid, 'Max open files'),
     };
   } finally {
@@ -180,6 +184,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const settleAt = args.indexOf('--settle');
   const settleMs = settleAt >= 0 ? Number(args.splice(settleAt, 2)[1]) * 1000 : 12_000;
+  const stallAt = args.indexOf('--stall');
+  if (stallAt >= 0) STALL_MS = Number(args.splice(stallAt, 2)[1]) * 1000;
   const stepsAt = args.indexOf('--steps');
   const only = stepsAt >= 0 ? args.splice(stepsAt, 2)[1]!.split(',').map(Number) : undefined;
   const max = Number(args[0] ?? 500);
@@ -225,11 +231,13 @@ async function main(): Promise<void> {
   // What one more remote costs, from the largest step where every remote connected, and how far
   // each limit would let one process go at that cost.
   const full = results.filter((s) => s.connected === s.remotes);
-  const [a, b] = [full[0], full.at(-1)];
-  if (!a || !b || a === b) {
-    console.log('\nnot enough complete steps to work out the cost per remote');
+  const b = full.at(-1);
+  if (!b) {
+    console.log('\nno step where every remote connected: no cost per remote');
     return;
   }
+  // With one complete step, against nothing at all: an upper bound (the process's own share in it).
+  const a: Step = full.length > 1 ? full[0]! : { ...b, remotes: 0, threads: 0, fds: { total: 0, inotify: 0, watches: 0 }, childFds: 0, treePssMb: 0 };
   const per = (f: (s: Step) => number) => (f(b) - f(a)) / (b.remotes - a.remotes);
   const cost = {
     threads: per((s) => s.threads),
