@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   console.log('remotes one process could hold, by limit, at that cost (first one first):');
   for (const [what, n] of ceilings) console.log(`  ${pad(Number.isFinite(n) ? n : 'no limit', 8)}  ${what}`);
   const hit = results.find((s) => s.connected < s.remotes);
-  console.log(`first limit: ${hit ? `hit at N=${hit.remotes} (${hit.connected} connected): ${hit.limitHits[0] ?? 'no message'}` : `none hit up to ${max}; next: ${ceilings[0]![0]}`}`);
+  console.log(`first limit: ${hit ? `hit at N=${hit.remotes} (${hit.connected} connected): ${hit.limitHits[0] ?? 'no message'}` : `none hit up to ${steps.at(-1)}; next: ${ceilings[0]![0]}`}`);
 }
 
 await main();
