@@ -169,7 +169,7 @@ async function measure(fx: Fixture, remotes: number, settleMs: number): Promise<
       pssMb: pssMb([pid]),
       treePssMb: pssMb(pids),
       limitHits,
-      tail: connected() < remotes ? [...new Set(said.map((l) => l.replace(/^WARNING \S+ /, 'WARNING <remote> ').replace(/\/tmp\/\S+/g, '<path>')))].slice(0, 8) : [],
+      tail: connected() < remotes ? [...new Set(said.filter((l) => !/: runs in thread \d+$/.test(l)).map((l) => l.replace(/^WARNING \S+ /, 'WARNING <remote> ').replace(/\/tmp\/\S+/g, '<path>')))].slice(0, 8) : [],
       nofile: limitOf(pid, 'Max open files'),
     };
   } finally {
