@@ -34,13 +34,15 @@ export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGen
  */
 export const WORKER_V8_FLAGS = '--optimize-for-size';
 
+/** One long-lived task per remote: the pool must never make a remote wait for a thread. */
+export const POOL_MAX_THREADS = 4096;
+
 export function createPool(log: (text: string) => void): Piscina {
   setFlagsFromString(WORKER_V8_FLAGS);
   const pool = new Piscina({
     filename: SESSION_FILE.href,
     minThreads: 0,
-    // One long-lived task per remote: the pool must never make a remote wait for a thread.
-    maxThreads: 4096,
+    maxThreads: POOL_MAX_THREADS,
     idleTimeout: 1000,
     concurrentTasksPerWorker: 1,
     // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.

@@ -60,6 +60,18 @@ export function watchRefs(options: RefWatcherOptions): Promise<RefWatcher> {
   });
 }
 
+/**
+ * Why a watch could not start, when a limit says it: inotify_init1 fails with EMFILE when the
+ * user's inotify instances (one per thread that watches) are used up, inotify_add_watch with
+ * ENOSPC when the watches are; open(2)'s EMFILE is the process's fd limit. docs/scale.md.
+ */
+function limitHint(err: NodeJS.ErrnoException | undefined): string {
+  if (err?.code === 'EMFILE') return ': EMFILE, too many open files or inotify instances (ulimit -n, fs.inotify.max_user_instances)';
+  if (err?.code === 'ENOSPC') return ': ENOSPC, inotify watches used up (fs.inotify.max_user_watches)';
+  if (err?.code === 'ENFILE') return ': ENFILE, the system-wide limit of open files (fs.file-max)';
+  return '';
+}
+
 class Watcher implements RefWatcher {
   private readonly gitDir: string;
   private readonly refsDir: string;
@@ -75,6 +87,8 @@ class Watcher implements RefWatcher {
   private timer: NodeJS.Timeout | undefined;
   private lastFlush = -Infinity;
   private closed = false;
+  /** Why the last watch could not start: a limit (EMFILE, ENOSPC) is worth saying. */
+  private watchError: NodeJS.ErrnoException | undefined;
 
   constructor(private readonly options: RefWatcherOptions) {
     this.gitDir = options.gitDir;
@@ -100,7 +114,7 @@ class Watcher implements RefWatcher {
       if (name === 'packed-refs') this.packedChanged();
       else if (name === 'refs') checkStillThere();
     });
-    if (!gitDirWatcher) throw new Error(`cannot watch ${this.gitDir}`);
+    if (!gitDirWatcher) throw new Error(`cannot watch ${this.gitDir}${limitHint(this.watchError)}`);
     this.watchers.set(this.gitDir, gitDirWatcher);
     const parent = dirname(this.gitDir);
     if (parent !== this.gitDir) this.parentWatcher = this.watchDir(parent, (name) => name === basename(this.gitDir) && checkStillThere());
@@ -135,7 +149,8 @@ class Watcher implements RefWatcher {
       w = watch(dir, { persistent: true }, (event, name) => {
         if (!this.closed && name !== null) onName(name.toString(), event === 'rename');
       });
-    } catch {
+    } catch (err) {
+      this.watchError = err as NodeJS.ErrnoException;
       return undefined;
     }
     w.on('error', (err) => {
