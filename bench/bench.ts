@@ -1,5 +1,6 @@
 // `npm run bench`: every performance figure the project claims, measured in one run.
 import { benchHttp } from './http.js';
+import { benchHub } from './hub.js';
 import { benchLocal } from './local.js';
 import { benchNotifier } from './notifier.js';
 import { benchP2p } from './p2p.js';
@@ -15,3 +16,4 @@ await benchHttp();
 await benchXmpp();
 await benchP2p(sshMs);
 await benchP2pShown();
+await benchHub();

@@ -23,6 +23,12 @@ export interface ConfigWatcherOptions {
   onChange(): void;
   log(text: string): void;
   debounceMs?: number;
+  /**
+   * The global config files are watched elsewhere, once for every repository of the process (the
+   * shared daemon), which reloads them all when a setting there changes: skip them here, so that
+   * `register` (which writes the global config) does not make every repository reload.
+   */
+  skipGlobal?: boolean;
 }
 
 export class ConfigWatcher {
@@ -37,6 +43,7 @@ export class ConfigWatcher {
     const files = new Set<string>([join(this.options.commonDir, 'config'), join(this.options.repo.gitDir, 'config.worktree'), ...globalConfigFiles()]);
     for (const file of await this.configFiles()) files.add(file);
     if (this.closed) return;
+    if (this.options.skipGlobal) for (const file of globalConfigFiles()) files.delete(file);
     const wanted = new Map<string, Set<string>>();
     for (const file of files) {
       const dir = dirname(file);

@@ -53,6 +53,8 @@ export interface RepoHostOptions {
   pool?: Piscina;
   /** One network watcher for the process: subscribe, get an unsubscribe back. */
   network?: (changed: (why: string) => void) => () => void;
+  /** The process watches the global config for every repository (ConfigWatcherOptions.skipGlobal). */
+  globalConfigWatched?: boolean;
   /** Called once when this repository's daemon begins stopping (a per-repository daemon arms its hard exit). */
   onStopping?(): void;
   /** Every message the gate emits, with its line, after it was logged. */
@@ -222,6 +224,7 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
     repo,
     commonDir: paths.commonDir,
     log,
+    skipGlobal: options.globalConfigWatched,
     onChange: () => {
       log('config changed; reloading');
       reload();

@@ -24,7 +24,7 @@ import { pathsIn, ensureDir } from '../background/paths.js';
 import { locateRepo } from '../background/locate.js';
 import { LogFile } from '../background/log.js';
 import { fileSink, hostRepository, type RepoHost } from '../background/repohost.js';
-import { readRegistered } from './registered.js';
+import { globalSettingsBesidesSet, readRegistered } from './registered.js';
 import { pruneSetAside, reconcile, setChanged } from './reconcile.js';
 
 const SETTLE_MS = 200;
@@ -49,6 +49,8 @@ export class Hub {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastSet: string[] = [];
+  /** The global config's settings besides the set, as last read (globalSettingsBesidesSet). */
+  private globalSettings: Promise<string> = Promise.resolve('');
 
   constructor(private readonly options: HubOptions) {
     this.pool = createPool(options.log);
@@ -57,6 +59,7 @@ export class Hub {
 
   /** Reads the set and serves it; resolves once every repository in it was tried. */
   async start(): Promise<void> {
+    this.globalSettings = globalSettingsBesidesSet();
     this.watchGlobalConfig();
     await this.sync();
   }
@@ -161,6 +164,7 @@ export class Hub {
           sink,
           logTo: 'file',
           pool: this.pool,
+          globalConfigWatched: true,
           network: (changed) => {
             this.listeners.add(changed);
             return () => this.listeners.delete(changed);
@@ -227,6 +231,21 @@ export class Hub {
     else watchFor(commonDir, 'config');
   }
 
+  /**
+   * The global config changed: the set is read again, and only when a setting besides it changed
+   * (an insteadOf, a remotedaemon.* default) does every repository reload. The repositories'
+   * own watchers leave the global files to this one (globalConfigWatched).
+   */
+  private async globalConfigChanged(): Promise<void> {
+    const before = await this.globalSettings;
+    const now = globalSettingsBesidesSet();
+    this.globalSettings = now;
+    if ((await now) !== before && !this.stopped) {
+      for (const host of this.hosts.values()) host.reload('global config changed; reloading');
+    }
+    await this.sync();
+  }
+
   /** Edits to the global config (a hand-made `git config --global --add remotedaemon.repo`). */
   private watchGlobalConfig(): void {
     for (const file of globalConfigFiles()) {
@@ -236,7 +255,7 @@ export class Hub {
         const watcher = watch(dir, { persistent: false }, (_event, changed) => {
           if (changed !== null && changed.toString() !== name) return;
           clearTimeout(this.timer);
-          this.timer = setTimeout(() => void this.sync(), SETTLE_MS);
+          this.timer = setTimeout(() => void this.globalConfigChanged(), SETTLE_MS);
         });
         watcher.on('error', () => watcher.close());
         this.configWatchers.push(watcher);

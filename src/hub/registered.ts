@@ -51,6 +51,20 @@ export async function readRegistered(): Promise<{ paths: string[]; ignored: stri
   }
 }
 
+/**
+ * The global config's settings other than the registered set, as one comparable text: every
+ * repository reads them, so a change to them reloads all; `register`/`unregister` change none.
+ * Unreadable (or absent) gives the empty text.
+ */
+export async function globalSettingsBesidesSet(): Promise<string> {
+  try {
+    const entries = (await git(['config', '--global', '-z', '--list'])).split('\0');
+    return entries.filter((entry) => entry !== '' && entry.split('\n', 1)[0]!.toLowerCase() !== KEY).join('\0');
+  } catch {
+    return '';
+  }
+}
+
 function gitMessage(err: unknown): string {
   const e = err as { stderr?: string; message: string };
   return (e.stderr?.trim() || e.message).split('\n')[0];

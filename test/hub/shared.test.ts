@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BIN, eventually } from '../support/daemon.js';
 import { gitWithEnv, makeFixture, pushCommit, refValue, tempDir, type Fixture } from '../support/git.js';
-import { alive, cli, killDaemon, pathsOf, pidFrom, type CliResult } from '../background/support.js';
+import { alive, cli, killDaemon, logLines, pathsOf, pidFrom, waitForLog, type CliResult } from '../background/support.js';
 import { readPidFile } from '../../src/background/pidfile.js';
 import { readState } from '../../src/background/state.js';
 import type { DaemonPaths } from '../../src/background/paths.js';
@@ -183,6 +183,25 @@ test('register and unregister while it runs (within 2 s), the lock freed for a d
   await ok(h.run(c.local, 'stop'), 'stop c');
   await eventually(() => servedBy(c.paths) === hub, 'c served by the shared daemon once its own stopped');
   await fetched(c, 'c');
+  await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
+});
+
+test('register writes the global config without making the served repositories reload; a setting there besides the set reloads every one', async (t) => {
+  const h = hubEnv(t);
+  const a = h.repo();
+  const b = h.repo();
+  await ok(h.run(a.local, 'register'), 'register a');
+  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
+  await eventually(() => servedBy(a.paths) === hub, 'a served');
+  await ok(h.run(b.local, 'register'), 'register b');
+  await eventually(() => servedBy(b.paths) === hub, 'b served');
+  // A real setting: every repository reads the global config, so each reloads once.
+  gitWithEnv(a.local, h.env as Record<string, string>, 'config', '--global', 'url.file:///nowhere/.insteadOf', 'nowhere:');
+  await waitForLog(a.paths, /^# global config changed; reloading$/);
+  await waitForLog(b.paths, /^# global config changed; reloading$/);
+  // The register before it changed nothing a repository reads: a reloaded for the setting alone.
+  assert.deepEqual(logLines(a.paths).filter((l) => /reloading/.test(l)), ['# global config changed; reloading']);
+  await fetched(a, 'a after the reload');
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });
 
