@@ -37,12 +37,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClientChannel } from 'ssh2';
 import { ChannelQueue } from '../workers/ssh/channels.js';
-import { startTunnel } from '../workers/ssh/tunnel.js';
 import { Fetcher } from '../workers/fetcher.js';
 import { sqQuote } from '../shared/kit/shell.js';
 import { tempDir } from '../test/support/git.js';
-import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
-import { startControlMaster } from './ssh.js';
+import { gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
+import { heldTunnel, startControlMaster } from './ssh.js';
 import { median, quantile } from './report.js';
 
 const ARGS = process.argv.slice(2);
@@ -305,15 +304,7 @@ function traceReport(traceDir: string): void {
 async function main(): Promise<void> {
   const fx: SshFixture = await makeSshFixture({});
   const dir = tempDir('grd-bench-fetchpath-');
-  const client = await connectClient(fx.sshd);
-  const queue = new ChannelQueue(client);
-  const tunnel = await startTunnel({
-    queue,
-    userHost: `${fx.sshd.user}@${fx.sshd.host}`,
-    port: String(fx.sshd.port),
-    standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`,
-    log: () => {},
-  });
+  const { client, queue, tunnel } = await heldTunnel(fx);
   const master = await startControlMaster(fx);
   try {
     const clones = { a: join(dir.path, 'a'), b: join(dir.path, 'b'), bs: join(dir.path, 'bs'), b0: join(dir.path, 'b0') };

@@ -59,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (samples: number[]) => `${median(samples).toFixed(1)} ms (min ${Math.min(...samples).toFixed(1)}, max ${Math.max(...samples).toFixed(1)})`;
 
 /** A held ssh2 connection and the daemon's tunnel over it, set up as the ssh transport does. */
-async function heldTunnel(fx: SshFixture) {
+export async function heldTunnel(fx: SshFixture) {
   const client = await connectClient(fx.sshd);
   const queue = new ChannelQueue(client);
   const tunnel = await startTunnel({
@@ -69,7 +69,7 @@ async function heldTunnel(fx: SshFixture) {
     standbyCommand: `git-upload-pack ${sqQuote(fx.remotePath)}`,
     log: () => {},
   });
-  return { client, tunnel };
+  return { client, queue, tunnel };
 }
 
 /** 1: one no-op fetch, relayed over a held ssh2 connection vs a fresh OpenSSH connection. */

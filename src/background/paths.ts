@@ -25,7 +25,11 @@ export interface DaemonPaths {
 }
 
 export function pathsIn(commonDir: string): DaemonPaths {
-  const dir = join(commonDir, 'remote-daemon');
+  return daemonFilesIn(join(commonDir, 'remote-daemon'), commonDir);
+}
+
+/** The daemon files kept in `dir`: a repository's `.git/remote-daemon`, or the shared daemon's own. */
+export function daemonFilesIn(dir: string, commonDir: string): DaemonPaths {
   return {
     commonDir,
     dir,

@@ -14,7 +14,8 @@ import { ControlOutput } from '../control.js';
 import { formatConsumed, type Emitted } from '../protocol.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
-import { acquireLock, type LockHolder, type LockMode } from './lock.js';
+import { claimDaemon } from './claim.js';
+import type { LockHolder, LockMode } from './lock.js';
 import { Metrics, metricsPath, removeOwnFile, removeQuietly, writeMetricsFile } from './metrics.js';
 import { acquirePidFile, ownRecord, readPidFile } from './pidfile.js';
 import { watchRepository } from './watchdog.js';
@@ -93,26 +94,12 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
   // Whoever asks it who holds the repository gets the daemon's files made again first, if they
   // were deleted (set once the daemon is up).
   let repairHook: ((now: boolean) => void) | undefined;
-  const taken = await acquireLock(paths, options.mode, () => repairHook?.(true));
-  if (!taken.ok) {
-    const pid = taken.holder?.pid ?? readPidFile(paths.pidFile)?.pid;
-    return { ok: false, holder: pid ? { pid } : undefined };
-  }
-  const lock = taken.lock;
-  let claim;
-  try {
-    claim = acquirePidFile(paths.pidFile);
-  } catch (err) {
-    lock.release();
-    throw new Error(`cannot claim the pid file ${paths.pidFile}: ${why(err)}`);
-  }
-  if (!claim.ok) {
-    lock.release();
-    return { ok: false, holder: { pid: claim.holder.pid } };
-  }
+  const claimed = await claimDaemon(paths, options.mode, () => repairHook?.(true));
+  if (!claimed.ok) return { ok: false, holder: claimed.pid ? { pid: claimed.pid } : undefined };
+  const lock = claimed.lock;
   const controlPath = paths.control;
   const statePath = paths.state;
-  const release = claim.release;
+  const release = claimed.releasePidFile;
   let cleaned = false;
   const cleanup = () => {
     if (cleaned) return;

@@ -5,7 +5,7 @@
 
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import type { DaemonPaths } from '../background/paths.js';
+import { daemonFilesIn, type DaemonPaths } from '../background/paths.js';
 
 export function hubDir(env: NodeJS.ProcessEnv = process.env): string {
   // The XDG spec: a relative XDG_STATE_HOME is invalid and ignored.
@@ -16,13 +16,5 @@ export function hubDir(env: NodeJS.ProcessEnv = process.env): string {
 /** The shared daemon's files, in the shape of a repository's (the lock and pid code take that). */
 export function hubPaths(env: NodeJS.ProcessEnv = process.env): DaemonPaths {
   const dir = hubDir(env);
-  return {
-    commonDir: dir,
-    dir,
-    pidFile: join(dir, 'pid'),
-    control: join(dir, 'control'),
-    log: join(dir, 'log'),
-    oldLog: join(dir, 'log.1'),
-    state: join(dir, 'state.json'),
-  };
+  return daemonFilesIn(dir, dir);
 }

@@ -11,10 +11,9 @@
 
 import { closeSync, writeSync } from 'node:fs';
 import { armHardExit } from '../daemon.js';
-import { acquireLock } from '../background/lock.js';
+import { claimDaemon } from '../background/claim.js';
 import { LogFile } from '../background/log.js';
 import { ensureDir } from '../background/paths.js';
-import { acquirePidFile } from '../background/pidfile.js';
 import { fileSink, type Sink } from '../background/repohost.js';
 import { READY_FD, stderrSink, type RunMode } from '../background/run.js';
 import { Hub } from './hub.js';
@@ -67,12 +66,6 @@ export async function runHub(mode: RunMode): Promise<void> {
   const log = (text: string) => sink.line(`# ${text}`);
   process.title = HUB_TITLE;
 
-  let taken;
-  try {
-    taken = await acquireLock(paths, 'shared');
-  } catch (err) {
-    return fail(why(err));
-  }
   const already = (pid: number | undefined) => {
     if (mode === 'background') {
       tell(`ALREADY ${pid ?? '?'}`);
@@ -80,20 +73,15 @@ export async function runHub(mode: RunMode): Promise<void> {
     }
     return fail(`the shared daemon is already running${pid ? ` (pid ${pid})` : ''}`);
   };
-  if (!taken.ok) return already(taken.holder?.pid);
-  const lock = taken.lock;
-  let claim;
+  let claimed;
   try {
-    claim = acquirePidFile(paths.pidFile);
+    claimed = await claimDaemon(paths, 'shared');
   } catch (err) {
-    lock.release();
-    return fail(`cannot claim the pid file ${paths.pidFile}: ${why(err)}`);
+    return fail(why(err));
   }
-  if (!claim.ok) {
-    lock.release();
-    return already(claim.holder.pid);
-  }
-  const release = claim.release;
+  if (!claimed.ok) return already(claimed.pid);
+  const lock = claimed.lock;
+  const release = claimed.releasePidFile;
   let hub: Hub | undefined;
   cleanup = () => {
     hub?.cleanup();
