@@ -4,6 +4,7 @@
 
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
+import { StartSlots } from './startslots.js';
 import { Piscina } from 'piscina';
 import { Backoff } from '../shared/backoff.js';
 import { SESSION_FILE } from '../workers/registry.js';
@@ -36,6 +37,15 @@ export const WORKER_V8_FLAGS = '--optimize-for-size';
 
 /** One long-lived task per remote: the pool must never make a remote wait for a thread. */
 export const POOL_MAX_THREADS = 4096;
+
+/** Each pool's start slots: the pool is the process's (shared by every repository it serves). */
+const startSlots = new WeakMap<Piscina, StartSlots>();
+
+function slotsOf(pool: Piscina): StartSlots {
+  let slots = startSlots.get(pool);
+  if (!slots) startSlots.set(pool, (slots = new StartSlots()));
+  return slots;
+}
 
 export function createPool(log: (text: string) => void): Piscina {
   setFlagsFromString(WORKER_V8_FLAGS);
@@ -91,11 +101,20 @@ export class Supervised<M> {
     this.startedAt = Date.now();
     const port = channel.port1;
     port.on('message', (message: M) => this.options.onMessage(message));
-    this.running = this.options.pool
-      .run(task, {
-        ...(this.options.filename && { filename: this.options.filename.href }),
-        transferList: [channel.port2, ...transfer] as never,
-        signal: abort.signal,
+    const { pool } = this.options;
+    // Messages posted meanwhile wait in the channel: the task reads them once it runs.
+    this.running = slotsOf(pool)
+      .take(abort.signal)
+      .then((release) => {
+        if (!release) throw abort.signal.reason ?? new Error('stopped before it started');
+        port.once('message', release);
+        return pool
+          .run(task, {
+            ...(this.options.filename && { filename: this.options.filename.href }),
+            transferList: [channel.port2, ...transfer] as never,
+            signal: abort.signal,
+          })
+          .finally(release);
       })
       .then(
         () => this.ended(port, undefined),
