@@ -153,6 +153,7 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
     cwd: dir,
     mode: daemon?.coordinator.currentMode ?? 'running',
     logTo: options.logTo,
+    ...(options.mode === 'shared' && { shared: true }),
     remotes: daemon?.coordinator.status() ?? [],
     warnings: daemon?.coordinator.daemonWarnings() ?? [],
     ignored: daemon?.coordinator.ignoredRemotes() ?? [],

@@ -17,6 +17,8 @@ export interface DaemonState {
   mode: Mode;
   /** Where the log goes: the log file (background) or stderr (service mode). */
   logTo: 'file' | 'stderr';
+  /** Served by the shared daemon (pid is its pid, which serves other repositories too). */
+  shared?: boolean;
   remotes: RemoteStatus[];
   /** Daemon-wide conditions that hold now (a config not reloaded, an endpoint that cannot connect). */
   warnings?: { at: number; kind: string; text: string }[];

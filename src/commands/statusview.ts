@@ -37,6 +37,8 @@ export interface StateView {
   startedAt?: number;
   cwd?: string;
   mode?: string;
+  /** The shared daemon serves it (`register`, `start --all`). */
+  shared?: boolean;
   remotes?: RemoteView[];
   /** Daemon-wide conditions that hold now (newer daemons): not about one remote. */
   warnings?: { at: number; kind?: string; text: string }[];
@@ -57,7 +59,8 @@ const WIDTH = 80;
 
 export function formatStatus(state: StateView, now: number, branch?: BranchView): string {
   const out: string[] = [];
-  out.push(`running (pid ${state.pid})${state.startedAt ? ` since ${when(state.startedAt, now)}` : ''}`);
+  const who = state.shared ? `pid ${state.pid}, the shared daemon` : `pid ${state.pid}`;
+  out.push(`running (${who})${state.startedAt ? ` since ${when(state.startedAt, now)}` : ''}`);
   if (state.cwd) out.push(`in ${state.cwd}`);
   if (state.mode === 'paused') out.push('PAUSED: nothing is watched or fetched until `git remote-daemon resume`');
   else if (state.mode === 'lostnet') out.push('OFFLINE (LOSTNET): network remotes wait for `git remote-daemon resume`');

@@ -66,6 +66,7 @@ test('missing fields are left out, never an error; paused says how to resume', (
   const text = formatStatus({ pid: 1, mode: 'paused', remotes: [{ name: 'x' }] }, now);
   assert.equal(text, ['running (pid 1)', 'PAUSED: nothing is watched or fetched until `git remote-daemon resume`', '', 'x  disconnected', '   last fetch: none yet'].join('\n'));
   assert.equal(formatStatus({ pid: 2 }, now), 'running (pid 2)\n\nno remotes to act on');
+  assert.equal(formatStatus({ pid: 3, shared: true }, now), 'running (pid 3, the shared daemon)\n\nno remotes to act on');
 });
 
 test('an old-style last warning shows only while nothing good came after it', () => {

@@ -111,7 +111,7 @@ test('two repositories in one shared daemon: both fetched; status, pause, fetch,
   await fetched(b, 'b');
 
   // The per-repository commands, unchanged, reach the shared daemon.
-  assert.match((await ok(h.run(a.local, 'status'), 'status a')).stdout, new RegExp(`running \\(pid ${hub}\\)`));
+  assert.match((await ok(h.run(a.local, 'status'), 'status a')).stdout, new RegExp(`running \\(pid ${hub}, the shared daemon\\)`));
   await ok(h.run(a.local, 'pause'), 'pause a');
   await eventually(() => readState(a.paths.state)?.mode === 'paused', 'a paused');
   assert.equal(readState(b.paths.state)?.mode, 'running', 'b not paused');
