@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BIN, eventually } from '../support/daemon.js';
+import { haveSystemdAnalyze } from '../support/systemd.js';
 import { git, pushCommit, tempDir } from '../support/git.js';
 import { backgroundFixture, cli, pidFrom } from './support.js';
 
@@ -62,12 +63,7 @@ function runUnit(t: { after(fn: () => unknown): void }, repo: string, env: NodeJ
 }
 
 test('the unit template verifies (where systemd-analyze is available)', (t) => {
-  const probe = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
-  if (probe.error) {
-    // CI installs it (.ci/run); there a missing tool is a failure, not a skip.
-    if (process.env.CI) assert.fail('systemd-analyze is not installed (.ci/run should install systemd)');
-    return t.skip('systemd-analyze is not installed');
-  }
+  if (!haveSystemdAnalyze(t)) return;
   const dir = tempDir();
   t.after(() => dir.cleanup());
   // An instance for an existing directory, named as systemd-escape --path would name it.

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BIN, eventually } from '../support/daemon.js';
+import { haveSystemdAnalyze } from '../support/systemd.js';
 import { gitWithEnv, makeFixture, pushCommit, refValue, tempDir, type Fixture } from '../support/git.js';
 import { alive, cli, killDaemon, logLines, pathsOf, pidFrom, waitForLog, type CliResult } from '../background/support.js';
 import { readPidFile } from '../../src/background/pidfile.js';
@@ -284,11 +285,7 @@ test('--service --all runs in the foreground as the user unit does: log on stder
 });
 
 test('the shared user unit verifies (where systemd-analyze is available)', (t) => {
-  const probe = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
-  if (probe.error) {
-    if (process.env.CI) assert.fail('systemd-analyze is not installed (.ci/run should install systemd)');
-    return t.skip('systemd-analyze is not installed');
-  }
+  if (!haveSystemdAnalyze(t)) return;
   const dir = tempDir();
   t.after(() => dir.cleanup());
   const unit = join(dir.path, 'git-remote-daemon.service');
