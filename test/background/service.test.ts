@@ -2,13 +2,13 @@
 // stderr, control through the FIFO, SIGTERM or `stop` ends it with exit code 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BIN, eventually } from '../support/daemon.js';
-import { haveSystemdAnalyze } from '../support/systemd.js';
+import { assertUserUnit, haveSystemdAnalyze } from '../support/systemd.js';
 import { git, pushCommit, tempDir } from '../support/git.js';
 import { backgroundFixture, cli, pidFrom } from './support.js';
 
@@ -69,14 +69,7 @@ test('the unit template verifies (where systemd-analyze is available)', (t) => {
   // An instance for an existing directory, named as systemd-escape --path would name it.
   const instance = join(dir.path, `git-remote-daemon@${dir.path.slice(1).replace(/-/g, '\\x2d').replace(/\//g, '-')}.service`);
   writeFileSync(instance, readFileSync(UNIT));
-  // A user manager has no network-online.target: ordering after it would only warn.
-  const text = readFileSync(UNIT, 'utf8');
-  assert.doesNotMatch(text, /^[^#]*network-online\.target/m);
-  for (const hardening of ['NoNewPrivileges=yes', 'RestrictSUIDSGID=yes', 'RestrictNamespaces=yes']) assert.match(text, new RegExp(`^${hardening}$`, 'm'));
-  // As the user manager would load it; it needs a runtime directory of its own.
-  const verify = spawnSync('systemd-analyze', ['verify', '--user', instance], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: dir.path } });
-  assert.equal(verify.status, 0, verify.stderr);
-  assert.equal(verify.stderr.trim(), '');
+  assertUserUnit(readFileSync(UNIT, 'utf8'), instance, dir.path);
 });
 
 test('service mode runs with stdin closed, takes control from the FIFO, logs to stderr, and stops cleanly', async (t) => {

@@ -11,3 +11,17 @@ export function haveSystemdAnalyze(t: { skip(message: string): void }): boolean 
   t.skip('systemd-analyze is not installed');
   return false;
 }
+
+/**
+ * What both our user units must be: not ordered after network-online.target (a user manager has
+ * none, so it would only warn), hardened, and clean to `systemd-analyze verify --user` as the user
+ * manager would load `path` (the unit or an instance of it), with `runtimeDir` as its own runtime
+ * directory. `text` is the unit file's content.
+ */
+export function assertUserUnit(text: string, path: string, runtimeDir: string): void {
+  assert.doesNotMatch(text, /^[^#]*network-online\.target/m);
+  for (const hardening of ['NoNewPrivileges=yes', 'RestrictSUIDSGID=yes', 'RestrictNamespaces=yes']) assert.match(text, new RegExp(`^${hardening}$`, 'm'));
+  const verify = spawnSync('systemd-analyze', ['verify', '--user', path], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir } });
+  assert.equal(verify.status, 0, verify.stderr);
+  assert.equal(verify.stderr.trim(), '');
+}
