@@ -17,6 +17,8 @@ export interface FetchOutcome {
   stderr: string;
   /** Local refs the fetch moved (empty without a `snapshot` option). */
   updates: RefUpdate[];
+  /** Ended by cancel(): the connection it ran over is gone, which is said where it ended. */
+  cancelled?: boolean;
 }
 
 export interface FetcherOptions {
@@ -41,8 +43,12 @@ const KILL_GRACE_MS = 2000;
 
 export class Fetcher {
   private readonly runs = new Coalesced(() => this.fetchOnce());
+  /** The fetch under way (onDone included), if any. */
+  private current: Promise<void> | undefined;
   private pid: number | undefined;
   private stopped = false;
+  /** Why the running fetch is being ended (cancel), if it is. */
+  private cancelling: string | undefined;
   /** Fetches started, for tests and status. */
   count = 0;
 
@@ -70,7 +76,28 @@ export class Fetcher {
     if (this.pid !== undefined) killGroup(this.pid);
   }
 
-  private async fetchOnce(): Promise<void> {
+  /**
+   * Ends the running fetch (and its children), if any, because what it runs over is gone; it fails
+   * saying `why`. Later requests are served as usual.
+   */
+  cancel(why: string): Promise<void> {
+    if (this.pid === undefined) return Promise.resolve();
+    this.cancelling = why;
+    const pid = this.pid;
+    killGroup(pid, 'SIGTERM');
+    setTimeout(() => this.pid === pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+    return this.current ?? Promise.resolve();
+  }
+
+  private fetchOnce(): Promise<void> {
+    const run = this.fetchAndReport().finally(() => {
+      if (this.current === run) this.current = undefined;
+    });
+    this.current = run.catch(() => {});
+    return run;
+  }
+
+  private async fetchAndReport(): Promise<void> {
     let plan: FetchPlan | undefined;
     try {
       plan = await this.options.plan();
@@ -92,8 +119,12 @@ export class Fetcher {
     const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
     const result = await this.runGit(args, env, stallMs);
     this.pid = undefined;
+    const cancelled = this.cancelling;
+    this.cancelling = undefined;
     const stderr = withoutProgress(result.stderr);
-    if (result.stalled) {
+    if (cancelled !== undefined) {
+      outcome = { ok: false, stderr: `error: the fetch was ended: ${cancelled}`, updates: [], cancelled: true };
+    } else if (result.stalled) {
       const said = `error: the remote sent nothing for ${stallMs / 1000} s; the fetch was ended (remotedaemon.fetchStallTimeout)`;
       outcome = { ok: false, stderr: stderr ? `${stderr}\n${said}` : said, updates: [] };
     } else if (result.error) {

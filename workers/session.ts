@@ -124,10 +124,11 @@ export class Session {
       },
       onProgress: (progress) => this.progress(progress),
       stallMs: () => (this.live.fetchStallSeconds ?? DEFAULT_FETCH_STALL_SECONDS) * 1000,
-      onDone: ({ ok, stderr, updates }) => {
+      onDone: ({ ok, stderr, updates, cancelled }) => {
         // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
         if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
-        this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
+        // Cut short with its connection: DISCONNECTED says so, and the next catch-up takes its place.
+        if (!cancelled) this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
         this.post({ type: 'fetched', ok, updates });
         this.post({ type: 'emit', line: 'DONESYNCING', ok });
         // After DONESYNCING: counting the new commits spawns git, which is no part of the fetch.
@@ -314,6 +315,10 @@ export class Session {
     if (!attempt || attempt.id !== id) return;
     clearTimeout(this.fetchRetryTimer);
     attempt.abort.abort();
+    // A fetch runs over its connection (ssh's tunnel, the peer's link, or the connection's say-so
+    // for a poll): it ends with it, its DONESYNCING 0 before DISCONNECTED, and the catch-up after
+    // the next CONNECTED does not queue behind a fetch hung on a link that is gone.
+    await withTimeout(this.fetcher.cancel('its connection was closed'), CLOSE_TIMEOUT_MS);
     await this.close(attempt);
   }
 
@@ -321,10 +326,7 @@ export class Session {
     attempt.closing ??= (async () => {
       const connection = attempt.connection;
       if (!connection) return;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
-      await Promise.race([connection.close().catch(() => {}), late]);
-      clearTimeout(timer);
+      await withTimeout(connection.close().catch(() => {}), CLOSE_TIMEOUT_MS);
     })();
     return attempt.closing;
   }
@@ -525,6 +527,14 @@ function osThreadId(): string {
   } catch {
     return '?';
   }
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([promise, late]);
+  clearTimeout(timer);
 }
 
 function message(err: unknown): string {

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from '../../workers/session.js';
 import { ProtocolGate } from '../../src/gate.js';
@@ -198,4 +199,25 @@ test('RESUME while connected keeps the connection and looks at the remote now (a
   assert.equal(h.fake.connections[0]!.listings, before + 1);
   assert.equal(refValue(h.fx.local, 'refs/remotes/origin/main'), sha);
   assert.equal(count(h.lines(), 'CONNECTED'), 1, 'the connection stayed');
+});
+
+test('a connection lost during a fetch ends the fetch (DONESYNCING 0 before DISCONNECTED); the next catch-up does not wait for it', async (t) => {
+  // An upload-pack that never answers: without the cut, the fetch would hang until the stall timeout.
+  const silent = (fx: Fixture) => {
+    const path = join(fx.root, 'silent-upload-pack');
+    writeFileSync(path, '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
+    git(fx.local, 'config', 'remote.origin.uploadpack', path);
+  };
+  const h = harness(t, (fx) => {
+    silent(fx);
+    pushCommit(fx.pusher);
+  });
+  await h.until('the catch-up fetch started', () => h.lines().includes('SYNCING'));
+  git(h.fx.local, 'config', '--unset', 'remote.origin.uploadpack');
+  h.fake.connections[0]!.lose(new Error('the link to the peer was lost'));
+  await h.until('reconnected and caught up', () => h.lines().includes('DONESYNCING 1'), 15_000);
+  assert.deepEqual(h.lines(), ['CONNECTED', 'SYNCING', 'DONESYNCING 0', 'DISCONNECTED', 'CONNECTED', 'SYNCING', 'DONESYNCING 1']);
+  assert.equal(refValue(h.fx.local, 'refs/remotes/origin/main'), refValue(h.fx.remote, 'refs/heads/main'));
+  assert.ok(!h.warnings().some((w) => /git fetch failed/.test(w)), `a fetch cut with its connection is no fetch failure: ${h.warnings().join(' | ')}`);
+  assert.ok(h.messages().some((m) => m.type === 'log' && /the fetch was ended: its connection was closed/.test(m.text)));
 });
