@@ -84,6 +84,25 @@ test('kill -9 of the daemon mid-fetch leaves nothing it started running: git, gi
   });
 });
 
+test('a listing hung on a peer that accepted the session and never answers ends with the connection (PAUSE)', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const rogue = await makeRogue(t, p, { stall: true });
+  git(a, 'remote', 'add', 'stalled', rogue.address);
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  t.after(() => da.stop());
+  await da.waitFor('CONNECTED stalled', { timeoutMs: 60_000 });
+  const listings = () => tree(da.child.pid!).filter((pid) => / ls-remote p2p:/.test(commandOf(pid)));
+  let hung: number[] = [];
+  await eventually(() => (hung = listings()).length > 0, 'the catch-up listing runs, hung on the peer', 30_000);
+  da.send('PAUSE');
+  await da.waitFor('DISCONNECTED stalled');
+  await eventually(() => hung.every((pid) => !alive(pid)), 'the hung listing was ended with its connection', 10_000).catch(() =>
+    assert.fail(`still running after PAUSE:\n${hung.filter(alive).map((pid) => `${pid} ${commandOf(pid)}`).join('\n')}`),
+  );
+  assert.equal(da.child.exitCode, null);
+});
+
 test('a hand-run git fetch from a peer that never answers ends within remotedaemon.p2p.connectTimeout, with a clear error', async (t) => {
   const p = await makePeers(t);
   const a = p.make('a', { seed: true });

@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findGitDir } from '../../shared/kit/gitdir.js';
-import { run } from '../children.js';
+import { runLsRemote } from '../lsremote.js';
 import type { TransportContext } from '../../shared/plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { keyOf } from './address.js';
@@ -27,6 +27,12 @@ export type FromP2pEndpoint =
   | { type: 'refs'; refs: [string, string][] };
 
 const DIAL_ANSWER_MS = 45_000;
+/**
+ * A listing goes over the held link, and the peer is somebody's laptop: however it stalls or what
+ * it sends, a listing ends within this and holds at most LISTING_MAX_BYTES of refs.
+ */
+const LISTING_TIMEOUT_MS = 60_000;
+const LISTING_MAX_BYTES = 16 * 1024 * 1024;
 
 /** bin/, where `git-remote-p2p` is: git must find it whatever PATH the daemon was started with. */
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
@@ -61,6 +67,8 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
       return new Promise((resolve, reject) => {
         let instance: string | undefined;
         let connected = false;
+        // Ends what runs over the link (a listing) when the connection ends, however it ends.
+        const over = new AbortController();
         let settle!: { resolve(): void; reject(err: Error): void };
         const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
         done.catch(() => {});
@@ -73,6 +81,7 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
           clearTimeout(timer);
           off();
           signal.removeEventListener('abort', onAbort);
+          over.abort(err ?? new Error('the connection was closed'));
           if (err) settle.reject(err);
           else settle.resolve();
         };
@@ -109,7 +118,7 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
         signal.addEventListener('abort', onAbort, { once: true });
         const connection: Connection = {
           done,
-          listRefs: () => listRefs(spec.url, plan, repo.cwd),
+          listRefs: () => listRefs(spec.url, plan, repo.cwd, over.signal),
           fetchPlan: async () => {
             mark('fetch-start');
             return plan;
@@ -124,12 +133,16 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
   };
 }
 
-async function listRefs(url: string, plan: FetchPlan, cwd: string): Promise<RefMap> {
-  const { stdout } = await run('git', [...(plan.gitArgs ?? []), 'ls-remote', url], { cwd, env: { ...process.env, ...plan.env } });
-  const refs: RefMap = new Map();
-  for (const line of stdout.split('\n')) {
-    const [sha, ref] = line.split('\t');
-    if (ref && ref !== 'HEAD') refs.set(ref, sha);
-  }
+async function listRefs(url: string, plan: FetchPlan, cwd: string, signal: AbortSignal): Promise<RefMap> {
+  const refs = await runLsRemote({
+    cwd,
+    args: [...(plan.gitArgs ?? []), 'ls-remote', url],
+    env: { ...process.env, ...plan.env },
+    signal,
+    timeoutMs: LISTING_TIMEOUT_MS,
+    maxBytes: LISTING_MAX_BYTES,
+    display: url,
+  });
+  refs.delete('HEAD');
   return refs;
 }
