@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import createTestnet from 'hyperdht/testnet.js';
 import { git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
-import { freeUdpPort } from '../support/ports.js';
+import { heldUdpPort } from '../support/ports.js';
 import { logged, makePeers } from './support.js';
 
 test('a remote that failed while no DHT node answered connects once the DHT comes up, without RESUME', async (t) => {
@@ -16,13 +16,16 @@ test('a remote that failed while no DHT node answered connects once the DHT come
   p.link('a', 'b');
   // B serves A but does not fetch from it: nothing dials A, so only the DHT coming back can help.
   git(b, 'config', 'remotedaemon.p2p.allow', p.address('a'));
-  const port = await freeUdpPort();
+  const held = await heldUdpPort();
+  t.after(() => held.release());
+  const port = held.port;
   for (const repo of [a, b]) git(repo, 'config', 'remotedaemon.p2p.bootstrap', `127.0.0.1:${port}`);
   const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
   t.after(() => da.stop());
   await logged(da, /no DHT node answers/, 30_000);
   await da.waitFor(/^WARNING b cannot connect: could not reach the peer/, { timeoutMs: 40_000 });
   // The DHT comes up late, on the port A was told; then B, which announces itself on it.
+  await held.release();
   const late = await createTestnet(3, { host: '127.0.0.1', port });
   t.after(() => late.destroy());
   const up = Date.now();

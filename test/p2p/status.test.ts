@@ -8,7 +8,7 @@ import createTestnet from 'hyperdht/testnet.js';
 import { git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { cli, pathsOf } from '../background/support.js';
-import { freeUdpPort } from '../support/ports.js';
+import { heldUdpPort } from '../support/ports.js';
 import { makePeers } from './support.js';
 
 test('p2p: status says the DHT is unreachable while no bootstrap node answers, --check is 2; the DHT up, it clears', async (t) => {
@@ -16,7 +16,9 @@ test('p2p: status says the DHT is unreachable while no bootstrap node answers, -
   const a = p.make('a', { seed: true });
   p.make('b', { seed: true });
   p.link('a', 'b');
-  const port = await freeUdpPort();
+  const held = await heldUdpPort();
+  t.after(() => held.release());
+  const port = held.port;
   git(a, 'config', 'remotedaemon.p2p.bootstrap', `127.0.0.1:${port}`);
   const state = pathsOf(a).state;
   const started = await cli(a, [], p.env);
@@ -29,6 +31,7 @@ test('p2p: status says the DHT is unreachable while no bootstrap node answers, -
     assert.equal(check.code, 2, check.stdout);
     assert.match(check.stdout, /^daemon: p2p endpoint: the DHT is unreachable/m);
 
+    await held.release();
     const late = await createTestnet(3, { host: '127.0.0.1', port });
     t.after(() => late.destroy());
     await eventually(() => !readFileSync(state, 'utf8').includes('the DHT is unreachable'), 'the condition cleared', 30_000);

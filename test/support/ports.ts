@@ -15,11 +15,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A UDP port nothing listens on right now, for a DHT bootstrap that comes up later. */
-export async function freeUdpPort(): Promise<number> {
+/**
+ * A UDP port held by a socket that reads nothing and answers nothing, for a DHT bootstrap that
+ * comes up later: a bootstrap there is silent, as if down. Held, not just found free, because the
+ * tests' many DHT nodes bind ephemeral UDP ports too, and one landing on it would answer.
+ * `release()` just before the late server binds it.
+ */
+export async function heldUdpPort(): Promise<{ port: number; release(): Promise<void> }> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
+  socket.on('message', () => {}); // heard, never answered
+  let released: Promise<void> | undefined;
+  return { port, release: () => (released ??= new Promise<void>((resolve) => socket.close(resolve))) };
 }
