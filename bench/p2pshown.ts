@@ -12,7 +12,7 @@ import { eventually } from '../test/support/daemon.js';
 import { gitRun, twoPeers } from '../test/p2p/support.js';
 import type { Transform } from 'node:stream';
 import { advertisementFilter } from '../workers/p2p/guard.js';
-import { UPLOAD_PACK_ARGS } from '../workers/p2p/serve.js';
+import { UPLOAD_PACK_ARGS } from '../workers/p2p/uploadpack.js';
 import { parseShowRules, ShownRefs } from '../workers/p2p/shown.js';
 import { median, report } from './report.js';
 

@@ -111,7 +111,7 @@ function say(message: string): void {
 async function foreground(options: { verbose?: boolean; force?: boolean }): Promise<void> {
   const { acquireLock } = await import('./background/lock.js');
   const { daemonPaths, ensureDir } = await import('./background/paths.js');
-  const { TITLE_PREFIX } = await import('./background/holders.js');
+  const { TITLE_PREFIX } = await import('./background/daemonprocesses.js');
   const { watchRepository } = await import('./background/watchdog.js');
   const log = options.verbose ? (text: string) => process.stderr.write(`${text}\n`) : () => {};
   let daemon: Daemon | undefined;
@@ -120,7 +120,7 @@ async function foreground(options: { verbose?: boolean; force?: boolean }): Prom
     const paths = await daemonPaths(process.cwd());
     const { commonDir } = paths;
     ensureDir(paths);
-    // The title is how other commands recognise a daemon in /proc (holders.ts), as for run.ts.
+    // The title is how other commands recognise a daemon in /proc (daemonprocesses.ts), as for run.ts.
     process.title = `${TITLE_PREFIX}${process.cwd()}`;
     // Two daemons in one repository both fetch and both fast-forward: refuse unless insisted on.
     const lock = await acquireLock(paths, 'foreground');

@@ -21,7 +21,7 @@ export const STOP_GRACE_MS = 1200;
  */
 const STABLE_RUN_MS = 60_000;
 
-/** Per worker thread; what a worker reads from a remote must be bounded well below this (refs.ts). */
+/** Per worker thread; what a worker reads from a remote must be bounded well below this (ssh/listrefs.ts). */
 export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 3 } as const;
 
 /**

@@ -7,19 +7,19 @@
 // A path can be deleted, which an abstract name could not: `rm -rf .git/remote-daemon` frees the
 // name while the daemon still holds its socket. The kernel still lists that socket under its old
 // path in /proc/net/unix, so a starter that binds the freed name then looks for an older process
-// of this user holding a socket bound at the same path (holders.ts) and gives way to it. The
+// of this user holding a socket bound at the same path (daemonprocesses.ts) and gives way to it. The
 // daemon binds its name again when asked (SIGUSR2, sent by a command that found it that way) or
 // on its own after a pause (run.ts).
 //
 // The holder answers every connection with one line, `<pid> <mode>`, so the other commands can
 // find the daemon (to stop it, say) when its pid file is gone. Nobody acts on that answer without
-// checking it against /proc (holders.ts).
+// checking it against /proc (daemonprocesses.ts).
 
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonPaths } from './paths.js';
-import { describeUser, lockHoldersByProc, olderFirst, verifyDaemon } from './holders.js';
+import { describeUser, lockHoldersByProc, olderFirst, verifyDaemon } from './daemonprocesses.js';
 import { ownRecord } from './pidfile.js';
 
 /** `shared`: the user's one daemon for all registered repositories (src/hub/), holding this one among them. */

@@ -3,9 +3,9 @@
 
 import { revParse } from '../config.js';
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
-import { describeUser } from './holders.js';
+import { describeUser } from './daemonprocesses.js';
 import { join } from 'node:path';
-import { locateRepo } from './locate.js';
+import { locateRepo } from './gitdirwalk.js';
 
 export interface DaemonPaths {
   /** The repository's common git dir (shared by all its worktrees). */

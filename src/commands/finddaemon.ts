@@ -1,5 +1,5 @@
 // Which process is this repository's daemon, for the commands that talk to it. Every answer is
-// checked against /proc before it is returned (holders.ts): a process of another user, or one
+// checked against /proc before it is returned (daemonprocesses.ts): a process of another user, or one
 // that is not this repository's daemon, is never returned, so never signalled.
 //
 // In order: the holder of the repository lock answers for itself, and makes its files again first
@@ -10,7 +10,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lockHolder, lockPath, type LockMode } from '../background/lock.js';
-import { lockHoldersByProc, verifyDaemon } from '../background/holders.js';
+import { lockHoldersByProc, verifyDaemon } from '../background/daemonprocesses.js';
 import { runningDaemon, type PidRecord } from '../background/pidfile.js';
 import type { DaemonPaths } from '../background/paths.js';
 

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeControlLine } from '../background/fifo.js';
-import { verifyDaemon } from '../background/holders.js';
+import { verifyDaemon } from '../background/daemonprocesses.js';
 import { lockPath } from '../background/lock.js';
 import { isAlive } from '../background/pidfile.js';
 import { daemonPaths, type DaemonPaths } from '../background/paths.js';

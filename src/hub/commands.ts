@@ -3,10 +3,10 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lockHolder, lockPath } from '../background/lock.js';
-import { verifyDaemon } from '../background/holders.js';
+import { verifyDaemon } from '../background/daemonprocesses.js';
 import { isAlive, runningDaemon, type PidRecord } from '../background/pidfile.js';
 import { ensureDir, pathsIn } from '../background/paths.js';
-import { locateRepo } from '../background/locate.js';
+import { locateRepo } from '../background/gitdirwalk.js';
 import { readState } from '../background/state.js';
 import { BIN, interpret, spawnDaemon, type StartResult } from '../background/start.js';
 import { healthProblems } from '../commands/health.js';

@@ -21,7 +21,7 @@ import { globalConfigFiles } from '../configwatch.js';
 import { watchNetwork, type NetWatch } from '../netwatch.js';
 import { createPool } from '../supervisor.js';
 import { pathsIn, ensureDir } from '../background/paths.js';
-import { locateRepo } from '../background/locate.js';
+import { locateRepo } from '../background/gitdirwalk.js';
 import { LogFile } from '../background/log.js';
 import { fileSink, hostRepository, type RepoHost } from '../background/repohost.js';
 import { globalSettingsBesidesSet, readRegistered } from './registered.js';

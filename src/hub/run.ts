@@ -19,7 +19,7 @@ import { READY_FD, stderrSink, type RunMode } from '../background/run.js';
 import { Hub } from './hub.js';
 import { hubPaths } from './paths.js';
 
-/** The title the shared daemon's process carries (holders.ts recognises daemons by its prefix). */
+/** The title the shared daemon's process carries (daemonprocesses.ts recognises daemons by its prefix). */
 export const HUB_TITLE = 'git-remote-daemon --all';
 
 /**

@@ -1,7 +1,7 @@
 // `git fetch <peer>` by hand, through git-remote-p2p: on its own connection when no daemon runs
 // here, over the daemon's held link when one does. The helper asks for protocol v2 (git does not
 // tell connect helpers to); the peer answers v0 either way, whose upload-pack and guard refuse a
-// want that is not a shown tip (serve.ts), and git follows the answer.
+// want that is not a shown tip (uploadpack.ts), and git follows the answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { commit, refValue } from '../support/git.js';

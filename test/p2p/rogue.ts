@@ -9,7 +9,7 @@ import DHT, { type NoiseStream } from 'hyperdht';
 import type { Channel, Message } from 'protomux';
 import { addressOf, keyOf } from '../../workers/p2p/address.js';
 import { parseShowRules, ShownRefs } from '../../workers/p2p/shown.js';
-import { serveUploadPack } from '../../workers/p2p/serve.js';
+import { serveUploadPack } from '../../workers/p2p/uploadpack.js';
 import { PeerConnection } from '../../workers/p2p/wire.js';
 import type { Peers } from './support.js';
 

@@ -13,7 +13,7 @@ import { commit, git, refValue, tempDir } from '../support/git.js';
 import { eventually, startDaemon } from '../support/daemon.js';
 import { makeSshFixture, push } from '../ssh/fixture.js';
 import { parseNotifyLine } from '../../shared/notifywire.js';
-import { classifyRefusal } from '../../workers/ssh/fallback.js';
+import { classifyRefusal } from '../../workers/ssh/notifierrefusal.js';
 import { CHECKOUT, exitWithin, sshArgv, start, stop, type Running } from './helpers.js';
 
 type After = { after(fn: () => unknown): void; diagnostic(text: string): void };

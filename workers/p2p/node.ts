@@ -20,7 +20,7 @@ import { watchReachability, type ReachWatch } from './reach.js';
 import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelStream } from './channelstream.js';
-import { serveUploadPack } from './serve.js';
+import { serveUploadPack } from './uploadpack.js';
 import { mark } from './timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';

@@ -1,4 +1,4 @@
-// What a peer is shown of this repository: the one definition that serving (serve.ts, guard.ts)
+// What a peer is shown of this repository: the one definition that serving (uploadpack.ts, guard.ts)
 // enforces and that anything telling peers about refs (offers) should use.
 //
 // Shown: the branches that match `remotedaemon.p2p.show` (default every branch), the tags that

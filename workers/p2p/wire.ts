@@ -47,7 +47,7 @@ const linkJson = boundedJson(MAX_LINK_MESSAGE);
 
 export interface SessionRequest {
   service: 'git-upload-pack';
-  /** The helper asks for protocol v2 (git does not tell connect-capable helpers to); a node serves v0 whatever it asks (serve.ts). */
+  /** The helper asks for protocol v2 (git does not tell connect-capable helpers to); a node serves v0 whatever it asks (uploadpack.ts). */
   v2: boolean;
 }
 

@@ -16,7 +16,7 @@
 // cannot: nothing here can tell it is alive, so the transport adds a safety-net listing
 // (handlers.mute) rather than trust a channel that may be wedged.
 
-import { classifyRefusal, type Refusal } from './fallback.js';
+import { classifyRefusal, type Refusal } from './notifierrefusal.js';
 import { BoundedLines } from '../../shared/kit/lines.js';
 import { parseNotifyLine, PING_LINE } from '../../shared/notifywire.js';
 import { sqQuote } from '../../shared/kit/shell.js';
@@ -78,7 +78,7 @@ export type NotifierStart =
   | { kind: 'ready'; notifier: RunningNotifier }
   /**
    * The remote has no working notifier; `reason` says what it did instead (for the WARNING), and
-   * `refusal` who refused the command, when its exit said so (workers/ssh/fallback.ts).
+   * `refusal` who refused the command, when its exit said so (workers/ssh/notifierrefusal.ts).
    */
   | { kind: 'missing'; reason: string; refusal?: Refusal };
 

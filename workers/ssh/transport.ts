@@ -21,8 +21,8 @@ import { AuthenticationError, connectSsh, HostKeyError, UnsupportedSetting, type
 import { parseSshUrl, SshCommandError, type SshUrl } from './config.js';
 import { DEFAULT_LIMITS, notifierCommand, startNotifier, type NotifierLimits, type RunningNotifier } from './notifier.js';
 import type { SshOptions } from './options.js';
-import { fallbackAdvice } from './fallback.js';
-import { listRemoteRefs } from './refs.js';
+import { fallbackAdvice } from './notifierrefusal.js';
+import { listRemoteRefs } from './listrefs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
 import { sqQuote } from '../../shared/kit/shell.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { git, makeFixture, tempDir } from '../support/git.js';
-import { locateRepo } from '../../src/background/locate.js';
+import { locateRepo } from '../../src/background/gitdirwalk.js';
 
 function fromGit(cwd: string, env: NodeJS.ProcessEnv = {}): { gitDir: string; commonDir: string } {
   const [gitDir, commonDir] = git(cwd, ...(env.GIT_DIR ? ['--git-dir', env.GIT_DIR] : []), 'rev-parse', '--path-format=absolute', '--git-dir', '--git-common-dir').split('\n');

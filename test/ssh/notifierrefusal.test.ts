@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { classifyRefusal, fallbackAdvice } from '../../workers/ssh/fallback.js';
+import { classifyRefusal, fallbackAdvice } from '../../workers/ssh/notifierrefusal.js';
 
 // git-shell chdirs to $HOME (and looks for git-shell-commands there): an empty one of our own.
 const home = mkdtempSync(join(tmpdir(), 'grd-fallback-home-'));

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ChannelQueue } from '../../workers/ssh/channels.js';
-import { MAX_ADVERTISEMENT_BYTES, listRemoteRefs } from '../../workers/ssh/refs.js';
+import { MAX_ADVERTISEMENT_BYTES, listRemoteRefs } from '../../workers/ssh/listrefs.js';
 import { WORKER_RESOURCE_LIMITS } from '../../src/supervisor.js';
 import { startSshd } from '../support/sshd.js';
 import { connectClient } from './fixture.js';
