@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { decodeNotice, encodeNotice, MAX_NOTICE_BYTES, normaliseUrl } from '../../workers/notice/format.js';
-import { TokenBuckets } from '../../workers/notice/bucket.js';
+import { TokenBuckets } from '../../workers/tokenbucket.js';
 import { NoticeHub } from '../../workers/notice/hub.js';
 
 const SHA = 'a'.repeat(40);

@@ -2,7 +2,7 @@
 // no second fetch for a value a session did not deliver, and the hold-off a liar earns.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { TokenBuckets } from '../../workers/notice/bucket.js';
+import { TokenBuckets } from '../../workers/tokenbucket.js';
 import { OfferGate } from '../../workers/p2p/offers.js';
 
 function gate(t: TestContext) {

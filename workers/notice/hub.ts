@@ -4,7 +4,7 @@
 // sent them; everything a notice may cause is decided here, the same way for every carrier.
 
 import type { MessagePort } from 'node:worker_threads';
-import { DEFAULT_BUCKET, TokenBuckets, type BucketOptions } from './bucket.js';
+import { DEFAULT_BUCKET, TokenBuckets, type BucketOptions } from '../tokenbucket.js';
 import { encodeNotice, MAX_REFS, normaliseUrl, type Notice } from './format.js';
 import type { FromCarrier, ToCarrier } from './link.js';
 

@@ -17,7 +17,7 @@ import type { FromNode, ToNode } from './nodeapi.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { listenForHelpers } from './helpersocket.js';
 import { watchReachability, type ReachWatch } from './reach.js';
-import { DEFAULT_BUCKET, TokenBuckets } from '../notice/bucket.js';
+import { DEFAULT_BUCKET, TokenBuckets } from '../tokenbucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelStream } from './channelstream.js';
 import { serveUploadPack } from './uploadpack.js';

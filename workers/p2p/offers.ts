@@ -1,7 +1,7 @@
 // What one peer's offers ("my ref R is at X now") may make us do. An offer is only a hint, and a
 // fetch that follows one succeeds whether or not it brought the offered value, so a peer could
 // keep us fetching for ever by offering values it does not have. Here, per peer:
-// - offers spend tokens of a per-sender bucket (workers/notice/bucket.ts, the notices' limits);
+// - offers spend tokens of a per-sender bucket (workers/tokenbucket.ts, the notices' limits);
 //   over the limit they wait (the latest value per ref, bounded), they are not lost;
 // - after each of our git sessions with the peer, the values offered before it started are
 //   judged (and until then, or for 2 s if no session comes, no more are passed on): one the
@@ -12,7 +12,7 @@
 //   peer (whose offers are delivered) never waits.
 
 import { isDeleted } from '../../shared/kit/objectid.js';
-import type { TokenBuckets } from '../notice/bucket.js';
+import type { TokenBuckets } from '../tokenbucket.js';
 
 /** Refs remembered per peer in each of the sets below: a bound on what its offers make us hold. */
 export const MAX_OFFERED_REFS = 1000;

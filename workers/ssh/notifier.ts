@@ -17,6 +17,7 @@
 // (handlers.mute) rather than trust a channel that may be wedged.
 
 import { classifyRefusal, type Refusal } from './notifierrefusal.js';
+import { TokenBucket } from '../tokenbucket.js';
 import { BoundedLines } from '../../shared/kit/lines.js';
 import { parseNotifyLine, PING_LINE } from '../../shared/notifywire.js';
 import { sqQuote } from '../../shared/kit/shell.js';
@@ -123,8 +124,8 @@ export async function startNotifier(
     let exitCode: number | null | undefined;
     let stderr = '';
     let garbage = 0;
-    let tokens = limits.burstLines;
-    let refilledAt = Date.now();
+    // A token per line: a flood is cut off however fast it writes.
+    const rate = new TokenBucket({ burst: limits.burstLines, refillMs: 1000 / limits.linesPerSecond });
     /** undefined: not asked yet; 'waiting': a PING is out; 'answers' / 'mute': what it showed. */
     let pinging: 'waiting-first' | 'waiting' | 'answers' | 'mute' | undefined;
     let pingTimer: NodeJS.Timeout | undefined;
@@ -191,14 +192,6 @@ export async function startNotifier(
         });
       }
     };
-    /** A token per line, refilled over time: false once it writes faster than any notifier does. */
-    const withinRate = () => {
-      const now = Date.now();
-      tokens = Math.min(limits.burstLines, tokens + ((now - refilledAt) / 1000) * limits.linesPerSecond);
-      refilledAt = now;
-      return --tokens >= 0;
-    };
-
     const timer = setTimeout(() => missing(`it said nothing within ${limits.readyTimeoutMs / 1000} s`), limits.readyTimeoutMs);
     const lines = new BoundedLines(
       {
@@ -213,7 +206,7 @@ export async function startNotifier(
             if (limits.pingEveryMs > 0) ping(limits.firstPongMs, 'waiting-first');
             return;
           }
-          if (!withinRate()) {
+          if (!rate.take()) {
             return fail(new NotifierProtocolError(`the notifier floods: more than ${limits.burstLines} lines at once (${limits.linesPerSecond}/s allowed)`));
           }
           if (message?.type === 'CHANGED') return handlers.changed(message.shas);

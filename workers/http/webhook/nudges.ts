@@ -4,7 +4,7 @@
 // acted on at once, a flood costs the forge at most one listing per NUDGE_REFILL_MS per remote,
 // and the last push of either is never missed.
 
-import { TokenBuckets } from '../../notice/bucket.js';
+import { TokenBuckets } from '../../tokenbucket.js';
 
 export const NUDGE_BURST = 5;
 export const NUDGE_REFILL_MS = 1_000;
