@@ -63,8 +63,6 @@ export interface SessionTask {
   endpointPort?: MessagePort;
   /** Links to the notice carriers that run (workers/notice/), whatever this remote's transport. */
   noticePorts?: { carrier: string; port: MessagePort }[];
-  /** Test hook, only settable through the coordinator's constructor options (never config). */
-  crash?: CrashTest;
 }
 
 export type ToWorker =
@@ -145,8 +143,3 @@ export interface RefUpdate {
   new: string;
 }
 
-/** How a test makes a worker misbehave: throw, reject unhandled, exhaust its memory, or print. */
-export interface CrashTest {
-  afterMs: number;
-  how: 'throw' | 'reject' | 'oom' | 'print' | 'hang';
-}

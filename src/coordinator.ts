@@ -12,7 +12,7 @@ import { unwatchGroup, watchGroup } from '../shared/kit/groupwatch.js';
 import { ProtocolGate, type PairingGuard } from './gate.js';
 import { DAEMON, type Consumed, type Emitted } from './protocol.js';
 import { createPool, Supervised } from './supervisor.js';
-import type { ControlMode, CrashTest, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from '../shared/workerapi.js';
+import type { ControlMode, FromWorker, LiveSettings, RefUpdate, RemoteSpec, RemoteState, RepoInfo, SessionTask, ToWorker } from '../shared/workerapi.js';
 import { ENDPOINT_OWNERS } from '../workers/registry.js';
 import type { EndpointStatus } from '../shared/plugin.js';
 
@@ -37,8 +37,11 @@ export interface CoordinatorOptions {
   env?: NodeJS.ProcessEnv;
   /** The process's thread pool, when several repositories share one; else the coordinator makes its own. */
   pool?: Piscina;
-  /** Test-only: make the named remotes' first workers misbehave (restarted ones behave). */
-  crash?: Record<string, CrashTest>;
+  /**
+   * The module each remote's worker runs, when not workers/session.ts: a wrapper around the real
+   * session (the tests' misbehaving workers), so that the session itself holds no test hook.
+   */
+  sessionFile?: URL;
   /** Test-only: restart backoff. */
   restartBackoff?: { initialMs: number; maxMs: number };
 }
@@ -270,6 +273,7 @@ export class Coordinator {
       state: { phase: { kind: 'connecting', attempt: 0 }, since: now },
       unit: new Supervised<FromWorker>({
         pool: this.pool,
+        ...(this.options.sessionFile && { filename: this.options.sessionFile }),
         restartBackoff: this.options.restartBackoff,
         task: (port: MessagePort) => {
           const endpointPort = this.endpoints.link(spec.transport, name, spec.url);
@@ -281,11 +285,9 @@ export class Coordinator {
             repo: this.options.repo,
             port,
             initialMode: this.mode,
-            crash: this.options.crash?.[name],
             ...(endpointPort && { endpointPort }),
             ...(noticePorts.length > 0 && { noticePorts }),
           };
-          if (this.options.crash) delete this.options.crash[name];
           return { task, transfer: [...(endpointPort ? [endpointPort] : []), ...noticePorts.map((n) => n.port)] };
         },
         onStarted: () => (remote.pairing = this.gate.pairingGuard(name)),

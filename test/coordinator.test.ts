@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Coordinator } from '../src/coordinator.js';
 import { findRepo } from '../src/config.js';
 import { formatEmitted, type Emitted } from '../src/protocol.js';
-import type { CrashTest } from '../shared/workerapi.js';
+import { misbehaving, type Misbehaviour } from './support/misbehavingsession.js';
 import { makeFixture, git, pushCommit, refValue, commit } from './support/git.js';
 import { eventually } from './support/daemon.js';
 import { commandsIn, processesIn } from './support/procs.js';
@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const commandsOf = (dir: string, what: string) => commandsIn(dir, what).length;
 
-for (const how of ['throw', 'reject', 'oom'] as CrashTest['how'][]) {
+for (const how of ['throw', 'reject', 'oom'] as Misbehaviour['how'][]) {
   test(`a worker that dies (${how}) is restarted while the other remote keeps syncing`, async (t) => {
     const fx = makeFixture();
     const second = join(fx.root, 'second.git');
@@ -21,12 +21,13 @@ for (const how of ['throw', 'reject', 'oom'] as CrashTest['how'][]) {
     git(fx.local, 'remote', 'add', 'second', second);
     git(fx.local, 'fetch', '-q', 'second');
     const lines: string[] = [];
+    const repo = await findRepo(fx.local);
     const coordinator = new Coordinator({
-      repo: await findRepo(fx.local),
+      repo,
       emit: (m: Emitted) => lines.push(formatEmitted(m)),
       log: () => {},
       env: {},
-      crash: { origin: { afterMs: 300, how } },
+      sessionFile: misbehaving(repo.gitDir, { origin: { afterMs: 300, how } }),
       restartBackoff: { initialMs: 100, maxMs: 200 },
     });
     t.after(async () => {
@@ -55,12 +56,13 @@ test('whatever a worker prints never reaches the protocol stream', async (t) => 
   const fx = makeFixture();
   const logged: string[] = [];
   const lines: string[] = [];
+  const repo = await findRepo(fx.local);
   const coordinator = new Coordinator({
-    repo: await findRepo(fx.local),
+    repo,
     emit: (m: Emitted) => lines.push(formatEmitted(m)),
     log: (text) => logged.push(text),
     env: {},
-    crash: { origin: { afterMs: 0, how: 'print' } },
+    sessionFile: misbehaving(repo.gitDir, { origin: { afterMs: 0, how: 'print' } }),
   });
   t.after(async () => {
     await coordinator.stop();
@@ -127,7 +129,7 @@ test('a worker that dies mid-fetch owes a DONESYNCING 0, its git is killed, and 
   writeFileSync(slow, `#!/bin/sh\nwhile [ ! -e ${gate} ]; do sleep 0.01; done\nexec git-upload-pack "$@"\n`, { mode: 0o755 });
   git(fx.local, 'config', 'remote.origin.uploadpack', slow);
   const sha = pushCommit(fx.pusher);
-  const { coordinator, lines } = await coordinatorFor(t, fx, { crash: { origin: { afterMs: 400, how: 'throw' } } });
+  const { coordinator, lines } = await coordinatorFor(t, fx, { sessionFile: misbehaving(join(fx.local, '.git'), { origin: { afterMs: 400, how: 'throw' } }) });
   await coordinator.start();
   await eventually(() => lines.includes('SYNCING origin'), 'the catch-up fetch started');
   await eventually(() => lines.includes('DONESYNCING origin 0'), 'the fetch it owed is reported failed', 10_000);
@@ -140,7 +142,7 @@ test('a worker that dies mid-fetch owes a DONESYNCING 0, its git is killed, and 
 
 test('a worker that ignores STOP is terminated within the grace period', async (t) => {
   const fx = makeFixture();
-  const { coordinator, lines, logged } = await coordinatorFor(t, fx, { crash: { origin: { afterMs: 200, how: 'hang' } } });
+  const { coordinator, lines, logged } = await coordinatorFor(t, fx, { sessionFile: misbehaving(join(fx.local, '.git'), { origin: { afterMs: 200, how: 'hang' } }) });
   await coordinator.start();
   await eventually(() => lines.includes('CONNECTED origin'), 'connected');
   // The worker cannot say it is spinning, but the kernel can: one of our threads stays runnable.

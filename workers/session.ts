@@ -7,7 +7,7 @@
 import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { backoffDelay } from '../shared/backoff.js';
-import { DEFAULT_FETCH_STALL_SECONDS, type CrashTest, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../shared/workerapi.js';
+import { DEFAULT_FETCH_STALL_SECONDS, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../shared/workerapi.js';
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
 import { Fetcher } from './fetcher.js';
@@ -45,7 +45,6 @@ export default async function session(task: SessionTask): Promise<string> {
   const release = captureStrayPrints((text) => remoteSession.log(`printed: ${text.trimEnd()}`));
   // Which OS thread is this remote's (top -H, /proc/<pid>/task/<tid>): where its CPU and wake-ups go.
   remoteSession.log(`runs in thread ${osThreadId()}`);
-  if (task.crash) misbehave(task.crash);
   try {
     await remoteSession.run();
   } finally {
@@ -547,21 +546,4 @@ function gitError(stderr: string): string {
   const line = lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
   // The server chooses much of it (`remote:` lines): a WARNING stays one readable line.
   return line.length > MAX_WARNING_CHARS ? `${line.slice(0, MAX_WARNING_CHARS)}...` : line;
-}
-
-/** Test-only: reachable solely through the coordinator's constructor options, never config. */
-function misbehave({ afterMs, how }: CrashTest): void {
-  setTimeout(() => {
-    if (how === 'throw') throw new Error('worker crash requested by test');
-    if (how === 'reject') void Promise.reject(new Error('unhandled rejection requested by test'));
-    if (how === 'print') {
-      process.stdout.write('half a line without newline ');
-      console.log('CONNECTED fake');
-      console.error('to stderr');
-      return;
-    }
-    if (how === 'hang') for (;;); // a worker that never answers a stop: it must be terminated
-    const hoard: number[][] = [];
-    for (;;) hoard.push(new Array(1 << 20).fill(hoard.length));
-  }, afterMs).unref();
 }

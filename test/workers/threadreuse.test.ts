@@ -6,17 +6,20 @@ import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { SESSION_FILE } from '../../workers/registry.js';
 import type { FromWorker, SessionTask } from '../../shared/workerapi.js';
 import { makeFixture, pushCommit } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
+import { misbehaving, type Misbehaviour } from '../support/misbehavingsession.js';
 
 test('a session in a reused thread starts clean, and the one before it hears nothing more', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
-  const pool = new Piscina({ filename: SESSION_FILE.href, minThreads: 1, maxThreads: 1, idleTimeout: 60_000, atomics: 'disabled' });
+  const gitDir = join(fx.local, '.git');
+  // The real session, wrapped so that one run can print as a library would.
+  const pool = new Piscina({ filename: misbehaving(gitDir, {}).href, minThreads: 1, maxThreads: 1, idleTimeout: 60_000, atomics: 'disabled' });
   t.after(() => pool.destroy());
-  const start = (crash?: SessionTask['crash']) => {
+  const start = (plan?: Misbehaviour) => {
+    if (plan) misbehaving(gitDir, { origin: plan });
     const channel = new MessageChannel();
     const heard: FromWorker[] = [];
     channel.port1.on('message', (m: FromWorker) => heard.push(m));
@@ -24,10 +27,9 @@ test('a session in a reused thread starts clean, and the one before it hears not
       kind: 'session',
       spec: { name: 'origin', url: fx.remote, transport: 'local', fetchRefspecs: ['+refs/heads/*:refs/remotes/origin/*'], options: {} },
       live: { pollIntervalSeconds: 60, reportUpdates: false },
-      repo: { cwd: fx.local, gitDir: join(fx.local, '.git') },
+      repo: { cwd: fx.local, gitDir },
       port: channel.port2,
       initialMode: 'running',
-      ...(crash && { crash }),
     };
     const done = pool.run(task, { transferList: [channel.port2] as never });
     // The worker closes its end when it stops; what it posted before arrives before 'close'.
