@@ -2,6 +2,7 @@
 // git://): list now and then every interval, and report only the refs that moved.
 
 import { zeroIdLike } from '../shared/kit/objectid.js';
+import { Coalesced } from './coalesce.js';
 import type { RefMap, RemoteChange } from '../shared/transport.js';
 
 export interface PollOptions {
@@ -31,8 +32,7 @@ export interface Poller {
 export function startPolling(initial: RefMap, options: PollOptions): Poller {
   let previous = initial;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
+  let listing = false;
   let stopped = false;
   let lastEnded = Date.now();
   const schedule = (sinceLastMs = 0) => {
@@ -42,40 +42,39 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
     timer = setTimeout(tick, delay);
     options.scheduled?.(Date.now() + delay);
   };
+  const listOnce = async (): Promise<void> => {
+    if (stopped) return;
+    listing = true;
+    try {
+      const current = await options.list();
+      if (stopped) return;
+      const moved = movedRefs(previous, current);
+      previous = current;
+      if (moved.size > 0) options.changed({ kind: 'refs', refs: moved });
+    } catch (err) {
+      if (!stopped) {
+        stopped = true;
+        options.failed(err instanceof Error ? err : new Error(String(err)));
+      }
+    } finally {
+      listing = false;
+      lastEnded = Date.now();
+      // A nudge during this listing has one more waiting, which schedules when it ends.
+      if (!listings.queued) schedule();
+    }
+  };
+  // At most one listing runs and one waits, however many nudges come.
+  const listings = new Coalesced(listOnce);
   const tick = (): void => {
     if (stopped) return;
-    if (running) {
-      again = true; // at most one listing runs and one waits, however many nudges come
-      return;
-    }
     clearTimeout(timer);
-    running = (async () => {
-      try {
-        const current = await options.list();
-        if (stopped) return;
-        const moved = movedRefs(previous, current);
-        previous = current;
-        if (moved.size > 0) options.changed({ kind: 'refs', refs: moved });
-      } catch (err) {
-        if (!stopped) {
-          stopped = true;
-          options.failed(err instanceof Error ? err : new Error(String(err)));
-        }
-      }
-    })().finally(() => {
-      running = undefined;
-      lastEnded = Date.now();
-      if (again && !stopped) {
-        again = false;
-        tick();
-      } else schedule();
-    });
+    void listings.request();
   };
   schedule();
   return {
     now: tick,
     reschedule() {
-      if (!running) schedule(Date.now() - lastEnded);
+      if (!listing && !listings.queued) schedule(Date.now() - lastEnded);
     },
     stop() {
       stopped = true;

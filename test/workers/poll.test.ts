@@ -77,3 +77,40 @@ test('reschedule while a listing runs leaves it alone; the next wait reads the n
   assert.equal(delays[1], 60_000);
   assert.equal(calls, 1);
 });
+
+test('nudges during a listing earn exactly one more, which reports what moved since the first; then the schedule resumes', async (t) => {
+  const releases: ((refs: Map<string, string>) => void)[] = [];
+  let started!: () => void;
+  let inList = new Promise<void>((r) => (started = r));
+  const changes: string[][] = [];
+  let schedules = 0;
+  const poller = startPolling(new Map([['refs/heads/main', 'a'.repeat(40)]]), {
+    list: () =>
+      new Promise((r) => {
+        releases.push(r);
+        started();
+      }),
+    nextDelayMs: () => (schedules++, 60_000),
+    changed: (change) => changes.push(change.kind === 'refs' ? [...change.refs.values()] : []),
+    failed(err) {
+      throw err;
+    },
+  });
+  t.after(() => poller.stop());
+  poller.now();
+  await inList;
+  inList = new Promise<void>((r) => (started = r));
+  for (let i = 0; i < 50; i++) poller.now();
+  assert.equal(releases.length, 1, 'one listing at a time');
+  releases[0]!(new Map([['refs/heads/main', 'b'.repeat(40)]]));
+  await inList;
+  assert.equal(releases.length, 2, 'fifty nudges earned one more listing');
+  assert.equal(schedules, 1, 'no wait is scheduled while another listing is due');
+  releases[1]!(new Map([['refs/heads/main', 'c'.repeat(40)]]));
+  for (const deadline = Date.now() + 2_000; schedules < 2; ) {
+    assert.ok(Date.now() < deadline, 'the schedule never resumed');
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(releases.length, 2, 'no third listing');
+  assert.deepEqual(changes, [['b'.repeat(40)], ['c'.repeat(40)]]);
+});
