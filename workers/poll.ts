@@ -25,6 +25,11 @@ export interface Poller {
   now(): void;
   /** The interval changed: the pending wait is worked out again (a listing under way is left be). */
   reschedule(): void;
+  /**
+   * The session listed the refs itself (a nudge, RESUME, the catch-up) and acts on what it saw:
+   * that listing is the one to compare with next, so what it showed is not reported again.
+   */
+  observe(refs: RefMap): void;
   stop(): void;
 }
 
@@ -35,6 +40,8 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   let listing = false;
   let stopped = false;
   let lastEnded = Date.now();
+  /** Counts observe() calls: a listing that ran across one is older news than what it observed. */
+  let observed = 0;
   const schedule = (sinceLastMs = 0) => {
     clearTimeout(timer);
     if (stopped) return;
@@ -45,9 +52,10 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   const listOnce = async (): Promise<void> => {
     if (stopped) return;
     listing = true;
+    const observedBefore = observed;
     try {
       const current = await options.list();
-      if (stopped) return;
+      if (stopped || observed !== observedBefore) return;
       const moved = movedRefs(previous, current);
       previous = current;
       if (moved.size > 0) options.changed({ kind: 'refs', refs: moved });
@@ -75,6 +83,10 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
     now: tick,
     reschedule() {
       if (!listing && !listings.queued) schedule(Date.now() - lastEnded);
+    },
+    observe(refs) {
+      observed++;
+      previous = refs;
     },
     stop() {
       stopped = true;

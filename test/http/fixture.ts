@@ -75,9 +75,20 @@ export class Recorder implements TransportEvents {
     this.watchings.push(how);
     this.wake();
   }
+  /** When each poll was scheduled: one more after every listing the poller made. */
+  nextLooks: number[] = [];
+  nextLook(at: number): void {
+    this.nextLooks.push(at);
+    this.wake();
+  }
   log(text: string): void {
     this.logs.push(text);
     this.wake();
+  }
+
+  /** How many times the transport asked the session to look now. */
+  get nudges(): number {
+    return this.changes.filter((c) => c.kind === 'nudge').length;
   }
 
   /** The value `ref` was last reported with. */

@@ -1,6 +1,7 @@
 // The transport's side of the webhook link: it says hello, slows its polling to a safety net while
-// the receiver listens, lists at once on a nudge, and goes back to plain polling (listing at once)
-// when the receiver stops listening.
+// the receiver listens, asks the session to look now on a nudge (the one "look now" path, whose
+// listing the poller then compares with), and goes back to plain polling (looking at once) when
+// the receiver stops listening.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,7 @@ class FakeLink implements EndpointLink {
   }
 }
 
-test('webhook on: polling every 10x the interval; a nudge lists at once; webhook off: back to the interval', async (t) => {
+test('webhook on: polling every 10x the interval; a nudge asks for a look now; webhook off: back to the interval, and a look', async (t) => {
   const repos = makeRepos(t);
   const server = await startGitHttp({ root: repos.served });
   t.after(() => server.stop());
@@ -38,35 +39,32 @@ test('webhook on: polling every 10x the interval; a nudge lists at once; webhook
   link.send({ type: 'status', listening: true });
   assert.deepEqual(events.watchings, ['polling every 30 s', 'webhook + polling every 300 s']);
 
-  const sha = push(repos);
   const before = server.requests.length;
   link.send({ type: 'nudge', forge: 'github' });
-  await events.until('the push, listed on the nudge', () => events.reported('refs/heads/main') === sha, 5_000);
-  assert.equal(server.requests.length, before + 1, 'one listing per nudge');
+  assert.equal(events.nudges, 1, 'the nudge asks the session to look');
+  assert.equal(server.requests.length, before, 'the transport lists nothing on its own');
 
-  const sha2 = push(repos);
   link.send({ type: 'status', listening: false });
   assert.equal(events.watchings.at(-1), 'polling every 30 s');
-  await events.until('the push missed while the receiver was down', () => events.reported('refs/heads/main') === sha2, 5_000);
+  assert.equal(events.nudges, 2, 'pushes announced while the receiver was down may have been missed: look now');
 
   await connection.close();
   assert.equal(link.subscribed, 0, 'close unsubscribes');
   link.send({ type: 'nudge', forge: 'github' }); // ignored after close
+  assert.equal(events.nudges, 2);
 });
 
-test('nudges while a listing runs are folded into one more listing', async (t) => {
+test("the session's look is the poller's too: a move it listed is not reported again by the next poll", async (t) => {
   const repos = makeRepos(t);
   const server = await startGitHttp({ root: repos.served });
   t.after(() => server.stop());
-  const link = new FakeLink();
-  const { events } = await connect(t, repos, { url: `${server.base}/repo.git`, pollIntervalSeconds: 60, endpoint: link });
-  const before = server.requests.length;
+  const { connection, events } = await connect(t, repos, { url: `${server.base}/repo.git`, pollIntervalSeconds: 1 });
+  await connection.listRefs(); // the catch-up's, answered from the listing made while connecting
   const sha = push(repos);
-  for (let i = 0; i < 10; i++) link.send({ type: 'nudge', forge: 'gitlab' });
-  await events.until('the push', () => events.reported('refs/heads/main') === sha, 5_000);
-  await server.untilRequests(before + 2, 5_000);
-  // Proving an absence: a stray third listing would start as soon as the second ended (well under
-  // 200 ms on loopback); no event can say that one never comes.
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(server.requests.length, before + 2, 'one listing, and one more for the nudges that came during it');
+  assert.equal((await connection.listRefs()).get('refs/heads/main'), sha, 'the look sees the push');
+  const polls = events.nextLooks.length;
+  await events.until('two polls after the look', () => events.nextLooks.length >= polls + 2, 10_000);
+  assert.equal(events.reported('refs/heads/main'), undefined, 'no poll reported the move the look saw');
+  const sha2 = push(repos);
+  await events.until('a later push, reported by a poll', () => events.reported('refs/heads/main') === sha2, 10_000);
 });

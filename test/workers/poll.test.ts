@@ -114,3 +114,47 @@ test('nudges during a listing earn exactly one more, which reports what moved si
   assert.equal(releases.length, 2, 'no third listing');
   assert.deepEqual(changes, [['b'.repeat(40)], ['c'.repeat(40)]]);
 });
+
+test('a listing the session made itself is observed: the next poll compares with it, and one that ran across it reports nothing', async (t) => {
+  const a = 'a'.repeat(40);
+  const b = 'b'.repeat(40);
+  const releases: ((refs: Map<string, string>) => void)[] = [];
+  let started!: () => void;
+  let inList = new Promise<void>((r) => (started = r));
+  const changes: string[][] = [];
+  let schedules = 0;
+  const poller = startPolling(new Map([['refs/heads/main', a]]), {
+    list: () =>
+      new Promise((r) => {
+        releases.push(r);
+        started();
+      }),
+    nextDelayMs: () => (schedules++, 60_000),
+    changed: (change) => changes.push(change.kind === 'refs' ? [...change.refs.values()] : []),
+    failed(err) {
+      throw err;
+    },
+  });
+  t.after(() => poller.stop());
+  const listingEnded = async (count: number) => {
+    for (const deadline = Date.now() + 2_000; schedules < count; ) {
+      assert.ok(Date.now() < deadline, 'the listing never ended');
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  // The session saw main at b and fetched it: the poll that finds b too has nothing to say.
+  poller.observe(new Map([['refs/heads/main', b]]));
+  poller.now();
+  await inList;
+  releases[0]!(new Map([['refs/heads/main', b]]));
+  await listingEnded(2);
+  assert.deepEqual(changes, [], 'the observed move was not reported again');
+  // A poll under way while the session observes a newer listing: its (older) answer is dropped.
+  inList = new Promise<void>((r) => (started = r));
+  poller.now();
+  await inList;
+  poller.observe(new Map([['refs/heads/main', a]]));
+  releases[1]!(new Map([['refs/heads/main', b]]));
+  await listingEnded(3);
+  assert.deepEqual(changes, [], 'a listing that ran across an observed one reports nothing');
+});

@@ -108,7 +108,9 @@ class HttpConnection implements Connection {
       this.initialUnused = false;
       return this.last;
     }
-    return this.listPatiently(this.stopping.signal);
+    const refs = await this.listPatiently(this.stopping.signal);
+    this.poller?.observe(refs);
+    return refs;
   }
 
   async fetchPlan(): Promise<FetchPlan> {
@@ -191,15 +193,20 @@ class HttpConnection implements Connection {
 
   private fromWebhook(message: unknown): void {
     if (this.closed || !isFromWebhook(message)) return;
+    // A look now goes the one way every cause takes (the session's coalesced listing), which
+    // tells the poller what it saw: the next poll does not report the same move again.
     if (message.type === 'nudge') {
       this.events.log(`${message.forge} webhook: listing refs`);
-      this.poller?.now();
+      this.events.changed({ kind: 'nudge' });
     } else if (message.listening !== this.webhook) {
       this.webhook = message.listening;
       this.reportWatching();
       // Back to plain polling: pushes announced while the receiver was down were missed, and the
-      // timer may be a whole safety-net interval away. List now; the next delay is the short one.
-      if (!this.webhook) this.poller?.now();
+      // timer may be a whole safety-net interval away. Look now; the next delay is the short one.
+      if (!this.webhook) {
+        this.poller?.reschedule();
+        this.events.changed({ kind: 'nudge' });
+      }
     }
   }
 

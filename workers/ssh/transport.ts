@@ -202,7 +202,15 @@ export class HeldConnection implements Connection {
     }
   }
 
-  listRefs(): Promise<RefMap> {
+  /** The session's own look (catch-up, nudge, RESUME): the pollers compare with it next. */
+  async listRefs(): Promise<RefMap> {
+    const refs = await this.listOnServer();
+    this.poller?.observe(refs);
+    this.safetyNet?.observe(refs);
+    return refs;
+  }
+
+  private listOnServer(): Promise<RefMap> {
     return listRemoteRefs(this.queue, this.url.path);
   }
 
@@ -231,7 +239,7 @@ export class HeldConnection implements Connection {
   private startSafetyNet(): void {
     if (this.answering) return;
     this.safetyNet = startPolling(new Map(), {
-      list: () => this.listRefs(),
+      list: () => this.listOnServer(),
       nextDelayMs: () => this.context.live().pollIntervalSeconds * 1000,
       changed: (change) => this.events.changed(change),
       failed: (err) => this.lost(err),
@@ -355,11 +363,11 @@ export class HeldConnection implements Connection {
 
   /** No notifier: list the refs now and every poll interval, and report what moved. */
   async startPolling(): Promise<RefMap | undefined> {
-    const initial = await this.listRefs();
+    const initial = await this.listOnServer();
     if (this.closing) return undefined;
     this.events.watching(`polling every ${this.context.live().pollIntervalSeconds} s`);
     this.poller = startPolling(initial, {
-      list: () => this.listRefs(),
+      list: () => this.listOnServer(),
       // Counted from the last look: shortened from 60 s to 5 s after 30 s, the next look is now.
       nextDelayMs: (sinceLastMs) => this.context.live().pollIntervalSeconds * 1000 - sinceLastMs,
       changed: (change) => this.events.changed(change),
