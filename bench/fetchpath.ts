@@ -318,13 +318,13 @@ async function main(): Promise<void> {
       plan: async () => ({ env: { ...tunnel.env, ...(TRACE && { GIT_TRACE2_EVENT: traceDir }) } }),
       writeFetchHead: false,
       onStart: () => {},
-      onDone: (outcome) => (failed = outcome.ok ? undefined : outcome.stderr),
     });
     let standby = openV2(queue, fx.remotePath);
     const ways: Record<string, () => Promise<number>> = {
       a: async () => {
         const start = performance.now();
-        await fetcher.request();
+        const outcome = await fetcher.run();
+        failed = outcome?.ok ? undefined : (outcome?.stderr ?? 'no fetch ran');
         const took = performance.now() - start;
         if (failed !== undefined) throw new Error(`the daemon's fetch failed: ${failed}`);
         return took;

@@ -1,13 +1,13 @@
-// Runs `git fetch <remote>` for a worker (its command line: fetchargs.ts). However many changes arrive, at most one fetch runs and
-// one more waits: a change that arrives during a fetch may not be in it, so it earns exactly one
-// more fetch, and every later change folds into that same queued one.
+// Runs one `git fetch <remote>` for a worker (its command line: fetchargs.ts): through the
+// connection's plan, its stderr read in chunks (progress, a bounded tail), ended when it stalls, is
+// cancelled or the worker stops. When to fetch (one running, one queued, retries) is decided by
+// fetchmachine.ts; this only carries a run out.
 
 import { zeroIdLike } from '../shared/kit/objectid.js';
 import { DEFAULT_FETCH_STALL_SECONDS, type RefUpdate } from '../shared/workerapi.js';
 import { runStreamed } from './children.js';
 import { killGroup } from '../shared/kit/group.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
-import { Coalesced } from './coalesce.js';
 import { fetchArgs, fetchEnv } from './fetchargs.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
 import type { FetchPlan, RefMap } from '../shared/transport.js';
@@ -30,10 +30,10 @@ export interface FetcherOptions {
   writeFetchHead: boolean;
   /** Reads the local refs this fetch can write, before and after, to tell what moved; undefined: not wanted now. */
   snapshot?: () => (() => Promise<RefMap>) | undefined;
+  /** git fetch is about to start (a plan was had): SYNCING. */
   onStart(): void;
   /** git's progress while the fetch runs (every update: the caller decides how often to pass it on). */
   onProgress?(progress: FetchProgress): void;
-  onDone(outcome: FetchOutcome): void;
   /** A fetch that receives nothing on git's stderr for this long is ended (a failure); read at each start. */
   stallMs?: () => number;
 }
@@ -42,32 +42,26 @@ export interface FetcherOptions {
 const KILL_GRACE_MS = 2000;
 
 export class Fetcher {
-  private readonly runs = new Coalesced(() => this.fetchOnce());
-  /** The fetch under way (onDone included), if any. */
-  private current: Promise<void> | undefined;
   private pid: number | undefined;
   private stopped = false;
   /** Why the running fetch is being ended (cancel), if it is. */
   private cancelling: string | undefined;
+  /** The run under way, if any. */
+  private current: Promise<unknown> | undefined;
   /** Fetches started, for tests and status. */
   count = 0;
 
   constructor(private readonly options: FetcherOptions) {}
 
-  /** Asks for a fetch that starts after this call; resolves when that fetch is over. */
-  request(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return this.runs.request();
-  }
-
-  /** True while a fetch waits to start after the running one. */
-  get queued(): boolean {
-    return this.runs.queued;
-  }
-
-  /** Resolves when nothing runs or waits. */
-  idle(): Promise<void> {
-    return this.runs.idle();
+  /**
+   * One fetch through the connection's plan; its outcome, or undefined when none ran (not
+   * connected, or stopped). Never rejects: whatever went wrong is a failed outcome.
+   */
+  run(): Promise<FetchOutcome | undefined> {
+    const run = this.fetchOnce().catch((err: unknown): FetchOutcome => ({ ok: false, stderr: `error: ${err instanceof Error ? err.message : String(err)}`, updates: [] }));
+    this.current = run;
+    void run.finally(() => this.current === run && (this.current = undefined));
+    return run;
   }
 
   /** Ends a running fetch (and its children) and refuses new ones. */
@@ -78,33 +72,25 @@ export class Fetcher {
 
   /**
    * Ends the running fetch (and its children), if any, because what it runs over is gone; it fails
-   * saying `why`. Later requests are served as usual.
+   * saying `why`. Later runs are made as usual. Resolves when it has ended.
    */
-  cancel(why: string): Promise<void> {
-    if (this.pid === undefined) return Promise.resolve();
+  async cancel(why: string): Promise<void> {
+    if (this.pid === undefined) return;
     this.cancelling = why;
     const pid = this.pid;
     killGroup(pid, 'SIGTERM');
     setTimeout(() => this.pid === pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS).unref();
-    return this.current ?? Promise.resolve();
+    await this.current;
   }
 
-  private fetchOnce(): Promise<void> {
-    const run = this.fetchAndReport().finally(() => {
-      if (this.current === run) this.current = undefined;
-    });
-    this.current = run.catch(() => {});
-    return run;
-  }
-
-  private async fetchAndReport(): Promise<void> {
+  private async fetchOnce(): Promise<FetchOutcome | undefined> {
     let plan: FetchPlan | undefined;
     try {
       plan = await this.options.plan();
     } catch {
       plan = undefined;
     }
-    if (plan === undefined || this.stopped) return; // not connected (or stopping): no fetch, no SYNCING
+    if (plan === undefined || this.stopped) return undefined; // not connected (or stopping): no fetch, no SYNCING
     this.count++;
     this.options.onStart();
     const args = fetchArgs({ remote: this.options.remote, writeFetchHead: this.options.writeFetchHead, gitArgs: plan.gitArgs });
@@ -112,8 +98,7 @@ export class Fetcher {
     const before = await this.readSnapshot();
     if (this.stopped) {
       // Stopped while reading the snapshot: start nothing the stop could no longer end.
-      this.options.onDone({ ok: false, stderr: 'stopped', updates: [] });
-      return;
+      return { ok: false, stderr: 'stopped', updates: [] };
     }
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...fetchEnv(this.options.remote), ...plan.env };
     const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
@@ -135,7 +120,7 @@ export class Fetcher {
     }
     // A failed fetch may still have updated some refs before it failed: report those too.
     if (before) outcome.updates = diffRefs(before, (await this.readSnapshot()) ?? before);
-    this.options.onDone(outcome);
+    return outcome;
   }
 
   /**

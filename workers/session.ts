@@ -10,14 +10,11 @@ import { backoffDelay } from '../shared/backoff.js';
 import { DEFAULT_FETCH_STALL_SECONDS, type FromWorker, type LiveSettings, type SessionTask, type ToWorker } from '../shared/workerapi.js';
 import { beginChildren, endChildren, killAll } from './children.js';
 import { Coalesced } from './coalesce.js';
-import { Fetcher } from './fetcher.js';
+import { Fetching } from './fetching.js';
 import { LogLimiter } from './loglimit.js';
 import { initialState, start, step, type Effect, type LifeEvent, type LifeState } from './lifecycle.js';
 import { NoticeLinks } from './notice/link.js';
 import { ObjectChecker } from './objects.js';
-import { formatBytes } from '../shared/kit/bytes.js';
-import type { FetchProgress } from './progress.js';
-import { countCommits, describeMoved, parseFetchReport } from './fetchreport.js';
 import type { EndpointLink, TransportPlugin } from '../shared/plugin.js';
 import { captureStrayPrints } from './strayprints.js';
 import { TrackingRefs } from './tracking.js';
@@ -31,10 +28,6 @@ import { loadTransport } from './transports.js';
 const QUICK_RETRY_MS = 30_000;
 /** Object ids from notices waiting to be looked at; past this, a fetch settles them all. */
 const MAX_PENDING_SHAS = 10_000;
-const PROGRESS_EVERY_MS = 1000;
-const PROGRESS_LOG_EVERY_MS = 10_000;
-/** Of git's complaint, this much goes into a WARNING. */
-const MAX_WARNING_CHARS = 300;
 /** Closing a connection may wait on a server; a stop must not. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -69,7 +62,7 @@ export class Session {
   private transport: Promise<Transport> | undefined;
   private readonly objects: ObjectChecker;
   private readonly tracking: TrackingRefs;
-  private readonly fetcher: Fetcher;
+  private readonly fetching: Fetching;
   private readonly listing: Coalesced;
   private readonly endpoint: PortLink | undefined;
   /** Tells the user's other devices when this remote moved, and hears when it moved there. */
@@ -80,12 +73,6 @@ export class Session {
   private effects: Promise<void> = Promise.resolve();
   private finished!: () => void;
   private readonly done = new Promise<void>((resolve) => (this.finished = resolve));
-  /** A failed fetch is tried again while connected, backing off on its own scale. */
-  private fetchFailures = 0;
-  private fetchRetryTimer: NodeJS.Timeout | undefined;
-  private fetchStarted = 0;
-  private progressPosted = 0;
-  private progressLogged = 0;
   /** Every detail line leaves through this: a remote cannot flood the log. */
   private readonly logLimiter = new LogLimiter((text) => this.post({ type: 'log', text }));
   /** Object ids from notices, looked at in one batch while a look is running. */
@@ -107,7 +94,7 @@ export class Session {
     this.endpoint = task.endpointPort || this.plugin?.endpoint ? new PortLink(task.endpointPort) : undefined;
     this.objects = new ObjectChecker(repo.cwd);
     this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags, spec.prune);
-    this.fetcher = new Fetcher({
+    this.fetching = new Fetching({
       remote: spec.name,
       cwd: repo.cwd,
       // Not connected (a queued fetch after PAUSE, LOSTNET or a lost link): no fetch at all, rather
@@ -115,25 +102,10 @@ export class Session {
       plan: async () => this.connected()?.fetchPlan(),
       writeFetchHead: this.tracking.writesFetchHeadOnly(),
       snapshot: () => (this.live.reportUpdates ? () => this.tracking.read() : undefined),
-      onStart: () => {
-        this.fetchStarted = Date.now();
-        this.progressPosted = 0;
-        this.progressLogged = Date.now();
-        this.post({ type: 'emit', line: 'SYNCING' });
-      },
-      onProgress: (progress) => this.progress(progress),
       stallMs: () => (this.live.fetchStallSeconds ?? DEFAULT_FETCH_STALL_SECONDS) * 1000,
-      onDone: ({ ok, stderr, updates, cancelled }) => {
-        // git's own account of what moved ("a1b2..c3d4  main -> origin/main"), or why it failed.
-        if (stderr.trim()) this.log(`git fetch: ${stderr.trim()}`);
-        // Cut short with its connection: DISCONNECTED says so, and the next catch-up takes its place.
-        if (!cancelled) this.condition('fetch', ok ? null : `git fetch failed: ${gitError(stderr)}`);
-        this.post({ type: 'fetched', ok, updates });
-        this.post({ type: 'emit', line: 'DONESYNCING', ok });
-        // After DONESYNCING: counting the new commits spawns git, which is no part of the fetch.
-        if (ok) void this.reportMoved(stderr);
-        this.retryFetchIfFailed(ok);
-      },
+      post: (message) => this.post(message),
+      condition: (text) => this.condition('fetch', text),
+      log: (text) => this.log(text),
     });
     this.listing = new Coalesced(() => this.compareWithRemote());
     this.examining = new Coalesced(() => this.examineShas());
@@ -207,12 +179,17 @@ export class Session {
       case 'connect':
         return this.connect(effect.attempt);
       case 'disconnect':
+        // The current attempt's connection goes (not a stray late one): no fetch retry over it.
+        if (this.attempt?.id === effect.attempt) this.fetching.connection(false);
         this.effects = this.effects.then(() => this.disconnect(effect.attempt));
         return;
       case 'emit':
         this.effects = this.effects.then(() => {
           this.post(effect.line === 'CONNECTED' ? { type: 'emit', line: 'CONNECTED' } : { type: 'emit', line: 'DISCONNECTED' });
-          if (effect.line === 'CONNECTED') void this.catchUp(this.state.attempt);
+          if (effect.line === 'CONNECTED') {
+            this.fetching.connection(true);
+            void this.catchUp(this.state.attempt);
+          }
         });
         return;
       case 'condition':
@@ -238,7 +215,7 @@ export class Session {
       case 'reload':
       case 'network-changed':
       case 'stop':
-        if (message.type === 'resume' || message.type === 'reload') this.fetchFailures = 0;
+        if (message.type === 'resume' || message.type === 'reload') this.fetching.reset();
         // RESUME leaves a working connection alone, but looks now: a polled remote (http, ssh
         // without a notifier) does not wait out its interval, and a missed notice costs nothing.
         if (message.type === 'resume' && this.connected()) void this.listing.request();
@@ -248,7 +225,7 @@ export class Session {
         this.attempt?.connection?.liveChanged?.();
         return;
       case 'fetch':
-        if (this.connected()) void this.fetcher.request();
+        if (this.connected()) void this.fetching.want();
         else this.log('FETCH while not connected: the catch-up after connecting will fetch what changed');
         return;
       case 'changed':
@@ -312,12 +289,11 @@ export class Session {
   private async disconnect(id: number): Promise<void> {
     const attempt = this.attempt;
     if (!attempt || attempt.id !== id) return;
-    clearTimeout(this.fetchRetryTimer);
     attempt.abort.abort();
     // A fetch runs over its connection (ssh's tunnel, the peer's link, or the connection's say-so
     // for a poll): it ends with it, its DONESYNCING 0 before DISCONNECTED, and the catch-up after
     // the next CONNECTED does not queue behind a fetch hung on a link that is gone.
-    await withTimeout(this.fetcher.cancel('its connection was closed'), CLOSE_TIMEOUT_MS);
+    await withTimeout(this.fetching.cancel('its connection was closed'), CLOSE_TIMEOUT_MS);
     await this.close(attempt);
   }
 
@@ -332,11 +308,10 @@ export class Session {
 
   private async finish(): Promise<void> {
     clearTimeout(this.timer);
-    clearTimeout(this.fetchRetryTimer);
-    this.fetcher.stop();
+    const fetchOver = this.fetching.stop();
     this.logLimiter.flush();
     killAll();
-    await this.fetcher.idle(); // its DONESYNCING must go out before the port closes
+    await fetchOver; // its DONESYNCING must go out before the port closes
     this.objects.close();
     this.endpoint?.close();
     this.notices.close();
@@ -358,7 +333,7 @@ export class Session {
       this.log(`cannot compare with the remote's refs (${message(err)}); fetching to be sure`);
       needed = true;
     }
-    if (needed && this.connected(id)) await this.fetcher.request();
+    if (needed && this.connected(id)) await this.fetching.want();
     if (this.connected(id)) this.dispatch({ type: 'caught-up', attempt: id });
   }
 
@@ -366,7 +341,7 @@ export class Session {
   private changed(id: number, change: RemoteChange): void {
     // Before CONNECTED (a notifier's first lines) or after the connection: the catch-up that
     // follows every CONNECTED covers it. A fetch already waiting to start will see it too.
-    if (!this.connected(id) || this.fetcher.queued) return;
+    if (!this.connected(id) || this.fetching.queued) return;
     if (change.kind !== 'refs') {
       // However many notices come, one look at their ids runs and one waits, over a bounded set.
       const shas = change.kind === 'shas' ? change.shas : [];
@@ -395,7 +370,7 @@ export class Session {
     const overflow = this.pendingOverflow;
     this.pendingShas = new Set();
     this.pendingOverflow = false;
-    if (!this.connected(id) || this.fetcher.queued) return;
+    if (!this.connected(id) || this.fetching.queued) return;
     try {
       if (overflow || (await this.tracking.anyMissing(shas))) return await this.fetchIfConnected(id);
       await this.listing.request();
@@ -424,43 +399,9 @@ export class Session {
   }
 
   private async fetchIfConnected(id: number): Promise<void> {
-    if (this.connected(id)) await this.fetcher.request();
+    if (this.connected(id)) await this.fetching.want();
   }
 
-  /** What the fetch moved, for status: only when it moved anything. */
-  private async reportMoved(stderr: string): Promise<void> {
-    const moved = parseFetchReport(stderr);
-    if (moved.length === 0) return;
-    this.post({ type: 'moved', summary: describeMoved(await countCommits(this.task.repo.cwd, moved)) });
-  }
-
-  /** A long fetch's progress: to status at most once a second, to the log every ten seconds. */
-  private progress(progress: FetchProgress): void {
-    const now = Date.now();
-    if (now - this.progressPosted >= PROGRESS_EVERY_MS) {
-      this.progressPosted = now;
-      this.post({ type: 'fetch-progress', ...progress });
-    }
-    if (now - this.progressLogged >= PROGRESS_LOG_EVERY_MS) {
-      this.progressLogged = now;
-      const received = progress.bytes !== undefined ? `, ${formatBytes(progress.bytes)} received` : '';
-      this.log(`fetching for ${Math.round((now - this.fetchStarted) / 1000)} s: ${progress.stage} ${progress.percent ?? '?'}%${received}`);
-    }
-  }
-
-  /** After a failed fetch, while still connected: again, later, until one succeeds. */
-  private retryFetchIfFailed(ok: boolean): void {
-    clearTimeout(this.fetchRetryTimer);
-    if (ok) {
-      this.fetchFailures = 0;
-      return;
-    }
-    const id = this.state.attempt;
-    if (!this.connected(id)) return;
-    const delay = backoffDelay(++this.fetchFailures, Math.random(), { maxMs: 5 * 60_000 });
-    this.log(`trying the fetch again in ${(delay / 1000).toFixed(1)} s`);
-    this.fetchRetryTimer = setTimeout(() => void this.fetchIfConnected(id), delay);
-  }
 }
 
 /**
@@ -538,12 +479,4 @@ async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The line of git's stderr that says what went wrong (git's advice follows it, if any). */
-function gitError(stderr: string): string {
-  const lines = stderr.trim().split('\n');
-  const line = lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.at(-1) ?? '';
-  // The server chooses much of it (`remote:` lines): a WARNING stays one readable line.
-  return line.length > MAX_WARNING_CHARS ? `${line.slice(0, MAX_WARNING_CHARS)}...` : line;
 }

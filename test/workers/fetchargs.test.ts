@@ -45,9 +45,9 @@ test('with and without the flags: the same refs, tags, reflogs, prunes, refusals
     writeFileSync(join(repo, '.git', 'hooks', 'reference-transaction'), hook, { mode: 0o755 });
   }
   const ours = { ok: true, stderr: '' };
-  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => Object.assign(ours, o) });
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {} });
   const both = async (what: string) => {
-    await fetcher.request();
+    Object.assign(ours, await fetcher.run());
     const result = (() => {
       try {
         git(plain, 'fetch', 'origin');

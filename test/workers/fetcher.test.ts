@@ -6,49 +6,26 @@ import { join } from 'node:path';
 import { makeFixture, pushCommit, refValue, git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 
-test('any number of requests during a fetch cost one more fetch, which sees the final state', async (t) => {
+test('one run is one git fetch: SYNCING when it starts, its outcome when it ends', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
-  // The remote's upload-pack waits at a gate, so the first fetch is surely running while the
-  // next requests come in.
-  const gate = join(fx.root, 'gate');
-  const slow = join(fx.root, 'slow-upload-pack');
-  writeFileSync(slow, '#!/bin/sh\nwhile [ ! -e "$GATE" ]; do sleep 0.01; done\nexec git-upload-pack "$@"\n', { mode: 0o755 });
-  git(fx.local, 'config', 'remote.origin.uploadpack', slow);
   const events: string[] = [];
-  const fetcher = new Fetcher({
-    remote: 'origin',
-    cwd: fx.local,
-    plan: async () => ({ env: { GATE: gate } }),
-    writeFetchHead: false,
-    onStart: () => events.push('start'),
-    onDone: ({ ok, stderr }) => events.push(ok ? 'ok' : `failed: ${stderr}`),
-  });
-  pushCommit(fx.pusher);
-  const first = fetcher.request();
-  await eventually(() => events.includes('start'), 'the first fetch started');
-  let last = '';
-  const later: Promise<void>[] = [];
-  for (let i = 0; i < 5; i++) {
-    last = pushCommit(fx.pusher);
-    later.push(fetcher.request());
-  }
-  assert.equal(fetcher.queued, true);
-  writeFileSync(gate, '');
-  await Promise.all([first, ...later]);
-  await fetcher.idle();
-  assert.deepEqual(events, ['start', 'ok', 'start', 'ok']);
-  assert.equal(fetcher.count, 2);
-  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), last);
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart: () => events.push('start') });
+  const sha = pushCommit(fx.pusher);
+  const outcome = await fetcher.run();
+  assert.equal(outcome?.ok, true, outcome?.stderr);
+  assert.deepEqual(events, ['start']);
+  assert.equal(fetcher.count, 1);
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha);
 });
 
 test('no fetch plan means not connected: no fetch and no SYNCING', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
   const events: string[] = [];
-  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => undefined, writeFetchHead: false, onStart: () => events.push('start'), onDone: () => events.push('done') });
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => undefined, writeFetchHead: false, onStart: () => events.push('start') });
   pushCommit(fx.pusher);
-  await fetcher.request();
+  assert.equal(await fetcher.run(), undefined);
   assert.deepEqual(events, []);
   assert.equal(fetcher.count, 0);
 });
@@ -57,8 +34,8 @@ test('a failing fetch reports its stderr', async (t) => {
   const fx = makeFixture();
   t.after(fx.cleanup);
   let outcome: { ok: boolean; stderr: string } | undefined;
-  const fetcher = new Fetcher({ remote: 'nonexistent', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => (outcome = o) });
-  await fetcher.request();
+  const fetcher = new Fetcher({ remote: 'nonexistent', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {} });
+  outcome = await fetcher.run();
   assert.equal(outcome?.ok, false);
   assert.match(outcome?.stderr ?? '', /nonexistent/);
 });
@@ -72,9 +49,9 @@ test('a fetch that receives nothing for the stall time is ended, with everything
   git(fx.local, 'config', 'remote.origin.uploadpack', silent);
   const pidFile = join(fx.root, 'pid');
   let outcome: { ok: boolean; stderr: string } | undefined;
-  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({ env: { PIDFILE: pidFile } }), writeFetchHead: false, stallMs: () => 700, onStart() {}, onDone: (o) => (outcome = o) });
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({ env: { PIDFILE: pidFile } }), writeFetchHead: false, stallMs: () => 700, onStart() {} });
   const started = Date.now();
-  await fetcher.request();
+  outcome = await fetcher.run();
   const took = Date.now() - started;
   assert.equal(outcome?.ok, false);
   assert.match(outcome!.stderr, /the remote sent nothing for 0\.7 s; the fetch was ended \(remotedaemon\.fetchStallTimeout\)/);
@@ -102,8 +79,8 @@ test('an endless stderr line from the remote side is read in chunks: a bounded t
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {}, onDone: (o) => (outcome = o) });
-  await fetcher.request();
+  const fetcher = new Fetcher({ remote: 'origin', cwd: fx.local, plan: async () => ({}), writeFetchHead: false, onStart() {} });
+  outcome = await fetcher.run();
   clearInterval(sampler);
   t.diagnostic(`RSS ${Math.round(before / 2 ** 20)} MB before, peak ${Math.round(peak / 2 ** 20)} MB while 256 MB of stderr streamed past`);
   assert.equal(outcome?.ok, false);
