@@ -88,12 +88,15 @@ export const DEFAULT_ALIVE_ANSWER = 3;
 /** CountMax when the user set an interval but no count. */
 export const DEFAULT_ALIVE_COUNT = 2;
 
+/** The ServerAlive* settings, and how long a keepalive's answer is waited for. */
+type KeepaliveSettings = Pick<ResolvedSettings, 'serverAliveInterval' | 'serverAliveCountMax' | 'keepaliveAnswerSeconds'>;
+
 /** ServerAliveInterval x ServerAliveCountMax as OpenSSH reads them: a stall noticed after interval x count (count at least 2). */
-function userKeepalive(interval: number, count: number): Pick<ResolvedSettings, 'serverAliveInterval' | 'serverAliveCountMax' | 'keepaliveAnswerSeconds'> {
+function userKeepalive(interval: number, count: number): KeepaliveSettings {
   return { serverAliveInterval: interval, serverAliveCountMax: count, keepaliveAnswerSeconds: interval * (Math.max(2, count) - 1) };
 }
 
-function ourKeepalive(): Pick<ResolvedSettings, 'serverAliveInterval' | 'serverAliveCountMax' | 'keepaliveAnswerSeconds'> {
+function ourKeepalive(): KeepaliveSettings {
   return { serverAliveInterval: DEFAULT_ALIVE_INTERVAL, serverAliveCountMax: DEFAULT_ALIVE_COUNT, keepaliveAnswerSeconds: DEFAULT_ALIVE_ANSWER };
 }
 
@@ -276,14 +279,31 @@ export function parseSshGOutput(output: string): Map<string, string[]> {
 /** Key types ssh2 cannot use (FIDO / security keys). */
 const UNSUPPORTED_KEY_FILE = /_sk$/;
 
-/** Turns `ssh -G` output into settings; `originalHost` is the name given to ssh. Exported for tests. */
-export function settingsFromSshG(output: string, originalHost: string, env: NodeJS.ProcessEnv = process.env): ResolvedSettings {
+/** `ssh -G` output read as ssh_config values: the first of a key, or every one. */
+interface SshGValues {
+  all(key: string): string[];
+  one(key: string): string | undefined;
+  /** The value unless it is unset, empty or `none`. */
+  isSet(key: string): string | undefined;
+}
+
+function sshGValues(output: string): SshGValues {
   const g = parseSshGOutput(output);
   const one = (key: string): string | undefined => g.get(key)?.[0];
-  const isSet = (key: string): string | undefined => {
-    const v = one(key);
-    return v === undefined || v === 'none' || v === '' ? undefined : v;
+  return {
+    all: (key) => g.get(key) ?? [],
+    one,
+    isSet: (key) => {
+      const v = one(key);
+      return v === undefined || v === 'none' || v === '' ? undefined : v;
+    },
   };
+}
+
+/** Turns `ssh -G` output into settings; `originalHost` is the name given to ssh. Exported for tests. */
+export function settingsFromSshG(output: string, originalHost: string, env: NodeJS.ProcessEnv = process.env): ResolvedSettings {
+  const g = sshGValues(output);
+  const { one, isSet } = g;
   const hostname = one('hostname') ?? originalHost;
   const port = Number(one('port') ?? 22);
   const user = one('user') ?? userInfo().username;
@@ -298,50 +318,15 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     connectionHash: /^[0-9a-f]{40}$/.test(one('controlpath') ?? '') ? one('controlpath')! : undefined,
   });
   const unsupported: string[] = [];
-
-  const identityFiles: string[] = [];
-  for (const template of g.get('identityfile') ?? []) {
-    const path = expandPath(template, tokens);
-    if (!exists(path)) continue; // ssh skips missing default keys silently too
-    if (UNSUPPORTED_KEY_FILE.test(path)) {
-      unsupported.push(`identityfile ${path} (FIDO security keys)`);
-      continue;
-    }
-    if (!identityFiles.includes(path)) identityFiles.push(path);
-  }
-  let identityAgent: string | undefined;
-  const agentSetting = one('identityagent');
-  if (agentSetting === undefined || agentSetting === 'SSH_AUTH_SOCK') identityAgent = env.SSH_AUTH_SOCK || undefined;
-  else if (agentSetting !== 'none') {
-    identityAgent = agentSetting.startsWith('$') ? env[agentSetting.replace(/^\$\{?|\}$/g, '')] || undefined : expandPath(agentSetting, tokens);
-  }
+  const identityFiles = usableIdentityFiles(g, tokens, unsupported);
   const splitFiles = (key: string): string[] =>
-    (g.get(key) ?? [])
+    g
+      .all(key)
       .flatMap((v) => v.split(/\s+/))
       .filter((f) => f && f !== 'none')
       .map((f) => expandPath(f, tokens));
-
-  const strictRaw = (one('stricthostkeychecking') ?? 'ask').toLowerCase();
-  const strictHostKeyChecking: StrictHostKeyChecking =
-    strictRaw === 'false' || strictRaw === 'no' || strictRaw === 'off' ? 'no' : strictRaw === 'accept-new' ? 'accept-new' : 'yes';
-
-  const positive = (key: string, fallback: number): number => {
-    const n = Number(one(key));
-    return Number.isFinite(n) && n > 0 ? n : fallback;
-  };
+  unsupported.push(...unsupportedSettings(g, tokens));
   const connectTimeoutRaw = Number(one('connecttimeout'));
-  const aliveRaw = one('serveraliveinterval');
-  const userSetAliveInterval = Number(aliveRaw) > 0 && !(one('batchmode') === 'yes' && aliveRaw === '300');
-
-  const proxyCommand = isSet('proxycommand');
-  if (proxyCommand) unsupported.push(`proxycommand ${proxyCommand}`);
-  for (const cert of g.get('certificatefile') ?? []) unsupported.push(`certificatefile ${expandPath(cert, tokens)}`);
-  const pkcs11 = isSet('pkcs11provider');
-  if (pkcs11) unsupported.push(`pkcs11provider ${pkcs11}`);
-  const bindInterface = isSet('bindinterface');
-  if (bindInterface) unsupported.push(`bindinterface ${bindInterface}`);
-  if (one('proxyusefdpass') === 'yes') unsupported.push('proxyusefdpass yes');
-
   const family = one('addressfamily');
   return {
     originalHost,
@@ -350,24 +335,75 @@ export function settingsFromSshG(output: string, originalHost: string, env: Node
     user,
     identityFiles,
     identitiesOnly: one('identitiesonly') === 'yes' || one('identitiesonly') === 'true',
-    identityAgent,
+    identityAgent: identityAgentOf(g, env, tokens),
     userKnownHostsFiles: splitFiles('userknownhostsfile'),
     globalKnownHostsFiles: splitFiles('globalknownhostsfile'),
-    strictHostKeyChecking,
+    strictHostKeyChecking: strictHostKeyCheckingOf(g),
     hostKeyAlias: isSet('hostkeyalias'),
     hashKnownHosts: one('hashknownhosts') === 'yes' || one('hashknownhosts') === 'true',
-    // Keepalive is ours to choose when the user chose no interval: ssh's own default (0, none) and
-    // BatchMode's implicit 300 s are far too slow to notice a dead link for a held connection, and
-    // `ssh -G` prints CountMax 3 whether or not anyone set it. Ours notices a stall within 19 s (the
-    // target: 20 s); each keepalive wakes the remote's thread (the ping, its answer), so a shorter
-    // interval costs idle CPU on every connected remote for no promise kept.
-    ...(userSetAliveInterval ? userKeepalive(positive('serveraliveinterval', DEFAULT_ALIVE_INTERVAL), positive('serveralivecountmax', DEFAULT_ALIVE_COUNT)) : ourKeepalive()),
+    ...keepaliveOf(g),
     connectTimeout: Number.isFinite(connectTimeoutRaw) && connectTimeoutRaw > 0 ? connectTimeoutRaw : undefined,
     proxyJump,
     addressFamily: family === 'inet' || family === 'inet6' ? family : undefined,
     bindAddress: isSet('bindaddress'),
     unsupported,
   };
+}
+
+/** The identity files that exist, each once; FIDO keys are left out and said in `unsupported`. */
+function usableIdentityFiles(g: SshGValues, tokens: Record<string, string>, unsupported: string[]): string[] {
+  const identityFiles: string[] = [];
+  for (const template of g.all('identityfile')) {
+    const path = expandPath(template, tokens);
+    if (!exists(path)) continue; // ssh skips missing default keys silently too
+    if (UNSUPPORTED_KEY_FILE.test(path)) {
+      unsupported.push(`identityfile ${path} (FIDO security keys)`);
+      continue;
+    }
+    if (!identityFiles.includes(path)) identityFiles.push(path);
+  }
+  return identityFiles;
+}
+
+function identityAgentOf(g: SshGValues, env: NodeJS.ProcessEnv, tokens: Record<string, string>): string | undefined {
+  const agentSetting = g.one('identityagent');
+  if (agentSetting === undefined || agentSetting === 'SSH_AUTH_SOCK') return env.SSH_AUTH_SOCK || undefined;
+  if (agentSetting === 'none') return undefined;
+  return agentSetting.startsWith('$') ? env[agentSetting.replace(/^\$\{?|\}$/g, '')] || undefined : expandPath(agentSetting, tokens);
+}
+
+function strictHostKeyCheckingOf(g: SshGValues): StrictHostKeyChecking {
+  const strictRaw = (g.one('stricthostkeychecking') ?? 'ask').toLowerCase();
+  return strictRaw === 'false' || strictRaw === 'no' || strictRaw === 'off' ? 'no' : strictRaw === 'accept-new' ? 'accept-new' : 'yes';
+}
+
+// Keepalive is ours to choose when the user chose no interval: ssh's own default (0, none) and
+// BatchMode's implicit 300 s are far too slow to notice a dead link for a held connection, and
+// `ssh -G` prints CountMax 3 whether or not anyone set it. Ours notices a stall within 19 s (the
+// target: 20 s); each keepalive wakes the remote's thread (the ping, its answer), so a shorter
+// interval costs idle CPU on every connected remote for no promise kept.
+function keepaliveOf(g: SshGValues): KeepaliveSettings {
+  const positive = (key: string, fallback: number): number => {
+    const n = Number(g.one(key));
+    return Number.isFinite(n) && n > 0 ? n : fallback;
+  };
+  const aliveRaw = g.one('serveraliveinterval');
+  const userSetAliveInterval = Number(aliveRaw) > 0 && !(g.one('batchmode') === 'yes' && aliveRaw === '300');
+  return userSetAliveInterval ? userKeepalive(positive('serveraliveinterval', DEFAULT_ALIVE_INTERVAL), positive('serveralivecountmax', DEFAULT_ALIVE_COUNT)) : ourKeepalive();
+}
+
+/** Settings ssh would honour and ssh2 cannot, each as `name value` (after any FIDO identity files). */
+function unsupportedSettings(g: SshGValues, tokens: Record<string, string>): string[] {
+  const unsupported: string[] = [];
+  const proxyCommand = g.isSet('proxycommand');
+  if (proxyCommand) unsupported.push(`proxycommand ${proxyCommand}`);
+  for (const cert of g.all('certificatefile')) unsupported.push(`certificatefile ${expandPath(cert, tokens)}`);
+  const pkcs11 = g.isSet('pkcs11provider');
+  if (pkcs11) unsupported.push(`pkcs11provider ${pkcs11}`);
+  const bindInterface = g.isSet('bindinterface');
+  if (bindInterface) unsupported.push(`bindinterface ${bindInterface}`);
+  if (g.one('proxyusefdpass') === 'yes') unsupported.push('proxyusefdpass yes');
+  return unsupported;
 }
 
 interface TokenContext {

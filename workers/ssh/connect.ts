@@ -17,7 +17,7 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
 import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettings, type SshTarget } from './config.js';
 import { shellQuote } from '../../shared/kit/shell.js';
-import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts } from './knownhosts.js';
+import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts, type KnownHostEntry } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 import { startKeepalive, type Keepalive, type KeepaliveRide, type KeepaliveTiming } from './keepalive.js';
 
@@ -104,90 +104,206 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
   opts.signal?.throwIfAborted();
+  const { settings, warnings } = await resolveSettings(target, opts, env);
+  const hostKeys = await loadHostKeys(settings);
+  const auth = await authMethods(settings, env, warnings);
+  opts.signal?.throwIfAborted();
+  const opened = settings.proxyJump ? await openThroughJump(target, settings, opts, env, depth, warnings, log) : openDirect(settings);
+  const handshaken = await handshake(opened, settings, hostKeys, auth, warnings, opts.signal, log);
+  log(`ssh: connected to ${settings.user}@${settings.hostname}:${settings.port} with ${handshaken.authenticatedWith}`);
+  return wrapConnection(handshaken, opened, settings, warnings);
+}
+
+/** `ssh -G`'s settings for the target, refused when ssh2 cannot honour them; warnings start here. */
+async function resolveSettings(target: SshTarget, opts: ConnectOptions, env: NodeJS.ProcessEnv): Promise<{ settings: ResolvedSettings; warnings: string[] }> {
   const settings = await resolveSshSettings(target, { sshCommand: opts.sshCommand, env, signal: opts.signal });
   const fatal = settings.unsupported.filter((s) => FATAL_SETTINGS.test(s));
   if (fatal.length) {
     throw new UnsupportedSetting(`ssh setting not supported for ${target.host}: ${fatal.join('; ')} (use ProxyJump instead of ProxyCommand)`, fatal);
   }
   const warnings = settings.unsupported.map((s) => `ssh setting ignored for ${target.host}: ${s}`);
+  return { settings, warnings };
+}
 
-  const knownHostsFiles = [...settings.userKnownHostsFiles, ...settings.globalKnownHostsFiles];
-  const entries = await loadKnownHosts(knownHostsFiles);
+/** What known_hosts says about the target, as the host key check needs it. */
+interface HostKeys {
+  files: string[];
+  entries: KnownHostEntry[];
+  /** The name looked up in known_hosts (`[host]:port`, or the HostKeyAlias). */
+  hostName: string;
+  /** The key algorithms to ask for: those known_hosts holds for the host, if any. */
+  serverHostKey: string[] | undefined;
+}
+
+async function loadHostKeys(settings: ResolvedSettings): Promise<HostKeys> {
+  const files = [...settings.userKnownHostsFiles, ...settings.globalKnownHostsFiles];
+  const entries = await loadKnownHosts(files);
   const hostName = knownHostsName(settings.hostname, settings.port, settings.hostKeyAlias);
-  const serverHostKey = hostKeyAlgorithmsFor(entries, hostName);
-  const auth = await authMethods(settings, env, warnings);
-  opts.signal?.throwIfAborted();
+  return { files, entries, hostName, serverHostKey: hostKeyAlgorithmsFor(entries, hostName) };
+}
 
-  // ProxyJump: the jump host gets its own connection, resolved from the same config file (as
-  // `ssh -J` does: only -F is passed on), and the target is reached through a direct-tcpip channel.
-  const timeoutMs = (settings.connectTimeout ?? 20) * 1000;
-  let readyTimeout = timeoutMs;
+/** The stream the handshake runs over, and how long it may take. */
+interface OpenedStream {
+  sock: Socket | Duplex;
+  /** What is left of ConnectTimeout for the handshake (ssh2's readyTimeout). */
+  readyTimeout: number;
+  /** The jump host's connection the stream goes through, with ProxyJump. */
+  jump?: SshConnection;
+}
+
+function connectTimeoutMs(settings: ResolvedSettings): number {
+  return (settings.connectTimeout ?? 20) * 1000;
+}
+
+function openDirect(settings: ResolvedSettings): OpenedStream {
+  const sock = netConnect({
+    host: settings.hostname,
+    port: settings.port,
+    family: settings.addressFamily === 'inet' ? 4 : settings.addressFamily === 'inet6' ? 6 : 0,
+    localAddress: settings.bindAddress,
+    // ssh2 leaves Nagle on: every request/response would wait tens of ms.
+    noDelay: true,
+    keepAlive: true,
+  });
+  return { sock, readyTimeout: connectTimeoutMs(settings) };
+}
+
+/**
+ * ProxyJump: the jump host gets its own connection, resolved from the same config file (as `ssh -J`
+ * does: only -F is passed on), and the target is reached through a direct-tcpip channel.
+ */
+async function openThroughJump(
+  target: SshTarget,
+  settings: ResolvedSettings,
+  opts: ConnectOptions,
+  env: NodeJS.ProcessEnv,
+  depth: number,
+  warnings: string[],
+  log: (text: string) => void,
+): Promise<OpenedStream> {
+  const proxyJump = settings.proxyJump!;
+  if (depth >= MAX_JUMP_DEPTH) throw new UnsupportedSetting(`ProxyJump chain longer than ${MAX_JUMP_DEPTH} for ${target.host}: a loop?`, [`proxyjump ${proxyJump}`]);
+  const hops = proxyJump.split(',');
+  const last = parseJumpHost(hops.pop()!);
+  const configFile = configFileOption(opts.sshCommand, env);
+  const jumpCommand = ['ssh', ...configFile, ...(hops.length ? ['-J', hops.join(',')] : ['-o', 'ProxyJump=none'])]
+    .map(shellQuote)
+    .join(' ');
+  // This host's ConnectTimeout bounds the whole way to it, as OpenSSH's does (it waits that long
+  // for the banner from its ProxyJump proxy): the jump host's connect, the forwarding (the jump
+  // host's TCP connect to a blackholed target would otherwise last the kernel's ~2 min) and then
+  // the handshake, which gets what is left.
+  const timeoutMs = connectTimeoutMs(settings);
+  const started = Date.now();
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new Error(`ssh to ${settings.hostname}:${settings.port}: Timed out after ${timeoutMs / 1000} s reaching it through ${proxyJump} (ConnectTimeout)`)),
+    timeoutMs,
+  );
+  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
   let jump: SshConnection | undefined;
-  let sock: Socket | Duplex;
-  if (settings.proxyJump) {
-    if (depth >= MAX_JUMP_DEPTH) throw new UnsupportedSetting(`ProxyJump chain longer than ${MAX_JUMP_DEPTH} for ${target.host}: a loop?`, [`proxyjump ${settings.proxyJump}`]);
-    const hops = settings.proxyJump.split(',');
-    const last = parseJumpHost(hops.pop()!);
-    const configFile = configFileOption(opts.sshCommand, env);
-    const jumpCommand = ['ssh', ...configFile, ...(hops.length ? ['-J', hops.join(',')] : ['-o', 'ProxyJump=none'])]
-      .map(shellQuote)
-      .join(' ');
-    // This host's ConnectTimeout bounds the whole way to it, as OpenSSH's does (it waits that long
-    // for the banner from its ProxyJump proxy): the jump host's connect, the forwarding (the jump
-    // host's TCP connect to a blackholed target would otherwise last the kernel's ~2 min) and then
-    // the handshake, which gets what is left.
-    const started = Date.now();
-    const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new Error(`ssh to ${settings.hostname}:${settings.port}: Timed out after ${timeoutMs / 1000} s reaching it through ${settings.proxyJump} (ConnectTimeout)`)),
-      timeoutMs,
-    );
-    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
-    try {
-      jump = await connectAtDepth(last, { ...opts, sshCommand: jumpCommand, signal }, depth + 1);
-      warnings.push(...jump.warnings);
-      log(`ssh: reaching ${settings.hostname}:${settings.port} through ${jump.settings.hostname}:${jump.settings.port}`);
-      sock = await forwardOut(jump.client, settings.hostname, settings.port, signal);
-      // From here to the handshake's abort listener nothing awaits: an abort cannot slip between.
-      signal.throwIfAborted();
-    } catch (err) {
-      // Closing the jump connection also closes a channel that is still being opened.
-      await jump?.close();
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-    // ssh2 takes a readyTimeout of 0 as none.
-    readyTimeout = Math.max(1, timeoutMs - (Date.now() - started));
-  } else {
-    sock = netConnect({
-      host: settings.hostname,
-      port: settings.port,
-      family: settings.addressFamily === 'inet' ? 4 : settings.addressFamily === 'inet6' ? 6 : 0,
-      localAddress: settings.bindAddress,
-      // ssh2 leaves Nagle on: every request/response would wait tens of ms.
-      noDelay: true,
-      keepAlive: true,
-    });
+  let sock: Duplex;
+  try {
+    jump = await connectAtDepth(last, { ...opts, sshCommand: jumpCommand, signal }, depth + 1);
+    warnings.push(...jump.warnings);
+    log(`ssh: reaching ${settings.hostname}:${settings.port} through ${jump.settings.hostname}:${jump.settings.port}`);
+    sock = await forwardOut(jump.client, settings.hostname, settings.port, signal);
+    // From here to the handshake's abort listener nothing awaits: an abort cannot slip between.
+    signal.throwIfAborted();
+  } catch (err) {
+    // Closing the jump connection also closes a channel that is still being opened.
+    await jump?.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
+  // ssh2 takes a readyTimeout of 0 as none.
+  return { sock, jump, readyTimeout: Math.max(1, timeoutMs - (Date.now() - started)) };
+}
 
+/** What the handshake learns as it goes: why the host key was refused, which identity was offered last. */
+interface HandshakeNotes {
+  hostKeyFailure?: HostKeyError;
+  authenticatedWith?: string;
+}
+
+/** The link's end as it is found out: closed by us, stalled, or the error that ended it. */
+interface LinkEnd {
+  closing: boolean;
+  stalled: boolean;
+  lastError?: Error;
+}
+
+interface Handshaken {
+  client: Client;
+  authenticatedWith: string | undefined;
+  keepalive: Keepalive;
+  timing: KeepaliveTiming;
+  end: LinkEnd;
+  clientClosed: Promise<void>;
+}
+
+/** The ssh handshake over the opened stream: host key checked, authenticated, keepalive started. */
+async function handshake(
+  opened: OpenedStream,
+  settings: ResolvedSettings,
+  hostKeys: HostKeys,
+  auth: AuthAttempt[],
+  warnings: string[],
+  signal: AbortSignal | undefined,
+  log: (text: string) => void,
+): Promise<Handshaken> {
+  const { sock, jump } = opened;
   const client = new SshClient();
-  let hostKeyFailure: HostKeyError | undefined;
-  let authenticatedWith: string | undefined;
-  const config: ConnectConfig = {
-    sock: sock as ConnectConfig['sock'],
+  const notes: HandshakeNotes = {};
+  const config = handshakeConfig(opened, settings, hostKeys, auth, warnings, notes, log);
+  const ready = readyOrWhyNot(client, sock, settings, signal, notes, warnings, auth.map((a) => a.label));
+  const timing = keepaliveTiming(settings);
+  // Lifetime listeners go on before connecting, so no event can slip past them.
+  const end: LinkEnd = { closing: false, stalled: false };
+  client.on('error', (err: Error) => (end.lastError ??= err));
+  const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  client.connect(config);
+  let keepalive: Keepalive;
+  try {
+    await ready;
+    keepalive = startKeepalive(client, sock, timing, () => {
+      end.stalled = true;
+      sock.destroy(); // the client's 'close' follows
+    });
+  } catch (err) {
+    client.end();
+    sock.destroy();
+    await jump?.close();
+    throw err;
+  }
+  return { client, authenticatedWith: notes.authenticatedWith, keepalive, timing, end, clientClosed };
+}
+
+function handshakeConfig(
+  opened: OpenedStream,
+  settings: ResolvedSettings,
+  hostKeys: HostKeys,
+  auth: AuthAttempt[],
+  warnings: string[],
+  notes: HandshakeNotes,
+  log: (text: string) => void,
+): ConnectConfig {
+  const { serverHostKey, hostName } = hostKeys;
+  return {
+    sock: opened.sock as ConnectConfig['sock'],
     host: settings.hostname,
     port: settings.port,
     username: settings.user,
-    readyTimeout,
+    readyTimeout: opened.readyTimeout,
     // ssh2's own keepalive stays off: workers/ssh/keepalive.ts pings only after silence.
     keepaliveInterval: 0,
     algorithms: serverHostKey ? { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : undefined,
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-      verifyHostKey(key).then(
+      verifyHostKey(key, hostKeys, settings, warnings, log).then(
         (ok) => verify(ok),
         (err: unknown) => {
-          hostKeyFailure ??= err instanceof HostKeyError ? err : new HostKeyError(String(err), hostName, fingerprint(key), 'unknown');
+          notes.hostKeyFailure ??= err instanceof HostKeyError ? err : new HostKeyError(String(err), hostName, fingerprint(key), 'unknown');
           verify(false);
         },
       );
@@ -195,74 +311,86 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
     authHandler: (_methodsLeft: AuthenticationType[], _partial: boolean, next: (m: AnyAuthMethod | false) => void) => {
       const method = auth.shift();
       if (!method) return next(false);
-      authenticatedWith = method.label;
+      notes.authenticatedWith = method.label;
       next(method.method);
     },
   } as ConnectConfig;
+}
 
-  async function verifyHostKey(key: Buffer): Promise<boolean> {
-    const check = checkHostKey(entries, hostName, key);
-    for (const note of check.notes) warnings.push(note);
-    const fp = fingerprint(key);
-    const files = knownHostsFiles.join(', ') || '(no known_hosts files)';
-    switch (check.status) {
-      case 'match':
-        return true;
-      case 'revoked':
-        throw new HostKeyError(
-          `host key for ${hostName} is REVOKED (${fp}, ${check.entry.file}:${check.entry.line}): refusing to connect`,
-          hostName,
-          fp,
-          'revoked',
-        );
-      case 'mismatch':
-        if (settings.strictHostKeyChecking === 'no') {
-          warnings.push(`host key for ${hostName} has CHANGED to ${fp} (known: ${check.knownFingerprints.join(', ')}); connecting anyway because StrictHostKeyChecking=no`);
-          return true;
-        }
-        throw new HostKeyError(
-          `host key for ${hostName} has CHANGED: the server presented ${fp}, but ${check.entries.map((e) => `${e.file}:${e.line}`).join(', ')} ` +
-            `holds ${check.knownFingerprints.join(', ')}. If the change is expected, remove the old key (ssh-keygen -R '${hostName}') and connect once with ssh`,
-          hostName,
-          fp,
-          'changed',
-          check.knownFingerprints,
-        );
-      case 'unknown': {
-        if (settings.strictHostKeyChecking === 'yes') {
-          throw new HostKeyError(
-            `host key for ${hostName} is not known (${fp}; looked in ${files}). Verify it and connect once with ssh, ` +
-              `or set StrictHostKeyChecking accept-new`,
-            hostName,
-            fp,
-            'unknown',
-          );
-        }
-        const file = settings.userKnownHostsFiles[0];
-        if (file) {
-          await addKnownHost(file, hostName, key, settings.hashKnownHosts);
-          log(`ssh: added ${hostName} (${fp}) to ${file} (StrictHostKeyChecking=${settings.strictHostKeyChecking})`);
-          warnings.push(`permanently added ${hostName} (${fp}) to ${file}`);
-        }
+async function verifyHostKey(key: Buffer, hostKeys: HostKeys, settings: ResolvedSettings, warnings: string[], log: (text: string) => void): Promise<boolean> {
+  const { entries, hostName } = hostKeys;
+  const check = checkHostKey(entries, hostName, key);
+  for (const note of check.notes) warnings.push(note);
+  const fp = fingerprint(key);
+  const files = hostKeys.files.join(', ') || '(no known_hosts files)';
+  switch (check.status) {
+    case 'match':
+      return true;
+    case 'revoked':
+      throw new HostKeyError(
+        `host key for ${hostName} is REVOKED (${fp}, ${check.entry.file}:${check.entry.line}): refusing to connect`,
+        hostName,
+        fp,
+        'revoked',
+      );
+    case 'mismatch':
+      if (settings.strictHostKeyChecking === 'no') {
+        warnings.push(`host key for ${hostName} has CHANGED to ${fp} (known: ${check.knownFingerprints.join(', ')}); connecting anyway because StrictHostKeyChecking=no`);
         return true;
       }
+      throw new HostKeyError(
+        `host key for ${hostName} has CHANGED: the server presented ${fp}, but ${check.entries.map((e) => `${e.file}:${e.line}`).join(', ')} ` +
+          `holds ${check.knownFingerprints.join(', ')}. If the change is expected, remove the old key (ssh-keygen -R '${hostName}') and connect once with ssh`,
+        hostName,
+        fp,
+        'changed',
+        check.knownFingerprints,
+      );
+    case 'unknown': {
+      if (settings.strictHostKeyChecking === 'yes') {
+        throw new HostKeyError(
+          `host key for ${hostName} is not known (${fp}; looked in ${files}). Verify it and connect once with ssh, ` +
+            `or set StrictHostKeyChecking accept-new`,
+          hostName,
+          fp,
+          'unknown',
+        );
+      }
+      const file = settings.userKnownHostsFiles[0];
+      if (file) {
+        await addKnownHost(file, hostName, key, settings.hashKnownHosts);
+        log(`ssh: added ${hostName} (${fp}) to ${file} (StrictHostKeyChecking=${settings.strictHostKeyChecking})`);
+        warnings.push(`permanently added ${hostName} (${fp}) to ${file}`);
+      }
+      return true;
     }
   }
+}
 
-  const ready = new Promise<void>((resolve, reject) => {
+/** Resolves once authenticated; rejects with why not (host key, authentication, network) or the abort. */
+function readyOrWhyNot(
+  client: Client,
+  sock: Socket | Duplex,
+  settings: ResolvedSettings,
+  signal: AbortSignal | undefined,
+  notes: HandshakeNotes,
+  warnings: string[],
+  triedLabels: string[],
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       client.end();
       sock.destroy();
-      reject(opts.signal!.reason ?? new DOMException('aborted', 'AbortError'));
+      reject(signal!.reason ?? new DOMException('aborted', 'AbortError'));
     };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     client.once('ready', () => {
-      opts.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       resolve();
     });
     client.once('error', (err: Error & { level?: string }) => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (hostKeyFailure) return reject(hostKeyFailure);
+      signal?.removeEventListener('abort', onAbort);
+      if (notes.hostKeyFailure) return reject(notes.hostKeyFailure);
       if (err.level === 'client-authentication') {
         const skipped = warnings.length ? `; ${warnings.join('; ')}` : '';
         return reject(
@@ -275,58 +403,40 @@ async function connectAtDepth(target: SshTarget, opts: ConnectOptions, depth: nu
       reject(new Error(`ssh to ${settings.hostname}:${settings.port}: ${err.message}`, { cause: err }));
     });
     // A close before ready without an error (e.g. the jump channel closing).
-    client.once('close', () => reject(hostKeyFailure ?? new Error(`ssh to ${settings.hostname}:${settings.port}: connection closed during handshake`)));
+    client.once('close', () => reject(notes.hostKeyFailure ?? new Error(`ssh to ${settings.hostname}:${settings.port}: connection closed during handshake`)));
   });
-  const triedLabels = auth.map((a) => a.label);
-  const timing = keepaliveTiming(settings);
-  const stallDetectMs = timing.quietMs + timing.answerMs;
-  // Lifetime listeners go on before connecting, so no event can slip past them.
-  let closing = false;
-  let stalled = false;
-  let lastError: Error | undefined;
-  client.on('error', (err: Error) => (lastError ??= err));
-  const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-  client.connect(config);
-  let keepalive: Keepalive;
-  try {
-    await ready;
-    keepalive = startKeepalive(client, sock, timing, () => {
-      stalled = true;
-      sock.destroy(); // the client's 'close' follows
-    });
-  } catch (err) {
-    client.end();
-    sock.destroy();
-    await jump?.close();
-    throw err;
-  }
-  log(`ssh: connected to ${settings.user}@${settings.hostname}:${settings.port} with ${authenticatedWith}`);
+}
 
+/** The connection as the transport holds it: how it ended, and close() that ends the jump under it too. */
+function wrapConnection(handshaken: Handshaken, opened: OpenedStream, settings: ResolvedSettings, warnings: string[]): SshConnection {
+  const { client, keepalive, timing, end, clientClosed } = handshaken;
+  const { sock, jump } = opened;
+  const stallDetectMs = timing.quietMs + timing.answerMs;
   // `closed` resolves with the error that ended the connection, or undefined after close(). If the
   // jump connection dies, the channel under us ends and this connection's 'close' follows.
   const closed = clientClosed.then(() => {
     keepalive.stop();
     void jump?.close();
-    if (closing) return undefined;
-    if (stalled) {
+    if (end.closing) return undefined;
+    if (end.stalled) {
       return new Error(
         `the link to ${settings.hostname}:${settings.port} is stalled: nothing heard for ${Math.round(stallDetectMs / 1000)} s ` +
           `(no answer within ${settings.keepaliveAnswerSeconds} s to a keepalive after ${settings.serverAliveInterval} s of silence)`,
       );
     }
-    return lastError ?? new Error(`ssh connection to ${settings.hostname}:${settings.port} closed by the server`);
+    return end.lastError ?? new Error(`ssh connection to ${settings.hostname}:${settings.port} closed by the server`);
   });
 
   return {
     client,
     settings,
     warnings,
-    authenticatedWith,
+    authenticatedWith: handshaken.authenticatedWith,
     closed,
     stallDetectMs,
     keepalive: { quietMs: timing.quietMs, onPing: (fn) => keepalive.onPing(fn) },
     close: async () => {
-      closing = true;
+      end.closing = true;
       client.end();
       // A dead peer never answers the disconnect: do not wait for it forever.
       const timer = setTimeout(() => sock.destroy(), 2000);
