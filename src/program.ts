@@ -226,7 +226,22 @@ function duration(value: string): number {
 }
 
 export function buildProgram(): Command {
-  const program = new Cli('git-remote-daemon')
+  const program = rootCommand();
+  addDaemonCommands(program);
+  addMessageCommands(program);
+  addRegistryCommands(program);
+  addServerCommands(program);
+  // A transport's own subcommands (p2p), through the registry.
+  for (const transport of TRANSPORTS) transport.commands?.(program);
+  addCompletionCommand(program);
+  // Only the program itself: its subcommands keep commander's "too many arguments".
+  program.allowExcessArguments(true);
+  return program;
+}
+
+/** The program without a command: its options, its help, and what it does when run bare. */
+function rootCommand(): Command {
+  const program: Command = new Cli('git-remote-daemon')
     .description(
       'Keep this git repository in step with its remotes: hold a connection to each remote named in ' +
         "the repository's config, learn at once when its refs change, and fetch the change.",
@@ -284,6 +299,11 @@ ${EXIT_CODES}`,
       return start();
     });
 
+  return program;
+}
+
+/** start, stop and status: the daemon itself, this repository's or (--all) the shared one. */
+function addDaemonCommands(program: Command): void {
   program
     .command('start')
     .description('start the daemon in the background and return once it is up (the same as no command)')
@@ -332,7 +352,10 @@ ${EXIT_CODES}`,
       process.stdout.write(`${result.text}\n`);
       process.exitCode = result.code;
     });
+}
 
+/** What is handed to the running daemon as a control message: pause, resume, reload, fetch, send; and its log. */
+function addMessageCommands(program: Command): void {
   const simple: [Consumed['type'], string][] = [
     ['PAUSE', 'close every connection and stay idle until resume'],
     ['RESUME', 'reconnect everything now, skipping any backoff; retries remotes waiting for you'],
@@ -373,7 +396,10 @@ ${EXIT_CODES}`,
       const { logCommand } = await import('./commands/log.js');
       process.exitCode = await guard(() => logCommand(process.cwd(), options));
     });
+}
 
+/** The repositories the shared daemon serves: register, unregister, list. */
+function addRegistryCommands(program: Command): void {
   program
     .command('register')
     .description('add the repository <dir> is in (default: this one) to those the shared daemon serves (remotedaemon.repo in the global git config); a running shared daemon starts serving it')
@@ -406,7 +432,10 @@ ${EXIT_CODES}`,
       const { paths } = await guard(() => readRegistered());
       for (const path of paths) process.stdout.write(`${path}\n`);
     });
+}
 
+/** What runs on the server: notifychanges, shell. */
+function addServerCommands(program: Command): void {
   program
     .command('notifychanges')
     .description('server side: print READY, then CHANGED <sha>... whenever a ref of <repo> changes; ends at end of stdin')
@@ -424,9 +453,9 @@ ${EXIT_CODES}`,
       const { runShell } = await import('./server/shell.js');
       process.exitCode = await runShell({ baseDir });
     });
+}
 
-  // A transport's own subcommands (p2p), through the registry.
-  for (const transport of TRANSPORTS) transport.commands?.(program);
+function addCompletionCommand(program: Command): void {
   program
     .command('completion')
     .description('print the bash or zsh completion script, made from these very commands (see README: Shell completion)')
@@ -435,7 +464,4 @@ ${EXIT_CODES}`,
       const { bashCompletion, zshCompletion } = await import('./completion.js');
       process.stdout.write(shell === 'bash' ? bashCompletion(buildProgram()) : zshCompletion(buildProgram()));
     });
-  // Only the program itself: its subcommands keep commander's "too many arguments".
-  program.allowExcessArguments(true);
-  return program;
 }

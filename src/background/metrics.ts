@@ -171,3 +171,50 @@ export function removeQuietly(path: string): void {
     // already gone
   }
 }
+
+/**
+ * A repository's metrics and the textfile they are written to, which the config names
+ * (remotedaemon.metricsFile) and may move or drop on any reload. A write that fails is logged; the
+ * daemon carries on.
+ */
+export class MetricsTextfile {
+  private readonly metrics: Metrics;
+  private path: string | undefined;
+
+  constructor(private readonly top: string, private readonly log: (text: string) => void) {
+    this.metrics = new Metrics(top);
+  }
+
+  /** An emitted message: the file is written again when it changed a metric. */
+  observe(message: Emitted): void {
+    if (this.metrics.observe(message)) this.write();
+  }
+
+  restarted(remote: string): void {
+    this.metrics.restarted(remote);
+    this.write();
+  }
+
+  /** The config was read: its remotes, and `remotedaemon.metricsFile` as it says it. */
+  configured(remotes: string[], file: string | undefined): void {
+    this.metrics.setRemotes(remotes);
+    const wanted = metricsPath(file, this.top);
+    if (this.path && this.path !== wanted) removeOwnFile(this.path);
+    this.path = wanted;
+    this.write();
+  }
+
+  /** The daemon stops: its file goes with it. */
+  remove(): void {
+    if (this.path) removeOwnFile(this.path);
+  }
+
+  private write(): void {
+    if (!this.path) return;
+    try {
+      writeMetricsFile(this.path, this.metrics.render());
+    } catch (err) {
+      this.log(`cannot write the metrics file ${this.path}: ${(err as Error).message}`);
+    }
+  }
+}

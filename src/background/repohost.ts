@@ -7,25 +7,24 @@
 // or reads the process's directory (it is given the repository's), and sets no process title.
 // Whoever runs it owns those, and calls `cleanup()` from its exit handler.
 
-import { existsSync, lstatSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Piscina } from 'piscina';
 import { ConfigWatcher } from '../configwatch.js';
 import { ControlOutput } from '../control.js';
 import { formatConsumed, type Emitted } from '../protocol.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { findRepo } from '../config.js';
+import type { RepoInfo } from '../../shared/workerapi.js';
 import { claimDaemon } from './claim.js';
-import type { LockHolder, LockMode } from './lock.js';
-import { Metrics, metricsPath, removeOwnFile, removeQuietly, writeMetricsFile } from './metrics.js';
-import { acquirePidFile, ownRecord, readPidFile } from './pidfile.js';
+import { ControlPipe } from './controlpipe.js';
+import type { Lock, LockHolder, LockMode } from './lock.js';
+import { MetricsTextfile } from './metrics.js';
+import { FileRepair } from './repair.js';
 import { watchRepository } from './watchdog.js';
-import { FifoReader, makeFifo, removeFifo } from './fifo.js';
+import { removeFifo } from './fifo.js';
 import { LogFile } from './log.js';
-import { ensureDir, type DaemonPaths } from './paths.js';
+import type { DaemonPaths } from './paths.js';
 import { StateWriter, removeState, type DaemonState } from './state.js';
-
-/** Files deleted under a running daemon are made again unasked after this long (see repairFiles). */
-const REPAIR_AFTER_MS = 3000;
 
 /** Where log lines go: a timestamped file, or stderr (journald adds its own timestamps). */
 export interface Sink {
@@ -86,9 +85,8 @@ export type HostResult = { ok: true; host: RepoHost } | { ok: false; holder?: Lo
  * cannot serve it.
  */
 export async function hostRepository(options: RepoHostOptions): Promise<HostResult> {
-  const { dir, paths, sink } = options;
+  const { paths, sink } = options;
   const log = (text: string) => sink.line(`# ${text}`);
-  const why = (err: unknown) => (err as Error).message;
 
   // The lock first: it is what keeps this daemon alone, whatever became of the files below.
   // Whoever asks it who holds the repository gets the daemon's files made again first, if they
@@ -96,128 +94,23 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
   let repairHook: ((now: boolean) => void) | undefined;
   const claimed = await claimDaemon(paths, options.mode, () => repairHook?.(true));
   if (!claimed.ok) return { ok: false, holder: claimed.pid ? { pid: claimed.pid } : undefined };
-  const lock = claimed.lock;
-  const controlPath = paths.control;
-  const statePath = paths.state;
-  const release = claimed.releasePidFile;
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
-    removeState(statePath);
-    removeFifo(controlPath);
-    release();
-    lock.release(); // closing the socket removes its file (while it is still ours)
-  };
+  const { lock } = claimed;
+  const files = removerOf(paths, claimed);
 
   let stopRequested = false;
-  let daemon: Daemon | undefined;
   let endedBy: string | undefined;
-
-  // Listening starts at once, so a `send` during start-up is not refused; what arrives before the
-  // daemon is up waits for it.
-  let early: ((running: Daemon) => void)[] | undefined = [];
-  const dispatch = (act: (running: Daemon) => void) => (early ? early.push(act) : act(daemon!));
-  const openFifo = () =>
-    new FifoReader(controlPath, {
-      message: (message) => {
-        log(`control pipe: ${formatConsumed(message)}`);
-        if (message.type === 'STOP') {
-          endedBy ??= 'stop';
-          stopRequested = true;
-        }
-        dispatch((running) => (message.type === 'RELOAD' ? reload() : running.control.onMessage(message)));
-      },
-      badLine: (problem) => dispatch((running) => running.control.onBadLine(problem)),
-    });
-  let fifo: FifoReader;
-  try {
-    makeFifo(paths.control);
-  } catch (err) {
-    cleanup();
-    throw new Error(`cannot create the control pipe ${paths.control}: ${why(err)}`);
-  }
-  try {
-    fifo = openFifo();
-  } catch (err) {
-    cleanup();
-    throw new Error(`cannot open the control pipe ${paths.control}: ${why(err)}`);
-  }
-
-  const startedAt = Date.now();
-  const state = new StateWriter(paths.state, (): DaemonState => ({
-    version: 1,
-    pid: process.pid,
-    startedAt,
-    updatedAt: Date.now(),
-    cwd: dir,
-    mode: daemon?.coordinator.currentMode ?? 'running',
-    logTo: options.logTo,
-    ...(options.mode === 'shared' && { shared: true }),
-    remotes: daemon?.coordinator.status() ?? [],
-    warnings: daemon?.coordinator.daemonWarnings() ?? [],
-    ignored: daemon?.coordinator.ignoredRemotes() ?? [],
-    endpoints: daemon?.coordinator.endpointStatus() ?? [],
-  }));
-  const metrics = new Metrics(dir);
-  let metricsFile: string | undefined;
-  const writeMetrics = () => {
-    if (!metricsFile) return;
-    try {
-      writeMetricsFile(metricsFile, metrics.render());
-    } catch (err) {
-      log(`cannot write the metrics file ${metricsFile}: ${why(err)}`);
-    }
-  };
-  // What the gate emits arrives here as messages, never as printed lines read back: the log gets
-  // the line, the metrics and the starter's warnings the message itself.
-  const output = new ControlOutput((message, line) => {
-    sink.line(line, message.type === 'WARNING');
-    options.onEmitted?.(message, line);
-    if (metrics.observe(message)) writeMetrics();
-  });
-
-  let repo;
-  try {
-    repo = await findRepo(dir);
-    daemon = await startDaemon(
-      repo.cwd,
-      { output, log, onStopping: options.onStopping, network: options.network },
-      {
-        pool: options.pool,
-        onStateChange: () => state.changed(),
-        onWorkerRestart: (remote) => {
-          metrics.restarted(remote);
-          writeMetrics();
-        },
-        onConfig: (config) => {
-          metrics.setRemotes(config.remotes.map((r) => r.name));
-          const wanted = metricsPath(config.raw.get('remotedaemon.metricsfile')?.at(-1), dir);
-          if (metricsFile && metricsFile !== wanted) removeOwnFile(metricsFile);
-          metricsFile = wanted;
-          writeMetrics();
-          state.changed();
-        },
-      },
-    );
-  } catch (err) {
-    fifo.close();
-    state.close();
-    if (metricsFile) removeOwnFile(metricsFile);
-    cleanup();
-    throw err;
-  }
-  const running = daemon;
-  const watcher = new ConfigWatcher({
-    repo,
-    commonDir: paths.commonDir,
-    log,
-    skipGlobal: options.globalConfigWatched,
-    onChange: () => {
-      log('config changed; reloading');
-      reload();
+  const pipe = openControlPipe(paths, files.cleanup, {
+    received: (message) => {
+      log(`control pipe: ${formatConsumed(message)}`);
+      if (message.type === 'STOP') {
+        endedBy ??= 'stop';
+        stopRequested = true;
+      }
     },
+    reload: () => reload(),
   });
+  const { running, repo, state, metrics } = await startServing(options, log, pipe, files.cleanup);
+  const watcher = watchConfig(options, repo, log, () => reload());
   // Every reload (a config edit, RELOAD on the pipe, SIGHUP) also re-reads which files to watch:
   // includes may have come or gone, and a directory missing before may exist now.
   function reload(): void {
@@ -225,119 +118,165 @@ export async function hostRepository(options: RepoHostOptions): Promise<HostResu
   }
   await watcher.refresh();
 
-  let remade = false;
-  let missingSince: number | undefined;
-  const stopWatchdog = watchRepository({
-    worktree: repo.cwd,
-    commonDir: paths.commonDir,
-    gone: (what) => {
-      log(`${what} is gone; stopping`);
-      endedBy ??= `${what} is gone`;
-      // Made again by us while the repository was being deleted, they would keep its directory
-      // from being removed: take them away too.
-      if (remade) rmSync(paths.dir, { recursive: true, force: true });
-      void running.stop();
-    },
-    ownDir: paths.dir,
-    check: () => repairFiles(false),
-  });
-  repairHook = (now) => void repairFiles(now);
-  // Someone deleted .git/remote-daemon (or a file in it) under a running daemon: make them again,
-  // so that status, send and stop keep working. Its lock socket stayed bound under the deleted
-  // name, where a starter finds it in /proc (lock.ts), so no second daemon got in meanwhile.
-  // Unasked, only once they have been missing for a while with the repository intact: the
-  // deletion may be part of an `rm -rf` of the whole repository, which files made again in the
-  // middle of it would make fail ("Directory not empty"). A command asking for the daemon
-  // (through the lock, or with SIGUSR2 when it found it in /proc) gets them at once. True while
-  // files are missing and not made again yet (the watchdog looks again a moment later).
-  function repairFiles(now: boolean): boolean {
-    if (cleaned || !filesMissing()) {
-      missingSince = undefined;
-      return false;
-    }
-    missingSince ??= Date.now();
-    if (!now && Date.now() - missingSince < REPAIR_AFTER_MS) return true;
-    missingSince = undefined;
-    remade = true;
-    const missing: string[] = [];
-    try {
-      ensureDir(paths);
-      if (sink.reopen?.()) missing.push('log');
-      if (!lock.held()) {
-        missing.push('lock');
-        void lock.repair().catch((err: unknown) => log(`cannot bind the repository lock again: ${why(err)}`));
-      }
-      const record = readPidFile(paths.pidFile);
-      const mine = ownRecord();
-      if (!record || record.pid !== mine.pid || record.startTime !== mine.startTime) {
-        missing.push('pid');
-        // The lock is ours: whatever the name holds now is stale.
-        removeQuietly(paths.pidFile);
-        acquirePidFile(paths.pidFile);
-      }
-      if (!sameInode(controlPath, fifo.ino)) {
-        missing.push('control');
-        makeFifo(controlPath);
-        fifo.close();
-        fifo = openFifo();
-      }
-      if (!existsSync(statePath)) missing.push('state.json');
-      state.flush();
-      if (missing.length > 0) log(`${missing.join(', ')} missing from ${paths.dir}: made again`);
-    } catch (err) {
-      log(`cannot re-create the files in ${paths.dir}: ${why(err)}`);
-    }
-    return false;
-  }
+  const repair = new FileRepair({ paths, lock, pipe, state, logTo: options.logTo, reopenLog: () => sink.reopen?.(), log, removed: files.removed });
+  const stopWatchdog = stopWhenGone(paths, repo, repair, log, running, (why) => (endedBy ??= why));
+  repairHook = (now) => void repair.run(now);
 
-  function filesMissing(): boolean {
-    const record = readPidFile(paths.pidFile);
-    const mine = ownRecord();
-    const ours = record !== undefined && record.pid === mine.pid && record.startTime === mine.startTime;
-    return !ours || !lock.held() || !sameInode(controlPath, fifo.ino) || !existsSync(statePath) || (options.logTo === 'file' && !existsSync(paths.log));
-  }
-
-  for (const act of early) act(running);
-  early = undefined;
+  pipe.deliverTo(running);
   if (stopRequested) void running.stop();
   state.flush();
 
   const finished = running.finished.then((code) => {
     repairHook = undefined; // what it would make again, cleanup is about to remove
     stopWatchdog();
-    fifo.close();
+    pipe.close();
     watcher.close();
     state.close();
-    if (metricsFile) removeOwnFile(metricsFile);
-    cleanup();
+    metrics.remove();
+    files.cleanup();
     return code;
   });
-  return {
-    ok: true,
-    host: {
-      paths,
-      daemon: running,
-      finished,
-      endedBy: () => endedBy,
-      stop: async () => {
-        await running.stop();
-        return finished;
-      },
-      reload: (reason) => {
-        if (reason) log(reason);
-        reload();
-      },
-      repair: () => repairHook?.(true),
-      cleanup,
+  const host: RepoHost = {
+    paths,
+    daemon: running,
+    finished,
+    endedBy: () => endedBy,
+    stop: async () => {
+      await running.stop();
+      return finished;
     },
+    reload: (reason) => {
+      if (reason) log(reason);
+      reload();
+    },
+    repair: () => repairHook?.(true),
+    cleanup: files.cleanup,
+  };
+  return { ok: true, host };
+}
+
+/** Removing what the host made (state, pipe, pid file, lock), once. */
+function removerOf(paths: DaemonPaths, claimed: { lock: Lock; releasePidFile(): void }): { cleanup(): void; removed(): boolean } {
+  const release = claimed.releasePidFile;
+  let cleaned = false;
+  return {
+    cleanup: () => {
+      if (cleaned) return;
+      cleaned = true;
+      removeState(paths.state);
+      removeFifo(paths.control);
+      release();
+      claimed.lock.release(); // closing the socket removes its file (while it is still ours)
+    },
+    removed: () => cleaned,
   };
 }
 
-function sameInode(path: string, ino: number): boolean {
+function openControlPipe(paths: DaemonPaths, cleanup: () => void, events: ConstructorParameters<typeof ControlPipe>[1]): ControlPipe {
   try {
-    const stat = lstatSync(path);
-    return stat.isFIFO() && stat.ino === ino;
-  } catch {
-    return false;
+    return new ControlPipe(paths.control, events);
+  } catch (err) {
+    cleanup();
+    throw err;
   }
+}
+
+interface Serving {
+  running: Daemon;
+  repo: RepoInfo;
+  state: StateWriter;
+  metrics: MetricsTextfile;
+}
+
+/** Starts the repository's daemon, its state file and metrics; on failure removes what was made and throws. */
+async function startServing(options: RepoHostOptions, log: (text: string) => void, pipe: ControlPipe, cleanup: () => void): Promise<Serving> {
+  let daemon: Daemon | undefined;
+  const state = stateWriter(options, () => daemon);
+  const metrics = new MetricsTextfile(options.dir, log);
+  // What the gate emits arrives here as messages, never as printed lines read back: the log gets
+  // the line, the metrics and the starter's warnings the message itself.
+  const output = new ControlOutput((message, line) => {
+    options.sink.line(line, message.type === 'WARNING');
+    options.onEmitted?.(message, line);
+    metrics.observe(message);
+  });
+  try {
+    const repo = await findRepo(options.dir);
+    daemon = await startDaemon(
+      repo.cwd,
+      { output, log, onStopping: options.onStopping, network: options.network },
+      {
+        pool: options.pool,
+        onStateChange: () => state.changed(),
+        onWorkerRestart: (remote) => metrics.restarted(remote),
+        onConfig: (config) => {
+          metrics.configured(
+            config.remotes.map((r) => r.name),
+            config.raw.get('remotedaemon.metricsfile')?.at(-1),
+          );
+          state.changed();
+        },
+      },
+    );
+    return { running: daemon, repo, state, metrics };
+  } catch (err) {
+    pipe.close();
+    state.close();
+    metrics.remove();
+    cleanup();
+    throw err;
+  }
+}
+
+/** state.json as `status` reads it, from what the daemon says now (defaults until it is up). */
+function stateWriter(options: RepoHostOptions, daemon: () => Daemon | undefined): StateWriter {
+  const startedAt = Date.now();
+  return new StateWriter(options.paths.state, (): DaemonState => {
+    const coordinator = daemon()?.coordinator;
+    return {
+      version: 1,
+      pid: process.pid,
+      startedAt,
+      updatedAt: Date.now(),
+      cwd: options.dir,
+      mode: coordinator?.currentMode ?? 'running',
+      logTo: options.logTo,
+      ...(options.mode === 'shared' && { shared: true }),
+      remotes: coordinator?.status() ?? [],
+      warnings: coordinator?.daemonWarnings() ?? [],
+      ignored: coordinator?.ignoredRemotes() ?? [],
+      endpoints: coordinator?.endpointStatus() ?? [],
+    };
+  });
+}
+
+/** The watchdog against orphans: stops the daemon when its repository or worktree is gone; `ended` is told why first. */
+function stopWhenGone(paths: DaemonPaths, repo: RepoInfo, repair: FileRepair, log: (text: string) => void, running: Daemon, ended: (why: string) => void): () => void {
+  return watchRepository({
+    worktree: repo.cwd,
+    commonDir: paths.commonDir,
+    gone: (what) => {
+      log(`${what} is gone; stopping`);
+      ended(`${what} is gone`);
+      // Made again by us while the repository was being deleted, they would keep its directory
+      // from being removed: take them away too.
+      if (repair.remade) rmSync(paths.dir, { recursive: true, force: true });
+      void running.stop();
+    },
+    ownDir: paths.dir,
+    check: () => repair.run(false),
+  });
+}
+
+function watchConfig(options: RepoHostOptions, repo: RepoInfo, log: (text: string) => void, reload: () => void): ConfigWatcher {
+  return new ConfigWatcher({
+    repo,
+    commonDir: options.paths.commonDir,
+    log,
+    skipGlobal: options.globalConfigWatched,
+    onChange: () => {
+      log('config changed; reloading');
+      reload();
+    },
+  });
 }

@@ -11,7 +11,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { armHardExit } from '../daemon.js';
 import { LogFile } from './log.js';
-import { daemonPaths, ensureDir } from './paths.js';
+import { daemonPaths, ensureDir, type DaemonPaths } from './paths.js';
 import { fileSink, hostRepository, type RepoHost, type Sink } from './repohost.js';
 
 /** The starting process reads this fd for one line: READY <pid>, ALREADY <pid> or ERROR <why>. */
@@ -32,51 +32,24 @@ export function stderrSink(): Sink {
 }
 
 export async function runBackground(mode: RunMode): Promise<void> {
-  // Told once: afterwards fd 3 is closed, and its number may belong to some other file. Warnings
-  // emitted while starting (no remotes, remotes not served) go first, as `WARNING ...` lines, so
-  // that `start` can show them to whoever started the daemon.
-  let told = false;
-  const startupWarnings: string[] = [];
-  const tell = (line: string) => {
-    if (mode !== 'background' || told) return;
-    told = true;
-    try {
-      writeSync(READY_FD, [...startupWarnings, line].map((l) => `${l}\n`).join(''));
-      closeSync(READY_FD);
-    } catch {
-      // the starting process is gone; nobody to tell
-    }
-  };
+  const starter = new Starter(mode);
   let cleanup = () => {};
   const dir = process.cwd();
   // Every start-up failure ends here, so the starter gets an `ERROR <why>` line (and the service
   // manager a message on stderr) rather than an exit code to guess from.
   const fail = (message: string): never => {
     cleanup(); // before telling: the starting process reports at once, and must find no pid file
-    if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
+    if (mode === 'background') starter.tell(`ERROR ${message.replace(/\n/g, ' ')}`);
     else process.stderr.write(`git-remote-daemon: ${message}\n`);
     process.exit(1);
   };
-  const why = (err: unknown) => (err as Error).message;
 
-  let paths;
-  try {
-    paths = await daemonPaths(dir);
-    ensureDir(paths);
-  } catch (err) {
-    return fail(why(err));
-  }
-  let sink: Sink;
-  try {
-    sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
-  } catch (err) {
-    return fail(`cannot open the log ${paths.log}: ${why(err)}`);
-  }
+  const { paths, sink } = await openFiles(dir, mode, fail);
   const log = (text: string) => sink.line(`# ${text}`);
   process.on('uncaughtException', (err) => {
     sink.line(`# fatal: ${err.stack ?? err.message}`);
     cleanup();
-    tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`); // if still starting up
+    starter.tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`); // if still starting up
     process.exit(70);
   });
 
@@ -84,7 +57,71 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // command line: `start` passes the path as an argument to make that room.
   process.title = `git-remote-daemon ${dir}`;
 
-  // A stop asked for while starting up is honoured as soon as there is something to stop.
+  const serving = answerSignals(log);
+  const hosted = await hostOrFail(dir, paths, mode, sink, starter, fail);
+  // Whatever way this process ends (even the hard-exit deadline), it leaves no stale files.
+  cleanup = () => hosted.cleanup();
+  process.on('exit', () => cleanup());
+  serving(hosted);
+  log(`started (pid ${process.pid}) in ${dir}`);
+  starter.tell(`READY ${process.pid}`);
+
+  const code = await hosted.finished;
+  log('stopped');
+  sink.close();
+  process.exit(code);
+}
+
+/**
+ * The process that started this daemon (or the shared one), told on fd 3 how the start went. Told
+ * once: afterwards fd 3 is closed, and its number may belong to some other file. Warnings emitted
+ * while starting (no remotes, remotes not served) go first, as `WARNING ...` lines, so that `start`
+ * can show them to whoever started the daemon.
+ */
+export class Starter {
+  private told = false;
+  private readonly warnings: string[] = [];
+
+  constructor(private readonly mode: RunMode) {}
+
+  /** A WARNING line the daemon emitted. */
+  warned(line: string): void {
+    if (!this.told) this.warnings.push(line);
+  }
+
+  tell(line: string): void {
+    if (this.mode !== 'background' || this.told) return;
+    this.told = true;
+    try {
+      writeSync(READY_FD, [...this.warnings, line].map((l) => `${l}\n`).join(''));
+      closeSync(READY_FD);
+    } catch {
+      // the starting process is gone; nobody to tell
+    }
+  }
+}
+
+/** The daemon's directory, made if missing, and where its log goes. */
+async function openFiles(dir: string, mode: RunMode, fail: (message: string) => never): Promise<{ paths: DaemonPaths; sink: Sink }> {
+  let paths;
+  try {
+    paths = await daemonPaths(dir);
+    ensureDir(paths);
+  } catch (err) {
+    return fail(messageOf(err));
+  }
+  try {
+    return { paths, sink: mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink() };
+  } catch (err) {
+    return fail(`cannot open the log ${paths.log}: ${messageOf(err)}`);
+  }
+}
+
+/**
+ * Answers the signals from now on, before there is a daemon to act on; returns what to call once
+ * there is one. A stop asked for while starting up is honoured as soon as there is something to stop.
+ */
+function answerSignals(log: (text: string) => void): (serving: RepoHost) => void {
   let host: RepoHost | undefined;
   let stopRequested = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -100,6 +137,14 @@ export async function runBackground(mode: RunMode): Promise<void> {
     log('SIGHUP: reloading');
     host?.reload();
   });
+  return (serving) => {
+    host = serving;
+    if (stopRequested) void serving.stop();
+  };
+}
+
+/** The repository hosted, or the process ended: another daemon holds it (ALREADY), or it cannot be served. */
+async function hostOrFail(dir: string, paths: DaemonPaths, mode: RunMode, sink: Sink, starter: Starter, fail: (message: string) => never): Promise<RepoHost> {
   try {
     const hosted = await hostRepository({
       dir,
@@ -109,32 +154,23 @@ export async function runBackground(mode: RunMode): Promise<void> {
       logTo: mode === 'background' ? 'file' : 'stderr',
       onStopping: armHardExit,
       onEmitted: (message, line) => {
-        if (message.type === 'WARNING' && !told) startupWarnings.push(line);
+        if (message.type === 'WARNING') starter.warned(line);
       },
     });
     if (!hosted.ok) {
       const pid = hosted.holder?.pid;
       if (mode === 'background') {
-        tell(`ALREADY ${pid ?? '?'}`);
+        starter.tell(`ALREADY ${pid ?? '?'}`);
         process.exit(0);
       }
       return fail(`a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
     }
-    host = hosted.host;
+    return hosted.host;
   } catch (err) {
-    return fail(why(err));
+    return fail(messageOf(err));
   }
-  // Whatever way this process ends (even the hard-exit deadline), it leaves no stale files.
-  const hosted = host;
-  cleanup = () => hosted.cleanup();
-  process.on('exit', () => cleanup());
-  if (stopRequested) void hosted.stop();
-  log(`started (pid ${process.pid}) in ${dir}`);
-  tell(`READY ${process.pid}`);
-
-  const code = await hosted.finished;
-  log('stopped');
-  sink.close();
-  process.exit(code);
 }
 
+function messageOf(err: unknown): string {
+  return (err as Error).message;
+}

@@ -46,26 +46,64 @@ interface Watched {
   dead: boolean;
 }
 
-export function watchRepository(options: WatchdogOptions): () => void {
-  let stopped = false;
-  let recheck: NodeJS.Timeout | undefined;
-  let pending: NodeJS.Timeout | undefined;
-  const watched = new Map<string, Watched>();
+/** Whether an event naming `name` (null: unnamed) in a directory prompts a look. */
+export type Relevant = (name: string | null) => boolean;
+
+/**
+ * Which events in which directory prompt a look. Only 'rename' ones are ever heard (an entry came,
+ * went or was renamed; libuv also reports the directory's own deletion or move so, under its own
+ * name): 'change' is a file written, which never makes anything go. A directory named twice (a
+ * bare repository is its own worktree) prompts a look for what either says.
+ */
+export function watchedDirs(options: Pick<WatchdogOptions, 'worktree' | 'commonDir' | 'ownDir'>): Map<string, Relevant> {
   const worktreeName = basename(options.worktree);
   const commonName = basename(options.commonDir);
   const ownName = options.ownDir ? basename(options.ownDir) : undefined;
-
-  // Which events in which directory prompt a look. Only 'rename' (an entry came, went or was
-  // renamed; libuv also reports the directory's own deletion or move so, under its own name):
-  // 'change' is a file written, which never makes anything go.
-  const dirs = new Map<string, (name: string | null) => boolean>();
-  const add = (dir: string, relevant: (name: string | null) => boolean) => {
+  const dirs = new Map<string, Relevant>();
+  const add = (dir: string, relevant: Relevant) => {
     const before = dirs.get(dir);
     dirs.set(dir, before ? (name) => before(name) || relevant(name) : relevant);
   };
   add(options.commonDir, (name) => name === null || name === 'HEAD' || name === commonName || name === ownName);
   add(options.worktree, (name) => name === null || name === worktreeName);
   if (options.ownDir) add(options.ownDir, () => true);
+  return dirs;
+}
+
+/** What is gone, in words (the repository or the worktree); undefined while both are there. */
+function whatIsGone(options: WatchdogOptions): string | undefined {
+  // HEAD is replaced by a rename, never removed, while git works: its absence means no repository.
+  if (!existsSync(join(options.commonDir, 'HEAD'))) return `the repository ${options.commonDir}`;
+  if (!existsSync(options.worktree)) return `the worktree ${options.worktree}`;
+  return undefined;
+}
+
+/** One directory's watch: a relevant event prompts `soon`, and marks it dead when it may name the directory itself. */
+function watchDirectory(dir: string, ino: number, relevant: Relevant, soon: () => void): Watched {
+  const entry: Watched = {
+    ino,
+    dead: false,
+    watcher: watch(dir, { persistent: false }, (event, name) => {
+      const text = name === null ? null : name.toString();
+      if (event !== 'rename' || !relevant(text)) return;
+      if (text === basename(dir)) entry.dead = true; // possibly the directory itself: watch afresh
+      soon();
+    }),
+  };
+  // The watch broke (the directory went, on some file systems): look, which watches afresh.
+  entry.watcher.on('error', () => {
+    entry.dead = true;
+    soon();
+  });
+  return entry;
+}
+
+export function watchRepository(options: WatchdogOptions): () => void {
+  let stopped = false;
+  let recheck: NodeJS.Timeout | undefined;
+  let pending: NodeJS.Timeout | undefined;
+  const watched = new Map<string, Watched>();
+  const dirs = watchedDirs(options);
 
   // A burst of events (git renaming a lock over HEAD, our own state file replaced) is one look.
   const soon = () => {
@@ -88,12 +126,7 @@ export function watchRepository(options: WatchdogOptions): () => void {
 
   const look = () => {
     if (stopped) return;
-    // HEAD is replaced by a rename, never removed, while git works: its absence means no repository.
-    const what = !existsSync(join(options.commonDir, 'HEAD'))
-      ? `the repository ${options.commonDir}`
-      : !existsSync(options.worktree)
-        ? `the worktree ${options.worktree}`
-        : undefined;
+    const what = whatIsGone(options);
     if (what) {
       stop();
       options.gone(what);
@@ -124,22 +157,7 @@ export function watchRepository(options: WatchdogOptions): () => void {
       current?.watcher.close();
       watched.delete(dir);
       try {
-        const entry: Watched = {
-          ino,
-          dead: false,
-          watcher: watch(dir, { persistent: false }, (event, name) => {
-            const text = name === null ? null : name.toString();
-            if (event !== 'rename' || !relevant(text)) return;
-            if (text === basename(dir)) entry.dead = true; // possibly the directory itself: watch afresh
-            soon();
-          }),
-        };
-        // The watch broke (the directory went, on some file systems): look, which watches afresh.
-        entry.watcher.on('error', () => {
-          entry.dead = true;
-          soon();
-        });
-        watched.set(dir, entry);
+        watched.set(dir, watchDirectory(dir, ino, relevant, soon));
       } catch {
         // gone between the stat and the watch: the next look tries again
       }

@@ -9,13 +9,12 @@
 // was set aside; SIGUSR2 (a command found one of our repositories' daemons in /proc) makes deleted
 // files again.
 
-import { closeSync, writeSync } from 'node:fs';
 import { armHardExit } from '../daemon.js';
 import { claimDaemon } from '../background/claim.js';
 import { LogFile } from '../background/log.js';
 import { ensureDir } from '../background/paths.js';
 import { fileSink, type Sink } from '../background/repohost.js';
-import { READY_FD, stderrSink, type RunMode } from '../background/run.js';
+import { Starter, stderrSink, type RunMode } from '../background/run.js';
 import { Hub } from './hub.js';
 import { hubPaths } from './paths.js';
 
@@ -34,23 +33,12 @@ export const LOCAL_ENV_VARS = [
 ];
 
 export async function runHub(mode: RunMode): Promise<void> {
-  for (const name of LOCAL_ENV_VARS) delete process.env[name];
-  for (const name of Object.keys(process.env)) if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(name)) delete process.env[name];
-  let told = false;
-  const tell = (line: string) => {
-    if (mode !== 'background' || told) return;
-    told = true;
-    try {
-      writeSync(READY_FD, `${line}\n`);
-      closeSync(READY_FD);
-    } catch {
-      // the starting process is gone
-    }
-  };
+  dropRepositoryEnvironment();
+  const starter = new Starter(mode);
   let cleanup = () => {};
   const fail = (message: string): never => {
     cleanup();
-    if (mode === 'background') tell(`ERROR ${message.replace(/\n/g, ' ')}`);
+    if (mode === 'background') starter.tell(`ERROR ${message.replace(/\n/g, ' ')}`);
     else process.stderr.write(`git-remote-daemon: ${message}\n`);
     process.exit(1);
   };
@@ -66,20 +54,19 @@ export async function runHub(mode: RunMode): Promise<void> {
   const log = (text: string) => sink.line(`# ${text}`);
   process.title = HUB_TITLE;
 
-  const already = (pid: number | undefined) => {
-    if (mode === 'background') {
-      tell(`ALREADY ${pid ?? '?'}`);
-      process.exit(0);
-    }
-    return fail(`the shared daemon is already running${pid ? ` (pid ${pid})` : ''}`);
-  };
   let claimed;
   try {
     claimed = await claimDaemon(paths, 'shared');
   } catch (err) {
     return fail(why(err));
   }
-  if (!claimed.ok) return already(claimed.pid);
+  if (!claimed.ok) {
+    if (mode === 'background') {
+      starter.tell(`ALREADY ${claimed.pid ?? '?'}`);
+      process.exit(0);
+    }
+    return fail(`the shared daemon is already running${claimed.pid ? ` (pid ${claimed.pid})` : ''}`);
+  }
   const lock = claimed.lock;
   const release = claimed.releasePidFile;
   let hub: Hub | undefined;
@@ -92,16 +79,35 @@ export async function runHub(mode: RunMode): Promise<void> {
   process.on('uncaughtException', (err) => {
     log(`fatal: ${err.stack ?? err.message}`);
     cleanup();
-    tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`);
+    starter.tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`);
     process.exit(70);
   });
 
+  answerSignals(log, sink, () => hub);
+  hub = new Hub({ log });
+  try {
+    await hub.start();
+  } catch (err) {
+    return fail(why(err));
+  }
+  log(`started (pid ${process.pid}); serving ${hub.served().length} repositor${hub.served().length === 1 ? 'y' : 'ies'}`);
+  starter.tell(`READY ${process.pid}`);
+}
+
+/** Drops what would point every repository's git at one (see LOCAL_ENV_VARS), and the config `git -c` passed on. */
+function dropRepositoryEnvironment(): void {
+  for (const name of LOCAL_ENV_VARS) delete process.env[name];
+  for (const name of Object.keys(process.env)) if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(name)) delete process.env[name];
+}
+
+/** The signals, as the header says; `hub` is undefined until there is one. */
+function answerSignals(log: (text: string) => void, sink: Sink, hub: () => Hub | undefined): void {
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       log('stopping every repository');
       armHardExit();
-      await hub?.stop();
+      await hub()?.stop();
       log('stopped');
       sink.close();
       process.exit(0);
@@ -110,20 +116,11 @@ export async function runHub(mode: RunMode): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
   process.on('SIGHUP', () => {
     log('SIGHUP: reading the registered repositories again and reloading each');
-    void hub?.reloadAll();
+    void hub()?.reloadAll();
   });
   process.on('SIGUSR1', () => {
     log('asked to read the registered repositories again');
-    void hub?.sync(true);
+    void hub()?.sync(true);
   });
-  process.on('SIGUSR2', () => hub?.repairAll());
-
-  hub = new Hub({ log });
-  try {
-    await hub.start();
-  } catch (err) {
-    return fail(why(err));
-  }
-  log(`started (pid ${process.pid}); serving ${hub.served().length} repositor${hub.served().length === 1 ? 'y' : 'ies'}`);
-  tell(`READY ${process.pid}`);
+  process.on('SIGUSR2', () => hub()?.repairAll());
 }

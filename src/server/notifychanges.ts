@@ -40,27 +40,60 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
 
   // Listen for the end before anything slow: a client that hangs up during start-up must not
   // leave us watching forever.
-  let finish!: (code: number) => void;
-  const finished = new Promise<number>((resolve) => (finish = resolve));
-  let done = false;
-  const end = (code: number) => {
-    if (!done) {
-      done = true;
-      finish(code);
+  const session = new Session();
+  const stopListening = listen(io, session);
+
+  let watcher: RefWatcher | undefined;
+  let failed = false;
+  try {
+    watcher = await watchAndSayReady(repo, options, io, session, complain);
+  } catch (err) {
+    complain(err instanceof RepoPathError ? err.message : `cannot watch: ${(err as Error).message}`);
+    failed = true;
+    session.end(1);
+  }
+
+  const code = failed ? 1 : await session.finished;
+  watcher?.close();
+  stopListening();
+  return code;
+}
+
+/** One client's session: READY said yet, over yet, and with what exit code (the first end wins). */
+class Session {
+  ready = false;
+  done = false;
+  readonly finished: Promise<number>;
+  private finish!: (code: number) => void;
+
+  constructor() {
+    this.finished = new Promise<number>((resolve) => (this.finish = resolve));
+  }
+
+  end(code: number): void {
+    if (!this.done) {
+      this.done = true;
+      this.finish(code);
     }
-  };
-  const onStdinEnd = () => end(0);
-  const onStdoutError = () => end(0); // EPIPE: the reader is gone, which is how a session ends
+  }
+}
+
+/**
+ * Ends the session on stdin's end, a failed write or a stop signal, and answers PING on stdin;
+ * returns what stops all that again.
+ */
+function listen(io: NotifierIO, session: Session): () => void {
+  const onStdinEnd = () => session.end(0);
+  const onStdoutError = () => session.end(0); // EPIPE: the reader is gone, which is how a session ends
   const signalHandlers = STOP_SIGNALS.map((name) => {
-    const handler = () => end(128 + osConstants.signals[name]);
+    const handler = () => session.end(128 + osConstants.signals[name]);
     process.on(name, handler);
     return [name, handler] as const;
   });
-  let ready = false;
   const requests = new BoundedLines(
     {
       line(line) {
-        if (ready && !done && isPing(line)) io.stdout.write(PONG_LINE);
+        if (session.ready && !session.done && isPing(line)) io.stdout.write(PONG_LINE);
       },
       overlong() {},
     },
@@ -74,46 +107,46 @@ export async function runNotifyChanges(repo: string | undefined, options: Notifi
   io.stdout.on('error', onStdoutError);
   io.stdin.resume();
 
-  let watcher: RefWatcher | undefined;
-  let failed = false;
-  try {
-    // A bad path is reported even when the client has already hung up: that is an error, not a
-    // normal end, and the exit code should say so.
-    const repository = await findRepository(repo);
-    if (!done) {
-      watcher = await watchRefs({
-        gitDir: repository.commonDir,
-        windowMs: options.windowMs,
-        onChange(changes) {
-          // One write per line, each at most PIPE_BUF bytes: atomic on a pipe, never torn.
-          for (const line of formatChanged(changes.values())) if (!done) io.stdout.write(line);
-        },
-        onError(err) {
-          complain(`stopped watching: ${err.message}`);
-          end(1);
-        },
-      });
-      if (done) watcher.close();
-      else {
-        io.stdout.write(formatReady());
-        ready = true;
-      }
-    }
-  } catch (err) {
-    complain(err instanceof RepoPathError ? err.message : `cannot watch: ${(err as Error).message}`);
-    failed = true;
-    end(1);
-  }
+  return () => {
+    for (const [name, handler] of signalHandlers) process.off(name, handler);
+    io.stdin.off('data', onStdinData);
+    io.stdin.off('end', onStdinEnd);
+    io.stdin.off('close', onStdinEnd);
+    io.stdin.off('error', onStdinEnd);
+    io.stdin.pause();
+    // Release stdin so that nothing keeps the event loop (and so the process) alive.
+    if (io.stdin === process.stdin) io.stdin.destroy();
+  };
+}
 
-  const code = failed ? 1 : await finished;
-  watcher?.close();
-  for (const [name, handler] of signalHandlers) process.off(name, handler);
-  io.stdin.off('data', onStdinData);
-  io.stdin.off('end', onStdinEnd);
-  io.stdin.off('close', onStdinEnd);
-  io.stdin.off('error', onStdinEnd);
-  io.stdin.pause();
-  // Release stdin so that nothing keeps the event loop (and so the process) alive.
-  if (io.stdin === process.stdin) io.stdin.destroy();
-  return code;
+/** Watches the repository's refs and says READY, unless the client left meanwhile; throws when it cannot. */
+async function watchAndSayReady(
+  repo: string | undefined,
+  options: NotifierOptions,
+  io: NotifierIO,
+  session: Session,
+  complain: (text: string) => void,
+): Promise<RefWatcher | undefined> {
+  // A bad path is reported even when the client has already hung up: that is an error, not a
+  // normal end, and the exit code should say so.
+  const repository = await findRepository(repo);
+  if (session.done) return undefined;
+  const watcher = await watchRefs({
+    gitDir: repository.commonDir,
+    windowMs: options.windowMs,
+    onChange(changes) {
+      // One write per line, each at most PIPE_BUF bytes: atomic on a pipe, never torn.
+      for (const line of formatChanged(changes.values())) if (!session.done) io.stdout.write(line);
+    },
+    onError(err) {
+      complain(`stopped watching: ${err.message}`);
+      session.end(1);
+    },
+  });
+  if (session.done) watcher.close();
+  else {
+    io.stdout.write(formatReady());
+    session.ready = true;
+  }
+  return watcher;
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { watchRepository } from '../../src/background/watchdog.js';
+import { watchedDirs, watchRepository } from '../../src/background/watchdog.js';
 import { eventually } from '../support/daemon.js';
 import { tempDir } from '../support/git.js';
 
@@ -19,6 +19,28 @@ function repository() {
   writeFileSync(join(ownDir, 'pid'), '1\n');
   return { root: dir.path, worktree, commonDir, ownDir, cleanup: dir.cleanup };
 }
+
+test('which events prompt a look: HEAD, the git dir and the daemon dir in the git dir; the worktree itself; anything in the daemon dir', () => {
+  const dirs = watchedDirs({ worktree: '/r/work', commonDir: '/r/work/.git', ownDir: '/r/work/.git/remote-daemon' });
+  assert.deepEqual([...dirs.keys()], ['/r/work/.git', '/r/work', '/r/work/.git/remote-daemon']);
+  const common = dirs.get('/r/work/.git')!;
+  for (const name of [null, 'HEAD', '.git', 'remote-daemon']) assert.equal(common(name), true, String(name));
+  for (const name of ['index', 'HEAD.lock', 'config']) assert.equal(common(name), false, name);
+  const worktree = dirs.get('/r/work')!;
+  assert.equal(worktree(null), true);
+  assert.equal(worktree('work'), true);
+  assert.equal(worktree('src'), false, "the user's edits inside are no reason to look");
+  assert.equal(dirs.get('/r/work/.git/remote-daemon')!('state.json'), true);
+});
+
+test('a bare repository, its own worktree, is watched once for what either role says', () => {
+  const dirs = watchedDirs({ worktree: '/r/bare.git', commonDir: '/r/bare.git' });
+  assert.deepEqual([...dirs.keys()], ['/r/bare.git']);
+  const bare = dirs.get('/r/bare.git')!;
+  assert.equal(bare('HEAD'), true);
+  assert.equal(bare('bare.git'), true);
+  assert.equal(bare('objects'), false);
+});
 
 /** No backstop within a test: whatever is noticed was noticed through an event. */
 const NO_BACKSTOP = 3_600_000;
