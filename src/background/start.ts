@@ -11,11 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { findRepo } from '../config.js';
 import { findDaemon } from '../commands/finddaemon.js';
 import { daemonPaths, ensureDir } from './paths.js';
+import { StartReport, type StartAnswer } from './startreport.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/git-remote-daemon', import.meta.url));
 
 /** How long the daemon may take to come up (it reads the config and starts its workers). */
 const START_TIMEOUT_MS = 30_000;
+/** After the daemon exited, how long its report may take to reach its end. */
+const EXIT_DRAIN_MS = 1000;
 
 export interface StartResult {
   code: number;
@@ -72,48 +75,31 @@ export async function spawnDaemon(args: string[], cwd: string, logPath: string):
     stdio: ['ignore', 'ignore', logFd, 'pipe'],
   });
   closeSync(logFd);
-  const report = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
-
-  const warnings: string[] = [];
-  const answer = await new Promise<string | { exit: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    let text = '';
+  const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+  const report = new StartReport(logPath, START_TIMEOUT_MS);
+  const answer = await new Promise<StartAnswer>((resolve) => {
+    const over = (answer: StartAnswer | undefined) => {
+      if (!answer) return;
+      clearTimeout(timer);
+      resolve(answer);
+    };
     const timer = setTimeout(() => {
       // Stuck somewhere: end it (SIGTERM lets it remove its pid file) rather than leave it half-started.
       child.kill('SIGTERM');
-      resolve(`ERROR the daemon did not report within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
+      over(report.timedOut());
     }, START_TIMEOUT_MS);
-    // Warnings come first, one line each; the line that ends the report is READY, ALREADY or ERROR.
-    report.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n')) {
-        const line = text.slice(0, newline);
-        text = text.slice(newline + 1);
-        if (line.startsWith('WARNING ')) {
-          warnings.push(line.slice('WARNING '.length));
-          continue;
-        }
-        clearTimeout(timer);
-        resolve(line);
-        return;
-      }
+    pipe.on('data', (chunk: Buffer) => over(report.data(chunk.toString('utf8'))));
+    pipe.on('error', () => over(report.reportClosed()));
+    pipe.once('close', () => over(report.reportClosed()));
+    child.once('exit', (code, signal) => {
+      over(report.exited(code, signal));
+      // A process the daemon started may still hold fd 3 open: its end is not waited for long.
+      setTimeout(() => over(report.reportClosed()), EXIT_DRAIN_MS).unref();
     });
-    report.on('error', () => {});
-    child.once('exit', (exit, signal) => {
-      clearTimeout(timer);
-      // A line written just before exiting may still be in the pipe: let it arrive first.
-      setTimeout(() => resolve({ exit, signal }), 50);
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve(`ERROR could not start ${process.execPath}: ${err.message}`);
-    });
+    child.once('error', (err) => over(report.spawnFailed(process.execPath, err.message)));
   });
-  report.destroy();
+  pipe.destroy();
   child.unref();
-
-  if (typeof answer !== 'string') {
-    const how = answer.signal ? `was killed by ${answer.signal}` : `exited with code ${answer.exit}`;
-    return { code: 1, message: `the daemon ${how} while starting; see ${logPath}` };
-  }
-  return { answer, warnings };
+  if (answer.kind === 'failed') return { code: 1, message: answer.message };
+  return { answer: answer.line, warnings: answer.warnings };
 }
