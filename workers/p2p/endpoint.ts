@@ -41,7 +41,7 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
     link: (_, url) => keyOf(url) ?? '',
     attached: (remote) => remote.tell({ type: 'hello', instance } satisfies FromP2pEndpoint),
     heard(remote, m) {
-      if ((m as ToP2pEndpoint).type === 'dial') dial(remote, node, loop);
+      if ((m as ToP2pEndpoint | null)?.type === 'dial') dial(remote, node, loop);
     },
     notices: hub,
     // Offered to interested peers, whether or not this repository has a peer as a remote
