@@ -82,9 +82,12 @@ interface Entry<Link> extends Attached<Link> {
 export class EndpointLoop<Link> {
   private readonly remotes = new Map<string, Entry<Link>>();
   private readonly clock: Clock;
-  /** Messages from the coordinator, handled one after the other. */
+  /**
+   * Messages from the coordinator, each handled once the one before is done: a settings change
+   * that restarts the carrier finishes before the next attach hears whether it runs.
+   */
   private queue: Promise<void> = Promise.resolve();
-  /** The carrier's start, restart or stop under way: the next one waits for it. */
+  /** The carrier's start, restart or stop under way: the next one waits, so two never overlap. */
   private carrierWork: Promise<void> = Promise.resolve();
   /** A restart asked for that has not yet started the carrier again: later asks share it. */
   private restarting: Promise<void> | undefined;
@@ -113,7 +116,7 @@ export class EndpointLoop<Link> {
     return this.done;
   }
 
-  /** To the coordinator; a coordinator that let go of us sends a stop next, so a failure is no news. */
+  /** To the coordinator. */
   say(message: FromEndpoint): void {
     try {
       this.port.postMessage(message);
