@@ -298,19 +298,7 @@ class PeerNode {
         }
         if (!first) this.say({ type: 'log', text: `${fingerprint(conn.key)} now holds ${refs.length} of our refs at new values` });
       },
-      session: (pipe) => {
-        const key = conn.key;
-        const active = this.sessions.get(key) ?? 0;
-        if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
-        this.sessions.set(key, active + 1);
-        mark('serve-start');
-        this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
-        serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
-          const n = (this.sessions.get(key) ?? 1) - 1;
-          if (n > 0) this.sessions.set(key, n);
-          else this.sessions.delete(key);
-        });
-      },
+      session: (pipe) => this.serve(conn.key, pipe),
       violation: (why) => this.say({ type: 'log', text: `closing the link to ${fingerprint(conn.key)}: it sent ${why}` }),
     });
     conn.acceptLinks(this.instance);
@@ -334,6 +322,20 @@ class PeerNode {
     // A revoked key (RELOAD) may still arrive on a stream dialled before: check once more.
     if (!this.allowed.has(conn.key)) conn.close();
     return conn;
+  }
+
+  /** A git session the peer `key` asked for: served, within SESSIONS_PER_PEER at once. */
+  private serve(key: string, pipe: ChannelStream): void {
+    const active = this.sessions.get(key) ?? 0;
+    if (active >= SESSIONS_PER_PEER) return pipe.fail(`too many git sessions at once (at most ${SESSIONS_PER_PEER} per peer)`);
+    this.sessions.set(key, active + 1);
+    mark('serve-start');
+    this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
+    serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
+      const n = (this.sessions.get(key) ?? 1) - 1;
+      if (n > 0) this.sessions.set(key, n);
+      else this.sessions.delete(key);
+    });
   }
 
   /**

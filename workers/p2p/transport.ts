@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findGitDir } from '../../shared/kit/gitdir.js';
 import { runLsRemote } from '../lsremote.js';
-import type { TransportContext } from '../../shared/plugin.js';
+import type { EndpointLink, TransportContext } from '../../shared/plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { keyOf } from './address.js';
 import { socketPath } from './nodeapi.js';
@@ -40,7 +40,6 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin
 const HELD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'workers', 'p2p', 'held');
 
 export function create({ spec, repo, endpoint, reachable }: TransportContext): Transport {
-  const socket = socketPath(findGitDir(repo.gitDir));
   // Heard whether or not a connect is under way: a remote backing off because the DHT or the peer
   // could not be reached retries the moment either is back, instead of waiting out its delay.
   endpoint?.onMessage((raw) => {
@@ -48,89 +47,104 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
     if (m.type === 'reachable') reachable?.('the DHT answers again');
     else if (m.type === 'up') reachable?.('the peer linked to us');
   });
-  const peer = keyOf(spec.url);
-  const plan: FetchPlan = {
+  const plan = fetchPlan(spec.url, socketPath(findGitDir(repo.gitDir)));
+  return {
+    connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
+      if (!endpoint) return Promise.reject(new NeedsUser('the p2p endpoint is not running (no peer key is configured)'));
+      if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      return heldLink(endpoint, plan, (over) => listRefs(spec.url, plan, repo.cwd, over), events, signal);
+    },
+  };
+}
+
+function fetchPlan(url: string, socket: string): FetchPlan {
+  const peer = keyOf(url);
+  return {
     env: {
       PATH: `${peer ? `${HELD}:` : ''}${BIN}:${process.env.PATH ?? ''}`,
       GRD_P2P_SOCKET: socket,
-      GRD_P2P_URL: spec.url,
+      GRD_P2P_URL: url,
       GRD_P2P_PEER: peer ?? '',
       GRD_P2P_FALLBACK: join(BIN, 'git-remote-p2p'),
     },
     // Whatever a peer sends is checked before it lands: a peer is a person's laptop, not a forge.
     gitArgs: ['-c', 'transfer.fsckObjects=true'],
   };
-  return {
-    connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
-      if (!endpoint) return Promise.reject(new NeedsUser('the p2p endpoint is not running (no peer key is configured)'));
-      if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      return new Promise((resolve, reject) => {
-        let instance: string | undefined;
-        let connected = false;
-        // Ends what runs over the link (a listing) when the connection ends, however it ends.
-        const over = new AbortController();
-        let settle!: { resolve(): void; reject(err: Error): void };
-        const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
-        done.catch(() => {});
-        // The node answers every dial within its own 30 s; this only guards against a lost message.
-        const timer = setTimeout(() => {
-          end();
-          reject(new Error('no answer from the peer node'));
-        }, DIAL_ANSWER_MS);
-        const end = (err?: Error) => {
+}
+
+/** Asks the endpoint for the held link to the peer: connected once it is up, ended when it goes down. */
+function heldLink(
+  endpoint: EndpointLink,
+  plan: FetchPlan,
+  list: (signal: AbortSignal) => Promise<RefMap>,
+  events: TransportEvents,
+  signal: AbortSignal,
+): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    let instance: string | undefined;
+    let connected = false;
+    // Ends what runs over the link (a listing) when the connection ends, however it ends.
+    const over = new AbortController();
+    let settle!: { resolve(): void; reject(err: Error): void };
+    const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
+    done.catch(() => {});
+    // The node answers every dial within its own 30 s; this only guards against a lost message.
+    const timer = setTimeout(() => {
+      end();
+      reject(new Error('no answer from the peer node'));
+    }, DIAL_ANSWER_MS);
+    const end = (err?: Error) => {
+      clearTimeout(timer);
+      off();
+      signal.removeEventListener('abort', onAbort);
+      over.abort(err ?? new Error('the connection was closed'));
+      if (err) settle.reject(err);
+      else settle.resolve();
+    };
+    const off = endpoint.onMessage((raw) => {
+      const m = raw as FromP2pEndpoint;
+      switch (m.type) {
+        case 'hello':
+          if (connected && instance !== undefined && instance !== m.instance) end(new Error('the peer node was restarted'));
+          instance = m.instance;
+          return;
+        case 'up':
+          if (connected) return;
+          connected = true;
           clearTimeout(timer);
-          off();
-          signal.removeEventListener('abort', onAbort);
-          over.abort(err ?? new Error('the connection was closed'));
-          if (err) settle.reject(err);
-          else settle.resolve();
-        };
-        const off = endpoint.onMessage((raw) => {
-          const m = raw as FromP2pEndpoint;
-          switch (m.type) {
-            case 'hello':
-              if (connected && instance !== undefined && instance !== m.instance) end(new Error('the peer node was restarted'));
-              instance = m.instance;
-              return;
-            case 'up':
-              if (connected) return;
-              connected = true;
-              clearTimeout(timer);
-              events.watching('change notices on the held peer link');
-              return resolve(connection);
-            case 'failed':
-              if (connected) return;
-              end();
-              return reject(m.needsUser ? new NeedsUser(m.reason) : new Error(m.reason));
-            case 'down':
-              if (connected) end(new Error(m.reason));
-              return;
-            case 'refs':
-              if (!connected) return;
-              mark('offer-at-worker');
-              events.changed({ kind: 'refs', refs: new Map(m.refs) });
-          }
-        });
-        const onAbort = () => {
+          events.watching('change notices on the held peer link');
+          return resolve(connection);
+        case 'failed':
+          if (connected) return;
           end();
-          reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        const connection: Connection = {
-          done,
-          listRefs: () => listRefs(spec.url, plan, repo.cwd, over.signal),
-          fetchPlan: async () => {
-            mark('fetch-start');
-            return plan;
-          },
-          async close() {
-            end();
-          },
-        };
-        endpoint.post({ type: 'dial' } satisfies ToP2pEndpoint);
-      });
-    },
-  };
+          return reject(m.needsUser ? new NeedsUser(m.reason) : new Error(m.reason));
+        case 'down':
+          if (connected) end(new Error(m.reason));
+          return;
+        case 'refs':
+          if (!connected) return;
+          mark('offer-at-worker');
+          events.changed({ kind: 'refs', refs: new Map(m.refs) });
+      }
+    });
+    const onAbort = () => {
+      end();
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const connection: Connection = {
+      done,
+      listRefs: () => list(over.signal),
+      fetchPlan: async () => {
+        mark('fetch-start');
+        return plan;
+      },
+      async close() {
+        end();
+      },
+    };
+    endpoint.post({ type: 'dial' } satisfies ToP2pEndpoint);
+  });
 }
 
 async function listRefs(url: string, plan: FetchPlan, cwd: string, signal: AbortSignal): Promise<RefMap> {

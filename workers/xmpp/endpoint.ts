@@ -3,7 +3,8 @@
 // translates: hub decisions out as headline messages, trusted headlines in as notices, every
 // (re)login into a catch-up, and its state into status lines and conditions.
 
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
+import type { EndpointStatus, EndpointTask } from '../../shared/plugin.js';
+import { EndpointLoop } from '../endpointloop.js';
 import { decodeNotice } from '../notice/format.js';
 import { NoticeHub } from '../notice/hub.js';
 import { XmppAccount, type AccountSettings } from './account.js';
@@ -12,24 +13,51 @@ import type { XmppSettings } from './plugin.js';
 
 export default async function xmppEndpoint(task: EndpointTask): Promise<string> {
   let settings = task.settings as unknown as XmppSettings;
-  const say = (message: FromEndpoint) => {
-    try {
-      task.port.postMessage(message);
-    } catch {
-      // the coordinator let go of us; a stop follows
-    }
-  };
-  const log = (text: string) => say({ type: 'log', text });
-  const hub = new NoticeHub({ log, changed: () => report() });
+  const hub = new NoticeHub({ log: (text) => loop.log(text), changed: () => report() });
+  const loop: EndpointLoop<undefined> = new EndpointLoop(task.port, {
+    carrier: {
+      // Started during LOSTNET (by RELOAD): off the network until RESUME, like a running one.
+      start: () => {
+        if (task.lostnet) xmpp.pause();
+        else xmpp.start();
+        report();
+      },
+      stop: () => xmpp.stop(),
+    },
+    link: () => undefined,
+    notices: hub,
+    settings(next) {
+      settings = next as unknown as XmppSettings;
+      xmpp.update(accountSettings(settings));
+      report();
+    },
+    control(what) {
+      if (what === 'pause' || what === 'lostnet') xmpp.pause();
+      else xmpp.retryNow();
+      report();
+    },
+  });
+  const xmpp = login(task, () => settings, loop, hub, () => report());
+  function report(): void {
+    loop.say({ type: 'status', status: status(xmpp, hub, settings) });
+  }
+  await loop.run();
+  return 'stopped';
+}
+
+/** The one login, feeding the hub: every (re)login a catch-up, every state change a status line. */
+function login(task: EndpointTask, settings: () => XmppSettings, loop: EndpointLoop<undefined>, hub: NoticeHub, report: () => void): XmppAccount {
+  const log = (text: string) => loop.log(text);
   const account = () => {
-    const [local, domain] = settings.jid.split('@') as [string, string];
+    const [local, domain] = settings().jid.split('@') as [string, string];
     return { local, domain };
   };
   let fromGit = false;
-  const xmpp = new XmppAccount(accountSettings(settings), {
+  const xmpp: XmppAccount = new XmppAccount(accountSettings(settings()), {
     async password() {
-      fromGit = !settings.passwordFile;
-      return settings.passwordFile ? passwordFromFile(settings.passwordFile) : passwordFromGit(task.repo.cwd, account());
+      const { passwordFile } = settings();
+      fromGit = !passwordFile;
+      return passwordFile ? passwordFromFile(passwordFile) : passwordFromGit(task.repo.cwd, account());
     },
     passwordResult(password, ok) {
       if (fromGit) void reportToGit(task.repo.cwd, account(), password, ok);
@@ -51,61 +79,32 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
     },
     condition(kind, text) {
       // Every condition of the login: RESUME logs in again (retryNow), which says it again if it holds.
-      say({ type: 'condition', kind, text, retriedOnResume: true });
+      loop.say({ type: 'condition', kind, text, retriedOnResume: true });
       report();
     },
     // A device arriving or leaving, a state change: status follows as it happens.
     changed: () => report(),
     log,
   });
+  return xmpp;
+}
 
-  function report(): void {
-    const f = hub.facts;
-    const as = xmpp.fullJid ?? settings.jid;
-    const problem = xmpp.problem;
-    const summary =
-      xmpp.state === 'online'
-        ? `connected as ${as}, ${xmpp.peerCount} other device(s) listening`
-        : xmpp.state === 'waiting'
-          ? `not connected as ${as}: ${problem ? `${problem}; ` : ''}waiting for RESUME or RELOAD`
-          : xmpp.state === 'backoff'
-            ? `not connected as ${as}: ${problem ?? 'the connection ended'}; retrying with backoff`
-            : `${xmpp.state} (${as})${problem ? `; last try: ${problem}` : ''}`;
-    const events: { what: string; at: number }[] = [{ what: xmpp.state === 'online' ? 'connected' : 'state since', at: xmpp.since }];
-    if (f.lastSent) events.push({ what: `last notice sent (${f.lastSent.url}, ${f.lastSent.refs} ref(s), to ${f.lastSent.devices} device(s))`, at: f.lastSent.at });
-    if (f.lastHeard) events.push({ what: `last notice heard (${f.lastHeard.url} from ${f.lastHeard.from}, for ${f.lastHeard.remotes.join(', ')})`, at: f.lastHeard.at });
-    say({ type: 'status', status: { summary: f.limited > 0 ? `${summary}; ${f.limited} notice(s) over the rate limit dropped` : summary, events } });
-  }
-
-  // Started during LOSTNET (by RELOAD): off the network until RESUME, like a running one.
-  if (task.lostnet) xmpp.pause();
-  else xmpp.start();
-  report();
-  await new Promise<void>((resolve) => {
-    task.port.on('message', (m: ToEndpoint) => {
-      switch (m.type) {
-        case 'attach':
-          return hub.attach(m.remote, m.url, m.port);
-        case 'detach':
-          return hub.detach(m.remote);
-        case 'settings':
-          settings = m.settings as unknown as XmppSettings;
-          xmpp.update(accountSettings(settings));
-          return report();
-        case 'control':
-          if (m.what === 'pause' || m.what === 'lostnet') xmpp.pause();
-          else xmpp.retryNow();
-          return report();
-        case 'stop':
-          hub.stop();
-          void xmpp.stop().finally(() => {
-            task.port.close();
-            resolve();
-          });
-      }
-    });
-  });
-  return 'stopped';
+function status(xmpp: XmppAccount, hub: NoticeHub, settings: XmppSettings): EndpointStatus {
+  const f = hub.facts;
+  const as = xmpp.fullJid ?? settings.jid;
+  const problem = xmpp.problem;
+  const summary =
+    xmpp.state === 'online'
+      ? `connected as ${as}, ${xmpp.peerCount} other device(s) listening`
+      : xmpp.state === 'waiting'
+        ? `not connected as ${as}: ${problem ? `${problem}; ` : ''}waiting for RESUME or RELOAD`
+        : xmpp.state === 'backoff'
+          ? `not connected as ${as}: ${problem ?? 'the connection ended'}; retrying with backoff`
+          : `${xmpp.state} (${as})${problem ? `; last try: ${problem}` : ''}`;
+  const events: { what: string; at: number }[] = [{ what: xmpp.state === 'online' ? 'connected' : 'state since', at: xmpp.since }];
+  if (f.lastSent) events.push({ what: `last notice sent (${f.lastSent.url}, ${f.lastSent.refs} ref(s), to ${f.lastSent.devices} device(s))`, at: f.lastSent.at });
+  if (f.lastHeard) events.push({ what: `last notice heard (${f.lastHeard.url} from ${f.lastHeard.from}, for ${f.lastHeard.remotes.join(', ')})`, at: f.lastHeard.at });
+  return { summary: f.limited > 0 ? `${summary}; ${f.limited} notice(s) over the rate limit dropped` : summary, events };
 }
 
 function accountSettings(s: XmppSettings): AccountSettings {

@@ -61,19 +61,8 @@ export class StanzaFilter {
     let from = 0;
     for (let i = 0; i < data.length; i++) {
       // Fast-forward through runs that cannot change the state.
-      if (this.mode === 'text') {
-        const lt = data.indexOf('<', i);
-        if (lt < 0) break;
-        i = lt;
-      } else if (this.mode === 'quote') {
-        const q = data.indexOf(this.quote, i);
-        if (q < 0) break;
-        i = q;
-      } else if (this.mode === 'cdata' || this.mode === 'comment' || this.mode === 'pi' || this.mode === 'decl') {
-        const gt = data.indexOf('>', i);
-        if (gt < 0) break;
-        i = gt;
-      }
+      i = this.nextThatMatters(data, i);
+      if (i < 0) break;
       const c = data[i]!;
       switch (this.mode) {
         case 'text':
@@ -138,6 +127,23 @@ export class StanzaFilter {
     if (this.element) this.hold(rest);
     else this.handOn(rest);
     this.tail = (this.tail + data).slice(-2);
+  }
+
+  /** The first character from `i` on that can change the state in this mode; -1: none in `data`. */
+  private nextThatMatters(data: string, i: number): number {
+    switch (this.mode) {
+      case 'text':
+        return data.indexOf('<', i);
+      case 'quote':
+        return data.indexOf(this.quote, i);
+      case 'cdata':
+      case 'comment':
+      case 'pi':
+      case 'decl':
+        return data.indexOf('>', i);
+      default:
+        return i;
+    }
   }
 
   private startTag(endTag: boolean): void {
