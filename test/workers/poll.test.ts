@@ -2,7 +2,7 @@
 // from the last look, and never disturbs a listing under way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPolling } from '../../workers/poll.js';
+import { startPolling, type Poller } from '../../workers/poll.js';
 
 test('reschedule: a shortened interval moves the pending look, counted from the last look', async (t) => {
   let intervalMs = 60_000;
@@ -78,83 +78,96 @@ test('reschedule while a listing runs leaves it alone; the next wait reads the n
   assert.equal(calls, 1);
 });
 
-test('nudges during a listing earn exactly one more, which reports what moved since the first; then the schedule resumes', async (t) => {
-  const releases: ((refs: Map<string, string>) => void)[] = [];
-  let started!: () => void;
-  let inList = new Promise<void>((r) => (started = r));
-  const changes: string[][] = [];
-  let schedules = 0;
-  const poller = startPolling(new Map([['refs/heads/main', 'a'.repeat(40)]]), {
-    list: () =>
-      new Promise((r) => {
-        releases.push(r);
-        started();
-      }),
-    nextDelayMs: () => (schedules++, 60_000),
-    changed: (change) => changes.push(change.kind === 'refs' ? [...change.refs.values()] : []),
-    failed(err) {
-      throw err;
-    },
-  });
-  t.after(() => poller.stop());
-  poller.now();
-  await inList;
-  inList = new Promise<void>((r) => (started = r));
-  for (let i = 0; i < 50; i++) poller.now();
-  assert.equal(releases.length, 1, 'one listing at a time');
-  releases[0]!(new Map([['refs/heads/main', 'b'.repeat(40)]]));
-  await inList;
-  assert.equal(releases.length, 2, 'fifty nudges earned one more listing');
-  assert.equal(schedules, 1, 'no wait is scheduled while another listing is due');
-  releases[1]!(new Map([['refs/heads/main', 'c'.repeat(40)]]));
-  for (const deadline = Date.now() + 2_000; schedules < 2; ) {
-    assert.ok(Date.now() < deadline, 'the schedule never resumed');
-    await new Promise((r) => setImmediate(r));
+/**
+ * A poller whose listings each wait until the test answers them (`answer(i, refs)`), counting
+ * the waits it schedules; `nextListing()` resolves once the next listing has started.
+ */
+class GatedPoller {
+  readonly changes: string[][] = [];
+  schedules = 0;
+  readonly poller: Poller;
+  private readonly releases: ((refs: Map<string, string>) => void)[] = [];
+  private started!: () => void;
+  private listingStarted = this.arm();
+
+  constructor(t: { after(fn: () => unknown): void }, initial: Map<string, string>) {
+    this.poller = startPolling(initial, {
+      list: () =>
+        new Promise((r) => {
+          this.releases.push(r);
+          this.started();
+          this.listingStarted = this.arm();
+        }),
+      nextDelayMs: () => (this.schedules++, 60_000),
+      changed: (change) => this.changes.push(change.kind === 'refs' ? [...change.refs.values()] : []),
+      failed(err) {
+        throw err;
+      },
+    });
+    t.after(() => this.poller.stop());
   }
-  assert.equal(releases.length, 2, 'no third listing');
-  assert.deepEqual(changes, [['b'.repeat(40)], ['c'.repeat(40)]]);
+
+  listings(): number {
+    return this.releases.length;
+  }
+
+  answer(i: number, refs: Map<string, string>): void {
+    this.releases[i]!(refs);
+  }
+
+  nextListing(): Promise<void> {
+    return this.listingStarted;
+  }
+
+  /** Resolves once `count` waits were scheduled (each listing's end schedules one). */
+  async scheduled(count: number): Promise<void> {
+    for (const deadline = Date.now() + 2_000; this.schedules < count; ) {
+      assert.ok(Date.now() < deadline, 'the schedule never resumed');
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private arm(): Promise<void> {
+    return new Promise<void>((r) => (this.started = r));
+  }
+}
+
+test('nudges during a listing earn exactly one more, which reports what moved since the first; then the schedule resumes', async (t) => {
+  const g = new GatedPoller(t, new Map([['refs/heads/main', 'a'.repeat(40)]]));
+  let listing = g.nextListing();
+  g.poller.now();
+  await listing;
+  listing = g.nextListing();
+  for (let i = 0; i < 50; i++) g.poller.now();
+  assert.equal(g.listings(), 1, 'one listing at a time');
+  g.answer(0, new Map([['refs/heads/main', 'b'.repeat(40)]]));
+  await listing;
+  assert.equal(g.listings(), 2, 'fifty nudges earned one more listing');
+  assert.equal(g.schedules, 1, 'no wait is scheduled while another listing is due');
+  g.answer(1, new Map([['refs/heads/main', 'c'.repeat(40)]]));
+  await g.scheduled(2);
+  assert.equal(g.listings(), 2, 'no third listing');
+  assert.deepEqual(g.changes, [['b'.repeat(40)], ['c'.repeat(40)]]);
 });
 
 test('a listing the session made itself is observed: the next poll compares with it, and one that ran across it reports nothing', async (t) => {
   const a = 'a'.repeat(40);
   const b = 'b'.repeat(40);
-  const releases: ((refs: Map<string, string>) => void)[] = [];
-  let started!: () => void;
-  let inList = new Promise<void>((r) => (started = r));
-  const changes: string[][] = [];
-  let schedules = 0;
-  const poller = startPolling(new Map([['refs/heads/main', a]]), {
-    list: () =>
-      new Promise((r) => {
-        releases.push(r);
-        started();
-      }),
-    nextDelayMs: () => (schedules++, 60_000),
-    changed: (change) => changes.push(change.kind === 'refs' ? [...change.refs.values()] : []),
-    failed(err) {
-      throw err;
-    },
-  });
-  t.after(() => poller.stop());
-  const listingEnded = async (count: number) => {
-    for (const deadline = Date.now() + 2_000; schedules < count; ) {
-      assert.ok(Date.now() < deadline, 'the listing never ended');
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const g = new GatedPoller(t, new Map([['refs/heads/main', a]]));
   // The session saw main at b and fetched it: the poll that finds b too has nothing to say.
-  poller.observe(new Map([['refs/heads/main', b]]));
-  poller.now();
-  await inList;
-  releases[0]!(new Map([['refs/heads/main', b]]));
-  await listingEnded(2);
-  assert.deepEqual(changes, [], 'the observed move was not reported again');
+  g.poller.observe(new Map([['refs/heads/main', b]]));
+  let listing = g.nextListing();
+  g.poller.now();
+  await listing;
+  g.answer(0, new Map([['refs/heads/main', b]]));
+  await g.scheduled(2);
+  assert.deepEqual(g.changes, [], 'the observed move was not reported again');
   // A poll under way while the session observes a newer listing: its (older) answer is dropped.
-  inList = new Promise<void>((r) => (started = r));
-  poller.now();
-  await inList;
-  poller.observe(new Map([['refs/heads/main', a]]));
-  releases[1]!(new Map([['refs/heads/main', b]]));
-  await listingEnded(3);
-  assert.deepEqual(changes, [], 'a listing that ran across an observed one reports nothing');
+  listing = g.nextListing();
+  g.poller.now();
+  await listing;
+  g.poller.observe(new Map([['refs/heads/main', a]]));
+  g.answer(1, new Map([['refs/heads/main', b]]));
+  await g.scheduled(3);
+  assert.deepEqual(g.changes, [], 'a listing that ran across an observed one reports nothing');
 });
