@@ -238,7 +238,7 @@ async function protocolLatency(
  * The floor a user without the daemon has: OpenSSH connection sharing (ControlMaster) keeps a
  * connection open, and a plain `git fetch origin` in a clone of its own fetches each change over it.
  */
-export async function startControlMaster(fx: SshFixture): Promise<{ env: Record<string, string>; fetch(): Promise<number>; stop(): Promise<void> }> {
+export async function startControlMaster(fx: SshFixture): Promise<{ env: Record<string, string>; fetch(): Promise<number>; listAndFetch(): Promise<number>; stop(): Promise<void> }> {
   const dir = tempDir('grd-bench-cm-');
   const socket = join(dir.path, 'cm');
   const clone = join(dir.path, 'floor');
@@ -260,7 +260,17 @@ export async function startControlMaster(fx: SshFixture): Promise<{ env: Record<
     const env = { GIT_SSH_COMMAND: `${fx.sshd.sshCommand} -o ControlMaster=no -o ControlPath=${socket}` };
     gitEnv(dir.path, fx.sshEnv, 'clone', '-q', fx.url, clone);
     await run(clone, env, ['fetch', 'origin']); // warm
-    return { env, fetch: () => timed(() => run(clone, env, ['fetch', 'origin'])), stop };
+    return {
+      env,
+      fetch: () => timed(() => run(clone, env, ['fetch', 'origin'])),
+      // What a nudge costs anyone without the daemon: look at the remote's refs, then fetch.
+      listAndFetch: () =>
+        timed(async () => {
+          await run(clone, env, ['ls-remote', 'origin']);
+          await run(clone, env, ['fetch', 'origin']);
+        }),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
