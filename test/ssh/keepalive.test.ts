@@ -85,6 +85,27 @@ test('an idle link that answers: a ping after each quiet interval, never a stall
   await until(() => callbacks.length === 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order", 1_000);
 });
 
+test('an idle link that answers wakes once per ping for its timer: the answer moves it to the next ping', async (t) => {
+  const pair = await socketPair(t);
+  const { client, pings } = fakeClient(pair, 'reply');
+  // Count the keepalive's timer turns (its `tick`): each is a wake-up of an idle remote's thread.
+  let ticks = 0;
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) =>
+    realSetTimeout((...a: unknown[]) => {
+      if (fn.name === 'tick') ticks++;
+      fn(...a);
+    }, ms, ...args)) as typeof setTimeout;
+  t.after(() => (globalThis.setTimeout = realSetTimeout));
+  let stalls = 0;
+  const keepalive = startKeepalive(client, pair.ours, { quietMs: 200, answerMs: 100 }, () => stalls++);
+  await until(() => pings.length >= 4, 'four pings', 3_000);
+  keepalive.stop();
+  assert.equal(stalls, 0);
+  // One turn per ping; checking the answer's deadline after the answer came would double it.
+  assert.ok(ticks <= pings.length + 1, `${ticks} timer turns for ${pings.length} pings`);
+});
+
 test('while the server sends anything, no ping goes out', async (t) => {
   const pair = await socketPair(t);
   const { client, pings } = fakeClient(pair, 'reply');

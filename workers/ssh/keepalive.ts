@@ -79,9 +79,15 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const riders = new Set<() => void>();
-  // The only work per chunk received: stamping the time.
+  // Per chunk received: stamping the time. The first chunk after a ping also moves the timer from
+  // the answer's deadline to the next ping, in this wake-up: a deadline checked after the answer
+  // came would be one more timer turn per ping for nothing.
   const heard = () => {
     heardAt = performance.now();
+    if (pingedAt === undefined || stopped) return;
+    pingedAt = undefined;
+    clearTimeout(timer);
+    arm(timing.quietMs);
   };
   sock.on('data', heard);
 
