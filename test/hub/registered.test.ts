@@ -1,13 +1,10 @@
-// The shared daemon's pure pieces, fast: the registered set as read from git's config, and the
-// reconcile step (wanted set vs served set -> start/stop). Plus register/unregister/list against
-// a global config of the test's own (GIT_CONFIG_GLOBAL), through real git, no daemon.
+// src/hub/registered.ts: the registered set as read from git's config, and register/unregister/list
+// against a global config of the test's own (GIT_CONFIG_GLOBAL), through real git, no daemon.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { normaliseRegistered, parseValues, readRegistered, register, repositoryPath, unregister } from '../../src/hub/registered.js';
-import { pruneSetAside, reconcile, setChanged } from '../../src/hub/reconcile.js';
-import { hubDir } from '../../src/hub/paths.js';
 import { git, gitWithEnv, tempDir } from '../support/git.js';
 
 test('the registered set: trimmed, absolute only, normalised, each once in the order registered', () => {
@@ -19,30 +16,6 @@ test('the registered set: trimmed, absolute only, normalised, each once in the o
   assert.deepEqual(parseValues('/a\0/b with space\0'), ['/a', '/b with space']);
   assert.deepEqual(parseValues('/a\nnewline\0'), ['/a\nnewline']);
   assert.deepEqual(parseValues(''), []);
-});
-
-test('reconcile: start what is registered and not served or set aside; stop what is served and not registered', () => {
-  assert.deepEqual(reconcile(['/a', '/b', '/c'], ['/b', '/d']), { start: ['/a', '/c'], stop: ['/d'] });
-  assert.deepEqual(reconcile(['/a', '/b'], [], new Set(['/b'])), { start: ['/a'], stop: [] });
-  assert.deepEqual(reconcile([], ['/a', '/b']), { start: [], stop: ['/a', '/b'] });
-  assert.deepEqual(reconcile(['/a', '/a'], ['/a']), { start: [], stop: [] });
-  // A set-aside repository that is served (it should not be) is left running: only the set stops it.
-  assert.deepEqual(reconcile(['/a'], ['/a'], new Set(['/a'])), { start: [], stop: [] });
-  const aside = new Map([
-    ['/a', 1],
-    ['/gone', 2],
-  ]);
-  assert.deepEqual(pruneSetAside(aside, ['/a', '/b']), [2]);
-  assert.deepEqual([...aside.keys()], ['/a']);
-  assert.equal(setChanged(['/a', '/b'], ['/b', '/a']), false);
-  assert.equal(setChanged(['/a'], ['/a', '/b']), true);
-  assert.equal(setChanged(['/a', '/b'], ['/a', '/c']), true);
-});
-
-test("the shared daemon's directory: XDG_STATE_HOME when absolute, else ~/.local/state", () => {
-  assert.equal(hubDir({ HOME: '/h' }), '/h/.local/state/git-remote-daemon');
-  assert.equal(hubDir({ HOME: '/h', XDG_STATE_HOME: '/s' }), '/s/git-remote-daemon');
-  assert.equal(hubDir({ HOME: '/h', XDG_STATE_HOME: 'relative' }), '/h/.local/state/git-remote-daemon');
 });
 
 test('register / unregister / list through git config --global: top-level paths, idempotent, GIT_CONFIG_GLOBAL respected', async (t) => {
