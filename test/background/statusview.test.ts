@@ -1,5 +1,6 @@
 // status as a person reads it, from state files of the coming RemoteState shape (phase, watching,
-// warnings still true) and of today's (nextRetry, lastWarning), and from ones missing fields.
+// warnings still true) and of today's (nextRetry, lastWarning), and from ones missing fields; where a
+// condition shows, also that `status --check` counts it (health's own tests: test/commands/health.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatStatus, span, type StateView } from '../../src/commands/statusview.js';
@@ -77,20 +78,7 @@ test('an old-style last warning shows only while nothing good came after it', ()
   assert.doesNotMatch(old({ at: now - 1 * min, ok: true }), /oops/);
 });
 
-test('health: waiting for the user, a failed fetch and a long disconnection are problems; pause is not', () => {
-  const remotes: StateView['remotes'] = [
-    { name: 'a', phase: { kind: 'waiting', reason: 'unknown host key' }, connected: false, since: now },
-    { name: 'b', connected: true, since: now - min, lastFetch: { at: now - 1000, ok: false } },
-    { name: 'c', connected: false, since: now - 11 * min },
-    { name: 'd', connected: false, since: now - 9 * min },
-    { name: 'e', connected: true, since: now - 60 * min, lastFetch: { at: now, ok: true } },
-  ];
-  assert.deepEqual(healthProblems({ pid: 1, remotes }, now, 10 * min), [
-    'a: waiting for resume or reload: unknown host key',
-    'b: last fetch failed 1s ago',
-    'c: disconnected for 11m 00s (allowed: 10m 00s)',
-  ]);
-  assert.deepEqual(healthProblems({ pid: 1, mode: 'paused', remotes }, now, 10 * min), []);
+test('span: a duration in its two largest units', () => {
   assert.equal(span(3 * 86_400_000 + 4 * 3_600_000), '3d 4h');
 });
 
