@@ -44,3 +44,14 @@ test('buckets per sender are apart, and the sender heard from longest ago is for
   buckets.forget('a');
   assert.equal(buckets.untilNext('a'), 0);
 });
+
+test('a token bucket lets a burst through, then one per refill period, per sender', () => {
+  let now = 0;
+  const buckets = new TokenBuckets({ burst: 3, refillMs: 1000, maxSenders: 2 }, () => now);
+  assert.deepEqual([1, 2, 3, 4].map(() => buckets.take('a')), [true, true, true, false]);
+  assert.equal(buckets.take('b'), true, 'another sender has a bucket of its own');
+  now += 1000;
+  assert.deepEqual([buckets.take('a'), buckets.take('a')], [true, false]);
+  buckets.take('c'); // forgets 'b', heard from longest ago; never more than maxSenders kept
+  assert.equal(buckets.take('a'), false, 'a sender still heard keeps its empty bucket');
+});

@@ -1,25 +1,14 @@
-// Change notices: a token bucket per sender, and the hub's routing (known URL nudged, unknown
-// ignored, own fetch of heard news not announced again, catch-up to every remote). The notice's
-// format (URL spelling, decoding) is tested in format.test.ts.
+// workers/notice/hub.ts: the hub's routing of change notices (known URL nudged, unknown ignored,
+// own fetch of heard news not announced again, catch-up to every remote). The notice's format (URL
+// spelling, decoding) is tested in format.test.ts, the per-sender rate in
+// test/workers/tokenbucket.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { decodeNotice } from '../../workers/notice/format.js';
-import { TokenBuckets } from '../../workers/tokenbucket.js';
 import { NoticeHub } from '../../workers/notice/hub.js';
 
 const SHA = 'a'.repeat(40);
-
-test('a token bucket lets a burst through, then one per refill period, per sender', () => {
-  let now = 0;
-  const buckets = new TokenBuckets({ burst: 3, refillMs: 1000, maxSenders: 2 }, () => now);
-  assert.deepEqual([1, 2, 3, 4].map(() => buckets.take('a')), [true, true, true, false]);
-  assert.equal(buckets.take('b'), true, 'another sender has a bucket of its own');
-  now += 1000;
-  assert.deepEqual([buckets.take('a'), buckets.take('a')], [true, false]);
-  buckets.take('c'); // forgets 'b', heard from longest ago; never more than maxSenders kept
-  assert.equal(buckets.take('a'), false, 'a sender still heard keeps its empty bucket');
-});
 
 interface Remote {
   port: MessagePort;
