@@ -1,9 +1,9 @@
 // The unit run's guard (`npm run test:unit`, the files listed in test/unit.txt): loaded with
-// `node --import` before each test file, it makes starting a real server fail at once with a clear
+// `node --import` into each process of the unit run, it makes starting a real server fail at once with a clear
 // message, so a file that needs one cannot slip into the fast run unnoticed. Real servers here are
 // sshd, `git daemon`, a git http server, Prosody and a hyperdht network (UDP).
 //
-// It patches node:child_process and node:dgram in this process only (the test file's), and
+// It patches node:child_process and node:dgram in this process only (a shard of the unit files), and
 // syncBuiltinESMExports makes `import { spawn } from 'node:child_process'` see the patched one.
 
 import childProcess from 'node:child_process';
