@@ -40,4 +40,8 @@ test('trust: no CA settings trust Node\'s roots; unusable CA files and directori
   assert.deepEqual(await resolve(undefined, 'cas'), { ok: true, ca: [...rootCertificates, rootCertificates[0]] }, 'a hashed name is read');
   writeFileSync(join(dir, 'ca.pem'), rootCertificates[1]);
   assert.deepEqual(await resolve('ca.pem', 'cas'), { ok: true, ca: [rootCertificates[1], rootCertificates[0]] }, 'a CA file replaces the roots');
+  // A certificate whose body is broken between good BEGIN/END lines: refused, not skipped.
+  const broken = rootCertificates[2]!.replace(/\n([A-Za-z0-9+/]{20})/, '\n!!!!$1');
+  writeFileSync(join(dir, 'broken.pem'), `${rootCertificates[1]}\n${broken}\n`);
+  assert.match((await resolve('broken.pem') as { reason: string }).reason ?? '', /^Node cannot read its CA certificates \(/);
 });

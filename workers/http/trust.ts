@@ -9,11 +9,14 @@
 // git's curl might trust more (its built-in CA directory besides a CA file), Node refuses and
 // lister.ts hands the remote to `git ls-remote`, which then decides.
 
+import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { isAbsolute, join, resolve } from 'node:path';
 import { run } from '../children.js';
 import type { RemoteUrl } from './urls.js';
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** What the coordinator saw (fallback.ts): whether to ask git's config, and the environment's say. */
 export interface CaSettings {
@@ -69,6 +72,9 @@ export async function resolveTrust(url: RemoteUrl, cwd: string, settings: CaSett
     ca.push(...read);
   }
   try {
+    // Node's store skips a certificate it cannot parse without a word: read each one here, so a
+    // broken one is refused with its reason rather than met later as an unverifiable server.
+    for (const pem of ca) for (const block of pem.match(PEM_CERTIFICATE) ?? []) new X509Certificate(block);
     createSecureContext({ ca }); // what the agent will do: refuse here what Node cannot parse
   } catch (err) {
     return { ok: false, reason: `Node cannot read its CA certificates (${(err as Error).message})` };
