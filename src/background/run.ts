@@ -39,9 +39,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   // manager a message on stderr) rather than an exit code to guess from.
   const fail = (message: string): never => {
     cleanup(); // before telling: the starting process reports at once, and must find no pid file
-    if (mode === 'background') starter.tell(`ERROR ${message.replace(/\n/g, ' ')}`);
-    else process.stderr.write(`git-remote-daemon: ${message}\n`);
-    process.exit(1);
+    return starter.failed(message);
   };
 
   const { paths, sink } = await openFiles(dir, mode, fail);
@@ -49,8 +47,7 @@ export async function runBackground(mode: RunMode): Promise<void> {
   process.on('uncaughtException', (err) => {
     sink.line(`# fatal: ${err.stack ?? err.message}`);
     cleanup();
-    starter.tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`); // if still starting up
-    process.exit(70);
+    starter.crashed(err.message, paths.log);
   });
 
   // Named after its repository in ps and top. Linux gives the title only the room of the original
@@ -87,6 +84,26 @@ export class Starter {
   /** A WARNING line the daemon emitted. */
   warned(line: string): void {
     if (!this.told) this.warnings.push(line);
+  }
+
+  /** A start that failed ends here: the starter gets `ERROR <why>`, a service manager the message on stderr. */
+  failed(message: string): never {
+    if (this.mode === 'background') this.tell(`ERROR ${oneLine(message)}`);
+    else process.stderr.write(`git-remote-daemon: ${message}\n`);
+    process.exit(1);
+  }
+
+  /** Another daemon (`pid`) holds what this one was to serve: no error for a starter, `message` for a service manager. */
+  already(pid: number | undefined, message: string): never {
+    if (this.mode !== 'background') return this.failed(message);
+    this.tell(`ALREADY ${pid ?? '?'}`);
+    process.exit(0);
+  }
+
+  /** An uncaught exception ends the process: a starter still waiting hears it, with where to look. */
+  crashed(message: string, logPath: string): never {
+    this.tell(`ERROR ${oneLine(message)}; see ${logPath}`);
+    process.exit(70);
   }
 
   tell(line: string): void {
@@ -159,11 +176,7 @@ async function hostOrFail(dir: string, paths: DaemonPaths, mode: RunMode, sink: 
     });
     if (!hosted.ok) {
       const pid = hosted.holder?.pid;
-      if (mode === 'background') {
-        starter.tell(`ALREADY ${pid ?? '?'}`);
-        process.exit(0);
-      }
-      return fail(`a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
+      return starter.already(pid, `a daemon is already running in this repository${pid ? ` (pid ${pid})` : ''}`);
     }
     return hosted.host;
   } catch (err) {
@@ -171,6 +184,11 @@ async function hostOrFail(dir: string, paths: DaemonPaths, mode: RunMode, sink: 
   }
 }
 
-function messageOf(err: unknown): string {
+export function messageOf(err: unknown): string {
   return (err as Error).message;
+}
+
+/** A message as one line of the report on fd 3. */
+function oneLine(text: string): string {
+  return text.replace(/\n/g, ' ');
 }

@@ -14,7 +14,7 @@ import { claimDaemon } from '../background/claim.js';
 import { LogFile } from '../background/log.js';
 import { ensureDir } from '../background/paths.js';
 import { fileSink, type Sink } from '../background/repohost.js';
-import { Starter, stderrSink, type RunMode } from '../background/run.js';
+import { messageOf, Starter, stderrSink, type RunMode } from '../background/run.js';
 import { Hub } from './hub.js';
 import { hubPaths } from './paths.js';
 
@@ -38,18 +38,15 @@ export async function runHub(mode: RunMode): Promise<void> {
   let cleanup = () => {};
   const fail = (message: string): never => {
     cleanup();
-    if (mode === 'background') starter.tell(`ERROR ${message.replace(/\n/g, ' ')}`);
-    else process.stderr.write(`git-remote-daemon: ${message}\n`);
-    process.exit(1);
+    return starter.failed(message);
   };
-  const why = (err: unknown) => (err as Error).message;
   const paths = hubPaths();
   let sink: Sink;
   try {
     ensureDir(paths);
     sink = mode === 'background' ? fileSink(new LogFile(paths.log, paths.oldLog)) : stderrSink();
   } catch (err) {
-    return fail(why(err));
+    return fail(messageOf(err));
   }
   const log = (text: string) => sink.line(`# ${text}`);
   process.title = HUB_TITLE;
@@ -58,15 +55,9 @@ export async function runHub(mode: RunMode): Promise<void> {
   try {
     claimed = await claimDaemon(paths, 'shared');
   } catch (err) {
-    return fail(why(err));
+    return fail(messageOf(err));
   }
-  if (!claimed.ok) {
-    if (mode === 'background') {
-      starter.tell(`ALREADY ${claimed.pid ?? '?'}`);
-      process.exit(0);
-    }
-    return fail(`the shared daemon is already running${claimed.pid ? ` (pid ${claimed.pid})` : ''}`);
-  }
+  if (!claimed.ok) return starter.already(claimed.pid, `the shared daemon is already running${claimed.pid ? ` (pid ${claimed.pid})` : ''}`);
   const lock = claimed.lock;
   const release = claimed.releasePidFile;
   let hub: Hub | undefined;
@@ -79,8 +70,7 @@ export async function runHub(mode: RunMode): Promise<void> {
   process.on('uncaughtException', (err) => {
     log(`fatal: ${err.stack ?? err.message}`);
     cleanup();
-    starter.tell(`ERROR ${err.message.replace(/\n/g, ' ')}; see ${paths.log}`);
-    process.exit(70);
+    starter.crashed(err.message, paths.log);
   });
 
   answerSignals(log, sink, () => hub);
@@ -88,7 +78,7 @@ export async function runHub(mode: RunMode): Promise<void> {
   try {
     await hub.start();
   } catch (err) {
-    return fail(why(err));
+    return fail(messageOf(err));
   }
   log(`started (pid ${process.pid}); serving ${hub.served().length} repositor${hub.served().length === 1 ? 'y' : 'ies'}`);
   starter.tell(`READY ${process.pid}`);
