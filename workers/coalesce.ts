@@ -4,24 +4,29 @@
 // costs at most two runs in flight per remote.
 
 export class Coalesced {
-  private running: Promise<void> | undefined;
+  private current: Promise<void> | undefined;
   private waiting: Promise<void> | undefined;
 
   constructor(private readonly job: () => Promise<void>) {}
 
   /** Asks for a run that starts after this call; resolves when that run is over. */
   request(): Promise<void> {
-    if (!this.running) {
-      this.running = this.job()
+    if (!this.current) {
+      this.current = this.job()
         .catch(() => {}) // the job reports its own failures; a request only waits for it
-        .finally(() => (this.running = undefined));
-      return this.running;
+        .finally(() => (this.current = undefined));
+      return this.current;
     }
-    this.waiting ??= this.running.then(() => {
+    this.waiting ??= this.current.then(() => {
       this.waiting = undefined;
       return this.request();
     });
     return this.waiting;
+  }
+
+  /** True while a run is under way. */
+  get running(): boolean {
+    return this.current !== undefined;
   }
 
   /** True while a run waits to start after the running one. */
@@ -31,6 +36,6 @@ export class Coalesced {
 
   /** Resolves when nothing runs or waits. */
   async idle(): Promise<void> {
-    while (this.running || this.waiting) await (this.waiting ?? this.running);
+    while (this.current || this.waiting) await (this.waiting ?? this.current);
   }
 }

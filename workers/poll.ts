@@ -37,7 +37,6 @@ export interface Poller {
 export function startPolling(initial: RefMap, options: PollOptions): Poller {
   let previous = initial;
   let timer: NodeJS.Timeout | undefined;
-  let listing = false;
   let stopped = false;
   let lastEnded = Date.now();
   /** Counts observe() calls: a listing that ran across one is older news than what it observed. */
@@ -51,7 +50,6 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   };
   const listOnce = async (): Promise<void> => {
     if (stopped) return;
-    listing = true;
     const observedBefore = observed;
     try {
       const current = await options.list();
@@ -65,7 +63,6 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
         options.failed(err instanceof Error ? err : new Error(String(err)));
       }
     } finally {
-      listing = false;
       lastEnded = Date.now();
       // A nudge during this listing has one more waiting, which schedules when it ends.
       if (!listings.queued) schedule();
@@ -82,7 +79,7 @@ export function startPolling(initial: RefMap, options: PollOptions): Poller {
   return {
     now: tick,
     reschedule() {
-      if (!listing && !listings.queued) schedule(Date.now() - lastEnded);
+      if (!listings.running && !listings.queued) schedule(Date.now() - lastEnded);
     },
     observe(refs) {
       observed++;
