@@ -24,7 +24,8 @@ import { serveUploadPack } from './uploadpack.js';
 import { mark } from './timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
-import { advertisable, PeerConnection } from './wire.js';
+import { PeerConnection } from './wire.js';
+import { advertisable } from './refnames.js';
 
 /** A dead peer is noticed within this long (keep-alives every KEEPALIVE_MS). */
 const KEEPALIVE_MS = 2000;

@@ -9,7 +9,7 @@
 // the shown branches (plus the tag objects that name some of it).
 
 import { spawn } from 'node:child_process';
-import { advertisable } from './wire.js';
+import { advertisable } from './refnames.js';
 
 /** The default when `remotedaemon.p2p.show` names no pattern to show. */
 export const DEFAULT_SHOW = ['refs/heads/*', 'refs/tags/*'];

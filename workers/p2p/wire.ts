@@ -10,6 +10,7 @@ import type { NoiseStream } from 'hyperdht';
 import { OBJECT_ID } from '../../shared/kit/objectid.js';
 import { MAX_NOTICE_BYTES } from '../notice/format.js';
 import { channelStream, type ChannelStream } from './channelstream.js';
+import { advertisable, MAX_NAME } from './refnames.js';
 
 const LINK = 'grd/link/1';
 const GIT = 'grd/git/1';
@@ -19,7 +20,6 @@ export const MAX_REFS_PER_NOTICE = 10_000;
 export const MAX_REFSPECS = 256;
 /** URLs of its remotes a peer may declare (what decides which change notices it hears). */
 export const MAX_REMOTE_URLS = 256;
-const MAX_NAME = 1024;
 /**
  * Bytes of one message on the held link, checked before it is parsed: a peer cannot make us parse
  * (and hold) ten megabytes of JSON at a time. A list longer than this goes in several messages.
@@ -263,17 +263,4 @@ function parseRequest(handshake: unknown): SessionRequest | undefined {
 /** A plausible full ref name (the peer's own refs: we only compare them, never act on them). */
 function refName(ref: unknown): ref is string {
   return typeof ref === 'string' && ref.length <= MAX_NAME && /^refs\/[^\0-\x1f\x7f]+$/.test(ref);
-}
-
-/** Refs a node advertises and notices may name: branches and tags, as upload-pack shows them. */
-export function advertisable(ref: unknown): ref is string {
-  return (
-    typeof ref === 'string' &&
-    ref.length <= MAX_NAME &&
-    /^refs\/(heads|tags)\/[^\0-\x20\x7f~^:?*[\\]+$/.test(ref) &&
-    !ref.includes('..') &&
-    !ref.includes('@{') &&
-    !ref.endsWith('.lock') &&
-    !ref.endsWith('/')
-  );
 }
