@@ -54,8 +54,10 @@ const unit = args[0] === '--unit';
 const named = unit ? args.slice(1) : args;
 const shardDir = unit && named.length === 0 ? tempDir('grd-unit-shards-') : undefined;
 const files = named.length > 0 ? named : shardDir ? shards(unitFiles(), UNIT_SHARDS, shardDir.path) : testFiles(here).map((f) => relative(process.cwd(), f));
+// In --unit, a timeout covers a whole shard (a quarter of the unit files): 12 s on a quiet machine,
+// past 30 s on a loaded one, so its limit is a hang's, not a slow run's.
 const runnerArgs = unit
-  ? ['--import', fileURLToPath(new URL('./support/unitguard.js', import.meta.url)), '--test', '--test-concurrency=4', '--test-timeout=30000']
+  ? ['--import', fileURLToPath(new URL('./support/unitguard.js', import.meta.url)), '--test', '--test-concurrency=4', '--test-timeout=120000']
   : ['--test', '--test-concurrency=2', '--test-timeout=180000'];
 const home = tempDir('grd-test-home-');
 // Commits made by git in the tests need a name; nothing else is configured.
