@@ -57,7 +57,10 @@ test('an endless notifier line: a protocol failure with bounded memory, and the 
 
 test('our notifier answers PING; frozen after READY it is a WARNING and the remote is polled over the same connection', async (t) => {
   const fx = await fixture(t);
-  const { connection, events } = await connect(t, fx, FAST, { pingEveryMs: 200, pongTimeoutMs: 1500 });
+  // Its PINGs ride the keepalive's turns (workers/ssh/notifierrules.ts): a keepalive every second
+  // gives them a turn every second, as the default gives one every 16 s.
+  const sshCommand = `${fx.sshd.sshCommand} -o ServerAliveInterval=1`;
+  const { connection, events } = await connect(t, fx, { ...FAST, sshCommand }, { pingEveryMs: 200, pongTimeoutMs: 1500 });
   await waitFor('the first PONG', () => events.logs.includes('watching: notifier (answers PING)'));
   assert.deepEqual(events.warnings, []);
   const frozen = await serverProcesses(`notifychanges.*${fx.remotePath}`);

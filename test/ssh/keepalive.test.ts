@@ -120,6 +120,31 @@ test('while the server sends anything, no ping goes out', async (t) => {
   assert.equal(stalls, 0);
 });
 
+test('riders run in each ping turn of an idle link, and on a busy link (no pings) in a turn with data, at most once per quiet interval', async (t) => {
+  const pair = await socketPair(t);
+  const { client, pings } = fakeClient(pair, 'reply');
+  const keepalive = startKeepalive(client, pair.ours, { quietMs: 200, answerMs: 100 }, () => assert.fail('no stall'));
+  let chatter: NodeJS.Timeout | undefined;
+  t.after(() => {
+    clearInterval(chatter);
+    keepalive.stop();
+  });
+  const rides: number[] = [];
+  const unride = keepalive.onPing(() => rides.push(performance.now()));
+  await until(() => pings.length >= 2, 'two pings of the idle link', 3_000);
+  assert.equal(rides.length, pings.length, 'one ride per ping');
+  const busyFrom = performance.now();
+  const pingsBefore = pings.length;
+  chatter = setInterval(() => pair.theirs.write('x'), 20);
+  await until(() => rides.filter((at) => at > busyFrom).length >= 3, 'three rides while the server chatters', 3_000);
+  clearInterval(chatter);
+  unride();
+  const busy = rides.filter((at) => at > busyFrom);
+  assert.ok(pings.length <= pingsBefore + 1, `the busy link pinged ${pings.length - pingsBefore} times: its rides came with its data`);
+  // Data every 20 ms, but a ride only once a quiet interval passed since the last one.
+  for (let i = 1; i < busy.length; i++) assert.ok(busy[i]! - busy[i - 1]! >= 195, `rides ${(busy[i]! - busy[i - 1]!).toFixed(0)} ms apart`);
+});
+
 test('a ping that nothing answers: one stall, within quiet + answer of the last thing heard', async (t) => {
   const pair = await socketPair(t);
   const { client, pings } = fakeClient(pair, 'ignore');

@@ -17,15 +17,16 @@ const LIMITS: NotifierLimits = {
 };
 const SHA = 'a'.repeat(40);
 
-/** The rules, a clock the test moves, and the rules already past READY (and its first PING). */
-function rules(limits: Partial<NotifierLimits> = {}) {
+/** The rules and a clock the test moves; `ridden`: a keepalive calls keepalivePing once asked to. */
+function rules(limits: Partial<NotifierLimits> = {}, ridden = false) {
   const clock = { now: 1_000_000 };
-  const subject = new NotifierRules({ ...LIMITS, ...limits }, () => clock.now);
+  const subject = new NotifierRules({ ...LIMITS, ...limits }, () => clock.now, ridden);
   return { clock, subject };
 }
 
-function ready(limits: Partial<NotifierLimits> = {}) {
-  const made = rules(limits);
+/** The rules already past READY (and its first PING). */
+function ready(limits: Partial<NotifierLimits> = {}, ridden = false) {
+  const made = rules(limits, ridden);
   made.subject.start();
   made.subject.line('READY');
   return made;
@@ -136,6 +137,34 @@ test("the keepalive's ping carries the PING once the next keepalive ping would c
   clock.now += 1_000;
   assert.deepEqual(said(subject.line('PONG')), ['disarm ping', 'answered', 'arm ping 60000']);
   assert.deepEqual(said(subject.keepalivePing(16_000)), [], 'the next one is due a full pingEveryMs after the answer');
+});
+
+test('ridden by a keepalive: after the first answer no timer is armed for PINGs; each goes, and its answer is looked for, in the keepalive turns', () => {
+  const { subject, clock } = ready({}, true);
+  clock.now += 300;
+  assert.deepEqual(said(subject.line('PONG')), ['disarm ping', 'answered', 'ride-keepalive'], 'no timer for the next PING: the keepalive carries it');
+  clock.now += 44_000;
+  assert.deepEqual(said(subject.keepalivePing(16_000)), ['send-ping'], 'due before the next turn: sent now, and no timer for its answer');
+  clock.now += 1_000;
+  assert.deepEqual(said(subject.line('PONG')), ['disarm ping', 'answered'], 'answered; the keepalive is ridden once');
+  clock.now += 59_000;
+  assert.deepEqual(said(subject.keepalivePing(16_000)), ['send-ping']);
+  clock.now += 16_000;
+  assert.deepEqual(said(subject.keepalivePing(16_000)), [], '16 s without an answer: not overdue yet');
+  clock.now += 9_000;
+  const actions = subject.keepalivePing(16_000);
+  assert.deepEqual(said(actions), ['fail: the notifier stopped answering (no PONG within 25 s)'], 'the first turn past pongTimeoutMs finds it overdue');
+  assert.ok(failure(actions) instanceof NotifierProtocolError);
+  assert.deepEqual(said(subject.keepalivePing(16_000)), []);
+});
+
+test('ridden, the first PING still has its timer: the keepalive does not ride before the notifier answered', () => {
+  const { subject, clock } = rules({}, true);
+  subject.start();
+  assert.deepEqual(said(subject.line('READY')), ['disarm ready', 'ready', 'send-ping', 'arm ping 10000']);
+  clock.now += 10_000;
+  assert.deepEqual(said(subject.timerFired('ping')), ['mute']);
+  assert.deepEqual(said(subject.keepalivePing(16_000)), [], 'a mute notifier is neither pinged nor failed in a keepalive turn');
 });
 
 test('no keepalive ride before the notifier answered: the first PING is the one at READY', () => {

@@ -33,7 +33,7 @@ export interface KeepaliveTiming {
  * millisecond of CPU).
  */
 export interface KeepaliveRide {
-  /** At most this long between the keepalive's pings of an idle link. */
+  /** About this long at most between two turns that riders run in (pings, or data on a busy link). */
   quietMs: number;
   onPing(fn: () => void): () => void;
 }
@@ -42,7 +42,9 @@ export interface Keepalive {
   stop(): void;
   /**
    * Runs `fn` in the turn of each ping, just before it goes out: something else that must ask the
-   * server now and then (the notifier's PING) asks in the same wake-up. Returns the undo.
+   * server now and then (the notifier's PING) asks in the same wake-up. A busy link sends no
+   * pings: there `fn` runs in a turn that received data, once `quietMs` passed since it last ran,
+   * so it runs at least that often either way with no timer of its own. Returns the undo.
    */
   onPing(fn: () => void): () => void;
 }
@@ -79,11 +81,17 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const riders = new Set<() => void>();
+  let rodeAt = heardAt;
+  const ride = (now: number) => {
+    rodeAt = now;
+    for (const rider of riders) rider();
+  };
   // Per chunk received: stamping the time. The first chunk after a ping also moves the timer from
   // the answer's deadline to the next ping, in this wake-up: a deadline checked after the answer
   // came would be one more timer turn per ping for nothing.
   const heard = () => {
     heardAt = performance.now();
+    if (riders.size > 0 && heardAt - rodeAt >= timing.quietMs && !stopped) ride(heardAt);
     if (pingedAt === undefined || stopped) return;
     pingedAt = undefined;
     clearTimeout(timer);
@@ -120,7 +128,7 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
     const left = heardAt + timing.quietMs - now;
     if (left > EARLY_MS) return arm(left);
     if (!sock.writable) return stop();
-    for (const ride of riders) ride();
+    ride(now);
     replies!.push(noReply);
     protocol!.ping!();
     pingedAt = now;

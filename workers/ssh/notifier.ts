@@ -91,7 +91,7 @@ export async function startNotifier(
 ): Promise<NotifierStart> {
   const channel = await queue.exec(command);
   return new Promise<NotifierStart>((resolveStart) => {
-    new NotifierOnChannel(channel, handlers, new NotifierRules(limits), keepalive, resolveStart);
+    new NotifierOnChannel(channel, handlers, new NotifierRules(limits, Date.now, keepalive !== undefined), keepalive, resolveStart);
   });
 }
 

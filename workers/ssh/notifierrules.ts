@@ -75,12 +75,26 @@ export class NotifierRules {
   private pinging: Pinging;
   /** When the next PING is due (after a PONG); undefined while one is out or none is sent. */
   private pingDueAt: number | undefined;
+  /** When the PING that is out was sent. */
+  private pingSentAt = 0;
   private riding = false;
   private garbageLines = 0;
   // A token per line: a flood is cut off however fast it writes.
   private readonly rate: TokenBucket;
 
-  constructor(private readonly limits: NotifierLimits, private readonly now: () => number = Date.now) {
+  /**
+   * `ridden`: a keepalive will call `keepalivePing` at least every `quietMs` once asked to
+   * (`ride-keepalive`): at each ping of an idle link, and in a turn that received data on a busy
+   * one. Then every PING after the first is sent and overdue PONGs found in those turns, and no
+   * timer of the rules' own is armed for them: a timer that is cleared still wakes the thread at
+   * its old deadline (Node keeps the loop's timer armed), so an idle remote woke twice more a
+   * minute for its notifier than for its keepalive.
+   */
+  constructor(
+    private readonly limits: NotifierLimits,
+    private readonly now: () => number = Date.now,
+    private readonly ridden = false,
+  ) {
     this.rate = new TokenBucket({ burst: limits.burstLines, refillMs: 1000 / limits.linesPerSecond }, now);
   }
 
@@ -129,15 +143,15 @@ export class NotifierRules {
       this.pinging = 'mute'; // git-annex-shell, or a notifier like it, or a wedged one: no way to tell
       return [{ do: 'mute' }];
     }
-    if (this.pinging === 'waiting') {
-      return this.fail(new NotifierProtocolError(`the notifier stopped answering (no PONG within ${Math.round(this.limits.pongTimeoutMs / 1000)} s)`));
-    }
+    if (this.pinging === 'waiting') return this.stoppedAnswering();
     return [];
   }
 
-  /** The keepalive pings now, and pings again at most `quietMs` later. */
+  /** A turn of the keepalive (a ping, or data on a busy link); the next comes at most `quietMs` later. */
   keepalivePing(quietMs: number): NotifierAction[] {
-    if (this.phase === 'stopped' || this.pingDueAt === undefined || this.now() + quietMs < this.pingDueAt) return [];
+    if (this.phase === 'stopped') return [];
+    if (this.ridden && this.riding && this.pinging === 'waiting' && this.now() - this.pingSentAt >= this.limits.pongTimeoutMs) return this.stoppedAnswering();
+    if (this.pingDueAt === undefined || this.now() + quietMs < this.pingDueAt) return [];
     return this.ping('waiting');
   }
 
@@ -161,8 +175,15 @@ export class NotifierRules {
   private ping(next: 'waiting-first' | 'waiting'): NotifierAction[] {
     this.pinging = next;
     this.pingDueAt = undefined;
+    this.pingSentAt = this.now();
+    // Ridden, a later PING's answer is looked for in the keepalive's turns (keepalivePing).
+    if (next === 'waiting' && this.ridden && this.riding) return [{ do: 'send-ping' }];
     const wait = next === 'waiting-first' ? this.limits.firstPongMs : this.limits.pongTimeoutMs;
     return [{ do: 'send-ping' }, { do: 'arm', timer: 'ping', inMs: wait }];
+  }
+
+  private stoppedAnswering(): NotifierAction[] {
+    return this.fail(new NotifierProtocolError(`the notifier stopped answering (no PONG within ${Math.round(this.limits.pongTimeoutMs / 1000)} s)`));
   }
 
   private pong(): NotifierAction[] {
@@ -171,11 +192,10 @@ export class NotifierRules {
     this.pinging = 'answers';
     const actions: NotifierAction[] = [{ do: 'disarm', timer: 'ping' }, { do: 'answered' }];
     if (this.limits.pingEveryMs <= 0) return actions;
-    // Its own timer is for a link busy enough that the keepalive never pings; an idle one sends
-    // the PING with the last keepalive ping before it is due (up to quietMs early), in that
-    // wake-up, so this timer is cleared before it fires.
+    // The PING goes with the last keepalive turn before it is due (up to quietMs early), in that
+    // wake-up. Ridden, nothing else sends it; without a keepalive, its own timer does.
     this.pingDueAt = this.now() + this.limits.pingEveryMs;
-    actions.push({ do: 'arm', timer: 'ping', inMs: this.limits.pingEveryMs });
+    if (!this.ridden) actions.push({ do: 'arm', timer: 'ping', inMs: this.limits.pingEveryMs });
     if (!this.riding) {
       this.riding = true;
       actions.push({ do: 'ride-keepalive' });
