@@ -1,7 +1,8 @@
 // deploy/: what docs/scale.md says of the container image and the StatefulSet's shard script.
 // No container runtime is needed (none may be here to build the image): the shard script runs
 // as it would in a pod, with a stand-in `git-remote-daemon` on PATH that records what it is asked;
-// the Containerfile is read for the promises the page makes of it.
+// the Containerfile is read for the promises the page makes of it. Building and running the image
+// is deploy/proof.sh's, by hand (podman; docs/scale.md, "Built and run here").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -103,4 +104,12 @@ test('the Containerfile keeps what docs/scale.md says of the image', () => {
   // What the package needs at run time beside dist/ (package.json "files").
   const files: string[] = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).files;
   for (const f of files.filter((f) => f.startsWith('workers/'))) assert.ok(runtime.includes(`/src/${f.replace(/\/$/, '')} `), `copies ${f}`);
+});
+
+test('deploy/proof.sh parses, and can make the base the Containerfile names (node:<major>-<suite>-slim)', () => {
+  const r = spawnSync('bash', ['-n', join(ROOT, 'deploy/proof.sh')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const bases = new Set([...readFileSync(join(ROOT, 'deploy/Containerfile'), 'utf8').matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!));
+  assert.equal(bases.size, 1, `one base for both stages: ${[...bases].join(', ')}`);
+  assert.match([...bases][0]!, /:\d+-[a-z]+-slim$/, 'proof.sh makes only node:<major>-<suite>-slim');
 });

@@ -74,6 +74,11 @@ export async function runHub(mode: RunMode): Promise<void> {
   });
 
   answerSignals(log, sink, () => hub);
+  // Every handle the daemon keeps is unref'd (the lock's socket, the watchers, the network monitor),
+  // and with no repository registered there is no worker thread either: the process ended with 0
+  // right after `serving 0 repositories`, though `register` signals it to serve (a container's
+  // first start, a replica whose shard is empty). This holds it until it is stopped (process.exit).
+  setInterval(() => {}, 2 ** 31 - 1);
   hub = new Hub({ log });
   try {
     await hub.start();

@@ -284,6 +284,25 @@ test('--service --all runs in the foreground as the user unit does: log on stder
   assert.equal(existsSync(a.paths.pidFile), false);
 });
 
+test('--service --all with nothing registered stays up: a repository registered later is served, SIGTERM ends it with 0', async (t) => {
+  const h = hubEnv(t);
+  const a = h.repo();
+  const child = spawn(process.execPath, [BIN, '--service', '--all'], { cwd: h.hubDir.replace(/\/state\/.*/, ''), env: { ...process.env, ...h.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await eventually(() => stderr.some((l) => l.includes('serving 0 repositories')), `it starts with none: ${stderr.join(' | ')}`);
+  // Before the fix it had exited by now, with 0: nothing held its event loop.
+  await ok(h.run(a.local, 'register'), 'register a');
+  await eventually(() => servedBy(a.paths) === child.pid, `a served by the service that started with none: ${stderr.join(' | ')}`);
+  await fetched(a, 'a');
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
+
 test('the shared user unit verifies (where systemd-analyze is available)', (t) => {
   if (!haveSystemdAnalyze(t)) return;
   const dir = tempDir();
