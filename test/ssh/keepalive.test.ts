@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import type { Client } from 'ssh2';
-import { startKeepalive, type KeepaliveTiming } from '../../workers/ssh/keepalive.js';
+import { nextPingAt, startKeepalive, type KeepaliveTiming } from '../../workers/ssh/keepalive.js';
 
 interface Pair {
   /** Our end, which the keepalive watches. */
@@ -76,12 +76,12 @@ test('an idle link that answers: a ping after each quiet interval, never a stall
   const keepalive = startKeepalive(client, pair.ours, timing, () => stalls++);
   await until(() => pings.length >= 4, 'four pings (one per 200 ms quiet interval)', 3_000);
   keepalive.stop();
-  const elapsed = performance.now() - started;
   assert.equal(stalls, 0);
-  // Four quiet intervals of 200 ms: not sooner (one ping per interval, not more).
-  assert.ok(elapsed >= 4 * 200 - 50, `four pings after ${elapsed.toFixed(0)} ms`);
-  assert.ok(pings[0]! - started >= 200 - 50, 'the first only after a quiet interval');
-  for (let i = 1; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 190, `pings ${pings[i]! - pings[i - 1]!} ms apart`);
+  // On the grid (nextPingAt): the first after 0.4 to 1 quiet interval, the next at most half an
+  // interval sooner than a full one (to reach the grid's full points), then one per interval.
+  assert.ok(pings[0]! - started >= 0.4 * 200 - 10 && pings[0]! - started <= 200 + 50, `the first ${(pings[0]! - started).toFixed(0)} ms after the start`);
+  assert.ok(pings[1]! - pings[0]! >= 100 - 10, `the second ${(pings[1]! - pings[0]!).toFixed(0)} ms after the first`);
+  for (let i = 2; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 190, `pings ${(pings[i]! - pings[i - 1]!).toFixed(0)} ms apart`);
   await until(() => callbacks.length === 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order", 1_000);
 });
 
@@ -118,6 +118,39 @@ test('while the server sends anything, no ping goes out', async (t) => {
   keepalive.stop();
   assert.deepEqual(pings, []);
   assert.equal(stalls, 0);
+});
+
+test('pings go on a wall-clock grid of the quiet interval, never later than a quiet interval after the last thing heard, and with at least 0.4 of it silent', () => {
+  const Q = 16_000;
+  assert.equal(nextPingAt(0, Q, 0), 16_000, 'heard on a grid point: the next one');
+  assert.equal(nextPingAt(9_000, Q, 0), 16_000, '7 s of silence before the grid point is enough');
+  assert.equal(nextPingAt(10_000, Q, 0), 24_000, '6 s is not: half an interval later, still within 16 s');
+  assert.equal(nextPingAt(24_005, Q, 0), 32_000, 'the answer to a ping off the grid puts the next one back on it');
+  assert.equal(nextPingAt(32_003, Q, 0), 48_000, 'on the grid, an idle link pings every quiet interval');
+  // Threads have origins of their own: the grid is in wall-clock time, the same for all of them.
+  assert.equal(nextPingAt(1_000, Q, 1_000_000_500) + 1_000_000_500, nextPingAt(1_300, Q, 1_000_000_200) + 1_000_000_200);
+  for (let heard = 0; heard < 3 * Q; heard += 137) {
+    const silence = nextPingAt(heard, Q, 0) - heard;
+    assert.ok(silence >= 0.4 * Q && silence <= Q, `heard at ${heard}: pings ${silence} ms later`);
+  }
+});
+
+test('two idle links whose keepalives started apart ping at the same moments', async (t) => {
+  const timing: KeepaliveTiming = { quietMs: 200, answerMs: 100 };
+  const start = async () => {
+    const pair = await socketPair(t);
+    const { client, pings } = fakeClient(pair, 'reply');
+    const keepalive = startKeepalive(client, pair.ours, timing, () => assert.fail('no stall'));
+    t.after(() => keepalive.stop());
+    return pings;
+  };
+  const a = await start();
+  // The second starts 70 ms later: the scenario (links that came up apart), not a wait for an event.
+  await new Promise((r) => setTimeout(r, 70));
+  const b = await start();
+  await until(() => a.length >= 3 && b.length >= 3, 'three pings each', 3_000);
+  const apart = Math.min(...b.map((at) => Math.abs(at - a.at(-1)!)));
+  assert.ok(apart < 30, `the links' pings ${apart.toFixed(0)} ms apart`);
 });
 
 test('riders run in each ping turn of an idle link, and on a busy link (no pings) in a turn with data, at most once per quiet interval', async (t) => {
@@ -160,7 +193,8 @@ test('a ping that nothing answers: one stall, within quiet + answer of the last 
   assert.equal(pings.length, 1, 'no ping after the stall');
   assert.equal(stalls.length, 1);
   const took = stalls[0]! - heardAt;
-  assert.ok(took >= 450 && took <= 800, `stall called ${took} ms after the last thing heard`);
+  // The ping on the grid (nextPingAt) 0.4 to 1 quiet interval after the last thing heard, then the answer's window.
+  assert.ok(took >= 0.4 * 300 + 200 - 20 && took <= 300 + 200 + 100, `stall called ${took.toFixed(0)} ms after the last thing heard`);
 });
 
 test('an answer already in the socket when a late turn reaches the deadline is no stall', async (t) => {
