@@ -201,3 +201,22 @@ test('PAUSE takes one repository out; the thread stops once no repository wants 
   assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 1 }]);
   assert.equal(await ask(b.relinked.get('origin')!, 'after'), 'origin in /b:same:after');
 });
+
+test('LOSTNET reaches a shared endpoint only once every repository using it lost the network; RESUME from any one at once', async (t) => {
+  const { repo } = setup(t);
+  const a = repo('/a');
+  const b = repo('/b');
+  a.endpoints.configure([echo(true)], config('9000'));
+  b.endpoints.configure([echo(true)], config('9000'));
+  // What the endpoint heard last, asked through a remote linked after it: its attach comes on the
+  // same channel as the controller's words, so the answer counts every word said before.
+  let probes = 0;
+  const heard = async () => (await ask(a.endpoints.link('echo', `probe${++probes}`, 'https://x')!, 'control?')).split(':').at(-1);
+  assert.equal(await heard(), 'none');
+  a.endpoints.control('lostnet');
+  assert.equal(await heard(), 'none', 'b still has the network: the endpoint stays on it');
+  b.endpoints.control('lostnet');
+  assert.equal(await heard(), 'lostnet');
+  b.endpoints.control('resume');
+  assert.equal(await heard(), 'resume');
+});
