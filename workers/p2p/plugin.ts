@@ -1,5 +1,5 @@
-// Peers: `p2p://<key>` remotes, reached over hyperdht through the daemon's one peer node (a shared
-// endpoint that runs the node in a child process of its own: see endpoint.ts).
+// Peers: `p2p://<key>` remotes, reached over hyperdht through the repository's one peer node (a
+// shared endpoint that runs the node in a child process of its own: see endpoint.ts).
 
 import type { TransportPlugin } from '../../shared/plugin.js';
 import { findGitDir } from '../../shared/kit/gitdir.js';
