@@ -102,6 +102,11 @@ interface Unit {
   shareable: boolean;
   /** Its repositories, in the order they joined: the first one's repository is the task's. */
   members: Member[];
+  /**
+   * The repository that left it last: what the thread logs once nobody uses it (while it stops:
+   * the last counts it says) still goes to a log.
+   */
+  lastMember?: Member;
   /** Remotes linked to it (by qualified name). */
   linked: Map<string, Link>;
   /** It carries notices: every remote is linked to it (these ones), whatever its transport. */
@@ -373,6 +378,7 @@ export class EndpointHost {
       if (gone) member.options.gone?.(link.remote, name);
     }
     unit.members = unit.members.filter((m) => m !== member);
+    if (unit.members.length === 0) unit.lastMember = member;
     member.joined.delete(name);
     // Nothing the endpoint said holds for this repository any more.
     member.options.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith(`endpoint:${name}:`) && kind !== `endpoint:${name}:${TAKEN}`);
@@ -404,6 +410,10 @@ export class EndpointHost {
     const name = plugin.name;
     const kind = (k: string) => `endpoint:${name}:${k}`;
     const each = (fn: (m: Member) => void) => unit.members.forEach(fn);
+    const logTo = (text: string) => {
+      const to = unit.members.length > 0 ? unit.members : unit.lastMember ? [unit.lastMember] : [];
+      for (const m of to) m.options.log(`${name} endpoint: ${text}`);
+    };
     const unit: Unit = {
       id,
       plugin,
@@ -431,9 +441,9 @@ export class EndpointHost {
             ...(unit.members.every((m) => m.lostnet) && { lostnet: true }),
           } satisfies EndpointTask,
         }),
-        log: (text) => each((m) => m.options.log(`${name} endpoint: ${text}`)),
+        log: logTo,
         onMessage: (message) => {
-          if (message.type === 'log') each((m) => m.options.log(`${name} endpoint: ${message.text}`));
+          if (message.type === 'log') logTo(message.text);
           else if (message.type === 'status') {
             unit.status = message.status;
             each((m) => m.options.onStatus?.());

@@ -37,9 +37,14 @@ export default async function echo(task: EndpointTask): Promise<string> {
           settings = m.settings;
           return;
         case 'stop':
+          // Like a carrier that takes a moment to stop (a login ending), saying its last words
+          // meanwhile: the daemon ends the channel once the task is over, with what is still in it.
+          say({ type: 'log', text: 'stopping' });
           for (const port of links.values()) port.close();
-          task.port.close();
-          resolve();
+          setTimeout(() => {
+            task.port.close();
+            resolve();
+          }, 50);
       }
     });
   });
