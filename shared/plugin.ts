@@ -71,12 +71,20 @@ export interface TransportPlugin {
 }
 
 /**
- * A shared endpoint runs once per daemon in a thread of its own (src/endpoints.ts): if it crashes,
- * it is reported and restarted like a remote's worker, and the coordinator never runs its code.
+ * A shared endpoint runs in a thread of its own (src/endpoints.ts): if it crashes, it is reported
+ * and restarted like a remote's worker, and the coordinator never runs its code. A daemon that
+ * serves several repositories runs one per identity (see `identity`).
  */
 export interface EndpointPlugin {
   /** Daemon-wide settings from git's config; no settings when this daemon does not run it. */
   settings(config: GitConfig): { settings?: Record<string, unknown>; problems?: string[] } | undefined;
+  /**
+   * What the endpoint is to the world (the address it listens on, the account it logs in as, the
+   * key it is known by): repositories of one process with the same identity never get two
+   * threads of it. Without one, each repository has its own thread. May read a small file; throws
+   * to say why it cannot tell (a config problem).
+   */
+  identity?(settings: Record<string, unknown>, repo: RepoInfo): EndpointIdentity | undefined;
   /** Module whose default export is the endpoint's task (see EndpointTask). */
   readonly file: URL;
   /**
@@ -84,6 +92,22 @@ export interface EndpointPlugin {
    * linked to it, whatever its transport, with `notices: true` on attach and detach.
    */
   readonly notices?: boolean;
+}
+
+export interface EndpointIdentity {
+  /** Equal keys: the same endpoint. */
+  key: string;
+  /**
+   * Repositories that ask for it with equal settings share one thread (their remotes' names
+   * qualified by repository, their trust the same since their settings are); one whose settings
+   * differ gets no part and is told why. When false, only one repository of the process may use
+   * it: any other asking for the same identity is told why.
+   */
+  shared: boolean;
+  /** For people: "the webhook address 127.0.0.1:9000", "the XMPP account a@b". */
+  describe: string;
+  /** Why it cannot be shared (when not `shared`), for people. */
+  unshared?: string;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { loadConfig, type LoadedConfig } from './config.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, type EndpointHost } from './endpoints.js';
 import { killGroups } from '../shared/kit/group.js';
 import { unwatchGroup, watchGroup } from '../shared/kit/groupwatch.js';
 import { ProtocolGate, type PairingGuard } from './gate.js';
@@ -37,6 +37,8 @@ export interface CoordinatorOptions {
   env?: NodeJS.ProcessEnv;
   /** The process's thread pool, when several repositories share one; else the coordinator makes its own. */
   pool?: Piscina;
+  /** The process's endpoint threads, when several repositories share them; else it has its own. */
+  endpointHost?: EndpointHost;
   /**
    * The module each remote's worker runs, when not workers/session.ts: a wrapper around the real
    * session (the tests' misbehaving workers), so that the session itself holds no test hook.
@@ -85,6 +87,7 @@ export class Coordinator {
     this.gate = new ProtocolGate({ emit: options.emit, log: options.log, changed: () => this.options.onStateChange?.() });
     this.endpoints = new Endpoints({
       pool: this.pool,
+      ...(options.endpointHost && { host: options.endpointHost }),
       repo: options.repo,
       gate: this.gate,
       log: options.log,

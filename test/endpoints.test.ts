@@ -186,4 +186,8 @@ test('paused, no endpoint runs, whatever the config asks; RESUME starts each at 
   const viaCarrier = relinked.find((r) => r.remote === 'second' && r.carrier === 'carrier')!;
   assert.equal(await ask(viaCarrier.port, 'hi'), 'second:c:hi');
   assert.equal(started(), 3);
+
+  // What an endpoint says while it stops (its last counts) is still logged, though no remote uses it.
+  await endpoints.stop();
+  await eventually(() => logs.includes('echo endpoint: stopping') && logs.includes('carrier endpoint: stopping'), 'what the stopping endpoints said is logged');
 });

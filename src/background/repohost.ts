@@ -9,6 +9,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Piscina } from 'piscina';
+import type { EndpointHost } from '../endpoints.js';
 import { ConfigWatcher } from '../configwatch.js';
 import { ControlOutput } from '../control.js';
 import { formatConsumed, type Emitted } from '../protocol.js';
@@ -51,6 +52,8 @@ export interface RepoHostOptions {
   logTo: 'file' | 'stderr';
   /** The process's thread pool, shared by every repository it serves; else the coordinator makes one. */
   pool?: Piscina;
+  /** The process's endpoint threads, shared by the repositories that ask for the same one. */
+  endpointHost?: EndpointHost;
   /** One network watcher for the process: subscribe, get an unsubscribe back. */
   network?: (changed: (why: string) => void) => () => void;
   /** The process watches the global config for every repository (ConfigWatcherOptions.skipGlobal). */
@@ -207,6 +210,7 @@ async function startServing(options: RepoHostOptions, log: (text: string) => voi
       { output, log, onStopping: options.onStopping, network: options.network },
       {
         pool: options.pool,
+        endpointHost: options.endpointHost,
         onStateChange: () => state.changed(),
         onWorkerRestart: (remote) => metrics.restarted(remote),
         onConfig: (config) => {

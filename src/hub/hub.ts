@@ -20,6 +20,7 @@ import type { Piscina } from 'piscina';
 import { globalConfigFiles } from '../configwatch.js';
 import { watchNetwork, type NetWatch } from '../netwatch.js';
 import { createPool } from '../supervisor.js';
+import { EndpointHost } from '../endpoints.js';
 import { pathsIn, ensureDir } from '../background/paths.js';
 import { locateRepo } from '../background/gitdirwalk.js';
 import { LogFile } from '../background/log.js';
@@ -42,6 +43,8 @@ export class Hub {
   private readonly starting = new Map<string, Promise<void>>();
   private readonly aside = new Map<string, Aside>();
   private readonly pool: Piscina;
+  /** Endpoint threads (webhook listener, XMPP login...) shared by the repositories asking for the same one. */
+  private readonly endpoints: EndpointHost;
   private readonly network: NetWatch;
   private readonly listeners = new Set<(why: string) => void>();
   private configWatchers: FSWatcher[] = [];
@@ -54,6 +57,7 @@ export class Hub {
 
   constructor(private readonly options: HubOptions) {
     this.pool = createPool(options.log);
+    this.endpoints = new EndpointHost({ pool: this.pool, qualify: true });
     this.network = watchNetwork({ changed: (why) => this.listeners.forEach((l) => l(why)), log: options.log });
   }
 
@@ -164,6 +168,7 @@ export class Hub {
           sink,
           logTo: 'file',
           pool: this.pool,
+          endpointHost: this.endpoints,
           globalConfigWatched: true,
           network: (changed) => {
             this.listeners.add(changed);

@@ -1,4 +1,5 @@
-// The p2p endpoint: runs in a thread of its own, once per daemon. It starts the peer node in a
+// The p2p endpoint: runs in a thread of its own, once per repository (never two of one key in a
+// process: see the plugin's identity). It starts the peer node in a
 // child process (node.ts) and supervises it: a node that dies takes its links with it, every
 // remote hears DISCONNECTED-worthy news, and this task fails so that the daemon's supervisor
 // restarts it with backoff and reports it like a crashed worker. It routes between the remotes'

@@ -12,7 +12,7 @@
 // whether to rotate it.
 
 import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -67,6 +67,22 @@ export async function repositoryOrUserIdentity(commonGitDir: string, env?: NodeJ
   // that key is used.
   const identity = await loadKeyFile(keyFile(commonGitDir), () => text);
   return { identity, adopted: identity.publicKey === user.publicKey };
+}
+
+/**
+ * A name for the repository's key that tells two equal keys apart from two different ones and
+ * says nothing of the key (a hash of its seed); none when it has no readable key yet (its node
+ * makes one of its own) or the file is unsafe (its node refuses it, and says why).
+ */
+export function keyFileTag(commonGitDir: string): string | undefined {
+  try {
+    const file = keyFile(commonGitDir);
+    if (statSync(file).mode & 0o077) return undefined;
+    const match = /^([0-9a-f]{64})$/m.exec(readFileSync(file, 'utf8'));
+    return match ? createHash('sha256').update(`git-remote-daemon peer key\0${match[1]}`).digest('hex').slice(0, 32) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when `publicKey` (hex) is the user's own key (a clone that kept it), without creating anything. */

@@ -1,5 +1,5 @@
-// The XMPP notice carrier's endpoint task: one login for the whole daemon (workers/xmpp/account.ts)
-// feeding the carrier-neutral hub (workers/notice/hub.ts) that every remote is linked to. It only
+// The XMPP notice carrier's endpoint task: one login per account in the process, shared by the
+// repositories that use it alike (workers/xmpp/account.ts), feeding the carrier-neutral hub (workers/notice/hub.ts) that every remote is linked to. It only
 // translates: hub decisions out as headline messages, trusted headlines in as notices, every
 // (re)login into a catch-up, and its state into status lines and conditions.
 

@@ -38,5 +38,11 @@ export const xmppCarrier: NoticeCarrierPlugin = {
       const settings: XmppSettings = { jid: jid.toLowerCase(), trust, ...(service && { service }), ...(passwordFile && { passwordFile }) };
       return { settings: { ...settings }, problems };
     },
+    // One login per account in a process: repositories of the shared daemon that use the same
+    // account share it, if they trust the same contacts and read the password the same way.
+    identity: (settings) => {
+      const jid = (settings as unknown as XmppSettings).jid;
+      return { key: jid, shared: true, describe: `the XMPP account ${jid}` };
+    },
   },
 };

@@ -1,6 +1,7 @@
-// The webhook receiver as a shared endpoint: one per daemon, in a thread of its own. Remotes of the
-// http transport attach with their URL and a port; a verified push for a repository nudges exactly
-// the remotes whose URL names it. The receiver tells each remote whether it is listening, so that
+// The webhook receiver as a shared endpoint: one per address in the process, in a thread of its own
+// (the shared daemon's repositories that listen on one address with one secret share it, their
+// remotes' names qualified by repository). Remotes of the http transport attach with their URL and
+// a port; a verified push for a repository nudges exactly the remotes whose URL names it. The receiver tells each remote whether it is listening, so that
 // a remote slows its polling only while pushes really are announced.
 
 import { statSync, readFileSync } from 'node:fs';
