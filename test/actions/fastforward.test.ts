@@ -134,7 +134,7 @@ test('a post-merge hook that hangs is interrupted at the time limit, and by a st
   upstreamAhead(fx);
   const started = Date.now();
   await assert.rejects(fx.ff('origin', 500), (err: Error) => err instanceof GitInterrupted && /^git merge did not finish within 0\.5 s \(a hook that hangs\?\); killed it$/.test(err.message));
-  assert.ok(Date.now() - started < 3000, `interrupted after ${Date.now() - started} ms, at the limit`);
+  assert.ok(Date.now() - started < 5000, `interrupted after ${Date.now() - started} ms, at the limit`);
   upstreamAhead(fx);
   const stop = new AbortController();
   const ff = fx.ff('origin', 10_000, stop.signal);
