@@ -63,7 +63,8 @@ export function listRefsGit(options: GitListOptions): Promise<RefMap> {
       }
     });
     const readAdvert = (chunk: Buffer) => {
-      for (const packet of advert.push(chunk)) {
+      const packets = advert.push(chunk);
+      for (const [i, packet] of packets.entries()) {
         if (first) {
           first = false;
           const text = packet.kind === 'data' ? packetText(packet.payload) : '';
@@ -72,7 +73,7 @@ export function listRefsGit(options: GitListOptions): Promise<RefMap> {
         }
         if (packet.kind === 'flush') {
           // The server waits for our command now: anything more from it breaks the protocol.
-          if (advert.buffered > 0) throw new ProtocolError('the server spoke before being asked');
+          if (i < packets.length - 1 || advert.buffered > 0) throw new ProtocolError('the server spoke before being asked');
           inAdvert = false;
           parser = new LsRefsParser();
           socket.write(lsRefsRequest(options.prefixes));

@@ -1,0 +1,84 @@
+// The watcher of our children's process groups (shared/kit/groupwatch.ts), with its real sh in
+// this process: when its pipe closes (as it does when the daemon dies, however) it ends every
+// group still listed and none that was taken off; a watcher someone ended is started again with
+// the whole list; and it runs only while some daemon in the process asked for it.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
+import { eventually } from '../support/daemon.js';
+
+/** A process leading a group of its own, as every command a worker runs does. */
+function groupLeader(t: TestContext): ChildProcess {
+  const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  return child;
+}
+
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+function watching(t: TestContext): void {
+  startGroupWatch();
+  t.after(() => stopGroupWatch());
+}
+
+async function watcherGone(pid: number): Promise<void> {
+  await eventually(() => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, `watcher ${pid} exited`);
+}
+
+test('when its pipe closes, the watcher ends the groups still listed with SIGTERM, and leaves the others', async (t) => {
+  watching(t);
+  const listed = groupLeader(t);
+  const takenOff = groupLeader(t);
+  watchGroup(listed.pid!);
+  watchGroup(takenOff.pid!);
+  unwatchGroup(takenOff.pid!);
+  const watcher = groupWatcherPid()!;
+  assert.ok(watcher > 0);
+  const ended = once(listed, 'exit');
+  stopGroupWatch();
+  await ended;
+  assert.equal(listed.signalCode, 'SIGTERM');
+  await watcherGone(watcher);
+  assert.equal(exited(takenOff), false, 'a group taken off the list is not the watcher\'s to end');
+});
+
+test('a watcher someone ended is started again, and told the whole list', async (t) => {
+  watching(t);
+  const before = groupLeader(t);
+  watchGroup(before.pid!);
+  const first = groupWatcherPid()!;
+  process.kill(first, 'SIGKILL');
+  await watcherGone(first);
+  const after = groupLeader(t);
+  watchGroup(after.pid!); // finds the watcher gone: starts another
+  const second = groupWatcherPid()!;
+  assert.notEqual(second, first);
+  stopGroupWatch();
+  await eventually(() => exited(before) && exited(after), 'both groups ended');
+  assert.deepEqual([before.signalCode, after.signalCode], ['SIGTERM', 'SIGTERM']);
+});
+
+test('the watch runs while any daemon in the process asked for it; before that nothing is listed', async (t) => {
+  const leader = groupLeader(t);
+  watchGroup(leader.pid!);
+  assert.equal(groupWatcherPid(), undefined, 'no watcher before startGroupWatch');
+  startGroupWatch();
+  startGroupWatch();
+  const watcher = groupWatcherPid()!;
+  stopGroupWatch();
+  assert.equal(groupWatcherPid(), watcher, 'one daemon still wants it');
+  stopGroupWatch();
+  assert.equal(groupWatcherPid(), undefined);
+  await watcherGone(watcher);
+  assert.equal(exited(leader), false, 'listed before the watch began: not listed');
+});
