@@ -5,7 +5,7 @@
 // delivery nudging only the remotes of the repository whose secret it proves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from '../support/daemon.js';
 import { git, refValue, tempDir } from '../support/git.js';
@@ -218,6 +218,44 @@ test("one webhook address, different secrets: one listener serves both, each del
   const afterResume = push(a);
   await answerBecomes(port, a.url, 'secret-of-a', 202, "a's secret after RESUME");
   await fetchedNow(a, afterResume, 'a after RESUME');
+  assert.equal(listeners(port), 1);
+  await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
+});
+
+test("one webhook address, a secret file others can read: that repository alone is off and says why, the other's webhook works; fixed and RELOADed, it joins the same listener", async (t) => {
+  const h = hubEnv(t);
+  const port = await freePort();
+  const a = await h.repo({ port, secret: 'secret-of-a' });
+  const b = await h.repo({ port, secret: 'unused' });
+  const dir = tempDir();
+  t.after(() => dir.cleanup());
+  const file = join(dir.path, 'webhook-secret');
+  writeFileSync(file, 'secret-of-b\n');
+  chmodSync(file, 0o640);
+  git(b.local, 'config', 'remotedaemon.webhook.secretFile', file);
+  await ok(h.run(a.local, 'register'), 'register a');
+  await ok(h.run(b.local, 'register'), 'register b');
+  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
+  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
+  const said = await waitForLog(b.paths, /^WARNING \* http endpoint: the webhook secret: .* is readable by others \(mode 640\); chmod 600 it; off for this repository$/);
+  assert.ok(!said[0]!.includes('secret-of-b'), 'never the secret in the log');
+  assert.match((await ok(h.run(b.local, 'status'), 'status')).stdout, /http: off: the webhook secret:[\s\S]*readable\s+by\s+others/);
+  assert.deepEqual(logLines(a.paths).filter((l) => /readable by others|off for this repository/.test(l)), [], 'a is not bothered');
+  assert.equal(listeners(port), 1);
+
+  const forA = await announce(a, port, 'secret-of-a', 'd-1');
+  assert.equal(forA.status, 202);
+  await fetchedNow(a, forA.sha, 'a');
+  assert.equal(await postGitHubPush(port, b.url, 'secret-of-b', 'd-2'), 401, "b's secret is not the receiver's while its file is refused");
+
+  // Fixed, and RELOAD re-reads it: b joins the listener that runs.
+  chmodSync(file, 0o600);
+  await ok(h.run(b.local, 'send', 'RELOAD'), 'reload b');
+  const forB = push(b);
+  await answerBecomes(port, b.url, 'secret-of-b', 202, "b's secret once its file is fixed");
+  await fetchedNow(b, forB, 'b');
+  assert.doesNotMatch((await ok(h.run(b.local, 'status'), 'status')).stdout, /readable\s+by\s+others/);
   assert.equal(listeners(port), 1);
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });
