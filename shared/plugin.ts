@@ -85,6 +85,12 @@ export interface EndpointPlugin {
    * to say why it cannot tell (a config problem).
    */
   identity?(settings: Record<string, unknown>, repo: RepoInfo): EndpointIdentity | undefined;
+  /**
+   * Settings each repository has for itself (the webhook's secret): repositories share the thread
+   * when the rest agree, whatever these are. The thread never gets them in its settings; each
+   * remote's `attach` carries its repository's (`own`), as `read` makes them.
+   */
+  readonly own?: OwnSettings;
   /** Module whose default export is the endpoint's task (see EndpointTask). */
   readonly file: URL;
   /**
@@ -94,13 +100,27 @@ export interface EndpointPlugin {
   readonly notices?: boolean;
 }
 
+export interface OwnSettings {
+  /** The settings' keys that are each repository's own. */
+  keys: readonly string[];
+  /**
+   * What the endpoint gets with each remote of the repository (a secret read from its file);
+   * throws to say why the repository gets no part (a file others can read). Never logged.
+   */
+  read(settings: Record<string, unknown>): Record<string, unknown>;
+  /** At most this many different ones among one thread's repositories: a repository beyond gets no part. */
+  max: number;
+  /** For people, in plural: "secrets". */
+  describe: string;
+}
+
 export interface EndpointIdentity {
   /** Equal keys: the same endpoint. */
   key: string;
   /**
    * Repositories that ask for it with equal settings share one thread (their remotes' names
-   * qualified by repository, their trust the same since their settings are); one whose settings
-   * differ gets no part and is told why. When false, only one repository of the process may use
+   * qualified by repository, their trust the same since their settings are, or each remote's its
+   * repository's: see EndpointPlugin.own); one whose settings differ gets no part and is told why. When false, only one repository of the process may use
    * it: any other asking for the same identity is told why.
    */
   shared: boolean;
@@ -136,7 +156,7 @@ export interface EndpointTask {
 
 export type ToEndpoint =
   /** A remote's worker wants to talk to the endpoint: messages on `port` are that remote's. */
-  | { type: 'attach'; remote: string; url: string; port: MessagePort; notices?: true }
+  | { type: 'attach'; remote: string; url: string; port: MessagePort; notices?: true; own?: Record<string, unknown> }
   | { type: 'detach'; remote: string; notices?: true }
   | { type: 'settings'; settings: Record<string, unknown> }
   /** The controller's PAUSE, LOSTNET, RESUME, RELOAD: an endpoint on the network follows them too. */

@@ -10,8 +10,11 @@
 // `identity`: the webhook's address, the XMPP account) with the same settings share one thread;
 // the names of their remotes are qualified by repository inside it, so two `origin`s never meet.
 // One whose settings differ from those the thread runs with, or whose identity may not be shared
-// (a peer key), gets no part of it and says why (`endpoint:<plugin>:taken`) until that changes. A
-// per-repository daemon has a host of its own with one repository in it.
+// (a peer key), gets no part of it and says why (`endpoint:<plugin>:taken`) until that changes.
+// Settings a plugin declares each repository's own (`own`: the webhook's secret) need not agree:
+// the thread never gets them, each remote's attach carries its repository's; one whose own
+// settings cannot be read (a secret file others can read) gets no part (`endpoint:<plugin>:own`),
+// the others keep theirs. A per-repository daemon has a host of its own with one repository in it.
 //
 // Every change applies to the running daemon: an endpoint the config asks for starts and links
 // the remotes already running; one it no longer asks for stops, and its remotes hear it is gone.
@@ -28,6 +31,13 @@ import type { ProtocolGate } from './gate.js';
 import { Supervised } from './supervisor.js';
 import type { RepoInfo } from '../shared/workerapi.js';
 import type { EndpointIdentity, EndpointOwner, EndpointStatus, EndpointTask, FromEndpoint, ToEndpoint } from '../shared/plugin.js';
+
+/** A repository's own settings of an endpoint (see EndpointPlugin.own), as read. */
+interface Own {
+  values: Record<string, unknown>;
+  /** Compared to tell a change; in memory only, never said. */
+  key: string;
+}
 
 export interface EndpointsOptions {
   /** The pool, when the repository has no host (`host`): a host of its own is made on it. */
@@ -65,9 +75,12 @@ export interface EndpointHostOptions {
 /** What the config asks of one endpoint, as last read. */
 interface Wanted {
   plugin: EndpointOwner;
+  /** Those that must agree to share the thread: without the repository's own. */
   settings: Record<string, unknown>;
   key: string;
   identity?: EndpointIdentity;
+  /** The repository's own settings, or why they cannot be had. */
+  own?: Own | { problem: string };
 }
 
 /** One repository's part. */
@@ -79,8 +92,8 @@ interface Member {
   readonly known: Map<string, { url: string; transport?: string }>;
   /** The endpoints it is part of, by plugin name. */
   readonly joined: Map<string, Unit>;
-  /** Endpoints it asks for but may not have a part in now, with why (said as a condition). */
-  readonly refused: Map<string, string>;
+  /** Endpoints it asks for but may not have a part in now, with why (said as a condition of that kind). */
+  readonly refused: Map<string, { kind: string; text: string }>;
   paused: boolean;
   lostnet: boolean;
   closed: boolean;
@@ -109,6 +122,8 @@ interface Unit {
   lastMember?: Member;
   /** Remotes linked to it (by qualified name). */
   linked: Map<string, Link>;
+  /** Each repository's own settings, as its remotes were attached with them. */
+  own: Map<Member, Own>;
   /** It carries notices: every remote is linked to it (these ones), whatever its transport. */
   notices: boolean;
   noticeLinked: Map<string, Link>;
@@ -128,6 +143,9 @@ export const PAUSED_ENDPOINT = 'paused: not listening, not connected (RESUME sta
 
 /** The condition kind of a repository refused a part in an endpoint of the process. */
 export const TAKEN = 'taken';
+
+/** The condition kind of a repository refused a part because its own settings cannot be read. */
+export const OWN = 'own';
 
 /** The process's endpoint threads, each shared by the repositories that ask for the same one. */
 export class EndpointHost {
@@ -162,13 +180,24 @@ export class EndpointHost {
         member.wanted.delete(plugin.name);
         continue;
       }
+      const { own: ownSpec } = plugin.endpoint;
+      const settings = Object.fromEntries(Object.entries(wanted.settings).filter(([k]) => !ownSpec?.keys.includes(k)));
+      let own: Wanted['own'];
+      if (ownSpec) {
+        try {
+          const values = ownSpec.read(wanted.settings);
+          own = { values, key: JSON.stringify(values) };
+        } catch (err) {
+          own = { problem: (err as Error).message };
+        }
+      }
       let identity: EndpointIdentity | undefined;
       try {
-        identity = plugin.endpoint.identity?.(wanted.settings, member.options.repo);
+        identity = plugin.endpoint.identity?.(settings, member.options.repo);
       } catch (err) {
         problems.push(`${plugin.name} endpoint: ${(err as Error).message}`);
       }
-      member.wanted.set(plugin.name, { plugin, settings: wanted.settings, key: JSON.stringify(wanted.settings), ...(identity && { identity }) });
+      member.wanted.set(plugin.name, { plugin, settings, key: JSON.stringify(settings), ...(identity && { identity }), ...(own && { own }) });
     }
     this.reconcile();
     member.options.onStatus?.();
@@ -182,7 +211,7 @@ export class EndpointHost {
     if (!unit?.launched) return undefined;
     const name = this.qualified(member, remote);
     unit.linked.set(name, { member, remote, url });
-    return attach(unit, name, url);
+    return attach(unit, name, url, false, unit.own.get(member));
   }
 
   /** @internal */
@@ -248,13 +277,13 @@ export class EndpointHost {
         gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
       }
     }
-    for (const [name, text] of member.refused) gate.raise(DAEMON, `endpoint:${name}:${TAKEN}`, `${name} endpoint: ${text}`);
+    for (const [name, { kind, text }] of member.refused) gate.raise(DAEMON, `endpoint:${name}:${kind}`, `${name} endpoint: ${text}`);
   }
 
   /** @internal */
   status(member: Member): ({ name: string } & EndpointStatus)[] {
     const shown = [...member.joined].filter(([, u]) => u.status).map(([name, u]) => ({ name, ...u.status! }));
-    for (const [name, text] of member.refused) shown.push({ name, summary: `off: ${text}` });
+    for (const [name, { text }] of member.refused) shown.push({ name, summary: `off: ${text}` });
     if (member.paused) for (const name of member.wanted.keys()) shown.push({ name, summary: PAUSED_ENDPOINT });
     return shown;
   }
@@ -288,14 +317,19 @@ export class EndpointHost {
   private reconcilePlugin(name: string): void {
     // Who asks for which endpoint of this plugin, in the order the repositories came.
     const groups = new Map<string, { member: Member; wanted: Wanted }[]>();
+    const refused = new Map<Member, { kind: string; text: string }>();
     for (const member of this.members) {
       const wanted = member.wanted.get(name);
       if (!wanted || member.paused || member.closed) continue;
+      if (wanted.own && 'problem' in wanted.own) {
+        // Its own settings cannot be had: it alone gets no part; the others share on.
+        refused.set(member, { kind: OWN, text: `${wanted.own.problem}; off for this repository` });
+        continue;
+      }
       const id = this.unitId(member, name, wanted);
       groups.set(id, [...(groups.get(id) ?? []), { member, wanted }]);
     }
     const assigned = new Map<Member, { id: string; wanted: Wanted }>();
-    const refused = new Map<Member, string>();
     const holders = new Map<string, Wanted>();
     for (const [id, entries] of groups) {
       const unit = this.units.get(id);
@@ -303,9 +337,23 @@ export class EndpointHost {
       // else it takes the first repository's.
       const holder = entries.find((e) => unit?.members.includes(e.member) && e.wanted.key === unit.key) ?? entries[0]!;
       holders.set(id, holder.wanted);
-      for (const e of entries) {
-        if (e === holder || (e.wanted.identity?.shared === true && e.wanted.key === holder.wanted.key)) assigned.set(e.member, { id, wanted: e.wanted });
-        else refused.set(e.member, refusal(e.wanted, holder));
+      // Different own settings (secrets) in one thread, bounded: each costs every delivery's work.
+      const owns = new Set<string>();
+      const ownSpec = holder.wanted.plugin.endpoint!.own;
+      const ordered = [holder, ...entries.filter((e) => e !== holder && unit?.members.includes(e.member)), ...entries.filter((e) => e !== holder && !unit?.members.includes(e.member))];
+      for (const e of ordered) {
+        if (e !== holder && !(e.wanted.identity?.shared === true && e.wanted.key === holder.wanted.key)) {
+          refused.set(e.member, { kind: TAKEN, text: refusal(e.wanted, holder) });
+          continue;
+        }
+        const ownKey = e.wanted.own && 'key' in e.wanted.own ? e.wanted.own.key : undefined;
+        if (ownSpec && ownKey !== undefined && !owns.has(ownKey) && owns.size >= ownSpec.max) {
+          const text = `${e.wanted.identity?.describe ?? `the ${name} endpoint`} already serves ${ownSpec.max} different ${ownSpec.describe} in this daemon, the most one may; off for this repository`;
+          refused.set(e.member, { kind: TAKEN, text });
+          continue;
+        }
+        if (ownKey !== undefined) owns.add(ownKey);
+        assigned.set(e.member, { id, wanted: e.wanted });
       }
     }
     // Leaving: the config no longer asks (gone), refused (gone: no link will come), paused or
@@ -331,7 +379,15 @@ export class EndpointHost {
     for (const [member, { id, wanted }] of assigned) {
       let unit = this.units.get(id);
       if (!unit) started.push((unit = this.newUnit(id, wanted, member)));
-      if (!unit.members.includes(member)) this.joinUnit(member, unit);
+      const own = wanted.own && 'key' in wanted.own ? wanted.own : undefined;
+      if (!unit.members.includes(member)) {
+        if (own) unit.own.set(member, own);
+        this.joinUnit(member, unit);
+      } else if (own && unit.own.get(member)?.key !== own.key) {
+        // Its own settings changed (a new secret): its remotes attach again with them.
+        unit.own.set(member, own);
+        if (unit.launched) this.linkMember(unit, member);
+      }
     }
     for (const [id, holder] of holders) {
       const unit = this.units.get(id);
@@ -342,13 +398,15 @@ export class EndpointHost {
     }
     for (const unit of started) this.launch(unit);
     for (const member of this.members) {
-      const text = refused.get(member);
-      const kind = `endpoint:${name}:${TAKEN}`;
-      if (text === undefined) {
-        if (member.refused.delete(name)) member.options.gate.clear(DAEMON, kind);
-      } else if (member.refused.get(name) !== text) {
-        member.refused.set(name, text);
-        member.options.gate.raise(DAEMON, kind, `${name} endpoint: ${text}`);
+      const now = refused.get(member);
+      const before = member.refused.get(name);
+      if (before && (now === undefined || now.kind !== before.kind)) {
+        member.refused.delete(name);
+        member.options.gate.clear(DAEMON, `endpoint:${name}:${before.kind}`);
+      }
+      if (now !== undefined && (before?.kind !== now.kind || before.text !== now.text)) {
+        member.refused.set(name, now);
+        member.options.gate.raise(DAEMON, `endpoint:${name}:${now.kind}`, `${name} endpoint: ${now.text}`);
       }
     }
   }
@@ -378,10 +436,11 @@ export class EndpointHost {
       if (gone) member.options.gone?.(link.remote, name);
     }
     unit.members = unit.members.filter((m) => m !== member);
+    unit.own.delete(member);
     if (unit.members.length === 0) unit.lastMember = member;
     member.joined.delete(name);
     // Nothing the endpoint said holds for this repository any more.
-    member.options.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith(`endpoint:${name}:`) && kind !== `endpoint:${name}:${TAKEN}`);
+    member.options.gate.forgetWhere((remote, kind) => remote === DAEMON && kind.startsWith(`endpoint:${name}:`) && kind !== `endpoint:${name}:${TAKEN}` && kind !== `endpoint:${name}:${OWN}`);
     member.options.onStatus?.();
   }
 
@@ -392,7 +451,7 @@ export class EndpointHost {
       if (transport !== name) continue;
       const qualified = this.qualified(member, remote);
       unit.linked.set(qualified, { member, remote, url });
-      member.options.relink(remote, attach(unit, qualified, url));
+      member.options.relink(remote, attach(unit, qualified, url, false, unit.own.get(member)));
     }
     // A carrier: every remote, whatever its transport.
     if (unit.notices) {
@@ -422,6 +481,7 @@ export class EndpointHost {
       shareable: wanted.identity?.shared === true,
       members: [],
       linked: new Map(),
+      own: new Map(),
       notices: plugin.endpoint!.notices === true,
       noticeLinked: new Map(),
       conditions: new Map(),
@@ -460,7 +520,7 @@ export class EndpointHost {
           // (Re)started: "failed; restarting in N s" is over, and what the last run said held then;
           // the new run says what holds now (a new failure says it again).
           unit.conditions.clear();
-          each((m) => m.options.gate.forgetWhere((remote, k) => remote === DAEMON && k.startsWith(kind('')) && k !== kind(TAKEN)));
+          each((m) => m.options.gate.forgetWhere((remote, k) => remote === DAEMON && k.startsWith(kind('')) && k !== kind(TAKEN) && k !== kind(OWN)));
           // Started after its remotes (by RELOAD, a config change, RESUME) or restarted: it knows
           // no remote; link every one of every repository it serves, with fresh channels.
           unit.linked.clear();
@@ -511,9 +571,9 @@ function refusal(wanted: Wanted, holder: { member: Member; wanted: Wanted }): st
   return `${identity.describe} is already used in this daemon by ${other} with a different ${differ.join(', ')}; off for this repository until its settings match (one endpoint serves every repository that asks for it with the same settings)`;
 }
 
-function attach(unit: Unit, remote: string, url: string, notices = false): MessagePort {
+function attach(unit: Unit, remote: string, url: string, notices = false, own?: Own): MessagePort {
   const channel = new MessageChannel();
-  unit.unit.post({ type: 'attach', remote, url, port: channel.port1, ...(notices && { notices }) } satisfies ToEndpoint, [channel.port1]);
+  unit.unit.post({ type: 'attach', remote, url, port: channel.port1, ...(notices && { notices }), ...(own && { own: own.values }) } satisfies ToEndpoint, [channel.port1]);
   return channel.port2;
 }
 

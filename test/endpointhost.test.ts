@@ -220,3 +220,77 @@ test('LOSTNET reaches a shared endpoint only once every repository using it lost
   b.endpoints.control('resume');
   assert.equal(await heard(), 'resume');
 });
+
+/** The echo endpoint with `echo.key` each repository's own (as the webhook's secret is): 'bad' cannot be read; at most 2 different. */
+function echoOwn(): EndpointOwner {
+  const plugin = echo(true);
+  const { endpoint } = plugin;
+  return {
+    name: 'echo',
+    endpoint: {
+      ...endpoint!,
+      settings: (config) => {
+        const base = endpoint!.settings(config);
+        return base?.settings ? { settings: { ...base.settings, key: config.get('echo.key')?.at(-1) } } : base;
+      },
+      own: {
+        keys: ['key'],
+        read: (settings) => {
+          if (settings.key === 'bad') throw new Error('the echo key cannot be read');
+          return { key: settings.key };
+        },
+        max: 2,
+        describe: 'keys',
+      },
+    },
+  };
+}
+
+const ownConfig = (port: string, key: string) => new Map([['echo.port', [port]], ['echo.key', [key]]]);
+
+test("settings a repository has for itself: repositories with different ones share the thread, each remote attached with its repository's; one that cannot be read, or one too many, gets no part alone", async (t) => {
+  const { host, repo } = setup(t);
+  const a = repo('/a');
+  const b = repo('/b');
+  a.endpoints.configure([echoOwn()], ownConfig('9000', 'key-a'));
+  b.endpoints.configure([echoOwn()], ownConfig('9000', 'key-b'));
+  assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 2 }]);
+  assert.deepEqual([a.out, b.out], [[], []], 'nobody refused');
+  const fromA = a.endpoints.link('echo', 'origin', 'https://x')!;
+  const fromB = b.endpoints.link('echo', 'origin', 'https://x')!;
+  // The thread's settings never hold them; each attach carries its repository's.
+  assert.equal(await ask(fromA, 'own?'), 'origin in /a:own:{"key":"key-a"}:settings:{"port":"9000","tag":"same"}');
+  assert.equal(await ask(fromB, 'own?'), 'origin in /b:own:{"key":"key-b"}:settings:{"port":"9000","tag":"same"}');
+
+  // Changed: that repository's remotes attach again with the new one; the other's are untouched.
+  b.endpoints.configure([echoOwn()], ownConfig('9000', 'key-b2'));
+  await eventually(() => b.relinked.has('origin'), 'B relinked');
+  assert.equal(await ask(b.relinked.get('origin')!, 'own?'), 'origin in /b:own:{"key":"key-b2"}:settings:{"port":"9000","tag":"same"}');
+  assert.equal(a.relinked.size, 0);
+
+  // A third different one is one too many (max 2): that repository alone is told.
+  const c = repo('/c');
+  c.endpoints.configure([echoOwn()], ownConfig('9000', 'key-c'));
+  assert.deepEqual(c.out, ['WARNING * echo endpoint: the echo port 9000 already serves 2 different keys in this daemon, the most one may; off for this repository']);
+  assert.equal(c.endpoints.link('echo', 'origin', 'https://x'), undefined);
+  // One equal to a key already served costs nothing more: it joins.
+  c.endpoints.configure([echoOwn()], ownConfig('9000', 'key-a'));
+  assert.deepEqual(c.gate.held('*'), [], 'its condition is cleared');
+  assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 3 }]);
+
+  // One that cannot be read: that repository is off and says why; the others keep the thread.
+  b.endpoints.configure([echoOwn()], ownConfig('9000', 'bad'));
+  assert.deepEqual(b.out, ['WARNING * echo endpoint: the echo key cannot be read; off for this repository']);
+  assert.deepEqual(b.gone, ['origin']);
+  assert.ok(!b.out.some((l) => l.includes('key-')), 'never a value in what is said');
+  assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 2 }]);
+  assert.match(b.endpoints.status()[0]!.summary, /^off: the echo key cannot be read/);
+  assert.equal(await ask(fromA, 'still'), 'origin in /a:same:still');
+  // Fixed: it joins again, its condition cleared.
+  b.relinked.clear();
+  b.endpoints.configure([echoOwn()], ownConfig('9000', 'key-b'));
+  await eventually(() => b.relinked.has('origin'), 'B linked again');
+  assert.equal(await ask(b.relinked.get('origin')!, 'own?'), 'origin in /b:own:{"key":"key-b"}:settings:{"port":"9000","tag":"same"}');
+  assert.deepEqual(b.gate.held('*'), []);
+  assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 3 }]);
+});

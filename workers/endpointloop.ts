@@ -56,8 +56,8 @@ export interface NoticeLinks {
 
 export interface EndpointSpec<Link> {
   carrier: Carrier;
-  /** What the endpoint keeps of a remote that attaches with `url`. */
-  link(remote: string, url: string): Link;
+  /** What the endpoint keeps of a remote that attaches with `url` (and its repository's own settings, if any). */
+  link(remote: string, url: string, own?: Record<string, unknown>): Link;
   /** Just attached: what it hears first. */
   attached?(remote: Attached<Link>): void;
   /** Something the remote said on its port. */
@@ -200,7 +200,7 @@ export class EndpointLoop<Link> {
     switch (message.type) {
       case 'attach':
         if (message.notices) return this.spec.notices?.attach(message.remote, message.url, message.port);
-        return this.attach(message.remote, message.url, message.port);
+        return this.attach(message.remote, message.url, message.port, message.own);
       case 'detach':
         if (message.notices) return this.spec.notices?.detach(message.remote);
         return this.detach(message.remote);
@@ -215,9 +215,9 @@ export class EndpointLoop<Link> {
     }
   }
 
-  private attach(name: string, url: string, port: LoopPort): void {
+  private attach(name: string, url: string, port: LoopPort, own?: Record<string, unknown>): void {
     this.remotes.get(name)?.port.close();
-    const entry: Entry<Link> = { name, link: this.spec.link(name, url), port, tell: (m) => port.postMessage(m) };
+    const entry: Entry<Link> = { name, link: this.spec.link(name, url, own), port, tell: (m) => port.postMessage(m) };
     this.remotes.set(name, entry);
     port.on('message', (message) => {
       if (this.remotes.get(name) === entry) this.spec.heard?.(entry, message);

@@ -1,10 +1,11 @@
 // Shared endpoints in the shared daemon, with real processes: two registered repositories whose
 // config asks for the webhook receiver on the same address get one listener, each repository's
 // remote nudged by a signed push for it; PAUSE in one leaves the other's webhook working; nothing
-// listens once both are paused; a repository whose secret differs gets no part and is told.
+// listens once both are paused; repositories with different secrets share the listener too, each
+// delivery nudging only the remotes of the repository whose secret it proves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from '../support/daemon.js';
 import { git, refValue, tempDir } from '../support/git.js';
@@ -154,7 +155,16 @@ test('two repositories, one webhook address: one listener nudges each one\'s rem
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });
 
-test("one webhook address, different secrets: the second repository gets no part and is told why; a's secret does nothing for b", async (t) => {
+/** Posts a push for `url` signed with `secret` until the answer is `status` (what the receiver's thread knows changes after the state file says so). */
+async function answerBecomes(port: number, url: string, secret: string, status: number, what: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    if ((await postGitHubPush(port, url, secret, `until-${status}-${i}`)) === status) return;
+    if (i > 100) assert.fail(`${what}: never answered ${status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("one webhook address, different secrets: one listener serves both, each delivery verified per repository; a's secret does nothing for b; PAUSE of a leaves b's working", async (t) => {
   const h = hubEnv(t);
   const port = await freePort();
   const a = await h.repo({ port, secret: 'secret-of-a' });
@@ -163,24 +173,89 @@ test("one webhook address, different secrets: the second repository gets no part
   await ok(h.run(b.local, 'register'), 'register b');
   const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
   await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
-  // Which one came first is the shared daemon's order: the other one is told.
-  const listening = `# http endpoint: webhook: listening on 127.0.0.1:${port}`;
-  await eventually(() => [a, b].some((r) => logLines(r.paths).includes(listening)), 'one of them listens');
-  const [first, second] = logLines(a.paths).includes(listening) ? [a, b] : [b, a];
-  const said = await waitForLog(second.paths, /^WARNING \* http endpoint: the webhook address 127\.0\.0\.1:\d+ is already used in this daemon by .* with a different secret; off for this repository/);
-  assert.ok(said[0]!.includes(first.local), said[0]);
-  assert.ok(!said[0]!.includes('secret-of'), 'never a secret in the log');
-  assert.match((await ok(h.run(second.local, 'status'), 'status')).stdout, /already used in this daemon/);
+  // One receiver for both: both logs say it listens, neither is refused or told it is off.
+  await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
+  await waitForLog(b.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
+  assert.equal(listeners(port), 1, 'one listening socket');
+  for (const r of [a, b]) {
+    assert.deepEqual(logLines(r.paths).filter((l) => /already used|receiver is off|off for this repository/.test(l)), []);
+    assert.ok(!logLines(r.paths).some((l) => l.includes('secret-of')), 'never a secret in the log');
+    assert.doesNotMatch((await ok(h.run(r.local, 'status'), 'status')).stdout, /secret-of|already used/);
+  }
+
+  // Signed with a's secret: a's remote fetches, b's does not.
+  const bBefore = refValue(b.local, 'refs/remotes/origin/main');
+  const forA = await announce(a, port, 'secret-of-a', 'd-1');
+  assert.equal(forA.status, 202);
+  await fetchedNow(a, forA.sha, 'a');
+  await waitForLog(a.paths, `# http endpoint: webhook: github push for origin in ${a.local}`);
+  // A push to b's forge, announced with a's secret: b's remote is not a's, the answer the same as
+  // for a repository this daemon never heard of; with a secret of neither: 401.
+  const bPush = push(b);
+  assert.equal(await postGitHubPush(port, b.url, 'secret-of-a', 'd-2'), 404, "a's secret names no remote of b");
+  assert.equal(await postGitHubPush(port, b.url, 'secret-of-nobody', 'd-3'), 401);
+  assert.equal(refValue(b.local, 'refs/remotes/origin/main'), bBefore, 'b fetched nothing');
+  // Signed with b's secret: b's remote fetches (the push made above), a's does not.
+  const aBefore = refValue(a.local, 'refs/remotes/origin/main');
+  assert.equal(await postGitHubPush(port, b.url, 'secret-of-b', 'd-4'), 202);
+  await fetchedNow(b, bPush, 'b');
+  assert.equal(await postGitHubPush(port, a.url, 'secret-of-b', 'd-5'), 404, "b's secret names no remote of a");
+  for (const r of [a, b]) assert.deepEqual(logLines(r.paths).filter((l) => /github push for/.test(l)).map((l) => l.replace(/.* for /, '')), [`origin in ${a.local}`, `origin in ${b.local}`]);
+  assert.equal(refValue(a.local, 'refs/remotes/origin/main'), aBefore, 'a fetched nothing more');
+
+  // PAUSE of a: its remote (and so its secret) leaves the receiver, which keeps listening for b.
+  await ok(h.run(a.local, 'pause'), 'pause a');
+  await eventually(() => readState(a.paths.state)?.mode === 'paused', 'a paused');
+  await answerBecomes(port, a.url, 'secret-of-a', 401, "a's secret once a is paused");
+  assert.equal(listeners(port), 1);
+  const whilePaused = await announce(b, port, 'secret-of-b', 'd-6');
+  assert.equal(whilePaused.status, 202);
+  await fetchedNow(b, whilePaused.sha, 'b while a is paused');
+
+  // RESUME: a's secret works again.
+  await ok(h.run(a.local, 'resume'), 'resume a');
+  await eventually(() => connected(a, hub), 'a running again', 20_000);
+  const afterResume = push(a);
+  await answerBecomes(port, a.url, 'secret-of-a', 202, "a's secret after RESUME");
+  await fetchedNow(a, afterResume, 'a after RESUME');
+  assert.equal(listeners(port), 1);
+  await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
+});
+
+test("one webhook address, a secret file others can read: that repository alone is off and says why, the other's webhook works; fixed and RELOADed, it joins the same listener", async (t) => {
+  const h = hubEnv(t);
+  const port = await freePort();
+  const a = await h.repo({ port, secret: 'secret-of-a' });
+  const b = await h.repo({ port, secret: 'unused' });
+  const dir = tempDir();
+  t.after(() => dir.cleanup());
+  const file = join(dir.path, 'webhook-secret');
+  writeFileSync(file, 'secret-of-b\n');
+  chmodSync(file, 0o640);
+  git(b.local, 'config', 'remotedaemon.webhook.secretFile', file);
+  await ok(h.run(a.local, 'register'), 'register a');
+  await ok(h.run(b.local, 'register'), 'register b');
+  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
+  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
+  const said = await waitForLog(b.paths, /^WARNING \* http endpoint: the webhook secret: .* is readable by others \(mode 640\); chmod 600 it; off for this repository$/);
+  assert.ok(!said[0]!.includes('secret-of-b'), 'never the secret in the log');
+  assert.match((await ok(h.run(b.local, 'status'), 'status')).stdout, /http: off: the webhook secret:[\s\S]*readable\s+by\s+others/);
+  assert.deepEqual(logLines(a.paths).filter((l) => /readable by others|off for this repository/.test(l)), [], 'a is not bothered');
   assert.equal(listeners(port), 1);
 
-  const firstSecret = first === a ? 'secret-of-a' : 'secret-of-b';
-  const secondSecret = first === a ? 'secret-of-b' : 'secret-of-a';
-  const before = refValue(second.local, 'refs/remotes/origin/main');
-  assert.equal((await announce(second, port, firstSecret, 'd-1')).status, 404, "signed with the first's secret: no remote of the second is nudged");
-  assert.equal((await announce(second, port, secondSecret, 'd-2')).status, 401, "the second's own secret is not this receiver's");
-  const forFirst = await announce(first, port, firstSecret, 'd-3');
-  assert.equal(forFirst.status, 202);
-  await fetchedNow(first, forFirst.sha, 'the first');
-  assert.equal(refValue(second.local, 'refs/remotes/origin/main'), before, 'the second fetched nothing');
+  const forA = await announce(a, port, 'secret-of-a', 'd-1');
+  assert.equal(forA.status, 202);
+  await fetchedNow(a, forA.sha, 'a');
+  assert.equal(await postGitHubPush(port, b.url, 'secret-of-b', 'd-2'), 401, "b's secret is not the receiver's while its file is refused");
+
+  // Fixed, and RELOAD re-reads it: b joins the listener that runs.
+  chmodSync(file, 0o600);
+  await ok(h.run(b.local, 'send', 'RELOAD'), 'reload b');
+  const forB = push(b);
+  await answerBecomes(port, b.url, 'secret-of-b', 202, "b's secret once its file is fixed");
+  await fetchedNow(b, forB, 'b');
+  assert.doesNotMatch((await ok(h.run(b.local, 'status'), 'status')).stdout, /readable\s+by\s+others/);
+  assert.equal(listeners(port), 1);
   await ok(h.run(a.root, 'stop', '--all'), 'stop --all');
 });

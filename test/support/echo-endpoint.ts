@@ -1,6 +1,7 @@
 // A shared endpoint for tests: echoes what each linked remote sends, tagged with the remote's
 // name and this run's settings, and crashes on request (to prove it is restarted and relinked);
-// `control?` asks which of the controller's words it heard last.
+// `control?` asks which of the controller's words it heard last, `own?` what the remote's
+// repository's own settings (attach) and the thread's settings are.
 import type { MessagePort } from 'node:worker_threads';
 import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
 
@@ -23,6 +24,7 @@ export default async function echo(task: EndpointTask): Promise<string> {
             else if (text === 'warn') say({ type: 'condition', kind: 'test', text: 'something is off' });
             else if (text === 'warn-retried') say({ type: 'condition', kind: 'login', text: 'login refused', retriedOnResume: true });
             else if (text === 'control?') m.port.postMessage(`${m.remote}:control:${control}`);
+            else if (text === 'own?') m.port.postMessage(`${m.remote}:own:${JSON.stringify(m.own ?? null)}:settings:${JSON.stringify(settings)}`);
             else m.port.postMessage(`${m.remote}:${String(settings.tag)}:${text}`);
           });
           return;

@@ -42,6 +42,8 @@ export interface ReadBody {
   size: number;
   /** True when the sender proved the secret for exactly these bytes. */
   verified: boolean;
+  /** Which secrets it proved, when it was checked against several (handler.ts). */
+  secrets?: string[];
   /** The body itself, unless it was over the cap or the budget was spent. */
   kept: Buffer | undefined;
 }

@@ -1,12 +1,13 @@
 // The webhook receiver as a shared endpoint: one per address in the process, in a thread of its own
-// (the shared daemon's repositories that listen on one address with one secret share it, their
-// remotes' names qualified by repository). Remotes of the http transport attach with their URL and
-// a port; a verified push for a repository nudges exactly the remotes whose URL names it. The receiver tells each remote whether it is listening, so that
-// a remote slows its polling only while pushes really are announced.
+// (the shared daemon's repositories that listen on one address share it, their remotes' names
+// qualified by repository). Remotes of the http transport attach with their URL, a port and their
+// repository's secret (`own`; a receiver run with a secret in its settings, as tests do, uses that
+// for remotes that bring none); a push proven with a repository's secret nudges exactly that
+// repository's remotes whose URL it names. The receiver tells each remote whether it is listening,
+// so that a remote slows its polling only while pushes really are announced.
 
-import { statSync, readFileSync } from 'node:fs';
 import type { EndpointTask } from '../../../shared/plugin.js';
-import { EndpointLoop } from '../../endpointloop.js';
+import { EndpointLoop, type Attached } from '../../endpointloop.js';
 import type { FromWebhook } from '../messages.js';
 import { normaliseRepoUrl } from '../urls.js';
 import { BodyBudget } from './body.js';
@@ -14,13 +15,18 @@ import { admit, type HandlerContext, type Verdict } from './handler.js';
 import { NudgeLimiter } from './nudges.js';
 import { MAX_CONNECTIONS, startReceiver, type Receiver } from './receiver.js';
 import { SeenBodies } from './replay.js';
-import { readSettings, type WebhookSettings } from './settings.js';
+import { readSecretFile, readSettings, type WebhookSettings } from './settings.js';
+
+export { readSecretFile };
 
 /** The condition kind for a receiver that cannot run. */
 export const WEBHOOK_CONDITION = 'webhook';
 
-/** What the receiver keeps of a remote: the repository its URL names, if any. */
-type RepoLink = string | undefined;
+/** What the receiver keeps of a remote: the repository its URL names, if any, and its repository's secret. */
+interface RepoLink {
+  repo: string | undefined;
+  secret: string | undefined;
+}
 
 export default async function webhookEndpoint(task: EndpointTask): Promise<void> {
   let settings = readSettings(task.settings);
@@ -38,7 +44,7 @@ export default async function webhookEndpoint(task: EndpointTask): Promise<void>
         receiver = undefined;
       },
     },
-    link: (_, url) => normaliseRepoUrl(url),
+    link: (_, url, own) => ({ repo: normaliseRepoUrl(url), secret: typeof own?.secret === 'string' && own.secret !== '' ? own.secret : undefined }),
     attached: (remote) => remote.tell(status()),
     heard: (remote, m) => {
       if ((m as { type?: unknown } | null)?.type === 'hello') remote.tell(status());
@@ -58,6 +64,8 @@ export default async function webhookEndpoint(task: EndpointTask): Promise<void>
 /** How deliveries are judged and what they cause, for every receiver this endpoint runs. */
 interface Deliveries {
   context: HandlerContext;
+  /** The secret of remotes that bring none of their own (a receiver run with one in its settings). */
+  setFallback(secret: string | undefined): void;
   concluded(verdict: Verdict): void;
   dropped(): void;
 }
@@ -68,13 +76,18 @@ function deliveries(loop: EndpointLoop<RepoLink>, limiter: NudgeLimiter): Delive
   let replays = 0;
   let dropped = 0;
   const log = (text: string) => loop.log(text);
+  let fallback: string | undefined;
+  const secretOf = (r: Attached<RepoLink>) => r.link.secret ?? fallback;
   return {
+    setFallback: (secret) => (fallback = secret),
     context: {
-      secret: '',
+      // The settings' secret even with no remote attached: a push for no remote is then 404, as
+      // it always was; a repository's own secret counts while a remote of it is attached.
+      secrets: () => [...new Set([...loop.attached.map(secretOf), fallback].filter((s): s is string => s !== undefined))],
       seen: new SeenBodies(),
       budget: new BodyBudget(),
-      match: (urls: Set<string>) => loop.attached.filter((r) => r.link !== undefined && urls.has(r.link)).map((r) => r.name),
-      all: () => loop.attached.map((r) => r.name),
+      match: (urls, secret) => loop.attached.filter((r) => secretOf(r) === secret && r.link.repo !== undefined && urls.has(r.link.repo)).map((r) => r.name),
+      all: (secret) => loop.attached.filter((r) => secretOf(r) === secret).map((r) => r.name),
     },
     concluded(verdict) {
       if (verdict.status === 401) {
@@ -96,8 +109,10 @@ function deliveries(loop: EndpointLoop<RepoLink>, limiter: NudgeLimiter): Delive
 async function listen(settings: WebhookSettings, loop: EndpointLoop<RepoLink>, handler: Deliveries): Promise<Receiver | undefined> {
   if (!settings.listen) return undefined; // unusable settings: already reported by the coordinator
   try {
-    handler.context.secret = settings.secretFile !== undefined ? readSecretFile(settings.secretFile) : (settings.secret ?? '');
-    if (handler.context.secret === '') throw new Error('the webhook secret is empty');
+    // The daemon gives each remote its repository's secret; one in the settings serves the rest.
+    const fallback = settings.secretFile !== undefined ? readSecretFile(settings.secretFile) : settings.secret;
+    if (fallback === '') throw new Error('the webhook secret is empty');
+    handler.setFallback(fallback);
     const receiver = await startReceiver({
       ...settings.listen,
       admit: (headers) => admit(headers, handler.context, (verdict) => handler.concluded(verdict)),
@@ -110,11 +125,4 @@ async function listen(settings: WebhookSettings, loop: EndpointLoop<RepoLink>, h
     loop.say({ type: 'condition', kind: WEBHOOK_CONDITION, text: `the webhook receiver is off: ${(err as Error).message}` });
     return undefined;
   }
-}
-
-/** The secret from a file only its owner can read: a secret others can read is no secret. */
-export function readSecretFile(path: string): string {
-  const stat = statSync(path);
-  if ((stat.mode & 0o077) !== 0) throw new Error(`${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
-  return readFileSync(path, 'utf8').trim();
 }

@@ -2,12 +2,15 @@
 // its own thread from endpoint.js.
 
 import type { EndpointPlugin } from '../../../shared/plugin.js';
-import { readSettings, webhookSettings } from './settings.js';
+import { MAX_SECRETS, ownSecret, readSettings, webhookSettings } from './settings.js';
 
 export const webhookEndpoint: EndpointPlugin = {
   settings: webhookSettings,
   // One receiver per address in a process: repositories of the shared daemon that listen on the
-  // same one share it, if their secrets are the same (a delivery is verified with the one secret).
+  // same one share it, whatever their secrets. Each repository's secret is its own: read here (a
+  // file others can read keeps that repository off, not the receiver), it comes with each of the
+  // repository's remotes, and a delivery nudges only remotes whose repository's secret it proves.
+  own: { keys: ['secret', 'secretFile'], read: ownSecret, max: MAX_SECRETS, describe: 'secrets' },
   identity(raw) {
     const { listen } = readSettings(raw);
     if (!listen) return undefined; // off anyway: said as a config problem

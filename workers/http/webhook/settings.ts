@@ -2,7 +2,14 @@
 // a loopback address unless remotedaemon.webhook.allowRemote is true (a receiver facing the network
 // belongs behind a reverse proxy that does TLS); never without a secret.
 
+import { readFileSync, statSync } from 'node:fs';
 import { last, parseBool, type GitConfig } from '../../../shared/gitconfig.js';
+
+/**
+ * The most distinct secrets one receiver checks a delivery against: each is an HMAC over every
+ * byte of every delivery. A repository whose secret would be one more gets no part in it.
+ */
+export const MAX_SECRETS = 32;
 
 export interface WebhookSettings {
   /** Where to listen; null when the settings are unusable (the receiver then stays off). */
@@ -61,4 +68,30 @@ export function readSettings(raw: Record<string, unknown>): WebhookSettings {
     ...(typeof raw.secret === 'string' && { secret: raw.secret }),
     ...(typeof raw.secretFile === 'string' && { secretFile: raw.secretFile }),
   };
+}
+
+/** The secret from a file only its owner can read: a secret others can read is no secret. */
+export function readSecretFile(path: string): string {
+  const stat = statSync(path);
+  if ((stat.mode & 0o077) !== 0) throw new Error(`${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
+  return readFileSync(path, 'utf8').trim();
+}
+
+/**
+ * A repository's own secret (EndpointPlugin.own), from secret or secretFile: each remote of the
+ * repository is attached with it, so one receiver serves repositories with different secrets.
+ * Throws when the file cannot be used (that repository is then off, the others not); none when
+ * neither is set (the settings already say so as a problem).
+ */
+export function ownSecret(raw: Record<string, unknown>): { secret?: string } {
+  const { secret, secretFile } = readSettings(raw);
+  let value: string;
+  try {
+    value = secretFile !== undefined ? readSecretFile(secretFile) : (secret ?? '');
+  } catch (err) {
+    throw new Error(`the webhook secret: ${(err as Error).message}`);
+  }
+  if (secretFile === undefined && secret === undefined) return {};
+  if (value === '') throw new Error('the webhook secret is empty');
+  return { secret: value };
 }
