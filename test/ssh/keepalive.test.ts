@@ -81,7 +81,9 @@ test('an idle link that answers: a ping after each quiet interval, never a stall
   // interval sooner than a full one (to reach the grid's full points), then one per interval.
   assert.ok(pings[0]! - started >= 0.4 * 200 - 10 && pings[0]! - started <= 200 + 50, `the first ${(pings[0]! - started).toFixed(0)} ms after the start`);
   assert.ok(pings[1]! - pings[0]! >= 100 - 10, `the second ${(pings[1]! - pings[0]!).toFixed(0)} ms after the first`);
-  for (let i = 2; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 190, `pings ${(pings[i]! - pings[i - 1]!).toFixed(0)} ms apart`);
+  // Grid points are fixed in time: a late turn for one ping (a loaded machine) and a prompt one for
+  // the next bring them closer than the interval, but never two to an interval.
+  for (let i = 2; i < pings.length; i++) assert.ok(pings[i]! - pings[i - 1]! >= 140, `pings ${(pings[i]! - pings[i - 1]!).toFixed(0)} ms apart`);
   await until(() => callbacks.length === 0, "every placeholder consumed by its reply: ssh2's reply queue keeps its order", 1_000);
 });
 
