@@ -231,6 +231,8 @@ interface HandshakeNotes {
 interface LinkEnd {
   closing: boolean;
   stalled: boolean;
+  /** How long nothing had been heard when the link was found stalled. */
+  silentMs?: number;
   lastError?: Error;
 }
 
@@ -267,8 +269,9 @@ async function handshake(
   let keepalive: Keepalive;
   try {
     await ready;
-    keepalive = startKeepalive(client, sock, timing, () => {
+    keepalive = startKeepalive(client, sock, timing, (silentMs) => {
       end.stalled = true;
+      end.silentMs = silentMs;
       sock.destroy(); // the client's 'close' follows
     });
   } catch (err) {
@@ -420,8 +423,8 @@ function wrapConnection(handshaken: Handshaken, opened: OpenedStream, settings: 
     if (end.closing) return undefined;
     if (end.stalled) {
       return new Error(
-        `the link to ${settings.hostname}:${settings.port} is stalled: nothing heard for ${Math.round(stallDetectMs / 1000)} s ` +
-          `(no answer within ${settings.keepaliveAnswerSeconds} s to a keepalive after ${settings.serverAliveInterval} s of silence)`,
+        `the link to ${settings.hostname}:${settings.port} is stalled: nothing heard for ${Math.round((end.silentMs ?? stallDetectMs) / 1000)} s ` +
+          `(no answer within ${settings.keepaliveAnswerSeconds} s to a keepalive)`,
       );
     }
     return end.lastError ?? new Error(`ssh connection to ${settings.hostname}:${settings.port} closed by the server`);

@@ -89,10 +89,10 @@ export function nextPingAt(heardAt: number, quietMs: number, origin = performanc
 
 /**
  * Starts the keepalive on a connected client. `stalled` is called once, when a ping went
- * unanswered for `answerMs`; the keepalive has stopped by then. `sock` is what the client reads
+ * unanswered for `answerMs`, with how long nothing had been heard; the keepalive has stopped by then. `sock` is what the client reads
  * from (a TCP socket, or the jump host's channel for ProxyJump).
  */
-export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTiming, stalled: () => void): Keepalive {
+export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTiming, stalled: (silentMs: number) => void): Keepalive {
   const internals = client as unknown as Ssh2Internals;
   const protocol = internals._protocol;
   const replies = internals._callbacks;
@@ -142,7 +142,7 @@ export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTi
         if (stopped) return;
         if (heardAt < pingedAt!) {
           stop();
-          stalled();
+          stalled(performance.now() - heardAt);
         } else tick();
       });
       return;
