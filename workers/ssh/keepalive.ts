@@ -89,8 +89,9 @@ export function nextPingAt(heardAt: number, quietMs: number, origin = performanc
 
 /**
  * Starts the keepalive on a connected client. `stalled` is called once, when a ping went
- * unanswered for `answerMs`, with how long nothing had been heard; the keepalive has stopped by then. `sock` is what the client reads
- * from (a TCP socket, or the jump host's channel for ProxyJump).
+ * unanswered for `answerMs`, with how long nothing had been heard; the keepalive has stopped by
+ * then. `sock` is what the client reads from (a TCP socket, or the jump host's channel for
+ * ProxyJump).
  */
 export function startKeepalive(client: Client, sock: Duplex, timing: KeepaliveTiming, stalled: (silentMs: number) => void): Keepalive {
   const internals = client as unknown as Ssh2Internals;
