@@ -8,7 +8,9 @@ import { NOTICE_NS } from '../../workers/xmpp/account.js';
 
 const [service, jid, password, to, count, payload, kind] = process.argv.slice(2) as [string, string, string, string, string, string, string?];
 const [local, domain] = jid.split('@') as [string, string];
-const x = client({ service, domain, resource: `test-${process.pid}`, credentials: (auth, mechanisms) => auth({ username: local, password }, mechanisms[0]!) });
+// @xmpp's own timeout for each step of the login is 2 s: under CI's load (TLS and SCRAM on two busy
+// cores) this tool's login once took longer, and the test failed on the tool, not the daemon.
+const x = client({ service, domain, timeout: 15_000, resource: `test-${process.pid}`, credentials: (auth, mechanisms) => auth({ username: local, password }, mechanisms[0]!) });
 x.reconnect.stop();
 let stopping = false;
 x.on('error', (err: Error) => {

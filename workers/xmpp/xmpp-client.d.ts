@@ -25,6 +25,8 @@ declare module '@xmpp/client' {
     service: string;
     domain: string;
     resource?: string;
+    /** Milliseconds each step of opening or closing the stream may take (@xmpp/connection: 2000). */
+    timeout?: number;
     credentials?: (authenticate: Authenticate, mechanisms: string[], fast: unknown, entity: Client) => Promise<void>;
   }
 
