@@ -84,6 +84,18 @@ interface Wanted {
 }
 
 /** One repository's part. */
+/** Why a repository has no part in an endpoint it asks for, under the condition kind said. */
+interface Refusal {
+  kind: string;
+  text: string;
+}
+
+/** A repository asking for an endpoint, with what it asks. */
+interface Request {
+  member: Member;
+  wanted: Wanted;
+}
+
 interface Member {
   readonly id: number;
   readonly options: EndpointsOptions;
@@ -93,7 +105,7 @@ interface Member {
   /** The endpoints it is part of, by plugin name. */
   readonly joined: Map<string, Unit>;
   /** Endpoints it asks for but may not have a part in now, with why (said as a condition of that kind). */
-  readonly refused: Map<string, { kind: string; text: string }>;
+  readonly refused: Map<string, Refusal>;
   paused: boolean;
   lostnet: boolean;
   closed: boolean;
@@ -315,47 +327,8 @@ export class EndpointHost {
   }
 
   private reconcilePlugin(name: string): void {
-    // Who asks for which endpoint of this plugin, in the order the repositories came.
-    const groups = new Map<string, { member: Member; wanted: Wanted }[]>();
-    const refused = new Map<Member, { kind: string; text: string }>();
-    for (const member of this.members) {
-      const wanted = member.wanted.get(name);
-      if (!wanted || member.paused || member.closed) continue;
-      if (wanted.own && 'problem' in wanted.own) {
-        // Its own settings cannot be had: it alone gets no part; the others share on.
-        refused.set(member, { kind: OWN, text: `${wanted.own.problem}; off for this repository` });
-        continue;
-      }
-      const id = this.unitId(member, name, wanted);
-      groups.set(id, [...(groups.get(id) ?? []), { member, wanted }]);
-    }
-    const assigned = new Map<Member, { id: string; wanted: Wanted }>();
-    const holders = new Map<string, Wanted>();
-    for (const [id, entries] of groups) {
-      const unit = this.units.get(id);
-      // The thread keeps the settings it runs with while a repository of it still asks for them;
-      // else it takes the first repository's.
-      const holder = entries.find((e) => unit?.members.includes(e.member) && e.wanted.key === unit.key) ?? entries[0]!;
-      holders.set(id, holder.wanted);
-      // Different own settings (secrets) in one thread, bounded: each costs every delivery's work.
-      const owns = new Set<string>();
-      const ownSpec = holder.wanted.plugin.endpoint!.own;
-      const ordered = [holder, ...entries.filter((e) => e !== holder && unit?.members.includes(e.member)), ...entries.filter((e) => e !== holder && !unit?.members.includes(e.member))];
-      for (const e of ordered) {
-        if (e !== holder && !(e.wanted.identity?.shared === true && e.wanted.key === holder.wanted.key)) {
-          refused.set(e.member, { kind: TAKEN, text: refusal(e.wanted, holder) });
-          continue;
-        }
-        const ownKey = e.wanted.own && 'key' in e.wanted.own ? e.wanted.own.key : undefined;
-        if (ownSpec && ownKey !== undefined && !owns.has(ownKey) && owns.size >= ownSpec.max) {
-          const text = `${e.wanted.identity?.describe ?? `the ${name} endpoint`} already serves ${ownSpec.max} different ${ownSpec.describe} in this daemon, the most one may; off for this repository`;
-          refused.set(e.member, { kind: TAKEN, text });
-          continue;
-        }
-        if (ownKey !== undefined) owns.add(ownKey);
-        assigned.set(e.member, { id, wanted: e.wanted });
-      }
-    }
+    const refused = new Map<Member, Refusal>();
+    const { assigned, holders } = this.assign(name, this.requests(name, refused), refused);
     // Leaving: the config no longer asks (gone), refused (gone: no link will come), paused or
     // stopping (not gone: RESUME links them again), or moved to another thread (relinked there).
     for (const member of this.members) {
@@ -397,6 +370,67 @@ export class EndpointHost {
       unit.unit.post({ type: 'settings', settings: holder.settings } satisfies ToEndpoint);
     }
     for (const unit of started) this.launch(unit);
+    this.sayRefusals(name, refused);
+  }
+
+  /**
+   * Who asks for which endpoint of this plugin, grouped by thread, in the order the repositories
+   * came; a repository whose own settings cannot be had is refused here, alone.
+   */
+  private requests(name: string, refused: Map<Member, Refusal>): Map<string, Request[]> {
+    const groups = new Map<string, Request[]>();
+    for (const member of this.members) {
+      const wanted = member.wanted.get(name);
+      if (!wanted || member.paused || member.closed) continue;
+      if (wanted.own && 'problem' in wanted.own) {
+        // Its own settings cannot be had: it alone gets no part; the others share on.
+        refused.set(member, { kind: OWN, text: `${wanted.own.problem}; off for this repository` });
+        continue;
+      }
+      const id = this.unitId(member, name, wanted);
+      groups.set(id, [...(groups.get(id) ?? []), { member, wanted }]);
+    }
+    return groups;
+  }
+
+  /**
+   * Each group's holder (whose settings its thread runs with) and the repositories that join it;
+   * those whose settings differ from the holder's, or whose own settings would pass the bound,
+   * are refused.
+   */
+  private assign(name: string, groups: Map<string, Request[]>, refused: Map<Member, Refusal>): { assigned: Map<Member, { id: string; wanted: Wanted }>; holders: Map<string, Wanted> } {
+    const assigned = new Map<Member, { id: string; wanted: Wanted }>();
+    const holders = new Map<string, Wanted>();
+    for (const [id, entries] of groups) {
+      const unit = this.units.get(id);
+      // The thread keeps the settings it runs with while a repository of it still asks for them;
+      // else it takes the first repository's.
+      const holder = entries.find((e) => unit?.members.includes(e.member) && e.wanted.key === unit.key) ?? entries[0]!;
+      holders.set(id, holder.wanted);
+      // Different own settings (secrets) in one thread, bounded: each costs every delivery's work.
+      const owns = new Set<string>();
+      const ownSpec = holder.wanted.plugin.endpoint!.own;
+      const ordered = [holder, ...entries.filter((e) => e !== holder && unit?.members.includes(e.member)), ...entries.filter((e) => e !== holder && !unit?.members.includes(e.member))];
+      for (const e of ordered) {
+        if (e !== holder && !(e.wanted.identity?.shared === true && e.wanted.key === holder.wanted.key)) {
+          refused.set(e.member, { kind: TAKEN, text: refusal(e.wanted, holder) });
+          continue;
+        }
+        const ownKey = e.wanted.own && 'key' in e.wanted.own ? e.wanted.own.key : undefined;
+        if (ownSpec && ownKey !== undefined && !owns.has(ownKey) && owns.size >= ownSpec.max) {
+          const text = `${e.wanted.identity?.describe ?? `the ${name} endpoint`} already serves ${ownSpec.max} different ${ownSpec.describe} in this daemon, the most one may; off for this repository`;
+          refused.set(e.member, { kind: TAKEN, text });
+          continue;
+        }
+        if (ownKey !== undefined) owns.add(ownKey);
+        assigned.set(e.member, { id, wanted: e.wanted });
+      }
+    }
+    return { assigned, holders };
+  }
+
+  /** Each repository's refusal for this plugin, said when it starts or changes, cleared when it ends. */
+  private sayRefusals(name: string, refused: Map<Member, Refusal>): void {
     for (const member of this.members) {
       const now = refused.get(member);
       const before = member.refused.get(name);
