@@ -17,8 +17,6 @@ import { MAX_CONNECTIONS, startReceiver, type Receiver } from './receiver.js';
 import { SeenBodies } from './replay.js';
 import { readSecretFile, readSettings, type WebhookSettings } from './settings.js';
 
-export { readSecretFile };
-
 /** The condition kind for a receiver that cannot run. */
 export const WEBHOOK_CONDITION = 'webhook';
 

@@ -18,8 +18,6 @@ import type { SeenBodies } from './replay.js';
 import { identify, isRefEvent, startProof, type Delivery, type Forge, type Proof } from './verify.js';
 import { MAX_SECRETS } from './settings.js';
 
-export { MAX_SECRETS };
-
 export interface Verdict extends Reply {
   /** The remotes to nudge (names), and who sent the event. */
   nudge?: { remotes: string[]; forge: Forge };
