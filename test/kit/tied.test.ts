@@ -8,17 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tiedToOurLife } from '../../shared/kit/tied.js';
 import { eventually } from '../support/daemon.js';
+import { alive } from '../support/procs.js';
 
 const hasSetpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { stdio: 'ignore' }).status === 0;
-
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 test('the command runs as itself, its arguments untouched, under setpriv where there is one', () => {
   const tied = tiedToOurLife('ip', ['monitor', '--', '-x y']);
@@ -35,5 +27,5 @@ test('a tied command is killed when the process that started it dies, even by ki
   const pid = await new Promise<number>((resolve) => middle.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
   await eventually(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\0'), 'setpriv to exec the command');
   middle.kill('SIGKILL');
-  await eventually(() => gone(pid), 'the tied command killed with its parent');
+  await eventually(() => !alive(pid), 'the tied command killed with its parent');
 });

@@ -8,10 +8,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { beginChildren, endChildren, killAll, run, runLongLived, runningCount, runStreamed } from '../../workers/children.js';
 import { eventually } from '../support/daemon.js';
+import { alive } from '../support/procs.js';
 
 function session(t: TestContext): [number, boolean][] {
   const heard: [number, boolean][] = [];
-  beginChildren((pid, alive) => heard.push([pid, alive]));
+  beginChildren((pid, live) => heard.push([pid, live]));
   t.after(() => {
     killAll('SIGKILL');
     endChildren();
@@ -23,16 +24,6 @@ function session(t: TestContext): [number, boolean][] {
 function groupOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-}
-
-/** Ended: no such process, or a zombie nobody has reaped yet (an orphan's reaper may be slow). */
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 test('each way of running a command reports its start and its end to the session', async (t) => {
@@ -47,7 +38,7 @@ test('each way of running a command reports its start and its end to the session
   await eventually(() => heard.length === 6, 'three starts and three ends');
   const pids = [...new Set(heard.map(([pid]) => pid))];
   assert.equal(pids.length, 3);
-  for (const pid of pids) assert.deepEqual(heard.filter(([p]) => p === pid).map(([, alive]) => alive), [true, false], `pid ${pid}`);
+  for (const pid of pids) assert.deepEqual(heard.filter(([p]) => p === pid).map(([, live]) => live), [true, false], `pid ${pid}`);
   assert.equal(runningCount(), 0);
 });
 
@@ -60,7 +51,7 @@ test('a command leads a process group of its own, and killAll ends it with what 
   assert.equal(groupOf(grandchild), parent.pid, 'what it starts is in that group');
   assert.equal(runningCount(), 1);
   killAll('SIGTERM');
-  await eventually(() => gone(grandchild), 'the grandchild ended too');
+  await eventually(() => !alive(grandchild), 'the grandchild ended too');
   await eventually(() => runningCount() === 0, 'the command forgotten');
 });
 
@@ -84,7 +75,7 @@ test('a new session ends and forgets what an earlier one left, and the earlier l
   assert.equal(runningCount(), 0);
   assert.deepEqual(earlier, [[left.pid, true]], 'its end is not reported to the session that is over');
   assert.deepEqual(
-    later.filter(([, alive]) => alive),
+    later.filter(([, live]) => live),
     [],
     'the new session started nothing',
   );
