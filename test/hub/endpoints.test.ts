@@ -65,6 +65,21 @@ async function ok(result: Promise<CliResult>, what: string): Promise<CliResult> 
   return r;
 }
 
+/** a and b registered, the shared daemon started and both connected in it; its pid. */
+async function serveBoth(h: ReturnType<typeof hubEnv>, a: Repo, b: Repo): Promise<number> {
+  await ok(h.run(a.local, 'register'), 'register a');
+  await ok(h.run(b.local, 'register'), 'register b');
+  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
+  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  return hub;
+}
+
+/** Every repository's log says the one receiver on `port` listens, and one socket does. */
+async function oneListener(port: number, ...repos: Repo[]): Promise<void> {
+  for (const r of repos) await waitForLog(r.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
+  assert.equal(listeners(port), 1, 'one listening socket');
+}
+
 function connected(repo: Repo, pid: number): boolean {
   const state = readState(repo.paths.state);
   return state?.pid === pid && state.mode === 'running' && state.remotes.length > 0 && state.remotes.every((r) => r.connected);
@@ -105,14 +120,9 @@ test('two repositories, one webhook address: one listener nudges each one\'s rem
   const port = await freePort();
   const a = await h.repo({ port, secret: 's3cret' });
   const b = await h.repo({ port, secret: 's3cret' });
-  await ok(h.run(a.local, 'register'), 'register a');
-  await ok(h.run(b.local, 'register'), 'register b');
-  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
-  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  const hub = await serveBoth(h, a, b);
   // Both repositories' logs say the one receiver listens; neither says it cannot.
-  await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
-  await waitForLog(b.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
-  assert.equal(listeners(port), 1, 'one listening socket');
+  await oneListener(port, a, b);
   for (const r of [a, b]) assert.deepEqual(logLines(r.paths).filter((l) => /webhook receiver is off/.test(l)), []);
 
   const forA = await announce(a, port, 's3cret', 'd-1');
@@ -169,14 +179,9 @@ test("one webhook address, different secrets: one listener serves both, each del
   const port = await freePort();
   const a = await h.repo({ port, secret: 'secret-of-a' });
   const b = await h.repo({ port, secret: 'secret-of-b' });
-  await ok(h.run(a.local, 'register'), 'register a');
-  await ok(h.run(b.local, 'register'), 'register b');
-  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
-  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  const hub = await serveBoth(h, a, b);
   // One receiver for both: both logs say it listens, neither is refused or told it is off.
-  await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
-  await waitForLog(b.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
-  assert.equal(listeners(port), 1, 'one listening socket');
+  await oneListener(port, a, b);
   for (const r of [a, b]) {
     assert.deepEqual(logLines(r.paths).filter((l) => /already used|receiver is off|off for this repository/.test(l)), []);
     assert.ok(!logLines(r.paths).some((l) => l.includes('secret-of')), 'never a secret in the log');
@@ -233,10 +238,7 @@ test("one webhook address, a secret file others can read: that repository alone 
   writeFileSync(file, 'secret-of-b\n');
   chmodSync(file, 0o640);
   git(b.local, 'config', 'remotedaemon.webhook.secretFile', file);
-  await ok(h.run(a.local, 'register'), 'register a');
-  await ok(h.run(b.local, 'register'), 'register b');
-  const hub = pidFrom((await ok(h.run(a.root, 'start', '--all'), 'start --all')).stdout);
-  await eventually(() => connected(a, hub) && connected(b, hub), 'both served and connected', 20_000);
+  const hub = await serveBoth(h, a, b);
   await waitForLog(a.paths, `# http endpoint: webhook: listening on 127.0.0.1:${port}`);
   const said = await waitForLog(b.paths, /^WARNING \* http endpoint: the webhook secret: .* is readable by others \(mode 640\); chmod 600 it; off for this repository$/);
   assert.ok(!said[0]!.includes('secret-of-b'), 'never the secret in the log');
