@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { StartSlots } from './startslots.js';
 import { Piscina } from 'piscina';
 import { Backoff } from '../shared/backoff.js';
+import { groupWatchChannel } from '../shared/kit/groupwatch.js';
 import { SESSION_FILE } from '../workers/registry.js';
 
 /** How long a task gets to stop cleanly before its thread is terminated. */
@@ -58,6 +59,8 @@ export function createPool(log: (text: string) => void): Piscina {
     // Tasks await I/O for hours; atomics would spin the thread waiting for the next task.
     atomics: 'disabled',
     resourceLimits: WORKER_RESOURCE_LIMITS,
+    // Workers list their children's process groups with the watcher themselves (groupwatch.ts).
+    workerData: { groupWatch: groupWatchChannel() },
   });
   pool.on('error', (err: Error) => log(`worker pool: ${err.message}`));
   return pool;

@@ -5,6 +5,7 @@
 import { spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import spawn, { type Subprocess, type Options } from 'nano-spawn';
 import { killGroups } from '../shared/kit/group.js';
+import { watchGroup } from '../shared/kit/groupwatch.js';
 
 type ChildListener = (pid: number, alive: boolean) => void;
 
@@ -61,6 +62,9 @@ function track(child: ChildProcess): void {
   const pid = child.pid;
   if (pid === undefined) return;
   running.add(pid);
+  // Listed with the watcher now, not when the main thread hears: a kill -9 of the daemon meanwhile
+  // must not leave this group running (shared/kit/groupwatch.ts).
+  watchGroup(pid);
   listener(pid, true);
   child.once('exit', () => {
     running.delete(pid);

@@ -1,14 +1,18 @@
 // The watcher of our children's process groups (shared/kit/groupwatch.ts), with its real sh in
 // this process: when its pipe closes (as it does when the daemon dies, however) it ends every
 // group still listed and none that was taken off; a watcher someone ended is started again with
-// the whole list; and it runs only while some daemon in the process asked for it.
+// the whole list; it runs only while some daemon in the process asked for it; and a worker
+// thread lists its children itself, without waiting for the main thread.
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
+import { Worker } from 'node:worker_threads';
+import { groupWatchChannel, groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
+import { killGroup } from '../../shared/kit/group.js';
 import { eventually } from '../support/daemon.js';
+import { alive } from '../support/procs.js';
 
 /** A process leading a group of its own, as every command a worker runs does. */
 function groupLeader(t: TestContext): ChildProcess {
@@ -81,4 +85,27 @@ test('the watch runs while any daemon in the process asked for it; before that n
   assert.equal(groupWatcherPid(), undefined);
   await watcherGone(watcher);
   assert.equal(exited(leader), false, 'listed before the watch began: not listed');
+});
+
+test('a worker thread lists its child itself in the turn that spawned it: the group is ended though the main thread never heard of it', async (t) => {
+  watching(t);
+  const kit = new URL('../../shared/kit/groupwatch.js', import.meta.url).href;
+  // What workers/children.ts does; the main thread is told nothing (a kill -9 would have come first).
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { spawn } = require('node:child_process');
+     import(${JSON.stringify(kit)}).then(({ watchGroup }) => {
+       const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+       watchGroup(child.pid);
+       child.unref();
+       parentPort.postMessage(child.pid);
+     });`,
+    { eval: true, workerData: { groupWatch: groupWatchChannel() } },
+  );
+  const [pid] = (await once(worker, 'message')) as [number];
+  t.after(() => killGroup(pid, 'SIGKILL'));
+  await worker.terminate();
+  assert.ok(alive(pid), 'the worker\'s child outlives its thread');
+  stopGroupWatch(); // our hold on the FIFO closes, as a kill -9 of the daemon would close it
+  await eventually(() => !alive(pid), 'the group the worker listed was ended');
 });
