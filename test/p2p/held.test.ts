@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../support/git.js';
+import { makeFixture, tempDir } from '../support/git.js';
 
 const HELD = fileURLToPath(new URL('../../../workers/p2p/held/git-remote-p2p', import.meta.url));
 const KEY = 'ab'.repeat(32);
@@ -76,4 +77,40 @@ test('the thin helper asks the node for the peer and relays its answer to git as
   assert.equal(stdout, 'connect\n\n\n0000');
   assert.ok(Date.now() - started < 1500, 'ended when both sides had, not after the hang-up grace');
   assert.deepEqual(node.requests.map((r) => JSON.parse(r)), [{ peer: KEY, v2: true, answer: 'git' }]);
+});
+
+test('a git fetch whose session the peer ends half-way through fails at once, not when the daemon gives up on it', async (t) => {
+  const { env, socket, dir } = setup(t);
+  const fixture = makeFixture();
+  t.after(() => fixture.cleanup());
+  // The node: answers git's connect, serves the first bytes of a real upload-pack's answer, then
+  // ends the session, as a link dropped mid-session does (helpersocket.ts ends the socket).
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    s.once('data', () => {
+      s.write('\n');
+      const uploadPack = spawn('git', ['upload-pack', fixture.remote], { env: { ...env, GIT_PROTOCOL: 'version=2' }, stdio: ['pipe', 'pipe', 'ignore'] });
+      s.on('error', () => {});
+      uploadPack.stdout.once('data', (chunk: Buffer) => {
+        s.end(chunk.subarray(0, 100));
+        uploadPack.kill();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  t.after(() => server.close());
+  const held = dirname(HELD);
+  const fetch = spawn('git', ['-C', fixture.local, '-c', 'protocol.version=2', 'fetch', URL_, '+refs/heads/*:refs/remotes/peer/*'], {
+    env: { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', PATH: `${held}:${process.env.PATH}` },
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  fetch.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // Before the fix the thin helper waited for git, which waited for it: only a kill ended the fetch.
+  const hung = setTimeout(() => fetch.kill('SIGKILL'), 10_000);
+  const [code, signal] = (await once(fetch, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(hung);
+  assert.equal(signal, null, `the fetch hung until killed; stderr: ${stderr}`);
+  assert.equal(code, 128, stderr);
+  assert.match(stderr, /fatal: /);
 });
