@@ -5,7 +5,7 @@
 import { spawn as spawnProcess, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import spawn, { type Subprocess, type Options } from 'nano-spawn';
 import { killGroups } from '../shared/kit/group.js';
-import { watchGroup } from '../shared/kit/groupwatch.js';
+import { unwatchGroup, watchGroup } from '../shared/kit/groupwatch.js';
 
 type ChildListener = (pid: number, alive: boolean) => void;
 
@@ -68,6 +68,7 @@ function track(child: ChildProcess): void {
   listener(pid, true);
   child.once('exit', () => {
     running.delete(pid);
+    unwatchGroup(pid);
     listener(pid, false);
   });
 }

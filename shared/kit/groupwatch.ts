@@ -170,17 +170,27 @@ export function stopGroupWatch(): void {
 
 /**
  * `pid` leads a process group of ours: end it if we die. From a worker thread, in the turn that
- * spawned it: written to the FIFO at once (the main thread lists it too when it hears).
+ * spawned it: written to the FIFO at once (the main thread lists it again when it hears of it).
  */
 export function watchGroup(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 1) return;
-  if (!isMainThread) return listFromWorker(pid);
+  if (!isMainThread) return sayFromWorker(`+${pid}\n`);
   if (!fifo) return;
   listed.add(pid);
   say(`+${pid}\n`);
 }
 
-function listFromWorker(pid: number): void {
+/**
+ * The group's leader has exited: forget it (its id may be reused). A worker says so at once too;
+ * if the main thread hears of the child later, its own `+` and `-` come in that order after it.
+ */
+export function unwatchGroup(pid: number): void {
+  if (!isMainThread) return sayFromWorker(`-${pid}\n`);
+  if (!fifo || !listed.delete(pid)) return;
+  say(`-${pid}\n`);
+}
+
+function sayFromWorker(line: string): void {
   const path = published();
   if (!path) return;
   let fd: number | undefined;
@@ -188,18 +198,12 @@ function listFromWorker(pid: number): void {
     // No reader (the watcher ended, not yet started again): ENXIO, and the main thread's copy of
     // the list is what the next watcher gets.
     fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-    write(fd, `+${pid}\n`);
+    write(fd, line);
   } catch {
     // gone: the watch stopped meanwhile
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-}
-
-/** The group's leader has exited: forget it (its id may be reused). Main thread only, in order after `+`. */
-export function unwatchGroup(pid: number): void {
-  if (!isMainThread || !fifo || !listed.delete(pid)) return;
-  say(`-${pid}\n`);
 }
 
 /** For tests: the watcher's pid, if it runs. */

@@ -87,25 +87,31 @@ test('the watch runs while any daemon in the process asked for it; before that n
   assert.equal(exited(leader), false, 'listed before the watch began: not listed');
 });
 
-test('a worker thread lists its child itself in the turn that spawned it: the group is ended though the main thread never heard of it', async (t) => {
+test('a worker thread lists its children itself in the turn that spawned them: ended though the main thread never heard of them; one it took off is left', async (t) => {
   watching(t);
   const kit = new URL('../../shared/kit/groupwatch.js', import.meta.url).href;
   // What workers/children.ts does; the main thread is told nothing (a kill -9 would have come first).
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
      const { spawn } = require('node:child_process');
-     import(${JSON.stringify(kit)}).then(({ watchGroup }) => {
-       const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
-       watchGroup(child.pid);
-       child.unref();
-       parentPort.postMessage(child.pid);
+     import(${JSON.stringify(kit)}).then(({ watchGroup, unwatchGroup }) => {
+       const [listed, takenOff] = [0, 1].map(() => spawn('sleep', ['60'], { detached: true, stdio: 'ignore' }));
+       for (const child of [listed, takenOff]) {
+         watchGroup(child.pid);
+         child.unref();
+       }
+       unwatchGroup(takenOff.pid);
+       parentPort.postMessage([listed.pid, takenOff.pid]);
      });`,
     { eval: true, workerData: { groupWatch: groupWatchChannel() } },
   );
-  const [pid] = (await once(worker, 'message')) as [number];
-  t.after(() => killGroup(pid, 'SIGKILL'));
+  const [[listed, takenOff]] = (await once(worker, 'message')) as [[number, number]];
+  t.after(() => [listed, takenOff].forEach((pid) => killGroup(pid, 'SIGKILL')));
   await worker.terminate();
-  assert.ok(alive(pid), 'the worker\'s child outlives its thread');
+  assert.ok(alive(listed), 'the worker\'s child outlives its thread');
+  const watcher = groupWatcherPid()!;
   stopGroupWatch(); // our hold on the FIFO closes, as a kill -9 of the daemon would close it
-  await eventually(() => !alive(pid), 'the group the worker listed was ended');
+  await eventually(() => !alive(listed), 'the group the worker listed was ended');
+  await watcherGone(watcher); // done with every group it had listed
+  assert.ok(alive(takenOff), 'a group the worker took off is not the watcher\'s to end');
 });
