@@ -65,8 +65,8 @@ export default async function endpoint(task: EndpointTask): Promise<string> {
   return 'stopped';
 }
 
-/** A remote wants its peer's held link up. */
-function dial(remote: Attached<string>, node: NodeCarrier, loop: PeerLoop): void {
+/** A remote wants its peer's held link up. (Exported for its test: test/p2p/endpoint.test.ts.) */
+export function dial(remote: Attached<string>, node: NodeCarrier, loop: PeerLoop): void {
   const key = remote.link;
   if (node.fatal !== undefined) {
     // RELOAD after fixing the key file: the remote tries again, and so does the node. A node
@@ -79,8 +79,8 @@ function dial(remote: Attached<string>, node: NodeCarrier, loop: PeerLoop): void
   node.send({ type: 'dial', key });
 }
 
-/** What the node says, routed: to the coordinator, to the remotes of that peer, to the hub. */
-function fromNode(m: FromNode, loop: PeerLoop, hub: NoticeHub, peers: PeerLinks): void {
+/** What the node says, routed: to the coordinator, to the remotes of that peer, to the hub. (Exported for its test.) */
+export function fromNode(m: FromNode, loop: PeerLoop, hub: NoticeHub, peers: PeerLinks): void {
   const tell = (key: string, message: FromP2pEndpoint) => loop.tell(message, (remote) => remote.link === key);
   switch (m.type) {
     case 'log':
@@ -116,8 +116,9 @@ function fromNode(m: FromNode, loop: PeerLoop, hub: NoticeHub, peers: PeerLinks)
 /**
  * The same change notices as over XMPP (workers/notice/), carried on the held peer links: a
  * push to a remote both devices share reaches the other device without any server of ours.
+ * (Exported for its test.)
  */
-class PeerLinks {
+export class PeerLinks {
   private readonly linked = new Set<string>();
   private readonly carrier: CarrierOut = {
     // The node sends it only to our own devices that said they have this remote.
@@ -219,6 +220,7 @@ class NodeCarrier implements Carrier {
   }
 }
 
-function discovery(s: NodeSettings): string {
+/** The settings a DHT is bound to for life: a change needs a new node. (Exported for its test.) */
+export function discovery(s: NodeSettings): string {
   return JSON.stringify([s.bootstrap, s.host, s.port, s.reachable]);
 }

@@ -78,7 +78,8 @@ interface Held {
   warm?: { pipe: Promise<ChannelStream | undefined>; timer: NodeJS.Timeout };
 }
 
-class PeerNode {
+/** Exported for its test (test/p2p/node.test.ts), which links two of them over an in-memory stream: no DHT. */
+export class PeerNode {
   private dht!: DHT;
   private server: Server | undefined;
   private identity!: Identity;
