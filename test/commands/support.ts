@@ -21,16 +21,21 @@ export function repoHere(t: TestContext): { repo: string; paths: DaemonPaths } {
   return { repo, paths };
 }
 
-/** This process as the repository's daemon in `mode`: titled as one (so /proc vouches for it), holding its lock. */
-export async function standIn(t: TestContext, paths: DaemonPaths, mode: LockMode): Promise<void> {
+/**
+ * This process as the repository's daemon in `mode`: titled as one (so /proc vouches for it),
+ * holding its lock; `release()` ends the stand-in early (the daemon stopped).
+ */
+export async function standIn(t: TestContext, paths: DaemonPaths, mode: LockMode): Promise<{ release(): void }> {
   const before = process.title;
   process.title = 'git-remote-daemon test';
   const taken = await acquireLock(paths, mode);
   if (!taken.ok) throw new Error(`the lock was not taken: ${JSON.stringify(taken)}`);
-  t.after(() => {
+  const release = () => {
     taken.lock.release();
     process.title = before;
-  });
+  };
+  t.after(release);
+  return { release };
 }
 
 /** The daemon's end of its control pipe: made and opened for reading; `read()` says what arrived so far. */
