@@ -40,8 +40,11 @@ test('what git lists is parsed whole: repeated keys in order, multi-line values,
   assert.deepEqual([...parseConfigList('')], [], 'an empty config');
 });
 
-test('parseBool takes exactly the spellings git takes, in any case, and refuses the rest', () => {
+test('parseBool takes exactly the spellings git takes, in any case, integers too, and refuses the rest', () => {
   const spellings = ['true', 'TRUE', 'Yes', 'on', '1', 'false', 'No', 'OFF', '0', '', 'maybe', 'yess', 'tru e'];
+  // Any integer is one too (non-zero is true), as C writes them, with a unit, within int's range.
+  spellings.push('2', '-1', '+3', ' 5', '5 ', '10k', '1G', '0x10', '0X0', '017', '00', '-0', '08', '0x', '1.0', '1e3', '0b1');
+  spellings.push('2147483647', '2147483648', '-2147483647', '-2147483648', '2097151k', '2097152k', '99999999999999999999999');
   for (const value of spellings) {
     let gits: boolean | undefined;
     try {
