@@ -13,7 +13,7 @@ import { readState } from '../../src/background/state.js';
 import { daemonFilesIn, ensureDir, type DaemonPaths } from '../../src/background/paths.js';
 import { git, tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
-import { repoHere, standIn } from '../commands/support.js';
+import { repoHere, standIn } from '../support/standin.js';
 
 function options(dir: string, paths: DaemonPaths, lines: string[]): RepoHostOptions {
   return { dir, paths, mode: 'background', sink: { line: (text) => lines.push(text), close() {} }, logTo: 'file' };

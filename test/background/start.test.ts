@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import { interpret, spawnDaemon, startInBackground } from '../../src/background/start.js';
 import { tempDir } from '../support/git.js';
-import { repoHere, standIn } from '../commands/support.js';
+import { repoHere, standIn } from '../support/standin.js';
 
 function dir(t: TestContext): string {
   const d = tempDir('grd-start-');

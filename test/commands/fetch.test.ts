@@ -11,7 +11,7 @@ import { writeState, type DaemonState } from '../../src/background/state.js';
 import type { RemoteStatus } from '../../src/coordinator.js';
 import type { DaemonPaths } from '../../src/background/paths.js';
 import { eventually } from '../support/daemon.js';
-import { pipeReader, repoHere, standIn } from './support.js';
+import { pipeReader, repoHere, standIn } from '../support/standin.js';
 
 function remote(name: string, more: Partial<RemoteStatus> = {}): RemoteStatus {
   return { name, transport: 'file', url: `/srv/${name}.git`, phase: { kind: 'connected', attempt: 1, since: 0 }, connected: true, since: 0, warnings: [], ...more };

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NOT_RUNNING, REFUSED, sendCommand } from '../../src/commands/send.js';
 import { makeFifo, PIPE_BUF } from '../../src/background/fifo.js';
-import { pipeReader, repoHere, standIn } from './support.js';
+import { pipeReader, repoHere, standIn } from '../support/standin.js';
 
 test('a message the daemon would refuse is refused first: no repository or daemon is even looked for', async () => {
   const nowhere = '/nonexistent/grd-send';

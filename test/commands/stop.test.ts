@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { stopCommand } from '../../src/commands/stop.js';
 import { isAlive, processStartTime } from '../../src/background/pidfile.js';
 import { eventually } from '../support/daemon.js';
-import { pipeReader, repoHere, standIn } from './support.js';
+import { pipeReader, repoHere, standIn } from '../support/standin.js';
 
 const cmdline = (pid: number) => {
   try {

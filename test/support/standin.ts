@@ -1,6 +1,6 @@
-// For the client commands' tests (send, fetch, stop): a throwaway repository with its daemon
-// directory, this test process standing in for its daemon (titled as one, holding its lock), and
-// the far end of its control pipe. No daemon is started.
+// For tests of what talks to a repository's daemon (send, fetch, stop, start, repohost): a
+// throwaway repository with its daemon directory, this test process standing in for its daemon
+// (titled as one, holding its lock), and the far end of its control pipe. No daemon is started.
 
 import type { TestContext } from 'node:test';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { acquireLock, type LockMode } from '../../src/background/lock.js';
 import { makeFifo } from '../../src/background/fifo.js';
 import { ensureDir, pathsIn, type DaemonPaths } from '../../src/background/paths.js';
-import { git, tempDir } from '../support/git.js';
+import { git, tempDir } from './git.js';
 
 /** A fresh repository (`git init`) and its daemon directory, made. */
 export function repoHere(t: TestContext): { repo: string; paths: DaemonPaths } {
