@@ -24,12 +24,30 @@ export function parseConfigList(text: string): GitConfig {
   return config;
 }
 
-/** Git's boolean spellings; undefined when the value is not a boolean. */
+/** Git's boolean spellings, integers included (non-zero is true); undefined when the value is not a boolean. */
 export function parseBool(value: string): boolean | undefined {
   const v = value.toLowerCase();
   if (['true', 'yes', 'on', '1'].includes(v)) return true;
   if (['false', 'no', 'off', '0', ''].includes(v)) return false;
-  return undefined;
+  const n = gitInt(v);
+  return n === undefined ? undefined : n !== 0n;
+}
+
+const UNITS = { '': 1n, k: 1024n, m: 1024n ** 2n, g: 1024n ** 3n } as const;
+const INT_MAX = 2n ** 31n - 1n;
+
+/**
+ * An integer as git's config reads one (git_parse_int, lowercased here): C's forms (0x1f, 017,
+ * leading blanks, a sign), then k, m or g; out of int's range (either sign) it is none.
+ */
+function gitInt(v: string): bigint | undefined {
+  const match = /^\s*([+-]?)(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)([kmg]?)$/.exec(v);
+  if (!match) return undefined;
+  const [, sign, digits, unit] = match;
+  const literal = digits.startsWith('0x') ? digits : digits.length > 1 && digits.startsWith('0') ? `0o${digits.slice(1)}` : digits;
+  const magnitude = BigInt(literal) * UNITS[unit as keyof typeof UNITS];
+  if (magnitude > INT_MAX) return undefined;
+  return sign === '-' ? -magnitude : magnitude;
 }
 
 /** The value git uses for a single-valued key: the last one. */

@@ -89,8 +89,11 @@ export async function runHub(mode: RunMode): Promise<void> {
   starter.tell(`READY ${process.pid}`);
 }
 
-/** Drops what would point every repository's git at one (see LOCAL_ENV_VARS), and the config `git -c` passed on. */
-function dropRepositoryEnvironment(): void {
+/**
+ * Drops what would point every repository's git at one (see LOCAL_ENV_VARS), and the config `git -c` passed on.
+ * Exported for its test (test/hub/run.test.ts) only.
+ */
+export function dropRepositoryEnvironment(): void {
   for (const name of LOCAL_ENV_VARS) delete process.env[name];
   for (const name of Object.keys(process.env)) if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(name)) delete process.env[name];
 }
