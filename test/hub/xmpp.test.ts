@@ -130,5 +130,15 @@ test('xmpp in the shared daemon: repositories that trust different accounts shar
   const againA = pushBranch(dev, dev.a, 'again-a');
   await eventually(() => alices.notices.some((n) => n.includes(againA)), "alice told of a's next push", 15_000);
   assert.ok(!alices.notices.some((n) => n.includes(fromB)), `alice never told of b's push: ${alices.notices.join(' | ')}`);
+
+  // b trusts bob no more (RELOAD): no repository does, so the login no longer hears him at all.
+  git(dev.b, 'config', '--unset-all', 'remotedaemon.xmpp.trust');
+  await waitForLog(pathsOf(dev.b), `# xmpp endpoint: hears 1 other account(s): ${alice} (what its repositories trust)`, 1, 20_000);
+  const fourth = dev.push(dev.fx.pusher);
+  await dev.send(bob, session, dev.notice(fourth));
+  const fifth = dev.push(dev.fx.pusher);
+  await dev.send(dev.account, session, dev.notice(fifth));
+  await eventually(() => refValue(dev.b, ORIGIN_MAIN) === fifth, 'b heard our own account after bob', 15_000);
+  assert.deepEqual(nudgedBy(dev.b), [bob, dev.account, dev.account], 'bob, untrusted now, nudged nobody');
   await ok(run(dev.a, 'stop', '--all'), 'stop --all');
 });

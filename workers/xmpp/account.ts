@@ -121,6 +121,7 @@ export class XmppAccount {
     this.trusted = new Set([this.ownBare(), ...this.others]);
     const added = [...this.trusted].filter((jid) => !before.has(jid));
     if (added.length > 0 && this.xmpp && this.announced === this.xmpp) void this.subscribeToTrusted(this.xmpp, added);
+    if (added.length > 0 || before.size !== this.trusted.size) this.events.log(`hears ${describeAccounts(this.others)} (what its repositories trust)`);
     const gone = [...this.peers].filter((peer) => !this.trusted.has(bare(peer)));
     for (const peer of gone) this.peers.delete(peer);
     if (gone.length > 0) this.events.changed?.();
@@ -451,6 +452,13 @@ function filterElements(x: Client, admit: (name: string, from: string | undefine
     }
     filter.push(decoder.write(data));
   };
+}
+
+/** Other accounts heard, for the log: a few by name (a union may hold hundreds). */
+function describeAccounts(accounts: readonly string[]): string {
+  if (accounts.length === 0) return 'no other account';
+  const named = accounts.slice(0, 5).join(', ');
+  return `${accounts.length} other account(s): ${named}${accounts.length > 5 ? ', ...' : ''}`;
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
