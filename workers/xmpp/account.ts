@@ -116,7 +116,8 @@ export class XmppAccount {
    * read, granted or told anything (its daemons are forgotten), though the server's roster keeps it.
    */
   trust(accounts: Iterable<string>): void {
-    this.others = [...accounts].map(bare);
+    // A repository that lists our own account trusts nothing more by it: it is heard anyway.
+    this.others = [...new Set([...accounts].map(bare))].filter((jid) => jid !== this.ownBare());
     const before = this.trusted;
     this.trusted = new Set([this.ownBare(), ...this.others]);
     const added = [...this.trusted].filter((jid) => !before.has(jid));
