@@ -86,7 +86,8 @@ export interface EndpointPlugin {
    */
   identity?(settings: Record<string, unknown>, repo: RepoInfo): EndpointIdentity | undefined;
   /**
-   * Settings each repository has for itself (the webhook's secret): repositories share the thread
+   * Settings each repository has for itself (the webhook's secret, the XMPP trust list):
+   * repositories share the thread
    * when the rest agree, whatever these are. The thread never gets them in its settings; each
    * remote's `attach` carries its repository's (`own`), as `read` makes them.
    */
@@ -119,9 +120,10 @@ export interface EndpointIdentity {
   key: string;
   /**
    * Repositories that ask for it with equal settings share one thread (their remotes' names
-   * qualified by repository, their trust the same since their settings are, or each remote's its
-   * repository's: see EndpointPlugin.own); one whose settings differ gets no part and is told why. When false, only one repository of the process may use
-   * it: any other asking for the same identity is told why.
+   * qualified by repository; what is each repository's own, such as whom it trusts, comes with
+   * its remotes: see EndpointPlugin.own); one whose settings differ gets no part and is told why.
+   * When false, only one repository of the process may use it: any other asking for the same
+   * identity is told why.
    */
   shared: boolean;
   /** For people: "the webhook address 127.0.0.1:9000", "the XMPP account a@b". */

@@ -11,8 +11,9 @@
 // the names of their remotes are qualified by repository inside it, so two `origin`s never meet.
 // One whose settings differ from those the thread runs with, or whose identity may not be shared
 // (a peer key), gets no part of it and says why (`endpoint:<plugin>:taken`) until that changes.
-// Settings a plugin declares each repository's own (`own`: the webhook's secret) need not agree:
-// the thread never gets them, each remote's attach carries its repository's; one whose own
+// Settings a plugin declares each repository's own (`own`: the webhook's secret, XMPP's trust
+// list) need not agree: the thread never gets them, each remote's attach (as its transport's
+// endpoint or as a notice carrier's) carries its repository's; one whose own
 // settings cannot be read (a secret file others can read) gets no part (`endpoint:<plugin>:own`),
 // the others keep theirs. A per-repository daemon has a host of its own with one repository in it.
 //
@@ -234,7 +235,7 @@ export class EndpointHost {
     for (const [carrier, unit] of member.joined) {
       if (!unit.notices || !unit.launched) continue;
       unit.noticeLinked.set(name, { member, remote, url });
-      ports.push({ carrier, port: attach(unit, name, url, true) });
+      ports.push({ carrier, port: attach(unit, name, url, true, unit.own.get(member)) });
     }
     return ports;
   }
@@ -492,7 +493,7 @@ export class EndpointHost {
       for (const [remote, { url }] of member.known) {
         const qualified = this.qualified(member, remote);
         unit.noticeLinked.set(qualified, { member, remote, url });
-        member.options.relink(remote, attach(unit, qualified, url, true), name);
+        member.options.relink(remote, attach(unit, qualified, url, true, unit.own.get(member)), name);
       }
     }
   }

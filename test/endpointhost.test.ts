@@ -9,6 +9,7 @@ import { ProtocolGate } from '../src/gate.js';
 import { createPool } from '../src/supervisor.js';
 import { formatEmitted } from '../src/protocol.js';
 import type { EndpointOwner } from '../shared/plugin.js';
+import { xmppCarrier } from '../workers/xmpp/plugin.js';
 import { eventually } from './support/daemon.js';
 
 /** The echo endpoint (test/support/echo-endpoint.ts), one per `echo.port`; `echo.tag` is the rest of its settings. */
@@ -293,4 +294,45 @@ test("settings a repository has for itself: repositories with different ones sha
   assert.equal(await ask(b.relinked.get('origin')!, 'own?'), 'origin in /b:own:{"key":"key-b"}:settings:{"port":"9000","tag":"same"}');
   assert.deepEqual(b.gate.held('*'), []);
   assert.deepEqual(host.threads(), [{ id: 'echo 9000', repositories: 3 }]);
+});
+
+/** The XMPP carrier as the host sees it (its settings, identity and own trust list), run by the echo endpoint: no login. */
+function xmppEcho(): EndpointOwner {
+  return { name: 'xmpp', endpoint: { ...xmppCarrier.endpoint, file: new URL('./support/echo-endpoint.js', import.meta.url) } };
+}
+
+const xmppConfig = (trust: string[], more: [string, string][] = []) =>
+  new Map<string, string[]>([['remotedaemon.xmpp.jid', ['me@example.org']], ['remotedaemon.xmpp.trust', trust], ...more.map(([k, v]) => [k, [v]] as [string, string[]])]);
+
+test('XMPP: repositories of one account share the login whatever they trust, each remote attached with its repository\'s trust list; a different server or password file is still refused', async (t) => {
+  const { host, repo } = setup(t);
+  const a = repo('/a');
+  const b = repo('/b');
+  a.endpoints.configure([xmppEcho()], xmppConfig(['alice@example.org']));
+  b.endpoints.configure([xmppEcho()], xmppConfig(['bob@example.org', 'Alice@example.org']));
+  assert.deepEqual(host.threads(), [{ id: 'xmpp me@example.org', repositories: 2 }]);
+  assert.deepEqual([a.out, b.out], [[], []], 'nobody refused: the trust lists differ, and need not agree');
+  const [fromA] = a.endpoints.linkNotices('origin', 'https://x');
+  const [fromB] = b.endpoints.linkNotices('origin', 'https://x');
+  // The login's settings hold no trust list; each remote's attach carries its repository's, sorted.
+  assert.equal(await ask(fromA!.port, 'own?'), 'origin in /a:own:{"trust":["alice@example.org"]}:settings:{"jid":"me@example.org"}');
+  assert.equal(await ask(fromB!.port, 'own?'), 'origin in /b:own:{"trust":["alice@example.org","bob@example.org"]}:settings:{"jid":"me@example.org"}');
+
+  // RELOAD with another trust list: that repository's remotes attach again with it, the other's are untouched.
+  b.endpoints.configure([xmppEcho()], xmppConfig(['carol@example.org']));
+  await eventually(() => b.relinked.has('origin'), 'B relinked');
+  assert.equal(await ask(b.relinked.get('origin')!, 'own?'), 'origin in /b:own:{"trust":["carol@example.org"]}:settings:{"jid":"me@example.org"}');
+  assert.equal(a.relinked.size, 0);
+
+  // The same account through another server, or with another password file: no part, as before.
+  const c = repo('/c');
+  c.endpoints.configure([xmppEcho()], xmppConfig(['alice@example.org'], [['remotedaemon.xmpp.service', 'xmpp://elsewhere.example:5222']]));
+  assert.deepEqual(c.out, [
+    'WARNING * xmpp endpoint: the XMPP account me@example.org is already used in this daemon by /a with a different service; off for this repository until its settings match (one endpoint serves every repository that asks for it with the same settings)',
+  ]);
+  const d = repo('/d');
+  d.endpoints.configure([xmppEcho()], xmppConfig(['alice@example.org'], [['remotedaemon.xmpp.passwordfile', '/elsewhere']]));
+  assert.match(d.out.join('\n'), /already used in this daemon by \/a with a different passwordFile; off for this repository/);
+  assert.deepEqual(d.endpoints.linkNotices('origin', 'https://x'), [], 'nothing to link to');
+  assert.deepEqual(host.threads(), [{ id: 'xmpp me@example.org', repositories: 2 }]);
 });

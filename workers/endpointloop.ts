@@ -49,7 +49,8 @@ export interface Attached<Link> {
 
 /** The notice hub (workers/notice/hub.ts) of an endpoint that carries notices. */
 export interface NoticeLinks {
-  attach(remote: string, url: string, port: MessagePort): void;
+  /** `own`: the remote's repository's own settings (EndpointPlugin.own), when the plugin has any. */
+  attach(remote: string, url: string, port: MessagePort, own?: Record<string, unknown>): void;
   detach(remote: string): void;
   stop(): void;
 }
@@ -199,7 +200,7 @@ export class EndpointLoop<Link> {
   private handle(message: ToEndpoint): void | Promise<void> {
     switch (message.type) {
       case 'attach':
-        if (message.notices) return this.spec.notices?.attach(message.remote, message.url, message.port);
+        if (message.notices) return this.spec.notices?.attach(message.remote, message.url, message.port, message.own);
         return this.attach(message.remote, message.url, message.port, message.own);
       case 'detach':
         if (message.notices) return this.spec.notices?.detach(message.remote);

@@ -1,12 +1,13 @@
 // workers/notice/hub.ts: the hub's routing of change notices (known URL nudged, unknown ignored,
 // own fetch of heard news not announced again, catch-up to every remote). The notice's format (URL
 // spelling, decoding) is tested in format.test.ts, the per-sender rate in
-// test/workers/tokenbucket.test.ts.
+// test/workers/tokenbucket.test.ts. Audiences: XMPP's per-repository trust (workers/xmpp/trust.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { decodeNotice } from '../../workers/notice/format.js';
 import { NoticeHub } from '../../workers/notice/hub.js';
+import { TrustAudience, trustFrom, union } from '../../workers/xmpp/trust.js';
 
 const SHA = 'a'.repeat(40);
 
@@ -94,4 +95,60 @@ test('the hub nudges remotes of the notice\'s URL only, defers what is over the 
   await drained(origin, mirror, other, peer);
   assert.deepEqual([origin.heard.length, mirror.heard.length, other.heard.length], [4, 4, 1], 'a catch-up reaches every remote a notice could be about');
   assert.equal(peer.heard.length, 0, "a peer's own transport catches up by itself: no nudge that could race a fetch");
+});
+
+test('remotes of repositories that trust differently: a notice nudges only those whose repository trusts its sender, and each one\'s news goes only to its own audience', async (t) => {
+  const ours = () => 'me@example.org';
+  const changes: number[] = [];
+  const hub: NoticeHub<TrustAudience> = new NoticeHub({
+    log: () => {},
+    audience: (own) => new TrustAudience(trustFrom(own), ours),
+    audiencesChanged: () => changes.push(union(hub.audiences()).size),
+  });
+  t.after(() => hub.stop());
+  const one = remote();
+  const two = remote();
+  t.after(() => [one, two].forEach((r) => (r.port.close(), r.other.close())));
+  // Two repositories with a clone of the same repository: one trusts alice, the other bob.
+  hub.attach('origin in /one', 'https://github.com/a/b', one.port, { trust: ['alice@example.org'] });
+  hub.attach('origin in /two', 'https://github.com/a/b', two.port, { trust: ['bob@example.org', 'not a jid', 7] });
+  assert.deepEqual([...union(hub.audiences())].sort(), ['alice@example.org', 'bob@example.org'], 'the login hears both; nothing that is no account');
+  const sent: { encoded: string; to: string[] }[] = [];
+  const accounts = ['me@example.org', 'alice@example.org', 'bob@example.org', 'mallory@example.org'];
+  hub.setCarrier({ send: (encoded, _url, audience) => (sent.push({ encoded, to: accounts.filter((a) => audience?.tells(a)) }), 1) });
+
+  hub.hear('alice@example.org', { url: 'github.com/a/b', refs: [['refs/heads/main', SHA]] });
+  await drained(one, two);
+  assert.deepEqual([one.heard.length, two.heard.length], [1, 0], 'alice nudges only the repository that trusts her');
+  hub.hear('bob@example.org', { url: 'github.com/a/b', refs: [] });
+  await drained(one, two);
+  assert.deepEqual([one.heard.length, two.heard.length], [1, 1], 'bob only the other');
+  hub.hear('me@example.org', { url: 'github.com/a/b', refs: [] });
+  await drained(one, two);
+  assert.deepEqual([one.heard.length, two.heard.length], [2, 2], 'our own account\'s daemons are heard by every repository');
+
+  // What alice said is not news to her audience, but it is to bob's: the other repository never heard it.
+  one.other.postMessage({ type: 'moved', refs: [['refs/heads/main', SHA]] });
+  two.other.postMessage({ type: 'moved', refs: [['refs/heads/main', SHA]] });
+  await drained(one, two);
+  assert.deepEqual(sent.map((s) => s.to), [['me@example.org', 'bob@example.org']]);
+  one.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'b'.repeat(40)]] });
+  await drained(one, two);
+  assert.deepEqual(sent.at(-1)!.to, ['me@example.org', 'alice@example.org'], 'the first repository\'s news: never to bob');
+
+  // Moved while the carrier was down: said once it is back, each to its own audience.
+  hub.setCarrier(undefined);
+  one.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'c'.repeat(40)]] });
+  two.other.postMessage({ type: 'moved', refs: [['refs/heads/main', 'd'.repeat(40)]] });
+  await drained(one, two);
+  hub.setCarrier({ send: (encoded, _url, audience) => (sent.push({ encoded, to: accounts.filter((a) => audience?.tells(a)) }), 1) });
+  assert.deepEqual(sent.slice(-2).map((s) => [decodeNotice(s.encoded)!.refs[0]![1], s.to]), [
+    ['c'.repeat(40), ['me@example.org', 'alice@example.org']],
+    ['d'.repeat(40), ['me@example.org', 'bob@example.org']],
+  ]);
+
+  // The repository that trusted bob is gone: nobody trusts him any more.
+  hub.detach('origin in /two');
+  assert.deepEqual([...union(hub.audiences())], ['alice@example.org']);
+  assert.equal(changes.at(-1), 1, 'the carrier was told');
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { xmppCarrier } from '../../workers/xmpp/plugin.js';
+import { MAX_TRUST, ownTrust, xmppCarrier } from '../../workers/xmpp/plugin.js';
 import { passwordFromFile, passwordFromGit } from '../../workers/xmpp/credentials.js';
 import { git, tempDir } from '../support/git.js';
 
@@ -28,6 +28,15 @@ test('remotedaemon.xmpp.* turns the carrier on, and bad values are said, not gue
     service: 'xmpp://127.0.0.1:5222',
     passwordFile: '/p',
   });
+});
+
+test('a trust list is bounded, and each repository\'s own: one spelling for equal lists, never in the login\'s settings', () => {
+  const many = Array.from({ length: MAX_TRUST + 1 }, (_, i) => `c${i}@example.com`);
+  const read = settings([['remotedaemon.xmpp.jid', ['me@example.org']], ['remotedaemon.xmpp.trust', many]])!;
+  assert.deepEqual(read.settings!.trust, many.slice(0, MAX_TRUST));
+  assert.deepEqual(read.problems, [`remotedaemon.xmpp.trust "c${MAX_TRUST}@example.com" is past the ${MAX_TRUST} accounts one repository may trust; ignored`]);
+  assert.deepEqual(ownTrust({ jid: 'me@example.org', trust: ['b@x.org', 'a@x.org', 'b@x.org'] }), { trust: ['a@x.org', 'b@x.org'] });
+  assert.deepEqual(xmppCarrier.endpoint.own?.keys, ['trust'], 'not compared to share a login; the login never gets it');
 });
 
 test('a password file must be 0600; its password is read without the trailing newline', async (t) => {

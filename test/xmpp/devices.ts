@@ -2,7 +2,7 @@
 // no notifier and a 600 s poll (so only a notice can make a device look early), each running the
 // daemon with `remotedaemon.xmpp.jid` set to the same account on a real Prosody.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,18 @@ export interface Devices {
   notice(sha: string): string;
   /** Sends `count` copies of `payload` from `jid` to `to` as headline notices; resolves once the server has them all. */
   send(jid: string, to: string, payload: string, count?: number, kind?: 'subscribe'): Promise<void>;
+  /**
+   * A daemon of account `jid` as ours sees it (listen-notices.ts): subscribed both ways with our
+   * account, announced, and printing every notice it receives; killed when the test ends.
+   */
+  listen(jid: string): Promise<Listener>;
+}
+
+export interface Listener {
+  /** The payload of every notice received so far, in order. */
+  notices: string[];
+  /** What it said on stderr, and how it ended if it did: for a failing test's message. */
+  trouble: string;
 }
 
 type T = { after(fn: () => unknown): void };
@@ -82,6 +94,30 @@ export async function makeDevices(t: T, options: { smacks: boolean }): Promise<D
     async send(jid, to, payload, count = 1, kind) {
       const script = new URL('./send-notice.js', import.meta.url).pathname;
       await execFileAsync(process.execPath, [script, xmpp.service, jid, PASSWORD, to, String(count), payload, ...(kind ? [kind] : [])], { env: { ...process.env, ...env } });
+    },
+    async listen(jid) {
+      const script = new URL('./listen-notices.js', import.meta.url).pathname;
+      const child = spawn(process.execPath, [script, xmpp.service, jid, PASSWORD, account], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      t.after(() => child.kill('SIGKILL'));
+      const listener: Listener = { notices: [], trouble: '' };
+      let buffered = '';
+      child.stderr!.on('data', (d: Buffer) => (listener.trouble += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.once('exit', (code, signal) => {
+          listener.trouble += `exited with ${code ?? signal}`;
+          reject(new Error(`listen-notices for ${jid}: ${listener.trouble}`));
+        });
+        child.stdout!.on('data', (d: Buffer) => {
+          buffered += d.toString();
+          const lines = buffered.split('\n');
+          buffered = lines.pop()!;
+          for (const line of lines) {
+            if (line === 'READY') resolve();
+            else if (line.startsWith('NOTICE ')) listener.notices.push(line.slice('NOTICE '.length));
+          }
+        });
+      });
+      return listener;
     },
   };
 }

@@ -14,6 +14,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { backoffDelay } from '../../shared/backoff.js';
 import { describeNetError } from '../../shared/kit/neterror.js';
 import { STANZAS, StanzaFilter, type Skipped } from './stanzafilter.js';
+import { bare } from './trust.js';
 
 /** Our presence marker and the notice element, one namespace per notice format version. */
 export const NOTICE_NS = 'urn:git-remote-daemon:notice:1';
@@ -40,8 +41,6 @@ export interface AccountSettings {
   jid: string;
   /** `xmpp://host:port`; by default the domain, resolved as XMPP clients do (SRV records). */
   service?: string;
-  /** Other accounts whose daemons are heard too (bare JIDs). */
-  trust: string[];
 }
 
 export interface AccountEvents {
@@ -51,7 +50,10 @@ export interface AccountEvents {
   /** Logged in and announced: anything sent while we were away was lost, so look now. */
   online(fullJid: string): void;
   offline(reason: string): void;
-  /** A notice from a daemon of a trusted account (bare JID), already checked to be one. */
+  /**
+   * A notice from a daemon of our own or a trusted account (bare JID), already checked to be
+   * one; which repositories' remotes it may nudge is theirs to say (trust.ts).
+   */
   notice(sender: string, text: string): void;
   condition(kind: string, text: string | null): void;
   /** What status shows changed: the state, the other devices listening, the last failure. */
@@ -79,7 +81,12 @@ export class XmppAccount {
   private pinger: NodeJS.Timeout | undefined;
   private onlineAt = 0;
   private readonly peers = new Set<string>();
+  /** Other accounts some repository trusts (bare JIDs), as last set (trust()). */
+  private others: string[] = [];
+  /** Those and our own: whose stanzas are read, whose subscriptions granted. */
   private trusted: Set<string>;
+  /** The login whose presence has gone out: a trusted account added later is asked at once. */
+  private announced: Client | undefined;
   /** Stanzas skipped unread since the log last said so (a stranger's flood costs a count). */
   private skipped = { untrusted: 0, oversize: 0, lastFrom: '', loggedAt: 0 };
   private skippedTimer: NodeJS.Timeout | undefined;
@@ -87,23 +94,38 @@ export class XmppAccount {
   skippedTotal = 0;
 
   constructor(private settings: AccountSettings, private readonly events: AccountEvents) {
-    this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
+    this.trusted = new Set([bare(settings.jid)]);
   }
 
   start(): void {
     this.connect();
   }
 
-  /** New settings: trust changes live; another account or server means logging in again. */
+  /** New settings: another account or server means logging in again. */
   update(settings: AccountSettings): void {
     const relogin = settings.jid !== this.settings.jid || settings.service !== this.settings.service;
     this.settings = settings;
-    const before = this.trusted;
-    this.trusted = new Set([bare(settings.jid), ...settings.trust.map(bare)]);
-    const added = [...this.trusted].filter((jid) => !before.has(jid));
-    if (!relogin && added.length > 0 && this.state === 'online' && this.xmpp) void this.subscribeToTrusted(this.xmpp, added);
+    this.trust(this.others);
     // Paused (LOSTNET): the new login waits for RESUME like the old one did.
     if (relogin && this.state !== 'paused') this.retryNow();
+  }
+
+  /**
+   * The accounts some repository of this login trusts (the union of their trust lists), live: one
+   * added is asked for a subscription at once; one no repository trusts any more is no longer
+   * read, granted or told anything (its daemons are forgotten), though the server's roster keeps it.
+   */
+  trust(accounts: Iterable<string>): void {
+    // A repository that lists our own account trusts nothing more by it: it is heard anyway.
+    this.others = [...new Set([...accounts].map(bare))].filter((jid) => jid !== this.ownBare());
+    const before = this.trusted;
+    this.trusted = new Set([this.ownBare(), ...this.others]);
+    const added = [...this.trusted].filter((jid) => !before.has(jid));
+    if (added.length > 0 && this.xmpp && this.announced === this.xmpp) void this.subscribeToTrusted(this.xmpp, added);
+    if (added.length > 0 || before.size !== this.trusted.size) this.events.log(`hears ${describeAccounts(this.others)} (what its repositories trust)`);
+    const gone = [...this.peers].filter((peer) => !this.trusted.has(bare(peer)));
+    for (const peer of gone) this.peers.delete(peer);
+    if (gone.length > 0) this.events.changed?.();
   }
 
   /** PAUSE and LOSTNET: off the network until RESUME. */
@@ -130,15 +152,21 @@ export class XmppAccount {
     await x?.stop().catch(() => {});
   }
 
-  /** Sends to every other daemon known to be online now; returns how many. */
-  send(encoded: string): number {
+  /**
+   * Sends to every other daemon known to be online now whose account (a bare JID) `admits` lets
+   * through (the repository's trust: trust.ts); returns how many.
+   */
+  send(encoded: string, admits: (account: string) => boolean): number {
     const x = this.xmpp;
     if (!x || this.state !== 'online') return 0;
+    let sent = 0;
     for (const to of this.peers) {
+      if (!admits(bare(to))) continue;
+      sent++;
       const message = xml('message', { to, type: 'headline' }, xml('notice', { xmlns: NOTICE_NS }, encoded), xml('no-store', { xmlns: 'urn:xmpp:hints' }));
       x.send(message).catch((err: Error) => this.events.log(`sending to ${to} failed: ${err.message}`));
     }
-    return this.peers.size;
+    return sent;
   }
 
   get peerCount(): number {
@@ -228,6 +256,7 @@ export class XmppAccount {
     if (smOffered) await within(settled, SETTLE_TIMEOUT_MS, 'stream management did not answer').catch(() => {});
     if (id !== this.attemptId) return;
     await x.send(xml('presence', {}, xml('priority', {}, '-1'), xml('notices', { xmlns: NOTICE_NS })));
+    this.announced = x;
     await this.subscribeToTrusted(x);
     // The server sends us the other resources' presence while it handles ours, so once a ping
     // sent after it is answered, every daemon already online is known: what we say next reaches it.
@@ -403,10 +432,6 @@ export class XmppAccount {
   }
 }
 
-function bare(text: string): string {
-  return parseJid(text).bare().toString();
-}
-
 /**
  * Puts a StanzaFilter between the socket and @xmpp/client's parser. The client makes a new parser
  * for every stream it opens (after STARTTLS, after login); the filter starts afresh with it.
@@ -428,6 +453,13 @@ function filterElements(x: Client, admit: (name: string, from: string | undefine
     }
     filter.push(decoder.write(data));
   };
+}
+
+/** Other accounts heard, for the log: a few by name (a union may hold hundreds). */
+function describeAccounts(accounts: readonly string[]): string {
+  if (accounts.length === 0) return 'no other account';
+  const named = accounts.slice(0, 5).join(', ');
+  return `${accounts.length} other account(s): ${named}${accounts.length > 5 ? ', ...' : ''}`;
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

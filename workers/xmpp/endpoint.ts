@@ -1,7 +1,9 @@
 // The XMPP notice carrier's endpoint task: one login per account in the process, shared by the
-// repositories that use it alike (workers/xmpp/account.ts), feeding the carrier-neutral hub (workers/notice/hub.ts) that every remote is linked to. It only
-// translates: hub decisions out as headline messages, trusted headlines in as notices, every
-// (re)login into a catch-up, and its state into status lines and conditions.
+// repositories that use it (workers/xmpp/account.ts), feeding the carrier-neutral hub
+// (workers/notice/hub.ts) that every remote is linked to. It only translates: hub decisions out as
+// headline messages, trusted headlines in as notices, every (re)login into a catch-up, its state
+// into status lines and conditions, and each repository's trust list (which comes with its remotes,
+// never in the settings) into its remotes' audience and the login's union of them (trust.ts).
 
 import type { EndpointStatus, EndpointTask } from '../../shared/plugin.js';
 import { EndpointLoop } from '../endpointloop.js';
@@ -10,10 +12,20 @@ import { NoticeHub } from '../notice/hub.js';
 import { XmppAccount, type AccountSettings } from './account.js';
 import { passwordFromFile, passwordFromGit, reportToGit } from './credentials.js';
 import type { XmppSettings } from './plugin.js';
+import { bare, TrustAudience, trustFrom, union } from './trust.js';
+
+/** What the thread runs with: never a trust list (each repository's own, it comes with its remotes). */
+type LoginSettings = Omit<XmppSettings, 'trust'>;
 
 export default async function xmppEndpoint(task: EndpointTask): Promise<string> {
-  let settings = task.settings as unknown as XmppSettings;
-  const hub = new NoticeHub({ log: (text) => loop.log(text), changed: () => report() });
+  let settings = task.settings as unknown as LoginSettings;
+  const hub: NoticeHub<TrustAudience> = new NoticeHub({
+    log: (text) => loop.log(text),
+    changed: () => report(),
+    audience: (own) => new TrustAudience(trustFrom(own), () => bare(settings.jid)),
+    // A remote came or went: the login hears exactly the accounts its repositories trust now.
+    audiencesChanged: () => xmpp.trust(union(hub.audiences())),
+  });
   const loop: EndpointLoop<undefined> = new EndpointLoop(task.port, {
     carrier: {
       // Started during LOSTNET (by RELOAD): off the network until RESUME, like a running one.
@@ -27,7 +39,7 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
     link: () => undefined,
     notices: hub,
     settings(next) {
-      settings = next as unknown as XmppSettings;
+      settings = next as unknown as LoginSettings;
       xmpp.update(accountSettings(settings));
       report();
     },
@@ -46,7 +58,7 @@ export default async function xmppEndpoint(task: EndpointTask): Promise<string> 
 }
 
 /** The one login, feeding the hub: every (re)login a catch-up, every state change a status line. */
-function login(task: EndpointTask, settings: () => XmppSettings, loop: EndpointLoop<undefined>, hub: NoticeHub, report: () => void): XmppAccount {
+function login(task: EndpointTask, settings: () => LoginSettings, loop: EndpointLoop<undefined>, hub: NoticeHub<TrustAudience>, report: () => void): XmppAccount {
   const log = (text: string) => loop.log(text);
   const account = () => {
     const [local, domain] = settings().jid.split('@') as [string, string];
@@ -64,7 +76,9 @@ function login(task: EndpointTask, settings: () => XmppSettings, loop: EndpointL
     },
     online(fullJid) {
       log(`logged in as ${fullJid}; every remote looks for what it missed`);
-      hub.setCarrier({ send: (encoded) => xmpp.send(encoded) });
+      // A remote with no audience (none comes without one) tells only our own account's daemons.
+      const ours = (account: string) => account === bare(settings().jid);
+      hub.setCarrier({ send: (encoded, _url, audience) => xmpp.send(encoded, (account) => audience?.tells(account) ?? ours(account)) });
       hub.catchUp('the XMPP link is (back) up');
       report();
     },
@@ -89,7 +103,7 @@ function login(task: EndpointTask, settings: () => XmppSettings, loop: EndpointL
   return xmpp;
 }
 
-function status(xmpp: XmppAccount, hub: NoticeHub, settings: XmppSettings): EndpointStatus {
+function status(xmpp: XmppAccount, hub: NoticeHub<TrustAudience>, settings: LoginSettings): EndpointStatus {
   const f = hub.facts;
   const as = xmpp.fullJid ?? settings.jid;
   const problem = xmpp.problem;
@@ -107,7 +121,7 @@ function status(xmpp: XmppAccount, hub: NoticeHub, settings: XmppSettings): Endp
   return { summary: f.limited > 0 ? `${summary}; ${f.limited} notice(s) over the rate limit dropped` : summary, events };
 }
 
-function accountSettings(s: XmppSettings): AccountSettings {
-  return { jid: s.jid, trust: s.trust, ...(s.service && { service: s.service }) };
+function accountSettings(s: LoginSettings): AccountSettings {
+  return { jid: s.jid, ...(s.service && { service: s.service }) };
 }
 
