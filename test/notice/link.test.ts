@@ -99,6 +99,8 @@ test('a tracking ref is mapped back through each kind of refspec', (t) => {
     'refs/heads/fetch-head-only', // no destination: nothing lands in a tracking ref
     '+refs/heads/main:refs/remotes/origin/trunk',
     'stable:refs/remotes/origin/stable', // short source: a branch
+    'tags/v2:refs/remotes/origin/v2', // short source with its kind: git reads it as refs/tags/v2
+    'heads/dev:refs/remotes/origin/dev',
     'refs/tags/*:refs/tags/origin/*',
     'refs/heads/*-wip:refs/remotes/origin/wip/*.draft', // star between a prefix and a suffix
     '+refs/heads/*:refs/remotes/origin/*',
@@ -106,6 +108,8 @@ test('a tracking ref is mapped back through each kind of refspec', (t) => {
   const back = (local: string) => (links as unknown as { remoteRefFor(l: string): string | undefined }).remoteRefFor(local);
   assert.equal(back('refs/remotes/origin/trunk'), 'refs/heads/main');
   assert.equal(back('refs/remotes/origin/stable'), 'refs/heads/stable');
+  assert.equal(back('refs/remotes/origin/v2'), 'refs/tags/v2');
+  assert.equal(back('refs/remotes/origin/dev'), 'refs/heads/dev');
   assert.equal(back('refs/tags/origin/v1.0'), 'refs/tags/v1.0');
   assert.equal(back('refs/remotes/origin/wip/idea.draft'), 'refs/heads/idea-wip');
   assert.equal(back('refs/remotes/origin/feature/x'), 'refs/heads/feature/x');

@@ -101,7 +101,7 @@ export class NoticeLinks {
     for (const { src, dst } of this.sources) {
       const star = dst!.indexOf('*');
       if (star < 0) {
-        if (dst === local && !src.includes('*')) return src.startsWith('refs/') ? src : `refs/heads/${src}`;
+        if (dst === local && !src.includes('*')) return fullName(src);
         continue;
       }
       const prefix = dst!.slice(0, star);
@@ -111,6 +111,16 @@ export class NoticeLinks {
     }
     return undefined;
   }
+}
+
+/**
+ * A refspec's short source as git matches it against the remote's refs: `heads/x`, `tags/x` and
+ * `remotes/x` by the `refs/%s` rule, HEAD as itself, any other name taken for a branch (git would
+ * prefer a tag of that name if the remote had one; we cannot know).
+ */
+function fullName(src: string): string {
+  if (src.startsWith('refs/') || src === 'HEAD') return src;
+  return /^(heads|tags|remotes)\//.test(src) ? `refs/${src}` : `refs/heads/${src}`;
 }
 
 /** Refs of a linked worktree live in the common dir. */
