@@ -7,30 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, type Command } from 'commander';
 import { buildProgram, fail, FAILED, oneLine, USAGE } from '../src/program.js';
-
-class Exited extends Error {}
-
-/** Runs `work` with process.exit and stderr caught: what was written, and the exit code asked for. */
-async function caught(t: TestContext, work: () => unknown): Promise<{ stderr: string; exit?: number }> {
-  const out: { stderr: string; exit?: number } = { stderr: '' };
-  const write = t.mock.method(process.stderr, 'write', (chunk: string) => {
-    out.stderr += chunk;
-    return true;
-  });
-  const exit = t.mock.method(process, 'exit', (code?: number) => {
-    out.exit = code;
-    throw new Exited();
-  });
-  try {
-    await work();
-  } catch (err) {
-    if (!(err instanceof Exited)) throw err;
-  } finally {
-    write.mock.restore();
-    exit.mock.restore();
-  }
-  return out;
-}
+import { caught } from './support/exitcapture.js';
 
 /** Parses `args` as the user's words; every case here ends in an error before an action runs. */
 const parse = (t: TestContext, ...args: string[]) => caught(t, () => buildProgram().parseAsync(args, { from: 'user' }));

@@ -5,31 +5,17 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { claimDaemon } from '../../src/background/claim.js';
 import { acquireLock, lockPath } from '../../src/background/lock.js';
 import { ownRecord, processStartTime } from '../../src/background/pidfile.js';
 import type { DaemonPaths } from '../../src/background/paths.js';
-import { tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
+import { daemonDir, titledAsDaemon } from '../support/standin.js';
 
-function paths(t: TestContext): DaemonPaths {
-  const d = tempDir('grd-claim-');
-  t.after(d.cleanup);
-  const dir = join(d.path, 'remote-daemon');
-  mkdirSync(dir, { mode: 0o700 });
-  return { dir, pidFile: join(dir, 'pid') } as DaemonPaths;
-}
-
-function titledAsDaemon(t: TestContext): void {
-  const before = process.title;
-  process.title = 'git-remote-daemon test';
-  t.after(() => {
-    process.title = before;
-  });
-}
+const paths = (t: TestContext) => daemonDir(t, 'grd-claim-');
 
 /** The lock is free again: another process could take it now. */
 async function lockIsFree(p: DaemonPaths): Promise<boolean> {

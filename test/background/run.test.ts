@@ -10,28 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Starter, stderrSink } from '../../src/background/run.js';
 import { spawnDaemon } from '../../src/background/start.js';
 import { tempDir } from '../support/git.js';
-
-/** What goes to stderr while `work` runs, and the exit code it asks for (process.exit throws here instead). */
-function captured(t: TestContext, work: () => void): { stderr: string; exit?: number } {
-  const out: { stderr: string; exit?: number } = { stderr: '' };
-  const write = t.mock.method(process.stderr, 'write', (chunk: string) => {
-    out.stderr += chunk;
-    return true;
-  });
-  const exit = t.mock.method(process, 'exit', (code?: number) => {
-    out.exit = code;
-    throw new Error('exited');
-  });
-  try {
-    work();
-  } catch (err) {
-    if ((err as Error).message !== 'exited') throw err;
-  } finally {
-    write.mock.restore();
-    exit.mock.restore();
-  }
-  return out;
-}
+import { caught } from '../support/exitcapture.js';
 
 function withJournal(t: TestContext, value: string | undefined): void {
   const saved = process.env.JOURNAL_STREAM;
@@ -43,32 +22,32 @@ function withJournal(t: TestContext, value: string | undefined): void {
   });
 }
 
-test('stderrSink: plain lines, unless stderr is the journal: then warning, detail and the rest get their priorities', (t) => {
-  const lines = (sink: ReturnType<typeof stderrSink>) =>
-    captured(t, () => {
+test('stderrSink: plain lines, unless stderr is the journal: then warning, detail and the rest get their priorities', async (t) => {
+  const lines = async (sink: ReturnType<typeof stderrSink>) =>
+    (await caught(t, () => {
       sink.line('WARNING origin gone', true);
       sink.line('# fetched origin');
       sink.line('CONNECTED origin');
       sink.close();
-    }).stderr;
+    })).stderr;
   withJournal(t, undefined);
-  assert.equal(lines(stderrSink()), 'WARNING origin gone\n# fetched origin\nCONNECTED origin\n');
+  assert.equal(await lines(stderrSink()), 'WARNING origin gone\n# fetched origin\nCONNECTED origin\n');
   withJournal(t, '8:12345');
-  assert.equal(lines(stderrSink()), '<4>WARNING origin gone\n<7># fetched origin\n<6>CONNECTED origin\n');
+  assert.equal(await lines(stderrSink()), '<4>WARNING origin gone\n<7># fetched origin\n<6>CONNECTED origin\n');
 });
 
-test('Starter for a service manager: a failure or another daemon there is one line on stderr and exit 1; a crash exit 70', (t) => {
+test('Starter for a service manager: a failure or another daemon there is one line on stderr and exit 1; a crash exit 70', async (t) => {
   assert.deepEqual(
-    captured(t, () => new Starter('service').failed('cannot open the log')),
+    await caught(t, () => new Starter('service').failed('cannot open the log')),
     { stderr: 'git-remote-daemon: cannot open the log\n', exit: 1 },
   );
   assert.deepEqual(
-    captured(t, () => new Starter('service').already(42, 'a daemon is already running in this repository (pid 42)')),
+    await caught(t, () => new Starter('service').already(42, 'a daemon is already running in this repository (pid 42)')),
     { stderr: 'git-remote-daemon: a daemon is already running in this repository (pid 42)\n', exit: 1 },
   );
-  assert.deepEqual(captured(t, () => new Starter('service').crashed('boom', '/r/log')), { stderr: '', exit: 70 });
+  assert.deepEqual(await caught(t, () => new Starter('service').crashed('boom', '/r/log')), { stderr: '', exit: 70 });
   // Nothing goes to fd 3 in service mode: READY is for a starter only.
-  assert.deepEqual(captured(t, () => new Starter('service').tell('READY 1')), { stderr: '' });
+  assert.deepEqual(await caught(t, () => new Starter('service').tell('READY 1')), { stderr: '' });
 });
 
 /** A child process that drives a background Starter with `body`, started as start.ts starts the daemon. */

@@ -5,39 +5,18 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { findDaemon } from '../../src/commands/finddaemon.js';
 import { acquireLock, lockPath } from '../../src/background/lock.js';
 import { ownRecord, processStartTime } from '../../src/background/pidfile.js';
 import type { DaemonPaths } from '../../src/background/paths.js';
-import { tempDir } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
+import { daemonDir, titledAsDaemon } from '../support/standin.js';
+import { commandLine as cmdline } from '../support/procs.js';
 
-function paths(t: TestContext): DaemonPaths {
-  const d = tempDir('grd-finddaemon-');
-  t.after(d.cleanup);
-  const dir = join(d.path, 'remote-daemon');
-  mkdirSync(dir, { mode: 0o700 });
-  return { dir, pidFile: join(dir, 'pid') } as DaemonPaths;
-}
+const paths = (t: TestContext) => daemonDir(t, 'grd-finddaemon-');
 
-function titledAsDaemon(t: TestContext): void {
-  const before = process.title;
-  process.title = 'git-remote-daemon test';
-  t.after(() => {
-    process.title = before;
-  });
-}
-
-const cmdline = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-};
 
 test('the lock holder, vouched for by /proc, is the daemon, in the mode it says', async (t) => {
   titledAsDaemon(t);

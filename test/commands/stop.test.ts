@@ -6,19 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { stopCommand } from '../../src/commands/stop.js';
 import { isAlive, processStartTime } from '../../src/background/pidfile.js';
 import { eventually } from '../support/daemon.js';
 import { pipeReader, repoHere, standIn } from '../support/standin.js';
+import { commandLine as cmdline } from '../support/procs.js';
 
-const cmdline = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-};
 
 test('no daemon: nothing to do, exit 0', async (t) => {
   const { repo } = repoHere(t);

@@ -60,3 +60,12 @@ export function descendantsOf(pid: number): number[] {
   walk(pid);
   return found.filter(alive);
 }
+
+/** A process's command line as /proc has it (NUL-separated), '' once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}

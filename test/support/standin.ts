@@ -3,12 +3,30 @@
 // (titled as one, holding its lock), and the far end of its control pipe. No daemon is started.
 
 import type { TestContext } from 'node:test';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock, type LockMode } from '../../src/background/lock.js';
 import { makeFifo } from '../../src/background/fifo.js';
 import { ensureDir, pathsIn, type DaemonPaths } from '../../src/background/paths.js';
 import { git, tempDir } from './git.js';
+
+/** A daemon directory (0700) with nothing in it yet, no repository around it: what lock and claim use. */
+export function daemonDir(t: TestContext, prefix: string): DaemonPaths {
+  const d = tempDir(prefix);
+  t.after(d.cleanup);
+  const dir = join(d.path, 'remote-daemon');
+  mkdirSync(dir, { mode: 0o700 });
+  return { dir, pidFile: join(dir, 'pid') } as DaemonPaths;
+}
+
+/** This process titled as a daemon for the test (so /proc vouches for it), as it was afterwards. */
+export function titledAsDaemon(t: TestContext): void {
+  const before = process.title;
+  process.title = 'git-remote-daemon test';
+  t.after(() => {
+    process.title = before;
+  });
+}
 
 /** A fresh repository (`git init`) and its daemon directory, made. */
 export function repoHere(t: TestContext): { repo: string; paths: DaemonPaths } {
