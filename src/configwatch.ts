@@ -1,16 +1,14 @@
 // Notices edits to the git config the daemon reads (`git remote add`, `git config ...`, an editor)
-// and asks for a reload. git writes a config file as `config.lock` and renames it over `config`,
-// so watching the file itself would lose track after the first edit: we watch the directories that
-// hold the files and match their names. The files are the ones git reports reading
+// and asks for a reload, watching the files through their directories (fileswatch.ts). The files are the ones git reports reading
 // (`git config --list --show-origin`: the repository's config, includes, the global config), plus
 // the files that may not exist yet but would be read once they do: the repository's config and
 // config.worktree, and the global config (~/.gitconfig and $XDG_CONFIG_HOME/git/config, or
 // $GIT_CONFIG_GLOBAL), so a first `git config --global url.<x>.insteadOf ...` is noticed too.
 
 import spawn from 'nano-spawn';
-import { watch, type FSWatcher } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { FilesWatch } from './fileswatch.js';
 import type { RepoInfo } from '../shared/workerapi.js';
 
 export const CONFIG_DEBOUNCE_MS = 300;
@@ -32,51 +30,23 @@ export interface ConfigWatcherOptions {
 }
 
 export class ConfigWatcher {
-  private watchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly files: FilesWatch;
   private closed = false;
 
-  constructor(private readonly options: ConfigWatcherOptions) {}
+  constructor(private readonly options: ConfigWatcherOptions) {
+    this.files = new FilesWatch({ onChange: () => options.onChange(), debounceMs: options.debounceMs ?? CONFIG_DEBOUNCE_MS, log: options.log });
+  }
 
-  /** (Re)computes which files to watch: call at start and after each reload (includes may change). */
+  /**
+   * (Re)computes which files to watch: call at start and after each reload (includes may change).
+   * A directory that does not exist yet is tried again then (an edit elsewhere, RELOAD, SIGHUP).
+   */
   async refresh(): Promise<void> {
     const files = new Set<string>([join(this.options.commonDir, 'config'), join(this.options.repo.gitDir, 'config.worktree'), ...globalConfigFiles()]);
     for (const file of await this.configFiles()) files.add(file);
     if (this.closed) return;
     if (this.options.skipGlobal) for (const file of globalConfigFiles()) files.delete(file);
-    const wanted = new Map<string, Set<string>>();
-    for (const file of files) {
-      const dir = dirname(file);
-      const names = wanted.get(dir) ?? new Set<string>();
-      names.add(basename(file));
-      wanted.set(dir, names);
-    }
-    for (const [dir, entry] of this.watchers) {
-      if (!wanted.has(dir)) {
-        entry.watcher.close();
-        this.watchers.delete(dir);
-      }
-    }
-    for (const [dir, names] of wanted) {
-      const existing = this.watchers.get(dir);
-      if (existing) {
-        existing.names = names;
-        continue;
-      }
-      try {
-        const entry = { names, watcher: watch(dir, { persistent: false }, (_event, name) => this.event(dir, name)) };
-        entry.watcher.on('error', () => {
-          entry.watcher.close();
-          this.watchers.delete(dir);
-        });
-        this.watchers.set(dir, entry);
-        this.options.log(`watching ${dir} for config changes`);
-      } catch (err) {
-        // A directory that does not exist yet (~/.config/git, say) holds no config: a later reload
-        // (an edit elsewhere, RELOAD, SIGHUP) tries again.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log(`cannot watch ${dir} for config changes: ${(err as Error).message}`);
-      }
-    }
+    this.files.set(files);
   }
 
   private async configFiles(): Promise<string[]> {
@@ -100,24 +70,9 @@ export class ConfigWatcher {
     }
   }
 
-  private event(dir: string, name: string | Buffer | null): void {
-    const entry = this.watchers.get(dir);
-    if (this.closed || !entry) return;
-    // Without a name (some file systems) anything in the directory may be our file.
-    if (name !== null && !entry.names.has(name.toString())) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.closed) return;
-      this.options.onChange();
-    }, this.options.debounceMs ?? CONFIG_DEBOUNCE_MS);
-  }
-
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
-    for (const { watcher } of this.watchers.values()) watcher.close();
-    this.watchers.clear();
+    this.files.close();
   }
 }
 

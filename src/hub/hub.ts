@@ -15,9 +15,10 @@
 // when `register`/`unregister` send SIGUSR1.
 
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Piscina } from 'piscina';
 import { globalConfigFiles } from '../configwatch.js';
+import { FilesWatch } from '../fileswatch.js';
 import { watchNetwork, type NetWatch } from '../netwatch.js';
 import { createPool } from '../supervisor.js';
 import { EndpointHost } from '../endpoints.js';
@@ -47,8 +48,7 @@ export class Hub {
   private readonly endpoints: EndpointHost;
   private readonly network: NetWatch;
   private readonly listeners = new Set<(why: string) => void>();
-  private configWatchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly globalConfig = new FilesWatch({ onChange: () => void this.globalConfigChanged(), debounceMs: SETTLE_MS });
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastSet: string[] = [];
@@ -92,8 +92,7 @@ export class Hub {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    for (const w of this.configWatchers) w.close();
+    this.globalConfig.close();
     for (const entry of this.aside.values()) entry.watchers.forEach((w) => w.close());
     await Promise.allSettled([...this.starting.values()]);
     await Promise.allSettled([...this.hosts.values()].map((h) => h.stop()));
@@ -253,20 +252,7 @@ export class Hub {
 
   /** Edits to the global config (a hand-made `git config --global --add remotedaemon.repo`). */
   private watchGlobalConfig(): void {
-    for (const file of globalConfigFiles()) {
-      const dir = dirname(file);
-      const name = basename(file);
-      try {
-        const watcher = watch(dir, { persistent: false }, (_event, changed) => {
-          if (changed !== null && changed.toString() !== name) return;
-          clearTimeout(this.timer);
-          this.timer = setTimeout(() => void this.globalConfigChanged(), SETTLE_MS);
-        });
-        watcher.on('error', () => watcher.close());
-        this.configWatchers.push(watcher);
-      } catch {
-        // a directory that does not exist (~/.config/git): register signals us anyway
-      }
-    }
+    // A directory that does not exist (~/.config/git) is not watched: register signals us anyway.
+    this.globalConfig.set(globalConfigFiles());
   }
 }
