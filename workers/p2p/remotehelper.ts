@@ -150,8 +150,11 @@ function viaNode(path: string, key: string): Promise<Socket> {
     const socket = connectSocket({ path, allowHalfOpen: true });
     let answer = Buffer.alloc(0);
     socket.once('error', reject);
-    // Closed without an answer (the node gave up on us, or stopped): no session.
-    socket.once('close', () => reject(new Error('the daemon\'s peer node closed the request without an answer')));
+    // Closed without an answer (the node gave up on us, or stopped): no session. Its end is what
+    // we read: half-open, our socket is not closed by it, and 'close' alone waited for the timeout.
+    const unanswered = () => reject(new Error('the daemon\'s peer node closed the request without an answer'));
+    socket.once('end', unanswered);
+    socket.once('close', unanswered);
     socket.on('connect', () => socket.write(`${JSON.stringify({ peer: key, v2: true })}\n`));
     const onData = (chunk: Buffer) => {
       answer = Buffer.concat([answer, chunk]);
