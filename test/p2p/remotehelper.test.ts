@@ -427,10 +427,10 @@ test('an ok that comes in pieces is still an ok, and nothing after it is lost', 
 
 test('a session the node ends: git reads its end, and the helper still waits for git to close its side before it exits', async (t) => {
   // KNOWN ISSUE (not fixed here): under a real `git fetch` the helper runs below a `git remote-p2p`
-  // that holds git's read end of our stdout too, so git never reads this end and, if it was waiting
-  // for more, waits for a stdin close that never comes: the fetch hangs until killed. The thin
-  // helper (held/git-remote-p2p, held.test.ts) exits early instead; this one may not simply do so,
-  // as git must get its exit status after the received-objects check, which runs on git's close.
+  // that holds a copy of our stdout (the pipe's write end), so git never reads this end and, if it
+  // was waiting for more, never closes its side: the fetch hangs until killed. The thin helper
+  // (held/git-remote-p2p, held.test.ts) exits early instead; this one may not simply do so, as git
+  // must get its exit status after the received-objects check, once git has stored what it got.
   const s = setup(t);
   const node = await fakeNode(t, s.socket, (c) => c.socket.end('ok\nthe peer is done'));
   const h = runHelper(t, s, 'capabilities\nconnect git-upload-pack\n', { end: false });
@@ -501,17 +501,13 @@ test('git ls-remote goes through the helper and the node\'s session to the peer\
   assert.deepEqual(JSON.parse(node.connections[0].request), { peer: KEY, v2: true });
 });
 
-// BUG (found by these tests, not fixed here; see the report of issue 19.5): git fetch (protocol v2,
-// fetch-pack.c since git 2.3x) half-closes its side of the session as soon as it has read the
-// "packfile" section header, before the pack: "the final request we'll make of the server". The
-// helper takes git's end of stdin for "git has stored what it received": it ends the session, runs
-// the received-objects check on what has arrived so far (nothing yet) and exits 0, cutting off the
-// pack (git: "unexpected disconnect while reading sideband packet"); a pack that reached git before
-// that end would be stored unchecked, and git, given exit status 0, updates the refs. These tests
-// say what must hold; they are todo until the helper waits for the pack and for git to have stored it.
-const BUG = 'the helper ends the session and checks when git half-closes after "packfile", before the pack';
+// git fetch (protocol v2, fetch-pack.c) half-closes its side of the session as soon as it has read
+// the "packfile" section header, before the pack. The helper used to take that for "git has stored
+// what it received": it ended the session, checked what had arrived so far (nothing yet) and exited
+// 0, cutting the pack off, or, when the pack had reached git already, letting git store it
+// unchecked and move the ref. It now waits until git has closed its end of our stdout.
 
-test('git fetch goes through the helper and the node\'s session to the peer\'s upload-pack', { todo: BUG }, async (t) => {
+test('git fetch goes through the helper and the node\'s session to the peer\'s upload-pack', async (t) => {
   const s = setup(t);
   const peer = served(t, (dir) => commit(dir, 'second'));
   await servingNode(t, s.socket, peer.dir, s.env);
@@ -519,7 +515,7 @@ test('git fetch goes through the helper and the node\'s session to the peer\'s u
   assert.equal(fetched.code, 0, fetched.stderr);
   assert.equal(refValue(s.repo, 'refs/remotes/peer/main'), peer.main);
 });
-test('what git does not check, the helper does: a tree with a .git directory is refused, loose or packed; the fetch fails, no ref moves, nothing is kept', { todo: BUG }, async (t) => {
+test('what git does not check, the helper does: a tree with a .git directory is refused, loose or packed; the fetch fails, no ref moves, nothing is kept', async (t) => {
   const s = setup(t);
   const peer = served(t, dotGitCommit);
   await servingNode(t, s.socket, peer.dir, s.env);
@@ -535,7 +531,7 @@ test('what git does not check, the helper does: a tree with a .git directory is 
   }
 });
 
-test('the helper checks unless git checks itself: fetch.fsckObjects=false overrides transfer.fsckObjects, and git\'s own refusal is left to git', { todo: BUG }, async (t) => {
+test('the helper checks unless git checks itself: fetch.fsckObjects=false overrides transfer.fsckObjects, and git\'s own refusal is left to git', async (t) => {
   const s = setup(t);
   const peer = served(t, corruptCommit);
   await servingNode(t, s.socket, peer.dir, s.env);
@@ -551,9 +547,9 @@ test('the helper checks unless git checks itself: fetch.fsckObjects=false overri
   assert.equal(refValue(s.repo, 'refs/remotes/peer/main'), undefined);
 });
 
-test('a peer that sends the pack in one piece with its section header is checked too: a corrupt commit does not land', { todo: BUG }, async (t) => {
-  // Here the whole pack reaches git before git's half-close reaches the helper: the helper checks
-  // at once, finds nothing stored yet, exits 0, and git stores the pack and updates the ref.
+test('a peer that sends the pack in one piece with its section header is checked too: a corrupt commit does not land', async (t) => {
+  // Here the whole pack reaches git before git's half-close reaches the helper: a helper that
+  // checked then found nothing stored yet, exited 0, and git stored the pack and moved the ref.
   const s = setup(t);
   const peer = served(t, corruptCommit);
   await servingNode(t, s.socket, peer.dir, s.env, { packInOnePiece: true });
