@@ -5,12 +5,13 @@
 // before anything is sent.
 //
 // It never outlives its git: while it connects it watches its stdin, which closes when git ends
-// (however it ends), and it gives up after remotedaemon.p2p.connectTimeout (30 s). Once git has
-// closed its side of the session, it ends the session and exits, whatever the peer does. Where
-// git does not check what it receives (no transfer.fsckObjects), it checks it (received.ts)
-// before git may update a ref.
+// (however it ends), and it gives up after remotedaemon.p2p.connectTimeout (30 s). git closes
+// its side of the session once it has asked for the pack, before the pack; the helper passes that
+// on and stays until git has read and stored what it wanted (git closes its end of our stdout,
+// or dies), then exits, whatever the peer does. Where git does not check what it receives (no
+// transfer.fsckObjects), it checks it then (received.ts), before git may update a ref.
 
-import { readFileSync, readSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { connect as connectSocket, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -25,8 +26,6 @@ import { mark } from './timing.js';
 
 /** How long a session may take to open (remotedaemon.p2p.connectTimeout, in seconds). */
 const DEFAULT_CONNECT_TIMEOUT_S = 30;
-/** After git closed its side, how long the peer may take to end ours before we leave anyway. */
-const HANG_UP_GRACE_MS = 2000;
 
 function die(text: string): never {
   process.stderr.write(`git-remote-p2p: ${text}\n`);
@@ -150,8 +149,11 @@ function viaNode(path: string, key: string): Promise<Socket> {
     const socket = connectSocket({ path, allowHalfOpen: true });
     let answer = Buffer.alloc(0);
     socket.once('error', reject);
-    // Closed without an answer (the node gave up on us, or stopped): no session.
-    socket.once('close', () => reject(new Error('the daemon\'s peer node closed the request without an answer')));
+    // Closed without an answer (the node gave up on us, or stopped): no session. Its end is what
+    // we read: half-open, our socket is not closed by it, and 'close' alone waited for the timeout.
+    const unanswered = () => reject(new Error('the daemon\'s peer node closed the request without an answer'));
+    socket.once('end', unanswered);
+    socket.once('close', unanswered);
     socket.on('connect', () => socket.write(`${JSON.stringify({ peer: key, v2: true })}\n`));
     const onData = (chunk: Buffer) => {
       answer = Buffer.concat([answer, chunk]);
@@ -211,16 +213,53 @@ function splice(stream: NodeJS.ReadWriteStream, fromGit: { chunks: Buffer[] }, c
   stream.on('error', (err: Error) => die(`the session to the peer failed: ${err.message}`));
   stream.on('end', () => process.stdout.end());
   process.stdin.once('end', () => {
+    // git half-closes the session as soon as it has asked for the pack (fetch-pack, protocol v2),
+    // before the pack: the peer is told, and the pack still flows to git. git has stored it when it
+    // closes its end of our stdout; it then waits for our exit status before it updates a ref.
     stream.end();
-    // The peer ends the session when it has read ours; one that does not is not waited for.
-    setTimeout(() => (stream as unknown as { destroy?(): void }).destroy?.(), HANG_UP_GRACE_MS).unref();
     void (async () => {
+      await gitDoneReading();
+      (stream as unknown as { destroy?(): void }).destroy?.();
       const refused = check && (await checkArrived(check.objects, check.before, check.strict, process.cwd(), gitPids()));
       if (refused) die(`refused what peer sent: ${refused} (checked as transfer.fsckObjects would; nothing was updated)`);
       process.exit(0);
     })();
   });
   process.stdin.resume();
+}
+
+/**
+ * Resolves once no process of git's (gitPids) holds the read end of our stdout any longer: git
+ * closes it when it has read and stored all it wanted (or when it dies). Linux (/proc); elsewhere,
+ * once the peer has ended the session.
+ */
+function gitDoneReading(): Promise<void> {
+  let pipe: string;
+  try {
+    pipe = readlinkSync('/proc/self/fd/1');
+  } catch {
+    return new Promise((resolve) => (process.stdout.writableEnded ? resolve() : process.stdout.once('finish', resolve)));
+  }
+  const readers = (pid: number) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== pipe) return false;
+          const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+          return flags !== null && (parseInt(flags[1], 8) & 3) === 0; // O_RDONLY: a read end
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false; // gone
+    }
+  };
+  const pids = gitPids();
+  return new Promise((resolve) => {
+    const poll = () => (pids.some(readers) ? setTimeout(poll, 20) : resolve());
+    poll();
+  });
 }
 
 void main().catch((err: Error) => die(err.message));
