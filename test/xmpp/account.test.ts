@@ -162,7 +162,17 @@ async function peer(t: TestContext, user: string, role: 'daemon' | 'chat' | 'qui
     const notice = el.is('message') ? el.getChild('notice', NOTICE_NS) : undefined;
     if (notice) seen.push(`notice ${from} ${notice.text()}`);
   });
+  // As account.ts does: presence sent before the server answered <enable/> is sometimes lost by
+  // Prosody (bench/xmpp-smacks.ts), and then our account would not see this peer arrive.
+  let smOffered = false;
+  const settled = new Promise<void>((resolve) =>
+    x.on('nonza', (el: Element) => {
+      if (el.is('features', 'http://etherx.jabber.org/streams') && el.getChild('sm', 'urn:xmpp:sm:3')) smOffered = true;
+      if (el.is('enabled', 'urn:xmpp:sm:3') || el.is('failed', 'urn:xmpp:sm:3')) resolve();
+    }),
+  );
   await x.start();
+  if (smOffered) await settled;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -218,17 +228,22 @@ test('account: password, then online with its full JID; a connection the server 
   assert.equal(account.fullJid, full);
   assert.equal(account.problem, undefined);
 
+  // The server goes away under the login (and comes back even if an assertion fails: the other tests share it).
   await server.stop();
-  const down = await seen.next(/^offline /, up);
-  assert.equal(down.item, 'offline backoff');
-  assert.equal(account.fullJid, undefined);
-  assert.equal(account.problem, 'the connection to the server ended', 'the reason stays for status until the next login');
-  const retry = await seen.next(/^log logging in again in /, down.index);
-  const delay = Number(/in ([\d.]+) s$/.exec(retry.item)![1]);
-  assert.ok(delay >= 0.5 && delay <= 1, `the first retry after a short login comes in 0.5 s to 1 s: ${retry.item}`);
-  assert.ok(seen.count(/^log the connection to the server ended$/, up) === 1, seen.items.join('\n'));
-
-  await server.start();
+  let down;
+  try {
+    down = await seen.next(/^offline /, up);
+    assert.equal(down.item, 'offline backoff');
+    assert.equal(account.fullJid, undefined);
+    const retry = await seen.next(/^log logging in again in /, down.index);
+    assert.equal(seen.items[retry.index - 1], 'log the connection to the server ended', 'the reason, said before the retry');
+    const delay = Number(/in ([\d.]+) s$/.exec(retry.item)![1]);
+    assert.ok(delay >= 0.5 && delay <= 1, `the first retry after a short login comes in 0.5 s to 1 s: ${retry.item}`);
+    // Until the next login, status says why: the loss, or by now the retry that found nobody listening.
+    assert.match(account.problem ?? '', /^(the connection to the server ended|cannot reach the XMPP server: connection refused \(ECONNREFUSED .*\))$/);
+  } finally {
+    await server.start();
+  }
   const again = await online(d, down.index);
   assert.equal(seen.items[again], `online ${full} peers=0`, 'the same resource: the new session takes the old address');
   assert.deepEqual(
@@ -245,7 +260,7 @@ test('account: a wrong password is said once as a login problem for the user, re
   const d = driven(t, {}, 'not the password');
   const { account, seen } = d;
   account.start();
-  const refused = await seen.next(/^condition login /);
+  const refused = await seen.next(/^condition \w+ (?!\(cleared\))/);
   assert.equal(refused.item, 'condition login the server refused the login (not-authorized); not retrying until RESUME or RELOAD');
   assert.equal(seen.count(/^passwordResult not the password false$/), 1, 'git\'s credential helpers are told to forget it');
   assert.equal(account.state, 'waiting');
@@ -275,7 +290,9 @@ test('account: send() reaches the announced daemons of our account and of truste
   account.trust([WORK, ME]);
   account.start();
   const up = await online(d);
-  assert.match(seen.items[up]!, / peers=1$/, 'our own daemons already online are known by the time it says online');
+  // (The work daemon may or may not be known yet: it answers our subscription request meanwhile.)
+  const known = seen.items.indexOf(`log ${ours.jid} listens for notices`);
+  assert.ok(known >= 0 && known < up, `our own daemons already online are known by the time it says online:\n${seen.items.join('\n')}`);
   await seen.next(new RegExp(`^log ${escape(work.jid)} listens for notices$`));
   assert.equal(account.peerCount, 2, 'our daemon and the work daemon; not the chat client');
 
@@ -415,7 +432,8 @@ test('account: pause() goes offline and stays so while a sibling retries three t
 });
 
 test('account: stop() says offline, ends the session and leaves no socket or timer behind; retryNow() after it does nothing', async (t) => {
-  const resources = () => process.getActiveResourcesInfo().filter((r) => r !== 'FSReqCallback').sort();
+  // What a login holds (its socket, TLS, timers); the harness's child processes come and go on their own.
+  const resources = () => process.getActiveResourcesInfo().filter((r) => ['TCPSocketWrap', 'TLSWrap', 'Timeout'].includes(r)).sort();
   const beforeStart = resources();
   const d = driven(t);
   const { account, seen } = d;
