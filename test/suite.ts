@@ -1,9 +1,9 @@
 // Runs test files with node's test runner in a home of their own, so that nothing a test proves
 // depends on the user who runs it: their ~/.gitconfig (fetch.prune, remotedaemon.* settings), their
 // ~/.ssh, their ssh agent, their per-user p2p key under ~/.config. Usage: node dist/test/suite.js
-// [file.test.js ...]; with no files, every test under dist/test. With --unit, the files listed in
-// test/unit.txt (no real server) in four processes side by side (shards, below), with the guard
-// that makes starting one fail.
+// [file.test.js ...]; with no files, every test under dist/test, the unit files among them in
+// shards as with --unit. With --unit, only the files listed in test/unit.txt (no real server), in
+// four processes side by side (shards, below), with the guard that makes starting one fail.
 
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,8 +52,17 @@ const UNIT_SHARDS = 4;
 const args = process.argv.slice(2);
 const unit = args[0] === '--unit';
 const named = unit ? args.slice(1) : args;
-const shardDir = unit && named.length === 0 ? tempDir('grd-unit-shards-') : undefined;
-const files = named.length > 0 ? named : shardDir ? shards(unitFiles(), UNIT_SHARDS, shardDir.path) : testFiles(here).map((f) => relative(process.cwd(), f));
+const shardDir = named.length === 0 ? tempDir('grd-unit-shards-') : undefined;
+/**
+ * Every test: the unit files in shards too (a process per file cost ~0.4 s of CPU each, ~55 s for
+ * the whole list), the others a process each, as they start servers and run long.
+ */
+function allFiles(dir: string): string[] {
+  const unitSet = new Set(unitFiles().map((f) => resolve(f)));
+  const others = testFiles(here).filter((f) => !unitSet.has(resolve(f)));
+  return [...shards([...unitSet], UNIT_SHARDS, dir), ...others.map((f) => relative(process.cwd(), f))];
+}
+const files = named.length > 0 ? named : unit ? shards(unitFiles(), UNIT_SHARDS, shardDir!.path) : allFiles(shardDir!.path);
 // In --unit, a timeout covers a whole shard (a quarter of the unit files): 12 s on a quiet machine,
 // past 30 s on a loaded one, so its limit is a hang's, not a slow run's.
 const runnerArgs = unit
