@@ -29,14 +29,7 @@ function watching(t: TestContext): void {
 }
 
 async function watcherGone(pid: number): Promise<void> {
-  await eventually(() => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, `watcher ${pid} exited`);
+  await eventually(() => !alive(pid), `watcher ${pid} exited`);
 }
 
 test('when its pipe closes, the watcher ends the groups still listed with SIGTERM, and leaves the others', async (t) => {

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeFixture, pushCommit, refValue, git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
+import { alive } from '../support/procs.js';
 
 test('one run is one git fetch: SYNCING when it starts, its outcome when it ends', async (t) => {
   const fx = makeFixture();
@@ -58,14 +59,7 @@ test('a fetch that receives nothing for the stall time is ended, with everything
   assert.ok(took >= 700 && took < 5000, `ended after ${took} ms`);
   const { readFileSync } = await import('node:fs');
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  await eventually(() => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'the silent upload-pack was ended too');
+  await eventually(() => !alive(pid), 'the silent upload-pack was ended too');
 });
 
 test('an endless stderr line from the remote side is read in chunks: a bounded tail is kept, memory stays flat', async (t) => {
