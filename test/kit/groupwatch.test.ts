@@ -28,8 +28,19 @@ function watching(t: TestContext): void {
   t.after(() => stopGroupWatch());
 }
 
+/**
+ * Reaped, not only exited (so not procs.ts alive(), for which a zombie is gone): only once Node has
+ * reaped our watcher does groupwatch.ts see that it ended and start another.
+ */
 async function watcherGone(pid: number): Promise<void> {
-  await eventually(() => !alive(pid), `watcher ${pid} exited`);
+  await eventually(() => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, `watcher ${pid} exited`);
 }
 
 test('when its pipe closes, the watcher ends the groups still listed with SIGTERM, and leaves the others', async (t) => {
