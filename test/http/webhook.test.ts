@@ -7,80 +7,24 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import webhookEndpoint from '../../workers/http/webhook/endpoint.js';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../shared/plugin.js';
+import type { ToEndpoint } from '../../shared/plugin.js';
 import type { FromWebhook } from '../../workers/http/messages.js';
+import { Inbox, listeningPort, startWebhookEndpoint, type WebhookEndpoint } from './webhook/harness.js';
 import { tempDir } from '../support/git.js';
 
 type After = { after(fn: () => unknown): void };
 const SECRET = 'It is a secret to everybody';
 const REPO = 'https://git.example.org/owner/repo';
 
-/** Messages arriving on a port, awaitable. */
-class Inbox<T> {
-  items: T[] = [];
-  private waiters: (() => void)[] = [];
-  constructor(port: MessagePort) {
-    port.on('message', (m: T) => {
-      this.items.push(m);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  async until(what: string, condition: (items: T[]) => boolean, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition(this.items)) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.items)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
-
-interface Running {
+interface Running extends Omit<WebhookEndpoint, 'attach'> {
   port: number;
-  control: MessagePort;
-  daemon: Inbox<FromEndpoint>;
   attach(remote: string, url: string): Inbox<FromWebhook>;
-  stopped: Promise<void>;
 }
 
 async function run(t: After, settings: Record<string, unknown> = { listen: { host: '127.0.0.1', port: 0 }, secret: SECRET }): Promise<Running> {
-  const channel = new MessageChannel();
-  const daemon = new Inbox<FromEndpoint>(channel.port2);
-  const task: EndpointTask = { kind: 'endpoint', plugin: 'http', settings, repo: { cwd: '/', gitDir: '/' }, port: channel.port1 };
-  const stopped = webhookEndpoint(task);
-  const control = channel.port2;
-  t.after(async () => {
-    control.postMessage({ type: 'stop' } satisfies ToEndpoint);
-    await stopped;
-    control.close();
-  });
-  let port = 0;
-  if (settings.listen) {
-    await daemon.until('listening', (items) => items.some((m) => m.type === 'log' && /listening on/.test(m.text)) || items.some((m) => m.type === 'condition'));
-    const line = daemon.items.find((m) => m.type === 'log' && /listening on/.test(m.text));
-    port = line && line.type === 'log' ? Number(/:(\d+)$/.exec(line.text)![1]) : 0;
-  }
-  return {
-    port,
-    control,
-    daemon,
-    stopped,
-    attach(remote, url) {
-      const link = new MessageChannel();
-      control.postMessage({ type: 'attach', remote, url, port: link.port1 } satisfies ToEndpoint, [link.port1]);
-      const inbox = new Inbox<FromWebhook>(link.port2);
-      t.after(() => link.port2.close());
-      return inbox;
-    },
-  };
+  const hook = startWebhookEndpoint(t, settings);
+  const port = settings.listen ? await listeningPort(hook.daemon) : 0;
+  return { ...hook, port, attach: (remote, url) => hook.attach(remote, url).inbox };
 }
 
 function deliver(port: number, headers: Record<string, string>, body: string | Buffer): Promise<{ status: number; text: string }> {

@@ -10,68 +10,22 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import webhookEndpoint from '../../../workers/http/webhook/endpoint.js';
-import type { EndpointTask, FromEndpoint, ToEndpoint } from '../../../shared/plugin.js';
+import type { ToEndpoint } from '../../../shared/plugin.js';
 import type { FromWebhook } from '../../../workers/http/messages.js';
+import { Inbox, listeningPort, startWebhookEndpoint, type WebhookEndpoint } from './harness.js';
 
 const T = { timeout: 10_000 };
 const URL_A = 'https://git.example.org/owner/a.git';
 const URL_B = 'https://git.example.org/owner/b.git';
 
-/** Messages arriving on a port; `until` resolves once one matches. */
-class Inbox<M> {
-  readonly items: M[] = [];
-  private readonly waiters: { match: (m: M) => boolean; resolve: (m: M) => void }[] = [];
-  constructor(port: MessagePort) {
-    port.on('message', (m: M) => {
-      this.items.push(m);
-      for (const w of [...this.waiters]) {
-        if (w.match(m)) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    });
-  }
-  until(match: (m: M) => boolean): Promise<M> {
-    const found = this.items.find(match);
-    return found !== undefined ? Promise.resolve(found) : new Promise((resolve) => this.waiters.push({ match, resolve }));
-  }
-}
-
-interface Running {
-  control: MessagePort;
-  daemon: Inbox<FromEndpoint>;
+interface Running extends WebhookEndpoint {
   /** The port it listens on, once it does (0 when it does not). */
   port: number;
-  attach(remote: string, url: string, own?: Record<string, unknown>): { inbox: Inbox<FromWebhook>; port: MessagePort };
 }
 
 async function run(t: TestContext, settings: Record<string, unknown>): Promise<Running> {
-  const channel = new MessageChannel();
-  const daemon = new Inbox<FromEndpoint>(channel.port2);
-  const task: EndpointTask = { kind: 'endpoint', plugin: 'http', settings, repo: { cwd: '/', gitDir: '/' }, port: channel.port1 };
-  const stopped = webhookEndpoint(task);
-  const control = channel.port2;
-  t.after(async () => {
-    control.postMessage({ type: 'stop' } satisfies ToEndpoint);
-    await stopped;
-    control.close();
-  });
-  const said = await daemon.until((m) => (m.type === 'log' && /listening on/.test(m.text)) || m.type === 'condition');
-  const port = said.type === 'log' ? Number(/:(\d+)$/.exec(said.text)![1]) : 0;
-  return {
-    control,
-    daemon,
-    port,
-    attach(remote, url, own) {
-      const link = new MessageChannel();
-      control.postMessage({ type: 'attach', remote, url, port: link.port1, ...(own && { own }) } satisfies ToEndpoint, [link.port1]);
-      t.after(() => link.port2.close());
-      return { inbox: new Inbox<FromWebhook>(link.port2), port: link.port2 };
-    },
-  };
+  const hook = startWebhookEndpoint(t, settings);
+  return { ...hook, port: await listeningPort(hook.daemon) };
 }
 
 function deliver(port: number, url: string, secret: string, delivery: string): Promise<number> {
@@ -100,12 +54,12 @@ test("a repository's own secret proves pushes for its remotes only; a remote tha
   const b = hook.attach('repo-b/origin', URL_A, { secret: 'secret-b' });
   const c = hook.attach('repo-c/origin', URL_A, { secret: '' });
   const d = hook.attach('repo-d/other', URL_B);
-  await Promise.all([a, b, c, d].map((r) => r.inbox.until(listening)));
+  await Promise.all([a, b, c, d].map((r) => r.inbox.first(listening)));
 
   assert.equal(await deliver(hook.port, URL_A, 'secret-a', 'd1'), 202);
-  await a.inbox.until((m) => m.type === 'nudge');
+  await a.inbox.first((m) => m.type === 'nudge');
   assert.equal(await deliver(hook.port, URL_A, 'fallback', 'd2'), 202);
-  await c.inbox.until((m) => m.type === 'nudge');
+  await c.inbox.first((m) => m.type === 'nudge');
   // Proven, but for a URL that no remote with that secret has: nobody.
   assert.equal(await deliver(hook.port, URL_B, 'secret-b', 'd3'), 404);
   // A secret nobody attached has proves nothing.
@@ -113,18 +67,18 @@ test("a repository's own secret proves pushes for its remotes only; a remote tha
 
   // The fallback's push for URL_B reaches d; once d heard it, every delivery before it was judged.
   assert.equal(await deliver(hook.port, URL_B, 'fallback', 'd5'), 202);
-  await d.inbox.until((m) => m.type === 'nudge');
+  await d.inbox.first((m) => m.type === 'nudge');
   assert.deepEqual([a, b, c, d].map((r) => nudged(r.inbox)), [1, 0, 1, 1]);
 });
 
 test("a repository's secret counts only while a remote of it is attached", T, async (t) => {
   const hook = await run(t, { listen: { host: '127.0.0.1', port: 0 }, secret: 'fallback' });
   const a = hook.attach('repo-a/origin', URL_A, { secret: 'secret-a' });
-  await a.inbox.until(listening);
+  await a.inbox.first(listening);
   hook.control.postMessage({ type: 'detach', remote: 'repo-a/origin' } satisfies ToEndpoint);
   // Messages are handled in order: once a later attach is answered, the detach was handled.
   const later = hook.attach('repo-b/origin', URL_B);
-  await later.inbox.until(listening);
+  await later.inbox.first(listening);
   assert.equal(await deliver(hook.port, URL_A, 'secret-a', 'd1'), 401);
   assert.equal(nudged(a.inbox), 0);
 });
@@ -132,11 +86,11 @@ test("a repository's secret counts only while a remote of it is attached", T, as
 test("a remote's hello (it says one after every connect) is answered with the status again; junk before it stops nothing", T, async (t) => {
   const hook = await run(t, { listen: { host: '127.0.0.1', port: 0 }, secret: 'fallback' });
   const a = hook.attach('origin', URL_A);
-  await a.inbox.until(listening);
+  await a.inbox.first(listening);
   a.port.postMessage(null);
   a.port.postMessage('hello');
   a.port.postMessage({ type: 'hello' });
-  await a.inbox.until(() => a.inbox.items.length >= 2);
+  await a.inbox.first(() => a.inbox.items.length >= 2);
   assert.deepEqual(a.inbox.items.slice(0, 2), [
     { type: 'status', listening: true },
     { type: 'status', listening: true },
@@ -146,20 +100,20 @@ test("a remote's hello (it says one after every connect) is answered with the st
 test('an empty secret keeps the receiver off, said as the webhook condition; remotes hear it is not listening', T, async (t) => {
   const hook = await run(t, { listen: { host: '127.0.0.1', port: 0 }, secret: '' });
   assert.equal(hook.port, 0);
-  const condition = await hook.daemon.until((m) => m.type === 'condition');
+  const condition = await hook.daemon.first((m) => m.type === 'condition');
   assert.deepEqual(condition, { type: 'condition', kind: 'webhook', text: 'the webhook receiver is off: the webhook secret is empty' });
   const a = hook.attach('origin', URL_A);
-  assert.deepEqual(await a.inbox.until((m) => m.type === 'status'), { type: 'status', listening: false });
+  assert.deepEqual(await a.inbox.first((m) => m.type === 'status'), { type: 'status', listening: false });
 });
 
 test('rejected deliveries are counted in the log, one line per hundred, not one each', T, async (t) => {
   const hook = await run(t, { listen: { host: '127.0.0.1', port: 0 }, secret: 'fallback' });
   const a = hook.attach('origin', URL_A);
-  await a.inbox.until(listening);
+  await a.inbox.first(listening);
   for (let i = 0; i < 3; i++) assert.equal(await deliver(hook.port, URL_A, 'wrong', `bad-${i}`), 401);
   // A good one after them: once it is logged, the rejections before it were too.
   assert.equal(await deliver(hook.port, URL_A, 'fallback', 'good'), 202);
-  await hook.daemon.until((m) => m.type === 'log' && /push for origin/.test(m.text));
+  await hook.daemon.first((m) => m.type === 'log' && /push for origin/.test(m.text));
   const rejections = hook.daemon.items.filter((m) => m.type === 'log' && /rejected/.test(m.text));
   assert.deepEqual(rejections, [{ type: 'log', text: 'webhook: rejected 1 unsigned or badly signed deliveries so far' }]);
 });
