@@ -15,7 +15,7 @@ import { admit, type HandlerContext, type Verdict } from './handler.js';
 import { NudgeLimiter } from './nudges.js';
 import { MAX_CONNECTIONS, startReceiver, type Receiver } from './receiver.js';
 import { SeenBodies } from './replay.js';
-import { readSecretFile, readSettings, type WebhookSettings } from './settings.js';
+import { readSettings, settingsSecret, type WebhookSettings } from './settings.js';
 
 /** The condition kind for a receiver that cannot run. */
 export const WEBHOOK_CONDITION = 'webhook';
@@ -108,9 +108,7 @@ async function listen(settings: WebhookSettings, loop: EndpointLoop<RepoLink>, h
   if (!settings.listen) return undefined; // unusable settings: already reported by the coordinator
   try {
     // The daemon gives each remote its repository's secret; one in the settings serves the rest.
-    const fallback = settings.secretFile !== undefined ? readSecretFile(settings.secretFile) : settings.secret;
-    if (fallback === '') throw new Error('the webhook secret is empty');
-    handler.setFallback(fallback);
+    handler.setFallback(settingsSecret(settings));
     const receiver = await startReceiver({
       ...settings.listen,
       admit: (headers) => admit(headers, handler.context, (verdict) => handler.concluded(verdict)),

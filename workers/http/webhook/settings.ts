@@ -71,27 +71,36 @@ export function readSettings(raw: Record<string, unknown>): WebhookSettings {
 }
 
 /** The secret from a file only its owner can read: a secret others can read is no secret. */
-export function readSecretFile(path: string): string {
+function readSecretFile(path: string): string {
   const stat = statSync(path);
   if ((stat.mode & 0o077) !== 0) throw new Error(`${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
   return readFileSync(path, 'utf8').trim();
 }
 
 /**
- * A repository's own secret (EndpointPlugin.own), from secret or secretFile: each remote of the
- * repository is attached with it, so one receiver serves repositories with different secrets.
- * Throws when the file cannot be used (that repository is then off, the others not); none when
- * neither is set (the settings already say so as a problem).
+ * The secret `settings` name, from secretFile or else secret; undefined when neither is set (the
+ * settings already say so as a problem). Throws when it cannot be used: a file others can read or
+ * that cannot be read, an empty secret.
  */
-export function ownSecret(raw: Record<string, unknown>): { secret?: string } {
-  const { secret, secretFile } = readSettings(raw);
+export function settingsSecret(settings: Pick<WebhookSettings, 'secret' | 'secretFile'>): string | undefined {
+  const { secret, secretFile } = settings;
+  if (secretFile === undefined && secret === undefined) return undefined;
   let value: string;
   try {
-    value = secretFile !== undefined ? readSecretFile(secretFile) : (secret ?? '');
+    value = secretFile !== undefined ? readSecretFile(secretFile) : secret!;
   } catch (err) {
     throw new Error(`the webhook secret: ${(err as Error).message}`);
   }
-  if (secretFile === undefined && secret === undefined) return {};
   if (value === '') throw new Error('the webhook secret is empty');
-  return { secret: value };
+  return value;
+}
+
+/**
+ * A repository's own secret (EndpointPlugin.own): each remote of the repository is attached with
+ * it, so one receiver serves repositories with different secrets. Throws when it cannot be used
+ * (that repository is then off, the others not).
+ */
+export function ownSecret(raw: Record<string, unknown>): { secret?: string } {
+  const secret = settingsSecret(readSettings(raw));
+  return secret === undefined ? {} : { secret };
 }
