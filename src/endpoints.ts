@@ -84,7 +84,6 @@ interface Wanted {
   own?: Own | { problem: string };
 }
 
-/** One repository's part. */
 /** Why a repository has no part in an endpoint it asks for, under the condition kind said. */
 interface Refusal {
   kind: string;
@@ -97,6 +96,7 @@ interface Request {
   wanted: Wanted;
 }
 
+/** One repository's part. */
 interface Member {
   readonly id: number;
   readonly options: EndpointsOptions;
