@@ -615,16 +615,22 @@ function descendantsOf(roots: number[], table: Map<number, number>): number[] {
  */
 async function killTrees(roots: number[]): Promise<void> {
   let known = new Set<number>();
+  // Every process stopped in any round: one whose parent exited meanwhile is no longer below the
+  // roots (init has it), and left stopped it would never end.
+  const stopped = new Set<number>();
   for (let round = 0; round < 20; round++) {
     const all = descendantsOf(roots, processTable());
-    for (const pid of all) signal(pid, 'SIGSTOP');
+    for (const pid of all) {
+      signal(pid, 'SIGSTOP');
+      stopped.add(pid);
+    }
     if (all.length === known.size && all.every((p) => known.has(p))) break;
     known = new Set(all);
   }
-  for (const pid of known) signal(pid, 'SIGKILL');
+  for (const pid of stopped) signal(pid, 'SIGKILL');
   // Wait until they are gone (reaped by sshd's listener or by init), so ports and files are free.
   const deadline = Date.now() + 5_000;
-  while ([...known].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while ([...stopped].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
