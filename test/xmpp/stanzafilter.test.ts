@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StanzaFilter, type Skipped } from '../../workers/xmpp/stanzafilter.js';
+import { liveHeap } from '../support/heap.js';
 
 const TRUSTED = new Set(['me@example.org', 'example.org']);
 const admit = (name: string, from: string | undefined) =>
@@ -45,9 +46,9 @@ test('stanza filter: a stranger\'s 8 MB stanza is skipped without being held; th
   filter.push(HEADER);
   filter.push(`<message from='mallory@evil.example/r'><body>`);
   const chunk = 'y'.repeat(16 * 1024);
-  const heapBefore = process.memoryUsage().heapUsed;
+  const heapBefore = liveHeap();
   for (let i = 0; i < 512; i++) filter.push(chunk);
-  const grown = process.memoryUsage().heapUsed - heapBefore;
+  const grown = liveHeap() - heapBefore;
   filter.push(`</body></message>${GOOD}`);
   assert.equal(delivered, HEADER + GOOD);
   assert.deepEqual(skipped, [{ name: 'message', from: 'mallory@evil.example/r', why: 'untrusted' }]);
