@@ -3,6 +3,8 @@
 // its peer was away retries the moment that peer links to us.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import createTestnet from 'hyperdht/testnet.js';
 import { git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
@@ -20,6 +22,10 @@ test('a remote that failed while no DHT node answered connects once the DHT come
   t.after(() => held.release());
   const port = held.port;
   for (const repo of [a, b]) git(repo, 'config', 'remotedaemon.p2p.bootstrap', `127.0.0.1:${port}`);
+  // A loopback address of A's own: a DHT node of a test running beside this one may still list
+  // 127.0.0.1 at the port A binds (a daemon of its that used it before), ask A, and so fill A's
+  // routing table while no bootstrap node answers.
+  git(a, 'config', 'remotedaemon.p2p.host', `127.${1 + (process.pid % 250)}.${Math.floor(Math.random() * 250) + 1}.1`);
   const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
   t.after(() => da.stop());
   await logged(da, /no DHT node answers/, 30_000);
@@ -45,12 +51,18 @@ test('a remote backing off because its peer was away retries the moment that pee
   const b = p.make('b', { seed: true });
   p.link('a', 'b');
   p.link('b', 'a');
+  // B holds its user's identity (a clone made with git clone p2p://), so it dials and is dialled by
+  // none: A's own retries cannot reach it, and only the link B makes can end A's backoff.
+  const config = join(p.root, 'home-b', 'config');
+  mkdirSync(join(config, 'git-remote-daemon'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(config, 'git-remote-daemon', 'p2p-key'), readFileSync(join(b, '.git', 'remote-daemon', 'p2p-key')), { mode: 0o600 });
   const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
   t.after(() => da.stop());
   await da.waitFor(/^WARNING b cannot connect: could not reach the peer/, { timeoutMs: 40_000 });
   const from = da.stderr.length;
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  const db = startDaemon(b, ['--foreground', '--verbose'], { ...p.env, XDG_CONFIG_HOME: config });
   t.after(() => db.stop());
+  await logged(db, /peer node up .*your user identity/);
   // B's remote dials A; A's node holds the link B made, and A's remote stops waiting for its own.
   const linked = await logged(da, /linked to .* \(it dialled\)/, 40_000, from);
   assert.ok(linked);
