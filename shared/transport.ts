@@ -38,7 +38,31 @@ export interface FetchPlan {
   env?: Record<string, string>;
   /** Added before `fetch` (`-c key=value`...). */
   gitArgs?: string[];
+  /**
+   * Tried first: the fetch carried out without `git fetch` (ssh: workers/direct/), or the reason it
+   * must be git fetch after all, which then runs as if this were not here.
+   */
+  direct?: (request: DirectFetchRequest) => Promise<DirectFetchResult>;
 }
+
+export interface DirectFetchRequest {
+  remote: string;
+  /** The remote's URL, for the report's `From` line. */
+  url: string;
+  cwd: string;
+  gitDir: string;
+  /** Some refspec stores into FETCH_HEAD: git fetch's, then. */
+  writeFetchHead: boolean;
+  /** Aborted by a stop, a cancel or a stall: the direct fetch ends, and does not fall back. */
+  signal: AbortSignal;
+  /** The server's progress, as git prints it (`remote: ...`). */
+  onProgress(line: string): void;
+  /** Bytes arrived from the server (the stall timer starts again). */
+  onData(): void;
+}
+
+/** `carried`: the refs moved as git fetch would have moved them (`report`: its lines for them). */
+export type DirectFetchResult = { carried: true; report: string } | { carried: false; why: string };
 
 export interface Connection {
   /**

@@ -47,12 +47,13 @@ export function runLongLived(file: string, args: readonly string[], options: Spa
 }
 
 /**
- * A command whose output is read as it comes (git fetch, git ls-remote): stdin closed, stderr (and
- * stdout if asked) piped for the caller to read in chunks; nothing is collected here.
+ * A command whose output is read as it comes (git fetch, git ls-remote): stdin closed unless asked
+ * for (a pack written to git unpack-objects as it arrives), stderr (and stdout if asked) piped for
+ * the caller to read in chunks; nothing is collected here.
  */
-export function runStreamed(file: string, args: readonly string[], options: SpawnOptions & { stdout?: boolean } = {}): ChildProcess {
-  const { stdout, ...spawnOptions } = options;
-  const child = spawnProcess(file, args, { ...spawnOptions, detached: true, stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'] });
+export function runStreamed(file: string, args: readonly string[], options: SpawnOptions & { stdout?: boolean; stdin?: boolean } = {}): ChildProcess {
+  const { stdout, stdin, ...spawnOptions } = options;
+  const child = spawnProcess(file, args, { ...spawnOptions, detached: true, stdio: [stdin ? 'pipe' : 'ignore', stdout ? 'pipe' : 'ignore', 'pipe'] });
   child.on('error', () => {}); // the caller hears of it through 'close'
   track(child);
   return child;

@@ -10,7 +10,7 @@ import { killGroup } from '../shared/kit/group.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
 import { fetchArgs, fetchEnv } from './fetchargs.js';
 import { ProgressReader, withoutProgress, type FetchProgress } from './progress.js';
-import type { FetchPlan, RefMap } from '../shared/transport.js';
+import type { DirectFetchRequest, DirectFetchResult, FetchPlan, RefMap } from '../shared/transport.js';
 
 export interface FetchOutcome {
   ok: boolean;
@@ -23,7 +23,10 @@ export interface FetchOutcome {
 
 export interface FetcherOptions {
   remote: string;
+  /** The remote's URL and the git dir: a plan's direct fetch needs them (without, git fetch runs). */
+  url?: string;
   cwd: string;
+  gitDir?: string;
   /** How to fetch through the transport's connection; undefined: not connected now, skip it. */
   plan: () => Promise<FetchPlan | undefined>;
   /** Store fetched refs in FETCH_HEAD too (only when some refspec has no destination). */
@@ -36,6 +39,8 @@ export interface FetcherOptions {
   onProgress?(progress: FetchProgress): void;
   /** A fetch that receives nothing on git's stderr for this long is ended (a failure); read at each start. */
   stallMs?: () => number;
+  /** Why a direct fetch left this one to git fetch (said when the reason changes). */
+  log?(text: string): void;
 }
 
 /** After SIGTERM (git removes its lock files on it), the group gets SIGKILL this much later. */
@@ -48,6 +53,10 @@ export class Fetcher {
   private cancelling: string | undefined;
   /** The run under way, if any. */
   private current: Promise<unknown> | undefined;
+  /** Ends the direct fetch under way, if one is. */
+  private directAbort: AbortController | undefined;
+  /** The last reason a direct fetch gave way to git fetch, said once until it changes. */
+  private lastFallback: string | undefined;
   /** Fetches started, for tests and status. */
   count = 0;
 
@@ -67,6 +76,7 @@ export class Fetcher {
   /** Ends a running fetch (and its children) and refuses new ones. */
   stop(): void {
     this.stopped = true;
+    this.directAbort?.abort(new Error('stopped'));
     if (this.pid !== undefined) killGroup(this.pid);
   }
 
@@ -75,6 +85,12 @@ export class Fetcher {
    * saying `why`. Later runs are made as usual. Resolves when it has ended.
    */
   async cancel(why: string): Promise<void> {
+    if (this.directAbort) {
+      this.cancelling = why;
+      this.directAbort.abort(new Error(why));
+      await this.current;
+      return;
+    }
     if (this.pid === undefined) return;
     this.cancelling = why;
     const pid = this.pid;
@@ -102,6 +118,13 @@ export class Fetcher {
     }
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...fetchEnv(this.options.remote), ...plan.env };
     const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
+    const { url, gitDir } = this.options;
+    const direct = plan.direct && url !== undefined && gitDir !== undefined && (await this.runDirect(plan.direct, url, gitDir, stallMs));
+    if (direct) {
+      if (before) direct.updates = diffRefs(before, (await this.readSnapshot()) ?? before);
+      return direct;
+    }
+    if (this.stopped) return { ok: false, stderr: 'stopped', updates: [] };
     const result = await this.runGit(args, env, stallMs);
     this.pid = undefined;
     const cancelled = this.cancelling;
@@ -110,7 +133,7 @@ export class Fetcher {
     if (cancelled !== undefined) {
       outcome = { ok: false, stderr: `error: the fetch was ended: ${cancelled}`, updates: [], cancelled: true };
     } else if (result.stalled) {
-      const said = `error: the remote sent nothing for ${stallMs / 1000} s; the fetch was ended (remotedaemon.fetchStallTimeout)`;
+      const said = stalledText(stallMs);
       outcome = { ok: false, stderr: stderr ? `${stderr}\n${said}` : said, updates: [] };
     } else if (result.error) {
       outcome = { ok: false, stderr: stderr || result.error.message, updates: [] };
@@ -121,6 +144,52 @@ export class Fetcher {
     // A failed fetch may still have updated some refs before it failed: report those too.
     if (before) outcome.updates = diffRefs(before, (await this.readSnapshot()) ?? before);
     return outcome;
+  }
+
+  /**
+   * The connection's own way to fetch, tried before git fetch: its outcome, or undefined when git
+   * fetch must do it (said in the log when the reason is new). Ended like git fetch would be: by a
+   * stop, a cancel, or silence from the server past `stallMs`.
+   */
+  private async runDirect(direct: (request: DirectFetchRequest) => Promise<DirectFetchResult>, url: string, gitDir: string, stallMs: number): Promise<FetchOutcome | undefined> {
+    const controller = new AbortController();
+    this.directAbort = controller;
+    let stalled = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const armStall = () => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => {
+        stalled = true;
+        controller.abort(new Error('stalled'));
+      }, stallMs);
+    };
+    armStall();
+    const progress = this.options.onProgress && new ProgressReader(this.options.onProgress);
+    try {
+      const result = await direct({
+        remote: this.options.remote,
+        url,
+        cwd: this.options.cwd,
+        gitDir,
+        writeFetchHead: this.options.writeFetchHead,
+        signal: controller.signal,
+        onProgress: (line) => progress?.push(`${line}\n`),
+        onData: armStall,
+      });
+      if (result.carried) return { ok: true, stderr: result.report, updates: [] };
+      if (result.why !== this.lastFallback) this.options.log?.(`fetching with git fetch: ${result.why}`);
+      this.lastFallback = result.why;
+      return undefined;
+    } catch (err) {
+      const cancelled = this.cancelling;
+      this.cancelling = undefined;
+      if (cancelled !== undefined) return { ok: false, stderr: `error: the fetch was ended: ${cancelled}`, updates: [], cancelled: true };
+      if (stalled) return { ok: false, stderr: stalledText(stallMs), updates: [] };
+      return { ok: false, stderr: `error: ${err instanceof Error ? err.message : String(err)}`, updates: [] };
+    } finally {
+      clearTimeout(stallTimer);
+      this.directAbort = undefined;
+    }
   }
 
   /**
@@ -171,6 +240,10 @@ export class Fetcher {
       return undefined; // the fetch matters more than knowing what it moved
     }
   }
+}
+
+function stalledText(stallMs: number): string {
+  return `error: the remote sent nothing for ${stallMs / 1000} s; the fetch was ended (remotedaemon.fetchStallTimeout)`;
 }
 
 /** The refs whose value differs between two snapshots, sorted by name. */

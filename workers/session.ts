@@ -96,7 +96,9 @@ export class Session {
     this.tracking = new TrackingRefs(spec.fetchRefspecs, repo.cwd, this.objects, spec.followTags, spec.prune);
     this.fetching = new Fetching({
       remote: spec.name,
+      url: spec.url,
       cwd: repo.cwd,
+      gitDir: repo.gitDir,
       // Not connected (a queued fetch after PAUSE, LOSTNET or a lost link): no fetch at all, rather
       // than one that goes around the held connection; the catch-up on reconnecting covers it.
       plan: async () => this.connected()?.fetchPlan(),

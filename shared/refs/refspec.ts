@@ -27,7 +27,7 @@ export function parseRefspec(text: string): Refspec | undefined {
 }
 
 /** Matches `ref` against a pattern with at most one `*`; returns what `*` stood for, or null. */
-function matchPattern(pattern: string, ref: string): string | null {
+export function matchPattern(pattern: string, ref: string): string | null {
   const star = pattern.indexOf('*');
   if (star < 0) return pattern === ref || expandsTo(pattern, ref) ? '' : null;
   const prefix = pattern.slice(0, star);

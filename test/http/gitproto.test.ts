@@ -6,8 +6,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { listRefsGit, type GitListOptions } from '../../workers/http/gitproto.js';
-import { FLUSH, pktLine, PktReader, type Packet } from '../../workers/http/pktline.js';
-import { NotV2Error, ProtocolError } from '../../workers/http/lsrefs.js';
+import { FLUSH, pktLine, PktReader, type Packet } from '../../workers/wire/pktline.js';
+import { NotV2Error, ProtocolError } from '../../workers/wire/lsrefs.js';
 import { parseRemoteUrl } from '../../workers/http/urls.js';
 
 const A = 'a'.repeat(40);

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { RefLister, Throttled } from '../../workers/http/lister.js';
-import { FLUSH, pktLine } from '../../workers/http/pktline.js';
+import { FLUSH, pktLine } from '../../workers/wire/pktline.js';
 import { parseRemoteUrl } from '../../workers/http/urls.js';
 import type { HttpOptions } from '../../workers/http/options.js';
 import { NeedsUser } from '../../shared/transport.js';

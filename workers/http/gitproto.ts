@@ -3,8 +3,8 @@
 // the caller lets `git ls-remote` take over. Every byte read goes through the bounded parsers.
 
 import net from 'node:net';
-import { FLUSH, packetText, pktLine, PktReader } from './pktline.js';
-import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from './lsrefs.js';
+import { FLUSH, packetText, pktLine, PktReader } from '../wire/pktline.js';
+import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../wire/lsrefs.js';
 import type { RefMap } from '../../shared/transport.js';
 import type { RemoteUrl } from './urls.js';
 

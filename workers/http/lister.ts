@@ -9,7 +9,7 @@ import https from 'node:https';
 import { NeedsUser, type RefMap } from '../../shared/transport.js';
 import { report, fill, credentialAdvice, type Credential } from './credentials.js';
 import { listRefsGit } from './gitproto.js';
-import { LsRefsParser, lsRefsRequest, NotV2Error } from './lsrefs.js';
+import { LsRefsParser, lsRefsRequest, NotV2Error } from '../wire/lsrefs.js';
 import { lsRemote } from './lsremote.js';
 import { DEFAULT_LIMITS, type HttpOptions, type Limits } from './options.js';
 import { underPrefixes } from './refprefixes.js';

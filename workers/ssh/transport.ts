@@ -24,6 +24,7 @@ import type { SshOptions } from './options.js';
 import { fallbackAdvice } from './notifierrefusal.js';
 import { listRemoteRefs } from './listrefs.js';
 import { startTunnel, type Tunnel } from './tunnel.js';
+import { directFetch } from '../direct/fetch.js';
 import { sqQuote } from '../../shared/kit/shell.js';
 
 /** Condition kinds this transport raises. */
@@ -216,7 +217,8 @@ export class HeldConnection implements Connection {
 
   async fetchPlan(): Promise<FetchPlan> {
     if (!this.tunnelPromise) throw new Error('not connected');
-    return { env: (await this.tunnelPromise).env };
+    const tunnel = await this.tunnelPromise;
+    return { env: tunnel.env, direct: (request) => directFetch(request, () => tunnel.openUploadPack()) };
   }
 
   close(): Promise<void> {

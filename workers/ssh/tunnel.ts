@@ -66,6 +66,11 @@ export interface Tunnel {
   readonly stats: { relayed: number; fromStandby: number };
   /** True while a started standby channel waits for the next fetch. */
   readonly standbyWaiting: boolean;
+  /**
+   * An upload-pack speaking protocol v2 on the held connection, for a direct fetch: the standby
+   * channel when one waits, else a new one. Rejects when the server does not take GIT_PROTOCOL.
+   */
+  openUploadPack(): Promise<{ channel: ClientChannel; early: Buffer[] }>;
   /** Stops accepting, ends relayed commands, removes the directory. Idempotent. */
   close(): Promise<void>;
 }
@@ -99,6 +104,7 @@ export async function startTunnel(options: TunnelOptions): Promise<Tunnel> {
     get standbyWaiting() {
       return relay.standbyWaiting;
     },
+    openUploadPack: () => relay.openUploadPack(),
     close: () => relay.close(),
   };
 }
@@ -196,6 +202,28 @@ class Relay {
       },
       () => (this.standbyOpening = false),
     );
+  }
+
+  async openUploadPack(): Promise<{ channel: ClientChannel; early: Buffer[] }> {
+    const command = this.standbyCommand;
+    if (!command || this.closing) throw new Error(this.closing ? 'the connection is closing' : 'the server does not take GIT_PROTOCOL (protocol v2)');
+    const standby = this.takeStandby(command, STANDBY_PROTOCOL);
+    let opened: { channel: ClientChannel; early: Buffer[] };
+    if (standby) {
+      this.stats.fromStandby++;
+      const { channel, stdout } = standby.adopt();
+      opened = { channel, early: stdout };
+    } else {
+      opened = { channel: await this.options.queue.exec(command, { env: { GIT_PROTOCOL: STANDBY_PROTOCOL } }), early: [] };
+    }
+    const { channel } = opened;
+    if (this.closing) {
+      channel.close();
+      throw new Error('the connection is closing');
+    }
+    this.channels.add(channel);
+    channel.once('close', () => this.channels.delete(channel));
+    return opened;
   }
 
   /** The standby channel, if it matches the request and is still waiting for one. */

@@ -2,8 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pktLine } from '../../workers/http/pktline.js';
-import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../../workers/http/lsrefs.js';
+import { pktLine } from '../../workers/wire/pktline.js';
+import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../../workers/wire/lsrefs.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(64);

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pktLine, PktReader, PktLineError, MAX_PKT_LEN } from '../../workers/http/pktline.js';
+import { pktLine, PktReader, PktLineError, MAX_PKT_LEN } from '../../workers/wire/pktline.js';
 
 test('pkt-lines: framing, split anywhere, special packets, bad headers', () => {
   assert.equal(pktLine('a\n').toString(), '0006a\n');

@@ -1,0 +1,167 @@
+// Which fetches the direct path may carry out itself, and what one moves: pure, from the
+// repository's config, a few facts about it on disk, the remote's ref list and the local refs.
+//
+// The direct path (fetch.ts) does what `git fetch <remote>` does for the usual change, a branch
+// that moved forward or appeared, without the `git fetch` process and its ssh helper. Everything
+// else is git's: whenever some rule of git fetch could come into play that this does not carry out
+// (a tag to follow, a ref to prune, a rewritten branch, submodules, a shallow or partial clone, fsck
+// settings...), the plan says `fallback` with the reason and the daemon runs `git fetch` as always.
+// So the direct path never decides anything git would decide differently: it only moves refs
+// forward, each from the value it read to the one the remote has, after git itself has checked the
+// objects (unpack-objects, git fetch's connectivity check) and that the move is a fast-forward.
+
+import { isDeleted } from '../../shared/kit/objectid.js';
+import { last, parseBool, type GitConfig } from '../../shared/gitconfig.js';
+import { matchPattern, parseRefspec } from '../../shared/refs/refspec.js';
+import type { RefMap } from '../../shared/transport.js';
+
+/** What `git fetch` would also look at, read off the repository's files (fetch.ts). */
+export interface RepoFacts {
+  /** `shallow` in the git dir: git fetch keeps the shallow boundary. */
+  shallow: boolean;
+  /** `objects/info/alternates`: git's connectivity check then also counts the alternates' refs. */
+  alternates: boolean;
+  /** A `.gitmodules` or `modules/`: git fetch may recurse into submodules. */
+  submodules: boolean;
+}
+
+/** A refspec of the plain shape the direct path carries out: a branch (pattern) into remote-tracking refs. */
+export interface SimpleRefspec {
+  src: string;
+  dst: string;
+  /** A leading `+`: git would also take a rewrite (the direct path leaves every rewrite to git). */
+  force: boolean;
+}
+
+/** The settings of one remote's fetch, once it is known the direct path may carry it out. */
+export interface DirectSetup {
+  refspecs: SimpleRefspec[];
+  /** git fetch's default: tags pointing into what it fetches come along. */
+  followTags: boolean;
+  prune: boolean;
+  pruneTags: boolean;
+  /** fetch.fsckObjects, else transfer.fsckObjects: unpack with --strict. */
+  fsck: boolean;
+  /** fetch.unpackLimit, else transfer.unpackLimit (git's default 100): a pack this big is git fetch's. */
+  unpackLimit: number;
+}
+
+export interface Fallback {
+  fallback: string;
+}
+
+const DEFAULT_UNPACK_LIMIT = 100;
+
+/** The direct path's settings for `remote`, or why `git fetch` must do this fetch. */
+export function directSetup(remote: string, config: GitConfig, facts: RepoFacts, writeFetchHead: boolean): DirectSetup | Fallback {
+  const own = (key: string) => last(config, `remote.${remote}.${key}`);
+  const bool = (value: string | undefined) => (value === undefined ? undefined : parseBool(value));
+  if (writeFetchHead) return { fallback: 'a refspec stores into FETCH_HEAD' };
+  if (facts.shallow) return { fallback: 'a shallow repository' };
+  if (facts.alternates) return { fallback: 'the repository borrows objects (alternates)' };
+  if (facts.submodules) return { fallback: 'the repository has submodules' };
+  if (own('uploadpack') !== undefined) return { fallback: `remote.${remote}.uploadpack is set` };
+  if (bool(own('promisor')) || own('partialclonefilter') !== undefined || last(config, 'extensions.partialclone') !== undefined) {
+    return { fallback: 'a partial clone' };
+  }
+  const format = last(config, 'extensions.objectformat');
+  if (format !== undefined && format.toLowerCase() !== 'sha1') return { fallback: `object format ${format}` };
+  const protocol = last(config, 'protocol.version');
+  if (protocol === '0' || protocol === '1') return { fallback: `protocol.version is ${protocol}` };
+  const tagOpt = own('tagopt');
+  if (tagOpt === '--tags') return { fallback: `remote.${remote}.tagOpt is --tags` };
+
+  const raw = config.get(`remote.${remote}.fetch`) ?? [];
+  if (raw.length === 0) return { fallback: 'no fetch refspec' };
+  const refspecs: SimpleRefspec[] = [];
+  for (const text of raw) {
+    const spec = parseRefspec(text);
+    if (!spec || spec.negative || spec.dst === undefined || !spec.src.startsWith('refs/heads/') || !spec.dst.startsWith('refs/remotes/')) {
+      return { fallback: `the refspec ${JSON.stringify(text)} is not a branch into refs/remotes/` };
+    }
+    refspecs.push({ src: spec.src, dst: spec.dst, force: text.trim().startsWith('+') });
+  }
+
+  const fsck = bool(last(config, 'fetch.fsckobjects') ?? last(config, 'transfer.fsckobjects')) ?? false;
+  // git fetch hands fetch.fsck.* to its unpacker; what fsck.* would change is not worth knowing here.
+  if (fsck && [...config.keys()].some((key) => (key.startsWith('fetch.fsck.') || key.startsWith('fsck.')))) {
+    return { fallback: 'fsck settings' };
+  }
+  const prune = bool(own('prune') ?? last(config, 'fetch.prune')) ?? false;
+  const pruneTags = bool(own('prunetags') ?? last(config, 'fetch.prunetags')) ?? false;
+  const limitText = last(config, 'fetch.unpacklimit') ?? last(config, 'transfer.unpacklimit');
+  const unpackLimit = limitText !== undefined && /^\d{1,9}$/.test(limitText) ? Number(limitText) : DEFAULT_UNPACK_LIMIT;
+  if (limitText !== undefined && !/^\d{1,9}$/.test(limitText)) return { fallback: `unpack limit ${JSON.stringify(limitText)}` };
+  return { refspecs, followTags: tagOpt !== '--no-tags', prune, pruneTags, fsck, unpackLimit };
+}
+
+/** The ref prefixes to ask the remote for: the refspecs' sources, and tags when they are followed. */
+export function refPrefixesOf(setup: DirectSetup): string[] {
+  const prefixes = new Set(setup.refspecs.map((s) => (s.src.includes('*') ? s.src.slice(0, s.src.indexOf('*')) : s.src)));
+  if (setup.followTags || setup.pruneTags) prefixes.add('refs/tags/');
+  return [...prefixes];
+}
+
+/** The local side: the refs the refspecs write, and the tags there are. */
+export interface LocalRefs {
+  /** Destination ref -> value (symbolic refs left out). */
+  tracking: RefMap;
+  tags: Set<string>;
+}
+
+export interface RefMove {
+  /** The remote's ref. */
+  src: string;
+  /** Ours. */
+  dst: string;
+  /** Undefined: a new ref. */
+  old?: string;
+  new: string;
+}
+
+export type Plan =
+  | Fallback
+  | { upToDate: true }
+  | { moves: RefMove[]; wants: string[]; haves: string[] };
+
+/** How many `have` lines a request carries at most: enough to find the common history of a few branches. */
+const MAX_HAVES = 256;
+
+/** Where the remote's refs land, which of ours move, and what to ask for; or why git fetch must do it. */
+export function planFetch(setup: DirectSetup, remoteRefs: RefMap, local: LocalRefs): Plan {
+  const landing = new Map<string, { src: string; sha: string }>();
+  for (const [src, sha] of remoteRefs) {
+    if (isDeleted(sha)) return { fallback: `the remote lists ${src} without a value` };
+    for (const spec of setup.refspecs) {
+      const star = matchPattern(spec.src, src);
+      if (star === null) continue;
+      const dst = spec.src.includes('*') ? spec.dst.replace('*', star) : spec.dst;
+      const taken = landing.get(dst);
+      if (taken && taken.src !== src) return { fallback: `both ${taken.src} and ${src} would land in ${dst}` };
+      landing.set(dst, { src, sha });
+    }
+  }
+  if (setup.prune) {
+    for (const dst of local.tracking.keys()) if (!landing.has(dst) && isDestination(setup, dst)) return { fallback: `${dst} is to be pruned` };
+  }
+  for (const ref of remoteRefs.keys()) {
+    if (ref.startsWith('refs/tags/') && setup.followTags && !local.tags.has(ref)) return { fallback: `the remote has tag ${ref}, which is not here` };
+  }
+  if (setup.prune && setup.pruneTags) {
+    for (const tag of local.tags) if (!remoteRefs.has(tag)) return { fallback: `tag ${tag} is to be pruned` };
+  }
+  const moves: RefMove[] = [];
+  for (const [dst, { src, sha }] of landing) {
+    const old = local.tracking.get(dst);
+    if (old !== sha) moves.push({ src, dst, ...(old !== undefined && { old }), new: sha });
+  }
+  if (moves.length === 0) return { upToDate: true };
+  moves.sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+  const wants = [...new Set(moves.map((m) => m.new))];
+  const haves = [...new Set(local.tracking.values())].slice(0, MAX_HAVES);
+  return { moves, wants, haves };
+}
+
+function isDestination(setup: DirectSetup, ref: string): boolean {
+  return setup.refspecs.some((spec) => matchPattern(spec.dst, ref) !== null);
+}
