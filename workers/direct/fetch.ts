@@ -42,26 +42,44 @@ export function repoFacts(cwd: string, gitDir: string): RepoFacts {
   };
 }
 
-/** Carries out `request` over what `open` gives, or says why git fetch must. */
+/**
+ * The remote's refs a direct fetch can use: branches, and tags for git fetch's tag rules. Asked for
+ * before the config is read, so that the round trip overlaps it; a refspec from elsewhere falls
+ * back anyway (plan.ts).
+ */
+const REMOTE_PREFIXES = ['refs/heads/', 'refs/tags/'];
+/** Where the refspecs a direct fetch can carry out store (plan.ts), and the tags. */
+const LOCAL_PREFIXES = ['refs/remotes/'];
+
+/**
+ * Carries out `request` over what `open` gives, or says why git fetch must. The config, the local
+ * refs and the remote's ref list are read side by side, and unpack-objects is started while the
+ * request goes out: each git process's start-up overlaps the network instead of adding to it.
+ */
 export async function directFetch(request: DirectFetchRequest, open: () => Promise<OpenedUploadPack>): Promise<DirectFetchResult> {
   const { cwd, signal } = request;
   let wire: UploadPackV2 | undefined;
+  let unpacker: Unpacker | undefined;
   try {
-    const config = parseConfigList(await readConfig(cwd, signal));
-    const setup = directSetup(request.remote, config, repoFacts(cwd, request.gitDir), request.writeFetchHead);
+    const configText = readConfig(cwd, signal);
+    const localRefs = readLocalRefs(cwd, LOCAL_PREFIXES, signal);
+    const remoteRefs = (async () => {
+      const opened = await open();
+      wire = new UploadPackV2(opened.channel, opened.early, request.onData);
+      await wire.capabilities();
+      return wire.lsRefs(REMOTE_PREFIXES);
+    })();
+    for (const p of [configText, localRefs, remoteRefs]) p.catch(() => {}); // awaited below, or moot after a fallback
+    const setup = directSetup(request.remote, parseConfigList(await configText), repoFacts(cwd, request.gitDir), request.writeFetchHead);
     if ('fallback' in setup) return { carried: false, why: setup.fallback };
-    const prefixes = [...new Set(setup.refspecs.map((s) => s.dst.slice(0, s.dst.lastIndexOf('/') + 1)))];
-    const localRefs = readLocalRefs(cwd, prefixes, (ref) => setup.refspecs.some((s) => matchPattern(s.dst, ref) !== null), signal);
-    localRefs.catch(() => {});
-    const opened = await open();
-    wire = new UploadPackV2(opened.channel, opened.early, request.onData);
-    await wire.capabilities();
-    const remoteRefs = await wire.lsRefs(refPrefixesOf(setup));
-    const plan = planFetch(setup, remoteRefs, await localRefs);
+    unpacker = new Unpacker(cwd, setup.fsck, signal);
+    const local = await localRefs;
+    const isDestination = (ref: string) => setup.refspecs.some((s) => matchPattern(s.dst, ref) !== null);
+    const plan = planFetch(setup, await remoteRefs, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(ref))), tags: local.tags });
     if ('fallback' in plan) return { carried: false, why: plan.fallback };
     if ('upToDate' in plan) return { carried: true, report: '' };
-    await receive(wire, plan.wants, plan.haves, setup, request);
-    wire.close();
+    await receive(wire!, plan.wants, plan.haves, setup, unpacker, request);
+    wire!.close();
     await check(cwd, plan.moves, plan.wants, signal);
     await updateRefs(cwd, request.remote, plan.moves, signal);
     return { carried: true, report: fetchReport(request.url, plan.moves) };
@@ -69,36 +87,31 @@ export async function directFetch(request: DirectFetchRequest, open: () => Promi
     if (signal.aborted) throw signal.reason;
     return { carried: false, why: err instanceof Error ? err.message : String(err) };
   } finally {
-    wire?.close();
+    (wire as UploadPackV2 | undefined)?.close();
+    unpacker?.abandon();
   }
 }
 
 /** The pack, into unpack-objects as it arrives; a pack git fetch would keep as a pack is left to it. */
-async function receive(wire: UploadPackV2, wants: string[], haves: string[], setup: DirectSetup, request: DirectFetchRequest): Promise<void> {
-  let header: Buffer = Buffer.alloc(0);
-  let unpacker: Unpacker | undefined;
-  try {
-    await wire.fetch(wants, haves, {
-      data: async (chunk) => {
-        if (!unpacker) {
-          header = Buffer.concat([header, chunk]);
-          if (header.length < PACK_HEADER_BYTES) return;
-          if (header.toString('latin1', 0, 4) !== 'PACK') throw new Fallback('the server sent something that is not a pack');
-          const objects = header.readUInt32BE(8);
-          if (objects >= setup.unpackLimit) throw new Fallback(`a pack of ${objects} objects (git fetch keeps it as a pack)`);
-          unpacker = new Unpacker(request.cwd, setup.fsck, request.signal);
-          chunk = header;
-        }
-        await unpacker.write(chunk);
-      },
-      progress: (line) => request.onProgress(`remote: ${line}`),
-    });
-    if (!unpacker) throw new Fallback('the server sent no pack');
-    await unpacker.finish();
-  } catch (err) {
-    void unpacker?.finish().catch(() => {}); // ends it; what it stored is harmless and git fetch reuses it
-    throw err;
-  }
+async function receive(wire: UploadPackV2, wants: string[], haves: string[], setup: DirectSetup, unpacker: Unpacker, request: DirectFetchRequest): Promise<void> {
+  let header: Buffer | undefined = Buffer.alloc(0);
+  await wire.fetch(wants, haves, {
+    data: async (chunk) => {
+      if (header) {
+        header = Buffer.concat([header, chunk]);
+        if (header.length < PACK_HEADER_BYTES) return;
+        if (header.toString('latin1', 0, 4) !== 'PACK') throw new Fallback('the server sent something that is not a pack');
+        const objects = header.readUInt32BE(8);
+        if (objects >= setup.unpackLimit) throw new Fallback(`a pack of ${objects} objects (git fetch keeps it as a pack)`);
+        chunk = header;
+        header = undefined;
+      }
+      await unpacker.write(chunk);
+    },
+    progress: (line) => request.onProgress(`remote: ${line}`),
+  });
+  if (header) throw new Fallback('the server sent no pack');
+  await unpacker.finish();
 }
 
 /** git fetch's checks before a ref moves: every object is here, and each move is a fast-forward. */

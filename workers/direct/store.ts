@@ -55,15 +55,15 @@ export function readConfig(cwd: string, signal: AbortSignal): Promise<string> {
   return gitOk(cwd, ['config', '-z', '--list'], signal);
 }
 
-/** The local refs under `prefixes` that a fetch writes (`isDestination`), and the tags. */
-export async function readLocalRefs(cwd: string, prefixes: readonly string[], isDestination: (ref: string) => boolean, signal: AbortSignal): Promise<LocalRefs> {
+/** The local refs under `prefixes` (symbolic refs left out), and the tags. */
+export async function readLocalRefs(cwd: string, prefixes: readonly string[], signal: AbortSignal): Promise<LocalRefs> {
   const text = await gitOk(cwd, ['for-each-ref', '--format=%(objectname) %(symref) %(refname)', ...prefixes, 'refs/tags/'], signal);
   const local: LocalRefs = { tracking: new Map(), tags: new Set() };
   for (const line of text.split('\n')) {
     const [sha, symref, ref] = line.split(' ');
     if (!sha || !ref || symref) continue;
     if (ref.startsWith('refs/tags/')) local.tags.add(ref);
-    else if (isDestination(ref)) local.tracking.set(ref, sha);
+    else local.tracking.set(ref, sha);
   }
   return local;
 }
@@ -91,6 +91,11 @@ export class Unpacker {
     const stdin = this.child.stdin!;
     if (stdin.destroyed) return;
     if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), this.closed]);
+  }
+
+  /** Not needed after all (nothing to fetch, or git fetch's): ended unread. */
+  abandon(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined) killGroup(this.child.pid, 'SIGKILL');
   }
 
   /** The pack is complete: resolves once every object is stored, rejects with git's reason. */
