@@ -273,6 +273,15 @@ test('a remote tag that is not here falls back when tags are followed, not with 
   assert.deepEqual(planFetch(accepted(NO_TAGS), remote, refs), { upToDate: true });
 });
 
+test('pruneTags makes git fetch take every tag (refs/tags/*:refs/tags/*), so a remote tag not here falls back even with --no-tags and no prune', () => {
+  const remote = new Map([['refs/heads/main', A], ['refs/tags/v2', B]]);
+  const refs = local([['refs/remotes/origin/main', A]], ['refs/tags/v1']);
+  assert.deepEqual(planFetch(accepted(NO_TAGS, ['fetch.prunetags', 'true']), remote, refs), { fallback: 'the remote has tag refs/tags/v2, which is not here' });
+  assert.deepEqual(planFetch(accepted(NO_TAGS, ['remote.origin.prunetags', 'true'], ['fetch.prune', 'true']), remote, refs), {
+    fallback: 'the remote has tag refs/tags/v2, which is not here',
+  });
+});
+
 test('with prune and pruneTags, a local tag the remote lacks falls back; with prune alone it does not', () => {
   const remote = new Map([['refs/heads/main', A], ['refs/tags/v1', B]]);
   const refs = local([['refs/remotes/origin/main', A]], ['refs/tags/v1', 'refs/tags/old']);
