@@ -144,8 +144,11 @@ export function planFetch(setup: DirectSetup, remoteRefs: RefMap, local: LocalRe
   if (setup.prune) {
     for (const dst of local.tracking.keys()) if (!landing.has(dst) && isDestination(setup, dst)) return { fallback: `${dst} is to be pruned` };
   }
+  // pruneTags (even without prune, even with --no-tags) makes git fetch add refs/tags/*:refs/tags/*
+  // to the remote's refspecs (builtin/fetch.c, fetch_one): then every tag comes, not only followed ones.
+  const tagsCome = setup.followTags || setup.pruneTags;
   for (const ref of remoteRefs.keys()) {
-    if (ref.startsWith('refs/tags/') && setup.followTags && !local.tags.has(ref)) return { fallback: `the remote has tag ${ref}, which is not here` };
+    if (ref.startsWith('refs/tags/') && tagsCome && !local.tags.has(ref)) return { fallback: `the remote has tag ${ref}, which is not here` };
   }
   if (setup.prune && setup.pruneTags) {
     for (const tag of local.tags) if (!remoteRefs.has(tag)) return { fallback: `tag ${tag} is to be pruned` };
