@@ -48,12 +48,13 @@ export function runLongLived(file: string, args: readonly string[], options: Spa
 
 /**
  * A command whose output is read as it comes (git fetch, git ls-remote): stdin closed unless asked
- * for (a pack written to git unpack-objects as it arrives), stderr (and stdout if asked) piped for
- * the caller to read in chunks; nothing is collected here.
+ * for (a pack written as it arrives), stderr (and stdout if asked) piped for the caller to read in
+ * chunks, and fd 3 a pipe in when asked (a direct fetch's plan); nothing is collected here.
  */
-export function runStreamed(file: string, args: readonly string[], options: SpawnOptions & { stdout?: boolean; stdin?: boolean } = {}): ChildProcess {
-  const { stdout, stdin, ...spawnOptions } = options;
-  const child = spawnProcess(file, args, { ...spawnOptions, detached: true, stdio: [stdin ? 'pipe' : 'ignore', stdout ? 'pipe' : 'ignore', 'pipe'] });
+export function runStreamed(file: string, args: readonly string[], options: SpawnOptions & { stdout?: boolean; stdin?: boolean; fd3?: boolean } = {}): ChildProcess {
+  const { stdout, stdin, fd3, ...spawnOptions } = options;
+  const stdio = [stdin ? 'pipe' : 'ignore', stdout ? 'pipe' : 'ignore', 'pipe', ...(fd3 ? ['pipe'] : [])] as ('pipe' | 'ignore')[];
+  const child = spawnProcess(file, args, { ...spawnOptions, detached: true, stdio });
   child.on('error', () => {}); // the caller hears of it through 'close'
   track(child);
   return child;

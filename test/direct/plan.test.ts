@@ -45,7 +45,6 @@ test('the default refspec is carried out directly: tags followed, no prune, no f
     refspecs: [{ src: 'refs/heads/*', dst: 'refs/remotes/origin/*', force: true }],
     followTags: true,
     prune: false,
-    pruneTags: false,
     fsck: false,
     unpackLimit: 100,
   });
@@ -118,45 +117,24 @@ test('fsck settings fall back only when fsck is on', () => {
   assert.equal(accepted(['fetch.fsckobjects', 'false'], ['fetch.fsck.missingemail', 'ignore']).fsck, false);
 });
 
-test('remote.<name>.prune and pruneTags beat fetch.prune and fetch.pruneTags, either way', () => {
-  const prunes = (...entries: [string, string][]) => {
-    const s = accepted(...entries);
-    return [s.prune, s.pruneTags];
-  };
-  assert.deepEqual(prunes(['fetch.prune', 'true'], ['remote.origin.prune', 'false']), [false, false]);
-  assert.deepEqual(prunes(['remote.origin.prune', 'false'], ['fetch.prune', 'true']), [false, false], 'whatever the order in the file');
-  assert.deepEqual(prunes(['fetch.prune', 'false'], ['remote.origin.prune', 'true']), [true, false]);
-  assert.deepEqual(prunes(['fetch.prune', 'true']), [true, false]);
-  assert.deepEqual(prunes(['fetch.prunetags', 'true'], ['remote.origin.prunetags', 'false']), [false, false]);
-  assert.deepEqual(prunes(['fetch.prunetags', 'false'], ['remote.origin.prunetags', 'true']), [false, true]);
-  assert.deepEqual(prunes(['fetch.prune', 'true'], ['fetch.prunetags', 'on']), [true, true]);
-  assert.deepEqual(prunes(['remote.upstream.prune', 'true']), [false, false], 'another remote\'s setting');
-  assert.deepEqual(prunes(['fetch.prune', 'true'], ['fetch.prune', 'false']), [false, false], 'the last value wins');
+test('remote.<name>.prune beats fetch.prune, either way; pruneTags, remote or global, is git fetch\'s', () => {
+  const prune = (...entries: [string, string][]) => accepted(...entries).prune;
+  assert.equal(prune(['fetch.prune', 'true'], ['remote.origin.prune', 'false']), false);
+  assert.equal(prune(['remote.origin.prune', 'false'], ['fetch.prune', 'true']), false, 'whatever the order in the file');
+  assert.equal(prune(['fetch.prune', 'false'], ['remote.origin.prune', 'true']), true);
+  assert.equal(prune(['fetch.prune', 'true']), true);
+  assert.equal(prune(['remote.upstream.prune', 'true']), false, 'another remote\'s setting');
+  assert.equal(prune(['fetch.prune', 'true'], ['fetch.prune', 'false']), false, 'the last value wins');
+  // pruneTags makes git fetch take every tag (refs/tags/*:refs/tags/*) and refuse a moved one.
+  assert.deepEqual(setupWith(['fetch.prunetags', 'on']), { fallback: 'pruneTags is on' });
+  assert.deepEqual(setupWith(['remote.origin.prunetags', 'true'], ['fetch.prunetags', 'false']), { fallback: 'pruneTags is on' });
+  assert.deepEqual(setupWith(['fetch.prunetags', 'true'], ['remote.origin.prunetags', 'false']), accepted(), 'the remote\'s own setting wins');
+  assert.deepEqual(setupWith(['remote.origin.tagopt', '--no-tags'], ['fetch.prunetags', 'true']), { fallback: 'pruneTags is on' }, 'even with --no-tags');
 });
 
-test('integers are booleans as git reads them: non-zero is true', () => {
-  assert.equal(accepted(['fetch.prune', '2']).prune, true);
-  assert.equal(accepted(['fetch.prune', '0']).prune, false);
-  assert.equal(accepted(['fetch.prune', '0x10']).prune, true);
-  assert.equal(accepted(['fetch.fsckobjects', '1k']).fsck, true);
-});
-
-test('fetch.unpackLimit beats transfer.unpackLimit; a limit that is not a plain number falls back', () => {
-  assert.equal(accepted(['transfer.unpacklimit', '7'], ['fetch.unpacklimit', '5']).unpackLimit, 5);
-  assert.equal(accepted(['fetch.unpacklimit', '5'], ['transfer.unpacklimit', '7']).unpackLimit, 5);
-  assert.equal(accepted(['transfer.unpacklimit', '7']).unpackLimit, 7);
-  assert.equal(accepted(['fetch.unpacklimit', '0']).unpackLimit, 0);
-  assert.deepEqual(setupWith(['fetch.unpacklimit', 'lots']), { fallback: 'unpack limit "lots"' });
-  assert.deepEqual(setupWith(['transfer.unpacklimit', '-1']), { fallback: 'unpack limit "-1"' });
-  assert.deepEqual(setupWith(['fetch.unpacklimit', '1k']), { fallback: 'unpack limit "1k"' });
-});
-
-// --- refPrefixesOf ---
-
-test('the ref prefixes asked for are the refspecs\' sources, plus refs/tags/ when tags are followed or pruned', () => {
+test('the ref prefixes asked for are the refspecs\' sources, plus refs/tags/ when tags are followed', () => {
   assert.deepEqual(refPrefixesOf(accepted()), ['refs/heads/', 'refs/tags/']);
   assert.deepEqual(refPrefixesOf(accepted(['remote.origin.tagopt', '--no-tags'])), ['refs/heads/']);
-  assert.deepEqual(refPrefixesOf(accepted(['remote.origin.tagopt', '--no-tags'], ['fetch.prunetags', 'true'])), ['refs/heads/', 'refs/tags/']);
   const two = directSetup(
     'origin',
     config(
@@ -271,25 +249,6 @@ test('a remote tag that is not here falls back when tags are followed, not with 
   const refs = local([['refs/remotes/origin/main', A]], ['refs/tags/v1']);
   assert.deepEqual(planFetch(accepted(), remote, refs), { fallback: 'the remote has tag refs/tags/v2, which is not here' });
   assert.deepEqual(planFetch(accepted(NO_TAGS), remote, refs), { upToDate: true });
-});
-
-test('pruneTags makes git fetch take every tag (refs/tags/*:refs/tags/*), so a remote tag not here falls back even with --no-tags and no prune', () => {
-  const remote = new Map([['refs/heads/main', A], ['refs/tags/v2', B]]);
-  const refs = local([['refs/remotes/origin/main', A]], ['refs/tags/v1']);
-  assert.deepEqual(planFetch(accepted(NO_TAGS, ['fetch.prunetags', 'true']), remote, refs), { fallback: 'the remote has tag refs/tags/v2, which is not here' });
-  assert.deepEqual(planFetch(accepted(NO_TAGS, ['remote.origin.prunetags', 'true'], ['fetch.prune', 'true']), remote, refs), {
-    fallback: 'the remote has tag refs/tags/v2, which is not here',
-  });
-});
-
-test('with prune and pruneTags, a local tag the remote lacks falls back; with prune alone it does not', () => {
-  const remote = new Map([['refs/heads/main', A], ['refs/tags/v1', B]]);
-  const refs = local([['refs/remotes/origin/main', A]], ['refs/tags/v1', 'refs/tags/old']);
-  assert.deepEqual(planFetch(accepted(['fetch.prune', 'true'], ['fetch.prunetags', 'true']), remote, refs), { fallback: 'tag refs/tags/old is to be pruned' });
-  assert.deepEqual(planFetch(accepted(['fetch.prune', 'true']), remote, refs), { upToDate: true });
-  assert.deepEqual(planFetch(accepted(['fetch.prune', 'true'], ['fetch.prunetags', 'true']), remote, local([['refs/remotes/origin/main', A]], ['refs/tags/v1'])), {
-    upToDate: true,
-  });
 });
 
 test('a remote ref listed with the all-zero id falls back', () => {

@@ -13,12 +13,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { commonDirOf } from '../../shared/kit/gitdir.js';
-import { parseConfigList } from '../../shared/gitconfig.js';
-import { matchPattern } from '../../shared/refs/refspec.js';
 import type { DirectFetchRequest, DirectFetchResult } from '../../shared/transport.js';
-import { directSetup, planFetch, refPrefixesOf, type DirectSetup, type RefMove, type RepoFacts } from './plan.js';
+import { isDestination, planFetch, refPrefixesOf, repoFallback, type DirectSetup, type Fallback, type RepoFacts } from './plan.js';
 import { UploadPackV2, type WireChannel } from './protocol.js';
-import { connected, fetchReport, isFastForward, readConfig, readLocalRefs, Unpacker, updateRefs } from './store.js';
+import { readLocalRefs } from './localrefs.js';
+import { fetchReport, Store } from './store.js';
 
 /** An upload-pack speaking protocol v2, and what it said before it was handed over. */
 export interface OpenedUploadPack {
@@ -27,100 +26,88 @@ export interface OpenedUploadPack {
 }
 
 /** Ends a direct fetch in favour of `git fetch`; nothing of ours moved. */
-class Fallback extends Error {
-  override name = 'Fallback';
+class GiveWay extends Error {
+  override name = 'GiveWay';
 }
 
 const PACK_HEADER_BYTES = 12;
 
-export function repoFacts(cwd: string, gitDir: string): RepoFacts {
-  const common = commonDirOf(gitDir);
+export function repoFacts(cwd: string, commonDir: string): RepoFacts {
   return {
-    shallow: existsSync(join(common, 'shallow')),
-    alternates: existsSync(join(common, 'objects', 'info', 'alternates')) || !!process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES,
-    submodules: existsSync(join(cwd, '.gitmodules')) || existsSync(join(common, 'modules')),
+    shallow: existsSync(join(commonDir, 'shallow')),
+    alternates: existsSync(join(commonDir, 'objects', 'info', 'alternates')) || !!process.env.GIT_ALTERNATE_OBJECT_DIRECTORIES,
+    submodules: existsSync(join(cwd, '.gitmodules')) || existsSync(join(commonDir, 'modules')),
   };
 }
 
 /**
- * The remote's refs a direct fetch can use: branches, and tags for git fetch's tag rules. Asked for
- * before the config is read, so that the round trip overlaps it; a refspec from elsewhere falls
- * back anyway (plan.ts).
+ * Carries out `request` with the remote's `settings` (its plugin read them from the config) over
+ * what `open` gives, or says why git fetch must. Every git process is started before it is needed
+ * (unpack-objects, the connectivity check, update-ref), and the local refs are read from their
+ * files while the ref list comes: the git processes' start-up overlaps the network instead of
+ * adding to it.
  */
-const REMOTE_PREFIXES = ['refs/heads/', 'refs/tags/'];
-/** Where the refspecs a direct fetch can carry out store (plan.ts), and the tags. */
-const LOCAL_PREFIXES = ['refs/remotes/'];
-
-/**
- * Carries out `request` over what `open` gives, or says why git fetch must. The config, the local
- * refs and the remote's ref list are read side by side, and unpack-objects is started while the
- * request goes out: each git process's start-up overlaps the network instead of adding to it.
- */
-export async function directFetch(request: DirectFetchRequest, open: () => Promise<OpenedUploadPack>): Promise<DirectFetchResult> {
+export async function directFetch(request: DirectFetchRequest, settings: DirectSetup | Fallback | undefined, open: () => Promise<OpenedUploadPack>): Promise<DirectFetchResult> {
   const { cwd, signal } = request;
+  const commonDir = commonDirOf(request.gitDir);
+  const setup = repoFallback(repoFacts(cwd, commonDir), request.writeFetchHead) ?? settings ?? { fallback: 'no settings for a direct fetch' };
+  if ('fallback' in setup) return { carried: false, why: setup.fallback };
   let wire: UploadPackV2 | undefined;
-  let unpacker: Unpacker | undefined;
+  let store: Store | undefined;
   try {
-    const configText = readConfig(cwd, signal);
-    const localRefs = readLocalRefs(cwd, LOCAL_PREFIXES, signal);
-    const remoteRefs = (async () => {
-      const opened = await open();
-      wire = new UploadPackV2(opened.channel, opened.early, request.onData);
-      await wire.capabilities();
-      return wire.lsRefs(REMOTE_PREFIXES);
-    })();
-    for (const p of [configText, localRefs, remoteRefs]) p.catch(() => {}); // awaited below, or moot after a fallback
-    const setup = directSetup(request.remote, parseConfigList(await configText), repoFacts(cwd, request.gitDir), request.writeFetchHead);
-    if ('fallback' in setup) return { carried: false, why: setup.fallback };
-    unpacker = new Unpacker(cwd, setup.fsck, signal);
-    const local = await localRefs;
-    const isDestination = (ref: string) => setup.refspecs.some((s) => matchPattern(s.dst, ref) !== null);
-    const plan = planFetch(setup, await remoteRefs, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(ref))), tags: local.tags });
+    const opened = await open();
+    wire = new UploadPackV2(opened.channel, opened.early, request.onData);
+    await wire.capabilities();
+    const listing = wire.lsRefs(refPrefixesOf(setup));
+    listing.catch(() => {}); // awaited below unless reading ours failed first
+    const local = readLocalRefs(commonDir, destinationPrefixes(setup)); // while the list comes
+    const plan = planFetch(setup, await listing, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(setup, ref))), tags: local.tags });
     if ('fallback' in plan) return { carried: false, why: plan.fallback };
     if ('upToDate' in plan) return { carried: true, report: '' };
-    await receive(wire!, plan.wants, plan.haves, setup, unpacker, request);
-    wire!.close();
-    await check(cwd, plan.moves, plan.wants, signal);
-    await updateRefs(cwd, request.remote, plan.moves, signal);
+    // The request goes out before the script starts: forking holds this thread for a while, and
+    // the server meanwhile makes the pack. The pack waits in the channel until the script is there.
+    const sink: { store?: Store } = {};
+    const receiving = receive(wire, plan.wants, plan.haves, setup, sink, request);
+    receiving.catch(() => {});
+    store = sink.store = new Store(cwd, request.remote, setup.fsck, signal);
+    store.plan(plan.wants, plan.moves);
+    await receiving;
+    wire.close();
+    const stored = await store.finish();
+    if (!stored.ok) return { carried: false, why: stored.why };
     return { carried: true, report: fetchReport(request.url, plan.moves) };
   } catch (err) {
     if (signal.aborted) throw signal.reason;
     return { carried: false, why: err instanceof Error ? err.message : String(err) };
   } finally {
-    (wire as UploadPackV2 | undefined)?.close();
-    unpacker?.abandon();
+    wire?.close();
+    store?.abandon();
   }
 }
 
+/** Where the refspecs store: the local refs a fetch reads and moves. */
+function destinationPrefixes(setup: DirectSetup): string[] {
+  return [...new Set(setup.refspecs.map((s) => (s.dst.includes('*') ? s.dst.slice(0, s.dst.indexOf('*')) : s.dst)))];
+}
+
 /** The pack, into unpack-objects as it arrives; a pack git fetch would keep as a pack is left to it. */
-async function receive(wire: UploadPackV2, wants: string[], haves: string[], setup: DirectSetup, unpacker: Unpacker, request: DirectFetchRequest): Promise<void> {
+async function receive(wire: UploadPackV2, wants: string[], haves: string[], setup: DirectSetup, sink: { store?: Store }, request: DirectFetchRequest): Promise<void> {
   let header: Buffer | undefined = Buffer.alloc(0);
   await wire.fetch(wants, haves, {
     data: async (chunk) => {
       if (header) {
         header = Buffer.concat([header, chunk]);
         if (header.length < PACK_HEADER_BYTES) return;
-        if (header.toString('latin1', 0, 4) !== 'PACK') throw new Fallback('the server sent something that is not a pack');
+        if (header.toString('latin1', 0, 4) !== 'PACK') throw new GiveWay('the server sent something that is not a pack');
         const objects = header.readUInt32BE(8);
-        if (objects >= setup.unpackLimit) throw new Fallback(`a pack of ${objects} objects (git fetch keeps it as a pack)`);
+        if (objects >= setup.unpackLimit) throw new GiveWay(`a pack of ${objects} objects (git fetch keeps it as a pack)`);
         chunk = header;
         header = undefined;
       }
-      await unpacker.write(chunk);
+      await sink.store!.write(chunk);
     },
     progress: (line) => request.onProgress(`remote: ${line}`),
   });
-  if (header) throw new Fallback('the server sent no pack');
-  await unpacker.finish();
+  if (header) throw new GiveWay('the server sent no pack');
 }
 
-/** git fetch's checks before a ref moves: every object is here, and each move is a fast-forward. */
-async function check(cwd: string, moves: RefMove[], wants: string[], signal: AbortSignal): Promise<void> {
-  const [complete, ...forward] = await Promise.all([
-    connected(cwd, wants, signal),
-    ...moves.map((m) => (m.old === undefined ? Promise.resolve(true) : isFastForward(cwd, m.old, m.new, signal))),
-  ]);
-  if (!complete) throw new Fallback('the pack left objects missing');
-  const rewritten = moves.find((_, i) => !forward[i]);
-  if (rewritten) throw new Fallback(`${rewritten.dst} is not a fast-forward`);
-}

@@ -39,7 +39,6 @@ export interface DirectSetup {
   /** git fetch's default: tags pointing into what it fetches come along. */
   followTags: boolean;
   prune: boolean;
-  pruneTags: boolean;
   /** fetch.fsckObjects, else transfer.fsckObjects: unpack with --strict. */
   fsck: boolean;
   /** fetch.unpackLimit, else transfer.unpackLimit (git's default 100): a pack this big is git fetch's. */
@@ -52,24 +51,30 @@ export interface Fallback {
 
 const DEFAULT_UNPACK_LIMIT = 100;
 
-/** The direct path's settings for `remote`, or why `git fetch` must do this fetch. */
-export function directSetup(remote: string, config: GitConfig, facts: RepoFacts, writeFetchHead: boolean): DirectSetup | Fallback {
+/**
+ * The direct path's settings for `remote`, from the config alone (the transport's plugin reads them
+ * with the rest of the remote's settings, so a change reaches the remote on reload), or why `git
+ * fetch` must do its fetches.
+ */
+export function directSettings(remote: string, config: GitConfig): DirectSetup | Fallback {
   const own = (key: string) => last(config, `remote.${remote}.${key}`);
   const bool = (value: string | undefined) => (value === undefined ? undefined : parseBool(value));
-  if (writeFetchHead) return { fallback: 'a refspec stores into FETCH_HEAD' };
-  if (facts.shallow) return { fallback: 'a shallow repository' };
-  if (facts.alternates) return { fallback: 'the repository borrows objects (alternates)' };
-  if (facts.submodules) return { fallback: 'the repository has submodules' };
   if (own('uploadpack') !== undefined) return { fallback: `remote.${remote}.uploadpack is set` };
   if (bool(own('promisor')) || own('partialclonefilter') !== undefined || last(config, 'extensions.partialclone') !== undefined) {
     return { fallback: 'a partial clone' };
   }
   const format = last(config, 'extensions.objectformat');
   if (format !== undefined && format.toLowerCase() !== 'sha1') return { fallback: `object format ${format}` };
+  // The direct path reads the local refs from their files (store.ts).
+  const refStorage = last(config, 'extensions.refstorage');
+  if (refStorage !== undefined && refStorage.toLowerCase() !== 'files') return { fallback: `ref storage ${refStorage}` };
   const protocol = last(config, 'protocol.version');
   if (protocol === '0' || protocol === '1') return { fallback: `protocol.version is ${protocol}` };
   const tagOpt = own('tagopt');
   if (tagOpt === '--tags') return { fallback: `remote.${remote}.tagOpt is --tags` };
+  // pruneTags (even without prune, even with --no-tags) makes git fetch add refs/tags/*:refs/tags/*
+  // to the remote's refspecs (builtin/fetch.c, fetch_one): every tag comes, a moved one is refused.
+  if (bool(own('prunetags') ?? last(config, 'fetch.prunetags'))) return { fallback: 'pruneTags is on' };
 
   const raw = config.get(`remote.${remote}.fetch`) ?? [];
   if (raw.length === 0) return { fallback: 'no fetch refspec' };
@@ -88,17 +93,30 @@ export function directSetup(remote: string, config: GitConfig, facts: RepoFacts,
     return { fallback: 'fsck settings' };
   }
   const prune = bool(own('prune') ?? last(config, 'fetch.prune')) ?? false;
-  const pruneTags = bool(own('prunetags') ?? last(config, 'fetch.prunetags')) ?? false;
   const limitText = last(config, 'fetch.unpacklimit') ?? last(config, 'transfer.unpacklimit');
-  const unpackLimit = limitText !== undefined && /^\d{1,9}$/.test(limitText) ? Number(limitText) : DEFAULT_UNPACK_LIMIT;
   if (limitText !== undefined && !/^\d{1,9}$/.test(limitText)) return { fallback: `unpack limit ${JSON.stringify(limitText)}` };
-  return { refspecs, followTags: tagOpt !== '--no-tags', prune, pruneTags, fsck, unpackLimit };
+  const unpackLimit = limitText !== undefined ? Number(limitText) : DEFAULT_UNPACK_LIMIT;
+  return { refspecs, followTags: tagOpt !== '--no-tags', prune, fsck, unpackLimit };
+}
+
+/** Why this repository's fetches are git fetch's whatever the config says, if they are. */
+export function repoFallback(facts: RepoFacts, writeFetchHead: boolean): Fallback | undefined {
+  if (writeFetchHead) return { fallback: 'a refspec stores into FETCH_HEAD' };
+  if (facts.shallow) return { fallback: 'a shallow repository' };
+  if (facts.alternates) return { fallback: 'the repository borrows objects (alternates)' };
+  if (facts.submodules) return { fallback: 'the repository has submodules' };
+  return undefined;
+}
+
+/** Both: the settings of one fetch of `remote` in a repository, or why git fetch must do it. */
+export function directSetup(remote: string, config: GitConfig, facts: RepoFacts, writeFetchHead: boolean): DirectSetup | Fallback {
+  return repoFallback(facts, writeFetchHead) ?? directSettings(remote, config);
 }
 
 /** The ref prefixes to ask the remote for: the refspecs' sources, and tags when they are followed. */
 export function refPrefixesOf(setup: DirectSetup): string[] {
   const prefixes = new Set(setup.refspecs.map((s) => (s.src.includes('*') ? s.src.slice(0, s.src.indexOf('*')) : s.src)));
-  if (setup.followTags || setup.pruneTags) prefixes.add('refs/tags/');
+  if (setup.followTags) prefixes.add('refs/tags/');
   return [...prefixes];
 }
 
@@ -124,6 +142,14 @@ export type Plan =
   | { upToDate: true }
   | { moves: RefMove[]; wants: string[]; haves: string[] };
 
+/**
+ * The ref names and ids the direct path handles (store.sh reads them as whitespace-separated
+ * words): nothing that could be read two ways. Any other name, however git judges it, is git
+ * fetch's to take or refuse.
+ */
+const SAFE_REF = /^refs\/(?!.*\.\.)(?!.*\/\.)(?!.*\.lock(?:\/|$))[A-Za-z0-9._@+\/-]+(?<![./])$/;
+const SHA1 = /^[0-9a-f]{40}$/;
+
 /** How many `have` lines a request carries at most: enough to find the common history of a few branches. */
 const MAX_HAVES = 256;
 
@@ -144,17 +170,12 @@ export function planFetch(setup: DirectSetup, remoteRefs: RefMap, local: LocalRe
   if (setup.prune) {
     for (const dst of local.tracking.keys()) if (!landing.has(dst) && isDestination(setup, dst)) return { fallback: `${dst} is to be pruned` };
   }
-  // pruneTags (even without prune, even with --no-tags) makes git fetch add refs/tags/*:refs/tags/*
-  // to the remote's refspecs (builtin/fetch.c, fetch_one): then every tag comes, not only followed ones.
-  const tagsCome = setup.followTags || setup.pruneTags;
   for (const ref of remoteRefs.keys()) {
-    if (ref.startsWith('refs/tags/') && tagsCome && !local.tags.has(ref)) return { fallback: `the remote has tag ${ref}, which is not here` };
-  }
-  if (setup.prune && setup.pruneTags) {
-    for (const tag of local.tags) if (!remoteRefs.has(tag)) return { fallback: `tag ${tag} is to be pruned` };
+    if (ref.startsWith('refs/tags/') && setup.followTags && !local.tags.has(ref)) return { fallback: `the remote has tag ${ref}, which is not here` };
   }
   const moves: RefMove[] = [];
   for (const [dst, { src, sha }] of landing) {
+    if (!SAFE_REF.test(src) || !SAFE_REF.test(dst) || !SHA1.test(sha)) return { fallback: `${JSON.stringify(src)} is a name git fetch should judge` };
     const old = local.tracking.get(dst);
     if (old !== sha) moves.push({ src, dst, ...(old !== undefined && { old }), new: sha });
   }
@@ -165,6 +186,7 @@ export function planFetch(setup: DirectSetup, remoteRefs: RefMap, local: LocalRe
   return { moves, wants, haves };
 }
 
-function isDestination(setup: DirectSetup, ref: string): boolean {
+/** True when some refspec of `setup` stores into `ref`. */
+export function isDestination(setup: DirectSetup, ref: string): boolean {
   return setup.refspecs.some((spec) => matchPattern(spec.dst, ref) !== null);
 }

@@ -218,7 +218,7 @@ export class HeldConnection implements Connection {
   async fetchPlan(): Promise<FetchPlan> {
     if (!this.tunnelPromise) throw new Error('not connected');
     const tunnel = await this.tunnelPromise;
-    return { env: tunnel.env, direct: (request) => directFetch(request, () => tunnel.openUploadPack()) };
+    return { env: tunnel.env, direct: (request) => directFetch(request, this.options.direct, () => tunnel.openUploadPack()) };
   }
 
   close(): Promise<void> {

@@ -207,7 +207,7 @@ class Relay {
   async openUploadPack(): Promise<{ channel: ClientChannel; early: Buffer[] }> {
     const command = this.standbyCommand;
     if (!command || this.closing) throw new Error(this.closing ? 'the connection is closing' : 'the server does not take GIT_PROTOCOL (protocol v2)');
-    const standby = this.takeStandby(command, STANDBY_PROTOCOL);
+    const standby = this.takeStandby(command, STANDBY_PROTOCOL, false);
     let opened: { channel: ClientChannel; early: Buffer[] };
     if (standby) {
       this.stats.fromStandby++;
@@ -222,16 +222,21 @@ class Relay {
       throw new Error('the connection is closing');
     }
     this.channels.add(channel);
-    channel.once('close', () => this.channels.delete(channel));
+    channel.once('close', () => {
+      this.channels.delete(channel);
+      // The next standby starts once this fetch is over: its start-up (a session, a shell, an
+      // upload-pack on the server) would otherwise compete with the fetch it is not needed for.
+      this.refillStandby();
+    });
     return opened;
   }
 
   /** The standby channel, if it matches the request and is still waiting for one. */
-  private takeStandby(command: string, protocol: string): StartedChannel | undefined {
+  private takeStandby(command: string, protocol: string, refill = true): StartedChannel | undefined {
     if (command !== this.standbyCommand) return undefined;
     const standby = protocol === STANDBY_PROTOCOL && this.standby?.waiting ? this.standby : undefined;
     if (standby) this.standby = undefined;
-    setImmediate(() => this.refillStandby()); // after this request has taken its own slot
+    if (refill) setImmediate(() => this.refillStandby()); // after this request has taken its own slot
     return standby;
   }
 
