@@ -118,6 +118,23 @@ test('a branch moved forward and a new one: the same refs and reflog entries as 
   assert.equal(state(direct), again);
 });
 
+test('several branches in one push, moved and new: the same refs and reflogs as git fetch', async (t) => {
+  const s = await setup(t);
+  push(s.fx, 'a');
+  push(s.fx, 'b');
+  gitEnv(s.fx.local, s.fx.sshEnv, 'fetch', '-q', 'origin');
+  const { plain, direct } = s.twins();
+  for (const branch of ['a', 'b', 'c']) {
+    s.pusher('checkout', '-q', '-B', branch, `origin/${branch === 'c' ? 'main' : branch}`);
+    s.pusher('commit', '-q', '--allow-empty', '-m', `on ${branch}`);
+  }
+  s.pusher('push', '-q', 'origin', 'a', 'b', 'c');
+  assert.equal((await s.plain(plain)).code, 0);
+  const report = carried(await s.direct(direct));
+  assert.equal(state(direct), state(plain));
+  assert.equal(report.split('\n').length, 4, report);
+});
+
 test('a rewritten branch is left to git fetch, with or without + in the refspec; nothing moved', async (t) => {
   const s = await setup(t);
   push(s.fx);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { makeFixture, pushCommit, refValue, git } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
 import { alive } from '../support/procs.js';
+import type { DirectFetchRequest, DirectFetchResult } from '../../shared/transport.js';
 
 test('one run is one git fetch: SYNCING when it starts, its outcome when it ends', async (t) => {
   const fx = makeFixture();
@@ -81,4 +82,82 @@ test('an endless stderr line from the remote side is read in chunks: a bounded t
   assert.ok(outcome!.stderr.length <= 64 * 1024, `kept ${outcome!.stderr.length} characters`);
   assert.match(outcome!.stderr, /fatal: the end/);
   assert.ok(peak - before < 64 * 2 ** 20, `RSS grew by ${Math.round((peak - before) / 2 ** 20)} MB`);
+});
+
+// A plan's direct fetch (ssh: workers/direct/) is tried before git fetch. These drive the Fetcher
+// with a stand-in for it: what it is given, and what the Fetcher does with each answer.
+function directFixture(t: { after(fn: () => unknown): void }) {
+  const fx = makeFixture();
+  t.after(fx.cleanup);
+  const logs: string[] = [];
+  const requests: DirectFetchRequest[] = [];
+  let answer: (request: DirectFetchRequest) => Promise<DirectFetchResult> = async () => ({ carried: true, report: 'From here\n * [new branch]      x -> origin/x' });
+  const fetcher = new Fetcher({
+    remote: 'origin',
+    url: 'ssh://h/r',
+    cwd: fx.local,
+    gitDir: join(fx.local, '.git'),
+    plan: async () => ({ direct: (request) => (requests.push(request), answer(request)) }),
+    writeFetchHead: false,
+    stallMs: () => 600,
+    onStart() {},
+    log: (text) => logs.push(text),
+  });
+  return { fx, fetcher, logs, requests, answer: (fn: typeof answer) => (answer = fn) };
+}
+
+test('a direct fetch that carries the fetch out is the outcome: no git fetch runs, its report is the stderr', async (t) => {
+  const { fx, fetcher, requests } = directFixture(t);
+  pushCommit(fx.pusher);
+  const before = refValue(fx.local, 'refs/remotes/origin/main');
+  const outcome = await fetcher.run();
+  assert.deepEqual(outcome, { ok: true, stderr: 'From here\n * [new branch]      x -> origin/x', updates: [] });
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), before, 'git fetch did not run');
+  assert.deepEqual(
+    requests.map((r) => [r.remote, r.url, r.cwd, r.gitDir, r.writeFetchHead]),
+    [['origin', 'ssh://h/r', fx.local, join(fx.local, '.git'), false]],
+  );
+});
+
+test('a direct fetch that gives way runs git fetch, and its reason is logged once until it changes', async (t) => {
+  const { fx, fetcher, logs, answer } = directFixture(t);
+  answer(async () => ({ carried: false, why: 'the remote has tag refs/tags/v1, which is not here' }));
+  for (let i = 0; i < 2; i++) {
+    const sha = pushCommit(fx.pusher);
+    const outcome = await fetcher.run();
+    assert.equal(outcome?.ok, true, outcome?.stderr);
+    assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), sha, 'git fetch ran');
+  }
+  answer(async () => ({ carried: false, why: 'pruneTags is on' }));
+  await fetcher.run();
+  assert.deepEqual(logs, ['fetching with git fetch: the remote has tag refs/tags/v1, which is not here', 'fetching with git fetch: pruneTags is on']);
+});
+
+test('a direct fetch is ended by cancel, by stop and by silence past the stall time, and git fetch does not run after it', async (t) => {
+  const { fx, fetcher, answer, requests } = directFixture(t);
+  const endsWithSignal = (request: DirectFetchRequest) =>
+    new Promise<DirectFetchResult>((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true }));
+  answer(endsWithSignal);
+  const sha = pushCommit(fx.pusher);
+  const before = refValue(fx.local, 'refs/remotes/origin/main');
+  const stalled = await fetcher.run();
+  assert.equal(stalled?.ok, false);
+  assert.match(stalled!.stderr, /the remote sent nothing for 0\.6 s/);
+  // Data from the server starts the stall time again: a fetch that keeps receiving is not ended.
+  answer((request) => {
+    const timer = setInterval(() => request.onData(), 100);
+    return new Promise((resolve) => setTimeout(() => (clearInterval(timer), resolve({ carried: true, report: '' })), 1000));
+  });
+  assert.equal((await fetcher.run())?.ok, true);
+  answer(endsWithSignal);
+  const running = fetcher.run();
+  await eventually(() => requests.length === 3, 'the third run to start its direct fetch');
+  await fetcher.cancel('the connection is gone');
+  const cancelled = await running;
+  assert.deepEqual([cancelled?.ok, cancelled?.cancelled, cancelled?.stderr], [false, true, 'error: the fetch was ended: the connection is gone']);
+  const stopping = fetcher.run();
+  await eventually(() => requests.length === 4, 'the fourth run to start its direct fetch');
+  fetcher.stop();
+  assert.equal((await stopping)?.ok, false);
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), before, `git fetch never ran (${sha} not fetched)`);
 });
