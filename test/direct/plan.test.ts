@@ -258,3 +258,13 @@ test('a remote ref listed with the all-zero id falls back', () => {
   assert.deepEqual(planFetch(accepted(NO_TAGS), new Map([['refs/tags/v1', ZERO]]), local([])), { fallback: 'the remote lists refs/tags/v1 without a value' });
   assert.deepEqual(planFetch(accepted(NO_TAGS), new Map([['refs/heads/main', D]]), local([['refs/remotes/origin/main', D]])), { upToDate: true });
 });
+
+test('a ref name that is not plain words is left to git fetch: it would reach store.sh as data, and a line break there could add a line to the plan', () => {
+  const here = local([]);
+  for (const name of ['refs/heads/a\nff refs/remotes/origin/x', 'refs/heads/$(touch x)', 'refs/heads/a..b', 'refs/heads/a b', 'refs/heads/x.lock', 'refs/heads/.hidden', 'refs/heads/a\tb', 'refs/heads/trailing/']) {
+    const plan = planFetch(accepted(NO_TAGS), new Map([[name, A]]), here);
+    assert.ok('fallback' in plan && /is a name git fetch should judge/.test(plan.fallback), `${JSON.stringify(name)}: ${JSON.stringify(plan)}`);
+  }
+  const plain = planFetch(accepted(NO_TAGS), new Map([['refs/heads/feature/x-1_2.3@v+y', A]]), here);
+  assert.deepEqual('moves' in plain && plain.moves.map((m) => m.dst), ['refs/remotes/origin/feature/x-1_2.3@v+y']);
+});
