@@ -15,14 +15,15 @@ import { join } from 'node:path';
 import { commonDirOf } from '../../shared/kit/gitdir.js';
 import type { DirectFetchRequest, DirectFetchResult } from '../../shared/transport.js';
 import { isDestination, planFetch, refPrefixesOf, repoFallback, type DirectSetup, type Fallback, type RepoFacts } from './plan.js';
-import { UploadPackV2, type WireChannel } from './protocol.js';
+import { UploadPackV0, UploadPackV2, type UploadPack, type WireChannel } from './protocol.js';
 import { readLocalRefs } from './localrefs.js';
 import { fetchReport, Store } from './store.js';
 
-/** An upload-pack speaking protocol v2, and what it said before it was handed over. */
+/** A channel to an upload-pack, what it said before it was handed over, and its protocol (v2 unless said). */
 export interface OpenedUploadPack {
   channel: WireChannel;
   early: Buffer[];
+  version?: 0 | 2;
 }
 
 /** Ends a direct fetch in favour of `git fetch`; nothing of ours moved. */
@@ -52,18 +53,19 @@ export async function directFetch(request: DirectFetchRequest, settings: DirectS
   const commonDir = commonDirOf(request.gitDir);
   const setup = repoFallback(repoFacts(cwd, commonDir), request.writeFetchHead) ?? settings ?? { fallback: 'no settings for a direct fetch' };
   if ('fallback' in setup) return { carried: false, why: setup.fallback };
-  let wire: UploadPackV2 | undefined;
+  let wire: UploadPack | undefined;
   let store: Store | undefined;
   try {
     const opened = await open();
-    wire = new UploadPackV2(opened.channel, opened.early, request.onData);
-    await wire.capabilities();
-    const listing = wire.lsRefs(refPrefixesOf(setup));
+    wire = opened.version === 0 ? new UploadPackV0(opened.channel, opened.early, request.onData) : new UploadPackV2(opened.channel, opened.early, request.onData);
+    const listing = wire.refs(refPrefixesOf(setup));
     listing.catch(() => {}); // awaited below unless reading ours failed first
     const local = readLocalRefs(commonDir, destinationPrefixes(setup)); // while the list comes
     const plan = planFetch(setup, await listing, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(setup, ref))), tags: local.tags });
-    if ('fallback' in plan) return { carried: false, why: plan.fallback };
-    if ('upToDate' in plan) return { carried: true, report: '' };
+    if ('fallback' in plan || 'upToDate' in plan) {
+      if (wire instanceof UploadPackV0) wire.nothing(); // ends a v0 session cleanly: no wants
+      return 'fallback' in plan ? { carried: false, why: plan.fallback } : { carried: true, report: '' };
+    }
     // The request goes out before the script starts: forking holds this thread for a while, and
     // the server meanwhile makes the pack. The pack waits in the channel until the script is there.
     const sink: { store?: Store } = {};
@@ -91,7 +93,7 @@ function destinationPrefixes(setup: DirectSetup): string[] {
 }
 
 /** The pack, into unpack-objects as it arrives; a pack git fetch would keep as a pack is left to it. */
-async function receive(wire: UploadPackV2, wants: string[], haves: string[], setup: DirectSetup, sink: { store?: Store }, request: DirectFetchRequest): Promise<void> {
+async function receive(wire: UploadPack, wants: string[], haves: string[], setup: DirectSetup, sink: { store?: Store }, request: DirectFetchRequest): Promise<void> {
   let header: Buffer | undefined = Buffer.alloc(0);
   await wire.fetch(wants, haves, {
     data: async (chunk) => {

@@ -56,7 +56,7 @@ const DEFAULT_UNPACK_LIMIT = 100;
  * with the rest of the remote's settings, so a change reaches the remote on reload), or why `git
  * fetch` must do its fetches.
  */
-export function directSettings(remote: string, config: GitConfig): DirectSetup | Fallback {
+export function directSettings(remote: string, config: GitConfig, forced: { fsck?: boolean } = {}): DirectSetup | Fallback {
   const own = (key: string) => last(config, `remote.${remote}.${key}`);
   const bool = (value: string | undefined) => (value === undefined ? undefined : parseBool(value));
   if (own('uploadpack') !== undefined) return { fallback: `remote.${remote}.uploadpack is set` };
@@ -87,7 +87,7 @@ export function directSettings(remote: string, config: GitConfig): DirectSetup |
     refspecs.push({ src: spec.src, dst: spec.dst, force: text.trim().startsWith('+') });
   }
 
-  const fsck = bool(last(config, 'fetch.fsckobjects') ?? last(config, 'transfer.fsckobjects')) ?? false;
+  const fsck = forced.fsck ?? bool(last(config, 'fetch.fsckobjects') ?? last(config, 'transfer.fsckobjects')) ?? false;
   // git fetch hands fetch.fsck.* to its unpacker; what fsck.* would change is not worth knowing here.
   if (fsck && [...config.keys()].some((key) => (key.startsWith('fetch.fsck.') || key.startsWith('fsck.')))) {
     return { fallback: 'fsck settings' };

@@ -3,6 +3,7 @@
 
 import type { TransportPlugin } from '../../shared/plugin.js';
 import { findGitDir } from '../../shared/kit/gitdir.js';
+import { directSettings } from '../direct/plan.js';
 import { keyOf } from './address.js';
 import { keyFile, keyFileTag } from './identity.js';
 import { registerP2p } from './cli.js';
@@ -13,10 +14,11 @@ export const p2pPlugin: TransportPlugin = {
   serves: 'p2p:// peers',
   network: true,
   claims: (_url, kind) => kind.kind === 'scheme' && kind.scheme === 'p2p',
-  remoteOptions({ url }) {
+  remoteOptions({ name, url, config }) {
     const key = keyOf(url);
     if (!key) return { ignore: `${url} is not a peer address (p2p:// and a 52-character z-base-32 or 64-digit hex key)` };
-    return { options: { key } };
+    // What a peer sends is always checked (transfer.fsckObjects=true, as for its git fetch).
+    return { options: { key, direct: directSettings(name, config, { fsck: true }) } };
   },
   load: () => import('./transport.js'),
   endpoint: {

@@ -12,6 +12,9 @@ import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport
 import { keyOf } from './address.js';
 import { socketPath } from './nodeapi.js';
 import { mark } from './timing.js';
+import { openHeldSession } from './heldsession.js';
+import { directFetch } from '../direct/fetch.js';
+import type { DirectSetup, Fallback } from '../direct/plan.js';
 
 export type ToP2pEndpoint = { type: 'dial' };
 
@@ -47,7 +50,7 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
     if (m.type === 'reachable') reachable?.('the DHT answers again');
     else if (m.type === 'up') reachable?.('the peer linked to us');
   });
-  const plan = fetchPlan(spec.url, socketPath(findGitDir(repo.gitDir)));
+  const plan = fetchPlan(spec.url, socketPath(findGitDir(repo.gitDir)), (spec.options as { direct?: DirectSetup | Fallback }).direct);
   return {
     connect(events: TransportEvents, signal: AbortSignal): Promise<Connection> {
       if (!endpoint) return Promise.reject(new NeedsUser('the p2p endpoint is not running (no peer key is configured)'));
@@ -57,9 +60,11 @@ export function create({ spec, repo, endpoint, reachable }: TransportContext): T
   };
 }
 
-function fetchPlan(url: string, socket: string): FetchPlan {
+function fetchPlan(url: string, socket: string, direct: DirectSetup | Fallback | undefined): FetchPlan {
   const peer = keyOf(url);
   return {
+    // Over the link the node holds, without git fetch (workers/direct/); git fetch where that gives way.
+    ...(peer && { direct: (request) => directFetch(request, direct, () => openHeldSession(socket, peer)) }),
     env: {
       PATH: `${peer ? `${HELD}:` : ''}${BIN}:${process.env.PATH ?? ''}`,
       GRD_P2P_SOCKET: socket,
