@@ -7,10 +7,10 @@
 // abandon() ends the script with its git children, and that fetchReport() reads back as git
 // fetch's report.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, tempDir } from '../support/git.js';
 import { fetchReport, Store, type StoreOutcome } from '../../workers/direct/store.js';
@@ -61,15 +61,24 @@ interface Repos {
   cleanup(): void;
 }
 
+/** The repositories every test starts from, made once and copied (a copy costs a fraction of the git runs). */
+let template: { path: string; root: string; base: string; cleanup(): void } | undefined;
+after(() => template?.cleanup());
+
 function repos(): Repos {
+  if (!template) {
+    const dir = tempDir('grd-store-template-');
+    const a = join(dir.path, 'a');
+    git(dir.path, 'init', '-q', '-b', 'main', a);
+    const root = change(a, 'root');
+    const base = change(a, 'base');
+    git(dir.path, 'clone', '-q', a, join(dir.path, 'b'));
+    git(join(dir.path, 'b'), 'remote', 'set-url', 'origin', '../a'); // still the copy's a once copied
+    template = { path: dir.path, root, base, cleanup: dir.cleanup };
+  }
   const dir = tempDir('grd-store-');
-  const a = join(dir.path, 'a');
-  const b = join(dir.path, 'b');
-  git(dir.path, 'init', '-q', '-b', 'main', a);
-  const root = change(a, 'root');
-  const base = change(a, 'base');
-  git(dir.path, 'clone', '-q', a, b);
-  return { a, b, root, base, cleanup: dir.cleanup };
+  cpSync(template.path, dir.path, { recursive: true });
+  return { a: join(dir.path, 'a'), b: join(dir.path, 'b'), root: template.root, base: template.base, cleanup: dir.cleanup };
 }
 
 function ref(repo: string, name: string): string | undefined {
