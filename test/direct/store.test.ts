@@ -1,11 +1,11 @@
 // The local half of a direct fetch (workers/direct/store.ts driving store.sh) against real
 // repositories, no server: a source repository A makes the packs, a clone B takes them. It proves
-// that fast-forwards and new refs move with git fetch's reflog messages, and that everything git
-// fetch would refuse or do otherwise moves nothing and says why: a rewrite (also where the
-// one-walk shortcut could be fooled by another tip), a pack that leaves objects out, garbage, a
-// malformed commit under fsck, a plan that never came, a ref that moved meanwhile. Also that
-// abandon() ends the script with its git children, and that fetchReport() reads back as git
-// fetch's report.
+// that fast-forwards and new refs move with git fetch's reflog messages (a thin pack under fsck
+// too), and that whatever git fetch would refuse or do otherwise moves nothing and says why: a
+// rewrite (also where the one-walk shortcut could be fooled by another tip), a pack that leaves a
+// tree or a blob out, garbage, a malformed commit under fsck, a plan that never came, a ref that
+// moved meanwhile. Also that abandon() and an abort end the script with its git children, and
+// that fetchReport() reads back as git fetch's report.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -213,6 +213,41 @@ test('a pack that leaves an object out (a commit without its tree) fails the con
     assert.equal(outcome.ok, false);
     assert.ok(!outcome.ok && outcome.why.startsWith('the pack left objects missing'), !outcome.ok ? outcome.why : '');
     assert.equal(refsOf(r.b), before);
+  } finally {
+    r.cleanup();
+  }
+});
+
+test('a pack that brings a commit and its tree but not the new blob fails the connectivity check too, and nothing moves', async () => {
+  const r = repos();
+  try {
+    const next = change(r.a);
+    const tree = git(r.a, 'rev-parse', `${next}^{tree}`);
+    const before = refsOf(r.b);
+    const outcome = await store(r.b, [next], [move('main', r.base, next)], packOfObjects(r.a, [next, tree]));
+    assert.equal(outcome.ok, false);
+    assert.ok(!outcome.ok && outcome.why.startsWith('the pack left objects missing'), !outcome.ok ? outcome.why : '');
+    assert.equal(refsOf(r.b), before);
+  } finally {
+    r.cleanup();
+  }
+});
+
+test('with strict (fsck), a sound thin pack (deltas against objects here) unpacks and the refs move', async () => {
+  const r = repos();
+  try {
+    writeFileSync(join(r.a, 'f1.txt'), 'a line\n'.repeat(200));
+    git(r.a, 'add', '-A');
+    git(r.a, 'commit', '-q', '-m', 'big');
+    const big = git(r.a, 'rev-parse', 'HEAD');
+    git(r.b, 'fetch', '-q', 'origin');
+    writeFileSync(join(r.a, 'f1.txt'), 'a line\n'.repeat(200) + 'one more\n');
+    const next = change(r.a);
+    const pack = packOf(r.a, [next], [big]);
+    const moves = [move('main', big, next)];
+    assert.deepEqual(await store(r.b, [next], moves, pack, true), { ok: true });
+    assert.equal(ref(r.b, 'refs/remotes/origin/main'), next);
+    assert.equal(git(r.b, 'fsck', '--no-dangling'), '');
   } finally {
     r.cleanup();
   }
