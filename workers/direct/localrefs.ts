@@ -24,7 +24,11 @@ export function readLocalRefs(commonDir: string, prefixes: readonly string[]): L
     const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (refs\/\S+)$/.exec(line);
     if (m && under(m[2]!)) values.set(m[2]!, m[1]!);
   }
-  for (const prefix of [...prefixes, 'refs/tags/']) readLoose(commonDir, prefix.replace(/\/$/, ''), values);
+  // A prefix need not be a directory: a refspec without a pattern names one ref
+  // (`refs/remotes/origin/main`), a pattern may start inside a name (`refs/remotes/origin/f-`).
+  // The walk starts at the directory holding it and keeps what starts with it.
+  const dirs = new Set([...prefixes, 'refs/tags/'].map((p) => p.slice(0, p.lastIndexOf('/'))).filter((d) => d.startsWith('refs')));
+  for (const dir of dirs) readLoose(commonDir, dir, values, under);
   const local: LocalRefs = { tracking: new Map(), tags: new Set() };
   for (const [ref, sha] of values) {
     if (sha === null) continue;
@@ -34,7 +38,7 @@ export function readLocalRefs(commonDir: string, prefixes: readonly string[]): L
   return local;
 }
 
-function readLoose(commonDir: string, ref: string, into: Map<string, string | null>): void {
+function readLoose(commonDir: string, ref: string, into: Map<string, string | null>, under: (ref: string) => boolean): void {
   let entries;
   try {
     entries = readdirSync(join(commonDir, ref), { withFileTypes: true });
@@ -44,8 +48,8 @@ function readLoose(commonDir: string, ref: string, into: Map<string, string | nu
   }
   for (const entry of entries) {
     const name = `${ref}/${entry.name}`;
-    if (entry.isDirectory()) readLoose(commonDir, name, into);
-    if (!entry.isFile() || entry.name.endsWith('.lock')) continue;
+    if (entry.isDirectory()) readLoose(commonDir, name, into, under);
+    if (!entry.isFile() || entry.name.endsWith('.lock') || !under(name)) continue;
     let text;
     try {
       text = readFileSync(join(commonDir, name), 'utf8');

@@ -67,6 +67,8 @@ export class Store {
   /** The pack is complete: resolves when the refs moved, or with the step that failed and git's words. */
   async finish(): Promise<StoreOutcome> {
     this.child.stdin!.end();
+    // Without a plan (never given), the script would wait for fd 3 for ever: ended, it says `plan`.
+    if (!this.planStream.writableEnded) this.planStream.end();
     const [code, signal] = await this.closed;
     const [said = '', ...after] = this.stdout.trim().split('\n');
     const words = this.stderr.trim().split('\n').pop();
