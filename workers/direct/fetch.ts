@@ -74,7 +74,8 @@ export async function directFetch(request: DirectFetchRequest, settings: DirectS
     store = sink.store = new Store(cwd, request.remote, setup.fsck, signal);
     store.plan(plan.wants, plan.moves);
     await receiving;
-    wire.close();
+    // The session stays open until the refs moved: a peer's node judges, when it ends, whether
+    // the fetch brought what the peer offered (workers/p2p/offers.ts).
     const stored = await store.finish();
     if (!stored.ok) return { carried: false, why: stored.why };
     return { carried: true, report: fetchReport(request.url, plan.moves) };

@@ -13,7 +13,9 @@ const ANSWER_TIMEOUT_MS = 30_000;
 
 export function openHeldSession(socketPath: string, peer: string, timeoutMs = ANSWER_TIMEOUT_MS): Promise<OpenedUploadPack> {
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
+    // Half-open: when the peer's upload-pack is done, our side stays open until the refs moved, so
+    // that the node judges what the session brought only then (helpersocket.ts, `over`).
+    const socket = connect({ path: socketPath, allowHalfOpen: true });
     let answer: Buffer = Buffer.alloc(0);
     let settled = false;
     const fail = (err: Error) => {
@@ -52,7 +54,13 @@ function asChannel(socket: Socket): WireChannel {
       socket.on('data', fn);
       socket.resume();
     },
-    once: (_event, fn) => socket.once('close', fn),
+    // Half-open, the peer's end of the session is 'end', not 'close': either ends what we read.
+    once: (_event, fn) => {
+      let called = false;
+      const once = () => !called && ((called = true), fn());
+      socket.once('end', once);
+      socket.once('close', once);
+    },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     close: () => socket.destroy(),

@@ -14,6 +14,13 @@ import type { FromNode } from './nodeapi.js';
 import type { ChannelStream } from './channelstream.js';
 import { mark } from './timing.js';
 
+/**
+ * Opens a session with `peer`; `over` settles once it is over on both sides: the peer ended it and
+ * the helper (git fetch, or the daemon's direct fetch, which ends it only after its refs moved)
+ * closed its socket.
+ */
+export type OpenSession = (peer: string, v2: boolean, over: Promise<void>) => Promise<ChannelStream>;
+
 const MAX_REQUEST = 4096;
 /** A helper that connects and says nothing is not worth a socket for longer than this. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -21,7 +28,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** Listens at `path` for helpers' requests; undefined (and a condition said) when it cannot. */
 export async function listenForHelpers(
   path: string,
-  open: (peer: string, v2: boolean) => Promise<ChannelStream>,
+  open: OpenSession,
   say: (m: FromNode) => void,
 ): Promise<Server | undefined> {
   try {
@@ -40,7 +47,7 @@ export async function listenForHelpers(
   });
 }
 
-function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<ChannelStream>, say: (m: FromNode) => void): void {
+function request(socket: Socket, open: OpenSession, say: (m: FromNode) => void): void {
   socket.on('error', () => {});
   socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
   let header = Buffer.alloc(0);
@@ -62,16 +69,18 @@ function request(socket: Socket, open: (peer: string, v2: boolean) => Promise<Ch
 }
 
 /** Opens the session the request line asks for and joins it to the helper's socket, or says why not. */
-async function openSessionFor(socket: Socket, line: string, open: (peer: string, v2: boolean) => Promise<ChannelStream>, say: (m: FromNode) => void): Promise<void> {
+async function openSessionFor(socket: Socket, line: string, open: OpenSession, say: (m: FromNode) => void): Promise<void> {
   let pipe: ChannelStream;
   let peer: string;
   let forGit = false;
+  let pipeOver!: () => void;
+  const over = Promise.all([new Promise<void>((resolve) => (pipeOver = resolve)), new Promise<void>((resolve) => socket.once('close', () => resolve()))]).then(() => {});
   try {
     const request = JSON.parse(line) as { peer?: unknown; v2?: unknown; answer?: unknown };
     forGit = request.answer === 'git';
     if (typeof request.peer !== 'string' || !/^[0-9a-f]{64}$/.test(request.peer)) throw new Error('bad request');
     peer = request.peer;
-    pipe = await open(peer, request.v2 === true);
+    pipe = await open(peer, request.v2 === true, over);
   } catch (err) {
     const why = (err as Error).message.replace(/[\r\n]+/g, ' ');
     socket.end(forGit ? `git-remote-p2p: no session with the peer: ${why}\n` : `error ${why}\n`);
@@ -84,6 +93,7 @@ async function openSessionFor(socket: Socket, line: string, open: (peer: string,
   pipe.pipe(socket);
   pipe.on('error', () => {}); // its reason is read on close
   const closed = () => {
+    pipeOver();
     if (pipe.reason) say({ type: 'log', text: `git session to ${fingerprint(peer)} failed: ${pipe.reason}` });
     socket.end(); // a short stream for the helper, which git reports
   };

@@ -134,7 +134,7 @@ export class PeerNode {
       onError: (err) => this.say({ type: 'condition', kind: 'watch', text: `cannot watch this repository's refs: ${err.message}` }),
     });
     const socket = socketPath(this.gitDir);
-    this.helperSocket = await listenForHelpers(socket, (peer, v2) => this.session(peer, v2), this.say);
+    this.helperSocket = await listenForHelpers(socket, (peer, v2, over) => this.session(peer, v2, over), this.say);
     const keyPair = DHT.keyPair(this.identity.seed);
     this.dht = new DHT({ ...dhtOptions(this.settings), keyPair });
     // A clone that kept the user's key shares it with the user's other clones: were each to
@@ -530,7 +530,8 @@ export class PeerNode {
   }
 
   /** A git session to a peer over its held link (dialled if need be), for git-remote-p2p. */
-  private async session(peer: string, v2: boolean): Promise<ChannelStream> {
+  /** `over`: the session is over on both sides (helpersocket.ts), when what it brought can be judged. */
+  private async session(peer: string, v2: boolean, over: Promise<void>): Promise<ChannelStream> {
     await this.ensureLink(peer);
     const held = this.held.get(peer);
     if (!held) throw new Error('the link to the peer went away');
@@ -538,7 +539,7 @@ export class PeerNode {
     mark('session-open');
     // Whatever the session was (a fetch, a listing): did it bring what the peer offered before it?
     const judged = held.offers.sessionStarted();
-    if (judged.size) pipe.once('close', () => void this.judge(peer, held, judged));
+    if (judged.size) void over.then(() => this.judge(peer, held, judged));
     return pipe;
   }
 
