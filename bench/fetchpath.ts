@@ -23,9 +23,10 @@
 // after each round, and the (b) and (bs) clones are fsck'ed at the end. (git fetch adds
 // `--alternate-refs` to its rev-list; these clones have no alternates.)
 //
-// Verdict (README, Benchmarks): (b) is 0.58-0.78 of (a) at the per-round median, but it is not in
-// the daemon: it keeps none of the refspec, tag-following, prune, forced-update, transaction and
-// fsck rules that git fetch keeps (test/workers/fetchargs.test.ts); re-implementing them is a project.
+// Verdict (README, Benchmarks): (b) is 0.58-0.78 of (a) at the per-round median. This bench keeps
+// none of git fetch's refspec, tag-following, prune, forced-update, transaction and fsck rules;
+// the daemon's own version of (b), workers/direct/, carries out the plain case and gives way to
+// git fetch for every other (test/direct/).
 //
 //   node dist/bench/fetchpath.js [rounds] [--trace]   (default 25 rounds; the verdict wants >= 15;
 //                                                     --trace: where (a)'s git fetch spends its time)

@@ -50,3 +50,21 @@ test('a hand-run git fetch <peer> refuses a corrupt object without any fsck sett
   assert.equal(waived.code, 0, waived.stderr);
   assert.equal(refValue(a, 'refs/remotes/b/main'), bad);
 });
+
+test('the daemon\'s own fetch from a peer refuses a corrupt object without any fsck setting: its direct fetch gives way, git fetch refuses too, no ref moves', async (t) => {
+  const p = await makePeers(t);
+  const a = p.make('a', { seed: true });
+  const b = p.make('b', { seed: true });
+  p.link('a', 'b');
+  p.link('b', 'a');
+  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
+  t.after(() => db.stop());
+  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
+  t.after(() => da.stop());
+  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const before = refValue(a, 'refs/remotes/b/main');
+  corruptMain(b);
+  await da.waitFor('DONESYNCING b 0', { timeoutMs: 30_000 });
+  await logged(da, /b: fetching with git fetch: the pack did not unpack: .*fsck/);
+  assert.equal(refValue(a, 'refs/remotes/b/main'), before, 'no ref moved');
+});

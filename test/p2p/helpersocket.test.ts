@@ -138,3 +138,41 @@ test('a socket file left over is replaced; a place no socket can be made is a co
   assert.equal(said.length, 1);
   assert.match(JSON.stringify(said[0]), /"type":"condition".*git fetch cannot use the held links/);
 });
+
+test('a session is over for its judge only once the peer ended it and the helper closed its socket; the helper closing ends it', async (t) => {
+  const overs: Promise<void>[] = [];
+  const sessions: (ChannelStream & PassThrough)[] = [];
+  const d = tempDir('grd-helpersocket-over-');
+  t.after(d.cleanup);
+  const path = join(d.path, 'p2p.sock');
+  const server = await listenForHelpers(
+    path,
+    async (_peer, _v2, over) => {
+      overs.push(over);
+      const session = echoSession();
+      sessions.push(session);
+      return session;
+    },
+    () => {},
+  );
+  t.after(() => server?.close());
+  const settled = (p: Promise<void>) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
+  // The peer ends first; the helper (a direct fetch storing what came) closes later.
+  const helper = connect({ path, allowHalfOpen: true });
+  helper.write(`${JSON.stringify({ peer: PEER, v2: true })}\n`);
+  helper.on('data', () => {});
+  await eventually(() => sessions.length === 1, 'the session to open');
+  sessions[0]!.destroy();
+  sessions[0]!.emit('close');
+  assert.equal(await settled(overs[0]!), false, 'not over while the helper holds its side');
+  helper.destroy();
+  assert.equal(await settled(overs[0]!), true, 'over once both sides are');
+  // The helper closes first: that ends the session too (its pipe is destroyed with the socket).
+  const second = connect(path);
+  second.write(`${JSON.stringify({ peer: PEER, v2: true })}\n`);
+  second.on('data', () => {});
+  await eventually(() => sessions.length === 2, 'the second session to open');
+  assert.equal(await settled(overs[1]!), false, 'not over while both sides run');
+  second.destroy();
+  assert.equal(await settled(overs[1]!), true);
+});

@@ -27,7 +27,8 @@ export function openHeldSession(socketPath: string, peer: string, timeoutMs = AN
     };
     const timer = setTimeout(() => fail(new Error(`the peer node did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
     socket.on('error', (err) => fail(new Error(`the peer node's socket: ${err.message}`)));
-    socket.once('close', () => fail(new Error('the peer node closed its socket without a session')));
+    // Half-open, the node's end of the socket is 'end' (its 'close' waits for ours).
+    for (const event of ['end', 'close']) socket.once(event, () => fail(new Error('the peer node closed its socket without a session')));
     socket.once('connect', () => socket.write(`${JSON.stringify({ peer, v2: true })}\n`));
     const onData = (chunk: Buffer) => {
       answer = Buffer.concat([answer, chunk]);
