@@ -12,24 +12,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, tempDir } from '../support/git.js';
+import { git, GIT_ENV, tempDir } from '../support/git.js';
 import { fetchReport, Store, type StoreOutcome } from '../../workers/direct/store.js';
 import type { RefMove } from '../../workers/direct/plan.js';
 import { runningCount } from '../../workers/children.js';
 import { parseFetchReport } from '../../workers/fetchreport.js';
 
-const ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.invalid',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
 
 /** git with `input` on stdin, its stdout as bytes (a pack). */
 function gitBytes(cwd: string, input: string, ...args: string[]): Buffer {
-  return execFileSync('git', args, { cwd, env: ENV, input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+  return execFileSync('git', args, { cwd, env: GIT_ENV, input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
 }
 
 /** A thin pack of what `tips` reach beyond `bases`, as upload-pack would send it. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { git, refValue } from '../support/git.js';
 import { startDaemon } from '../support/daemon.js';
-import { gitRun, logged, makePeers } from './support.js';
+import { gitRun, logged, makePeers, twoPeers } from './support.js';
 
 /** A commit on top of `main` whose author line git's fsck rejects (no email), made `main`. */
 function corruptMain(repo: string): string {
@@ -52,16 +52,7 @@ test('a hand-run git fetch <peer> refuses a corrupt object without any fsck sett
 });
 
 test('the daemon\'s own fetch from a peer refuses a corrupt object without any fsck setting: its direct fetch gives way, git fetch refuses too, no ref moves', async (t) => {
-  const p = await makePeers(t);
-  const a = p.make('a', { seed: true });
-  const b = p.make('b', { seed: true });
-  p.link('a', 'b');
-  p.link('b', 'a');
-  const db = startDaemon(b, ['--foreground', '--verbose'], p.env);
-  t.after(() => db.stop());
-  const da = startDaemon(a, ['--foreground', '--verbose'], p.env);
-  t.after(() => da.stop());
-  await da.waitFor('DONESYNCING b 1', { timeoutMs: 30_000 });
+  const { a, b, da } = await twoPeers(t);
   const before = refValue(a, 'refs/remotes/b/main');
   corruptMain(b);
   await da.waitFor('DONESYNCING b 0', { timeoutMs: 30_000 });
