@@ -1,8 +1,9 @@
 // One fetch without `git fetch`: over an upload-pack the transport already holds (ssh: the
-// tunnel's standby channel, started ahead), protocol v2 in this thread, the pack into git
-// unpack-objects as it arrives, then git fetch's own checks and ref updates (store.ts). It saves
-// the `git fetch` process, its ssh helper and the relay hop: on a one-commit change about a third of
-// the time from push to moved refs (README, Benchmarks: `npm run bench`, ssh).
+// tunnel's standby channel, protocol v2; a peer: a session on the link its node holds, protocol
+// v0), the protocol spoken in this thread, the pack into one shell script that runs git fetch's own
+// steps for it (store.ts). It saves the `git fetch` process, its ssh helper or peer helper and the
+// relay hop: on a one-commit change over ssh, about half the time from push to moved refs of a
+// plain git fetch over ControlMaster (README, Benchmarks: `node dist/bench/ssh.js latency`).
 //
 // Whenever git fetch could do something this does not (plan.ts), or anything goes wrong before a
 // ref moved (the server breaks the protocol, the pack does not unpack or leaves objects missing,
@@ -43,10 +44,9 @@ export function repoFacts(cwd: string, commonDir: string): RepoFacts {
 
 /**
  * Carries out `request` with the remote's `settings` (its plugin read them from the config) over
- * what `open` gives, or says why git fetch must. Every git process is started before it is needed
- * (unpack-objects, the connectivity check, update-ref), and the local refs are read from their
- * files while the ref list comes: the git processes' start-up overlaps the network instead of
- * adding to it.
+ * what `open` gives, or says why git fetch must. The local refs are read from their files while
+ * the ref list comes, and the pack request goes out before the one script that stores the pack is
+ * forked: a fork holds this thread, and the server makes the pack meanwhile.
  */
 export async function directFetch(request: DirectFetchRequest, settings: DirectSetup | Fallback | undefined, open: () => Promise<OpenedUploadPack>): Promise<DirectFetchResult> {
   const { cwd, signal } = request;
