@@ -298,8 +298,11 @@ test('a ref that moved here meanwhile is not moved again: update-ref refuses, th
     const next = change(r.a);
     const s = new Store(r.b, 'origin', false, new AbortController().signal);
     s.plan([next], [move('main', r.base, next)]);
-    await s.write(packOf(r.a, [next], [r.base]));
+    // Moved after the plan was made and before the script can move it: the script needs only the
+    // pack (unpack-objects reads to the pack's end, not to our end of stdin), so a move after the
+    // write could come after the script's own.
     git(r.b, 'update-ref', 'refs/remotes/origin/main', r.root);
+    await s.write(packOf(r.a, [next], [r.base]));
     const outcome = await s.finish();
     assert.equal(outcome.ok, false);
     assert.ok(!outcome.ok && outcome.why.startsWith('a ref could not be moved'), !outcome.ok ? outcome.why : '');

@@ -112,10 +112,12 @@ test('while the server sends anything, no ping goes out', async (t) => {
   const pair = await socketPair(t);
   const { client, pings } = fakeClient(pair, 'reply');
   let stalls = 0;
-  const keepalive = startKeepalive(client, pair.ours, { quietMs: 200, answerMs: 100 }, () => stalls++);
-  const chatter = setInterval(() => pair.theirs.write('x'), 50);
-  // Proving an absence: three quiet intervals' worth of chatter, in which an idle link would have pinged thrice.
-  await watchFor(600);
+  // A ping needs 0.4 of the quiet interval without a byte: 400 ms here, which a loaded machine's
+  // stalled event loop does not reach, where 80 ms (quietMs 200) it sometimes did.
+  const keepalive = startKeepalive(client, pair.ours, { quietMs: 1000, answerMs: 100 }, () => stalls++);
+  const chatter = setInterval(() => pair.theirs.write('x'), 25);
+  // Proving an absence: two quiet intervals' worth of chatter, in which an idle link would have pinged twice.
+  await watchFor(2000);
   clearInterval(chatter);
   keepalive.stop();
   assert.deepEqual(pings, []);
