@@ -1,4 +1,4 @@
-// The direct fetch's protocol v2 client (workers/direct/protocol.ts) against a fake channel, the test
+// The direct fetch's protocol v2 and v0 clients (workers/direct/protocol.ts) against a fake channel, the test
 // playing upload-pack: which capability advertisements it accepts, the exact ls-refs and fetch
 // requests it writes, how a pack's sidebands reach the sink, every way a server can break off or
 // break the protocol (each a rejection, never a hang), and that a slow sink pauses the channel.
@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { DELIM, FLUSH, pktLine } from '../../workers/wire/pktline.js';
-import { UploadPackV2, WireError, type PackSink } from '../../workers/direct/protocol.js';
+import { UploadPackV0, UploadPackV2, WireError, type PackSink } from '../../workers/direct/protocol.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -349,4 +349,80 @@ test('close() closes the channel; what is still awaited rejects, and data after 
   const before = wire.received;
   channel.say(pktLine(`${A} refs/heads/main\n`));
   assert.equal(wire.received, before);
+});
+
+// --- protocol v0, as a peer's node serves it ---
+
+const V0_CAPS = 'multi_ack thin-pack side-band side-band-64k ofs-delta shallow agent=git/2.39.5';
+/** A v0 advertisement: the first ref line carries the capabilities after a NUL; peeled lines follow tags. */
+const V0_ADVERT = Buffer.concat([
+  pktLine(`${A} HEAD\0${V0_CAPS}\n`),
+  pktLine(`${A} refs/heads/main\n`),
+  pktLine(`${B} refs/tags/v1\n`),
+  pktLine(`${C} refs/tags/v1^{}\n`),
+  FLUSH,
+]);
+
+test('v0: the refs come from the advertisement, peeled lines and refs outside the prefixes left out; a fetch asks with the capabilities the server offered', async () => {
+  const ch = new FakeChannel();
+  const wire = new UploadPackV0(ch, [V0_ADVERT.subarray(0, 9), V0_ADVERT.subarray(9)]);
+  assert.deepEqual([...(await wire.refs(['refs/heads/', 'refs/tags/']))], [['refs/heads/main', A], ['refs/tags/v1', B]]);
+  assert.deepEqual([...(await wire.refs(['refs/heads/']))], [['refs/heads/main', A]]);
+  const sink = recorder();
+  const fetching = wire.fetch([B, C], [A], sink);
+  assert.equal(
+    Buffer.concat(ch.writes).toString(),
+    `${pktLine(`want ${B} side-band-64k thin-pack ofs-delta agent=git-remote-daemon\n`)}${pktLine(`want ${C}\n`)}0000${pktLine(`have ${A}\n`)}${pktLine('done\n')}`,
+    'the request went out in the turn fetch() was called',
+  );
+  ch.say(pktLine(`ACK ${A}\n`), band(2, 'Counting objects: 1\r'), band(1, 'PACK...'), FLUSH);
+  await fetching;
+  assert.deepEqual(sink.chunks, ['PACK...']);
+  assert.deepEqual(sink.lines, ['Counting objects: 1']);
+});
+
+test('v0: NAK then the pack; nothing() ends a session without wants with a flush', async () => {
+  const ch = new FakeChannel();
+  const wire = new UploadPackV0(ch, [V0_ADVERT]);
+  await wire.refs(['refs/heads/']);
+  const sink = recorder();
+  const fetching = wire.fetch([B], [], sink);
+  ch.say(pktLine('NAK\n'), band(1, 'PACK'), FLUSH);
+  await fetching;
+  assert.deepEqual(sink.chunks, ['PACK']);
+  const other = new FakeChannel();
+  const idle = new UploadPackV0(other, [V0_ADVERT]);
+  await idle.refs(['refs/heads/']);
+  idle.nothing();
+  assert.equal(Buffer.concat(other.writes).toString(), '0000');
+});
+
+test('v0: an ERR, a v1 answer, no capabilities, no side-band-64k, another object format, a malformed ref line or an empty answer are refused', async () => {
+  const refused = async (advert: Buffer, re: RegExp) => {
+    const ch = new FakeChannel();
+    await assert.rejects(new UploadPackV0(ch, [advert]).refs(['refs/']), wireError(re));
+  };
+  await refused(Buffer.concat([pktLine('ERR access denied\n'), FLUSH]), /the server said: access denied/);
+  await refused(Buffer.concat([pktLine('version 1\n'), FLUSH]), /speaks version 1, not v0/);
+  await refused(Buffer.concat([pktLine(`${A} refs/heads/main\n`), FLUSH]), /carries no capabilities/);
+  await refused(Buffer.concat([pktLine(`${A} HEAD\0thin-pack ofs-delta\n`), FLUSH]), /no side-band-64k/);
+  await refused(Buffer.concat([pktLine(`${A} HEAD\0side-band-64k object-format=sha256\n`), FLUSH]), /object-format=sha256 is not ours/);
+  await refused(Buffer.concat([pktLine(`${A} HEAD\0side-band-64k\n`), pktLine('zzz refs/heads/x\n'), FLUSH]), /not a ref line/);
+  await refused(FLUSH, /no ref advertisement/);
+});
+
+test('v0: after the request, anything but ACK, NAK or a sideband packet is refused, and so is a server that ends mid-pack', async () => {
+  const ch = new FakeChannel();
+  const wire = new UploadPackV0(ch, [V0_ADVERT]);
+  await wire.refs(['refs/heads/']);
+  const fetching = wire.fetch([B], [A], recorder());
+  ch.say(pktLine('shallow abc\n'));
+  await assert.rejects(fetching, wireError(/expected ACK or NAK, got "shallow abc"/));
+  const ended = new FakeChannel();
+  const cut = new UploadPackV0(ended, [V0_ADVERT]);
+  await cut.refs(['refs/heads/']);
+  const cutting = cut.fetch([B], [], recorder());
+  ended.say(pktLine('NAK\n'), band(1, 'PA'));
+  ended.emit('close');
+  await assert.rejects(cutting, wireError(/upload-pack ended/));
 });
