@@ -4,13 +4,14 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Starter, stderrSink } from '../../src/background/run.js';
 import { spawnDaemon } from '../../src/background/start.js';
 import { tempDir } from '../support/git.js';
 import { caught } from '../support/exitcapture.js';
+import { eventually } from '../support/daemon.js';
 
 function withJournal(t: TestContext, value: string | undefined): void {
   const saved = process.env.JOURNAL_STREAM;
@@ -74,7 +75,10 @@ test('Starter for a starter: warnings so far, then one line, told once; a failur
     starterChild(t, `s.already(undefined, 'who knows');`),
   ]);
   assert.deepEqual(ready.report, { answer: 'READY 7', warnings: ['origin one', '* two'] });
-  assert.equal(readFileSync(join(ready.dir, 'other'), 'utf8'), 'fd 3', 'nothing more went to fd 3');
+  // The child goes on after READY 7 reached us: its write of the file is the end of its script.
+  const other = join(ready.dir, 'other');
+  await eventually(() => existsSync(other) && readFileSync(other, 'utf8').includes('fd '), 'the child to write its file');
+  assert.equal(readFileSync(other, 'utf8'), 'fd 3', 'nothing more went to fd 3');
   assert.deepEqual(failed.report, { answer: 'ERROR first second', warnings: ['origin one'] });
   assert.deepEqual(crashed.report, { answer: 'ERROR boom; see /r/log', warnings: [] });
   assert.deepEqual(already.report, { answer: 'ALREADY ?', warnings: [] });
