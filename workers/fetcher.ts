@@ -67,6 +67,7 @@ export class Fetcher {
    * connected, or stopped). Never rejects: whatever went wrong is a failed outcome.
    */
   run(): Promise<FetchOutcome | undefined> {
+    this.cancelling = undefined;
     const run = this.fetchOnce().catch((err: unknown): FetchOutcome => ({ ok: false, stderr: `error: ${err instanceof Error ? err.message : String(err)}`, updates: [] }));
     this.current = run;
     void run.finally(() => this.current === run && (this.current = undefined));
@@ -85,18 +86,24 @@ export class Fetcher {
    * saying `why`. Later runs are made as usual. Resolves when it has ended.
    */
   async cancel(why: string): Promise<void> {
-    if (this.directAbort) {
-      this.cancelling = why;
-      this.directAbort.abort(new Error(why));
-      await this.current;
-      return;
-    }
-    if (this.pid === undefined) return;
+    if (this.current === undefined) return;
     this.cancelling = why;
-    const pid = this.pid;
-    killGroup(pid, 'SIGTERM');
-    setTimeout(() => this.pid === pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+    if (this.directAbort) this.directAbort.abort(new Error(why));
+    else if (this.pid !== undefined) {
+      const pid = this.pid;
+      killGroup(pid, 'SIGTERM');
+      setTimeout(() => this.pid === pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+    }
+    // Else it has not started anything yet (it is asking for its plan, or reading the refs): it
+    // starts nothing now (fetchOnce looks before each start) and ends cancelled.
     await this.current;
+  }
+
+  /** The outcome of a run that `cancel` ended before it started git or a direct fetch. */
+  private endedBeforeStart(): FetchOutcome {
+    const why = this.cancelling;
+    this.cancelling = undefined;
+    return { ok: false, stderr: `error: the fetch was ended: ${why}`, updates: [], cancelled: true };
   }
 
   private async fetchOnce(): Promise<FetchOutcome | undefined> {
@@ -106,7 +113,8 @@ export class Fetcher {
     } catch {
       plan = undefined;
     }
-    if (plan === undefined || this.stopped) return undefined; // not connected (or stopping): no fetch, no SYNCING
+    // Not connected (or stopping, or the connection went while we asked): no fetch, no SYNCING.
+    if (plan === undefined || this.stopped || this.cancelling !== undefined) return undefined;
     this.count++;
     this.options.onStart();
     const args = fetchArgs({ remote: this.options.remote, writeFetchHead: this.options.writeFetchHead, gitArgs: plan.gitArgs });
@@ -116,6 +124,7 @@ export class Fetcher {
       // Stopped while reading the snapshot: start nothing the stop could no longer end.
       return { ok: false, stderr: 'stopped', updates: [] };
     }
+    if (this.cancelling !== undefined) return this.endedBeforeStart();
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', ...fetchEnv(this.options.remote), ...plan.env };
     const stallMs = this.options.stallMs?.() ?? DEFAULT_FETCH_STALL_SECONDS * 1000;
     const { url, gitDir } = this.options;
@@ -125,6 +134,7 @@ export class Fetcher {
       return direct;
     }
     if (this.stopped) return { ok: false, stderr: 'stopped', updates: [] };
+    if (this.cancelling !== undefined) return this.endedBeforeStart();
     const result = await this.runGit(args, env, stallMs);
     this.pid = undefined;
     const cancelled = this.cancelling;

@@ -161,3 +161,55 @@ test('a direct fetch is ended by cancel, by stop and by silence past the stall t
   assert.equal((await stopping)?.ok, false);
   assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), before, `git fetch never ran (${sha} not fetched)`);
 });
+
+test('a cancel before the run started anything (asking for its plan, reading the refs) starts nothing: no SYNCING while asking, cancelled while reading', async (t) => {
+  const fx = makeFixture();
+  t.after(fx.cleanup);
+  const before = refValue(fx.local, 'refs/remotes/origin/main');
+  pushCommit(fx.pusher);
+  const events: string[] = [];
+  let planAsked!: () => void;
+  let givePlan!: () => void;
+  const asked = new Promise<void>((resolve) => (planAsked = resolve));
+  const fetcher = new Fetcher({
+    remote: 'origin',
+    cwd: fx.local,
+    writeFetchHead: false,
+    onStart: () => events.push('start'),
+    plan: () => {
+      planAsked();
+      return new Promise((resolve) => (givePlan = () => resolve({})));
+    },
+    snapshot: () => async () => {
+      events.push('snapshot');
+      await snapshotGate;
+      return new Map();
+    },
+  });
+  let openSnapshot!: () => void;
+  const snapshotGate = new Promise<void>((resolve) => (openSnapshot = resolve));
+  // Cancelled while it asks for its plan: the connection went, so no fetch at all.
+  const asking = fetcher.run();
+  await asked;
+  const cancelledAsking = fetcher.cancel('the connection is gone');
+  givePlan();
+  await cancelledAsking;
+  assert.equal(await asking, undefined);
+  assert.equal(events.join(), '', 'no SYNCING, no reading');
+  // Cancelled while it reads the refs (SYNCING said): it ends cancelled, git fetch never runs.
+  const reading = fetcher.run();
+  givePlan();
+  await eventually(() => events.includes('snapshot'), 'the run to read the refs');
+  assert.deepEqual(events, ['start', 'snapshot']);
+  const cancelledReading = fetcher.cancel('the connection is gone');
+  openSnapshot();
+  await cancelledReading;
+  const outcome = await reading;
+  assert.deepEqual([outcome?.ok, outcome?.cancelled, outcome?.stderr], [false, true, 'error: the fetch was ended: the connection is gone']);
+  assert.equal(refValue(fx.local, 'refs/remotes/origin/main'), before, 'git fetch never ran');
+  // The next run is made as usual.
+  const next = fetcher.run();
+  givePlan();
+  assert.equal((await next)?.ok, true);
+  assert.notEqual(refValue(fx.local, 'refs/remotes/origin/main'), before);
+});
