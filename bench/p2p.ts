@@ -39,7 +39,10 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
     const samples: number[] = [];
     const windows: [number, number][] = [];
     for (let i = 0; i < samplesWanted; i++) {
-      await new Promise((r) => setTimeout(r, 100)); // a quiet gap, as the ssh section has
+      // A quiet gap, as the ssh section has. Commits this close spend a peer's offer budget (8 at
+      // once, then 1 a second: workers/tokenbucket.ts), so about one sample a run waits ~1 s for
+      // a token: the max shows it, the median does not.
+      await new Promise((r) => setTimeout(r, 100));
       const from = da.lines.length;
       // Committed: taken before `git commit` starts, as git writes the ref at its very end.
       const committedAt = performance.timeOrigin + performance.now();
@@ -68,26 +71,31 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
   }
 }
 
-/** Stages, by their mark: what the time up to the mark was spent on. */
+/**
+ * Stages, by their mark: what the time up to the mark was spent on. The daemon's own fetch is the
+ * direct one (workers/direct/) unless it gives way to `git fetch`; then git-remote-p2p's stages
+ * (helper-*) show too. Times here count from the start of B's `git commit`; a sample counts from
+ * its return.
+ */
 const STAGES: [string, string][] = [
-  ['watch', 'B: git commit writes the ref, B\'s ref watcher notices it'],
+  ['watch', 'B: git commit writes the ref (its own time included), B\'s ref watcher notices it'],
   ['offer-sent', 'B: offer sent on the held link'],
   ['offer-heard', 'A: offer heard by A\'s node (the link)'],
   ['offer-passed', 'A: offer gate passes it on'],
-  ['offer-at-worker', 'A: endpoint -> the remote\'s worker'],
-  ['fetch-start', 'A: fetch decision (tracking, cat-file): git fetch spawned'],
-  ['helper-spawned', 'A: git fetch starts git-remote-p2p (Node helper only)'],
+  ['offer-at-worker', 'A: node -> endpoint -> the remote\'s worker'],
+  ['fetch-start', 'A: fetch decision (tracking refs, cat-file): the fetch starts'],
+  ['helper-spawned', 'A: git fetch starts git-remote-p2p (when it gave way to git fetch)'],
   ['helper-main', 'A: Node helper start-up (Node, modules)'],
-  ['socket-request', 'A: git fetch + helper ask the node for a session'],
-  ['serve-start', 'B: session channel opened on the held link'],
+  ['socket-request', 'A: the fetch asks the node for a session (its socket)'],
+  ['serve-start', 'B: session channel opened on the held link (warm, on the offer)'],
   ['session-open', 'A: session accepted (back over the link)'],
   ['helper-connected', 'A: Node helper has its session'],
-  ['upload-pack-first-byte', 'B: upload-pack started (spawn), first byte'],
+  ['upload-pack-first-byte', 'B: upload-pack forked and started, first byte'],
   ['advertised', 'B: guard decides the shown set, advertises'],
-  ['request-heard', 'B: A\'s git read the listing, sent its wants'],
-  ['upload-pack-exit', 'B: guard + upload-pack negotiate, pack sent, exits'],
-  ['watch#2', 'A: index-pack --strict, connectivity, update-ref (A\'s watcher)'],
-  ['fetched', 'A: git fetch ends (helper exit), DONESYNCING'],
+  ['request-heard', 'B: A read the listing, planned, sent its wants'],
+  ['upload-pack-exit', 'B: guard + upload-pack negotiate, pack-objects, pack sent, exits'],
+  ['watch#2', 'A: unpack-objects --strict, connectivity, update-ref (A\'s watcher)'],
+  ['fetched', 'A: the fetch ends, DONESYNCING'],
 ];
 
 /**
