@@ -6,6 +6,7 @@
 import { OBJECT_ID } from '../shared/kit/objectid.js';
 import { BoundedLines } from '../shared/kit/lines.js';
 import { killGroup } from '../shared/kit/group.js';
+import { withDeadline } from '../shared/kit/deadline.js';
 import type { RefMap } from '../shared/transport.js';
 import { runStreamed } from './children.js';
 import { STDERR_TAIL_CHARS, TailBuffer } from './tail.js';
@@ -38,7 +39,8 @@ const MAX_LINE_BYTES = 64 * 1024;
 
 /** The refs git lists (peeled `^{}` lines left out), or an error saying why there are none. */
 export async function runLsRemote(options: LsRemoteRun): Promise<RefMap> {
-  const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
+  const deadline = withDeadline(options.signal, options.timeoutMs);
+  const signal = deadline.signal;
   const child = runStreamed('git', options.args, { cwd: options.cwd, env: options.env, stdout: true });
   // Ends git and its remote helper together.
   const killAll = () => child.pid !== undefined && killGroup(child.pid, 'SIGKILL');
@@ -85,6 +87,7 @@ export async function runLsRemote(options: LsRemoteRun): Promise<RefMap> {
     child.once('close', (code) => resolve({ code, ...(error && { error }) }));
   });
   signal.removeEventListener('abort', killAll);
+  deadline.clear();
   if (tooLarge) throw new Error(`the ref listing of ${options.display} is over ${options.maxBytes} bytes`);
   if (options.signal.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('the listing was ended');
   if (signal.aborted) throw new Error(`git ls-remote ${options.display} gave no answer within ${options.timeoutMs / 1000} s`);

@@ -12,3 +12,8 @@ export function liveHeap(): number {
   collect();
   return process.memoryUsage().heapUsed;
 }
+
+/** A full garbage collection now (what is only weakly held may go). */
+export function collectGarbage(): void {
+  collect();
+}

@@ -7,6 +7,7 @@ import type { GitConfig } from '../../shared/gitconfig.js';
 import { run } from '../children.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
 import type { RemoteUrl } from './urls.js';
+import { withDeadline } from '../../shared/kit/deadline.js';
 
 /** What `git credential fill` answered, every attribute kept to hand back to approve/reject. */
 export interface Credential {
@@ -60,13 +61,18 @@ export async function report(cwd: string, verdict: 'approve' | 'reject', credent
   }
 }
 
-function runCredential(cwd: string, action: string, input: string, signal: AbortSignal) {
-  return run('git', [...NO_PROMPT_ARGS, 'credential', action], {
-    cwd,
-    env: NO_PROMPT_ENV,
-    stdin: { string: input },
-    signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
-  });
+async function runCredential(cwd: string, action: string, input: string, signal: AbortSignal) {
+  const deadline = withDeadline(signal, 30_000);
+  try {
+    return await run('git', [...NO_PROMPT_ARGS, 'credential', action], {
+      cwd,
+      env: NO_PROMPT_ENV,
+      stdin: { string: input },
+      signal: deadline.signal,
+    });
+  } finally {
+    deadline.clear();
+  }
 }
 
 /**

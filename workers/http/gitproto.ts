@@ -7,6 +7,7 @@ import { FLUSH, packetText, pktLine, PktReader } from '../wire/pktline.js';
 import { LsRefsParser, lsRefsRequest, NotV2Error, ProtocolError } from '../wire/lsrefs.js';
 import type { RefMap } from '../../shared/transport.js';
 import type { RemoteUrl } from './urls.js';
+import { withDeadline } from '../../shared/kit/deadline.js';
 
 export interface GitListOptions {
   url: RemoteUrl;
@@ -19,19 +20,21 @@ export interface GitListOptions {
 export function listRefsGit(options: GitListOptions): Promise<RefMap> {
   const { url } = options;
   return new Promise<RefMap>((resolve, reject) => {
-    const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
+    const deadline = withDeadline(options.signal, options.timeoutMs);
+    const signal = deadline.signal;
     const socket = net.connect({ host: url.host, port: url.port ?? 9418, noDelay: true });
     let settled = false;
     const done = (err: Error | undefined, refs?: RefMap, destroy = true) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
+      deadline.clear();
       if (destroy) socket.destroy();
       if (err) reject(err);
       else resolve(refs!);
     };
     const onAbort = () =>
-      done(options.signal.aborted ? (options.signal.reason as Error) : new Error(`no answer from ${url.display} within ${options.timeoutMs / 1000} s`));
+      done(!deadline.timedOut ? (options.signal.reason as Error) : new Error(`no answer from ${url.display} within ${options.timeoutMs / 1000} s`));
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) return onAbort();
 

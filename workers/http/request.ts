@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { withDeadline } from '../../shared/kit/deadline.js';
 
 export interface PostOptions {
   url: string;
@@ -56,7 +57,8 @@ export async function post(options: PostOptions): Promise<PostResult> {
 function postOnce(options: PostOptions): Promise<PostResult> {
   return new Promise<PostResult>((resolve, reject) => {
     const url = new URL(options.url);
-    const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
+    const deadline = withDeadline(options.signal, options.timeoutMs);
+    const signal = deadline.signal;
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
       agent: options.agent,
@@ -67,7 +69,8 @@ function postOnce(options: PostOptions): Promise<PostResult> {
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
-      if (signal.aborted && !options.signal.aborted) err = new Error(`no answer from ${displayOf(url)} within ${options.timeoutMs / 1000} s`);
+      deadline.clear();
+      if (deadline.timedOut && !options.signal.aborted) err = new Error(`no answer from ${displayOf(url)} within ${options.timeoutMs / 1000} s`);
       Object.assign(err, { reusedSocket: request.reusedSocket });
       request.destroy();
       reject(err);
@@ -96,6 +99,7 @@ function postOnce(options: PostOptions): Promise<PostResult> {
         if (settled) return;
         if (git && !response.complete) return fail(new Error(`the answer from ${displayOf(url)} was cut short`));
         settled = true;
+        deadline.clear();
         if (git) resolve({ kind: 'ok' });
         else {
           const text = Buffer.concat(chunks).subarray(0, ERROR_TEXT_BYTES).toString('utf8');
