@@ -11,6 +11,8 @@ type ChildListener = (pid: number, alive: boolean) => void;
 
 const running = new Set<number>();
 let listener: ChildListener = () => {};
+/** Which session a child belongs to: one an earlier session left ends unheard by the next. */
+let session = 0;
 
 /**
  * Starts a session's accounting in this thread. Piscina reuses threads, so whatever an earlier
@@ -20,6 +22,7 @@ let listener: ChildListener = () => {};
 export function beginChildren(fn: ChildListener): void {
   killAll('SIGKILL');
   running.clear();
+  session++;
   listener = fn;
 }
 
@@ -68,9 +71,11 @@ function track(child: ChildProcess): void {
   // must not leave this group running (shared/kit/groupwatch.ts).
   watchGroup(pid);
   listener(pid, true);
+  const startedIn = session;
   child.once('exit', () => {
-    running.delete(pid);
     unwatchGroup(pid);
+    if (startedIn !== session) return; // forgotten by beginChildren: the new session never saw it
+    running.delete(pid);
     listener(pid, false);
   });
 }
