@@ -7,7 +7,6 @@ import type { GitConfig } from '../../shared/gitconfig.js';
 import { run } from '../children.js';
 import { NO_PROMPT_ARGS, NO_PROMPT_ENV } from './noprompt.js';
 import type { RemoteUrl } from './urls.js';
-import { withDeadline } from '../../shared/kit/deadline.js';
 
 /** What `git credential fill` answered, every attribute kept to hand back to approve/reject. */
 export interface Credential {
@@ -61,18 +60,19 @@ export async function report(cwd: string, verdict: 'approve' | 'reject', credent
   }
 }
 
-async function runCredential(cwd: string, action: string, input: string, signal: AbortSignal) {
-  const deadline = withDeadline(signal, 30_000);
-  try {
-    return await run('git', [...NO_PROMPT_ARGS, 'credential', action], {
-      cwd,
-      env: NO_PROMPT_ENV,
-      stdin: { string: input },
-      signal: deadline.signal,
-    });
-  } finally {
-    deadline.clear();
-  }
+/** A helper that waits for something (a locked keyring's dialog) must not hold up the listing for ever. */
+const HELPER_TIMEOUT_MS = 30_000;
+
+function runCredential(cwd: string, action: string, input: string, signal: AbortSignal) {
+  // spawn's own timeout, as for the XMPP account's helpers (workers/xmpp/credentials.ts): no
+  // AbortSignal.timeout, which a garbage collection can take away (shared/kit/deadline.ts).
+  return run('git', [...NO_PROMPT_ARGS, 'credential', action], {
+    cwd,
+    env: NO_PROMPT_ENV,
+    stdin: { string: input },
+    signal,
+    timeout: HELPER_TIMEOUT_MS,
+  });
 }
 
 /**

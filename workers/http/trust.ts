@@ -15,7 +15,6 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { isAbsolute, join, resolve } from 'node:path';
 import { run } from '../children.js';
 import type { RemoteUrl } from './urls.js';
-import { withDeadline } from '../../shared/kit/deadline.js';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
@@ -87,17 +86,16 @@ export async function resolveTrust(url: RemoteUrl, cwd: string, settings: CaSett
 async function effectiveHttpConfig(url: RemoteUrl, cwd: string, signal: AbortSignal): Promise<Map<string, string>> {
   const values = new Map<string, string>();
   let stdout: string;
-  const deadline = withDeadline(signal, 10_000);
   try {
+    // spawn's own timeout: see runCredential (credentials.ts).
     ({ stdout } = await run('git', ['config', '-z', '--type=path', '--get-urlmatch', 'http', urlForMatching(url)], {
       cwd,
-      signal: deadline.signal,
+      signal,
+      timeout: 10_000,
     }));
   } catch (err) {
     if ((err as { exitCode?: number }).exitCode === 1) return values; // nothing set for this URL
     throw new Error(((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]);
-  } finally {
-    deadline.clear();
   }
   for (const entry of stdout.split('\0')) {
     const nl = entry.indexOf('\n');
