@@ -101,9 +101,9 @@ export class Fetcher {
 
   /** The outcome of a run that `cancel` ended before it started git or a direct fetch. */
   private endedBeforeStart(): FetchOutcome {
-    const why = this.cancelling;
+    const why = this.cancelling!;
     this.cancelling = undefined;
-    return { ok: false, stderr: `error: the fetch was ended: ${why}`, updates: [], cancelled: true };
+    return cancelledOutcome(why);
   }
 
   private async fetchOnce(): Promise<FetchOutcome | undefined> {
@@ -141,7 +141,7 @@ export class Fetcher {
     this.cancelling = undefined;
     const stderr = withoutProgress(result.stderr);
     if (cancelled !== undefined) {
-      outcome = { ok: false, stderr: `error: the fetch was ended: ${cancelled}`, updates: [], cancelled: true };
+      outcome = cancelledOutcome(cancelled);
     } else if (result.stalled) {
       const said = stalledText(stallMs);
       outcome = { ok: false, stderr: stderr ? `${stderr}\n${said}` : said, updates: [] };
@@ -193,7 +193,7 @@ export class Fetcher {
     } catch (err) {
       const cancelled = this.cancelling;
       this.cancelling = undefined;
-      if (cancelled !== undefined) return { ok: false, stderr: `error: the fetch was ended: ${cancelled}`, updates: [], cancelled: true };
+      if (cancelled !== undefined) return cancelledOutcome(cancelled);
       if (stalled) return { ok: false, stderr: stalledText(stallMs), updates: [] };
       return { ok: false, stderr: `error: ${err instanceof Error ? err.message : String(err)}`, updates: [] };
     } finally {
@@ -250,6 +250,11 @@ export class Fetcher {
       return undefined; // the fetch matters more than knowing what it moved
     }
   }
+}
+
+/** A run that cancel() ended: it fails saying why (the connection it ran over is gone). */
+function cancelledOutcome(why: string): FetchOutcome {
+  return { ok: false, stderr: `error: the fetch was ended: ${why}`, updates: [], cancelled: true };
 }
 
 function stalledText(stallMs: number): string {
