@@ -5,14 +5,13 @@
 //   node dist/bench/p2p.js   (measures the ssh figure first; `npm run bench` passes its own)
 //
 // Where the time goes: the daemons run with GRD_P2P_TIMING set, so the peer nodes, the remote's
-// worker and git-remote-p2p mark each stage (workers/p2p/timing.ts); per commit, each stage's
+// worker and git-remote-p2p mark each stage (workers/timing.ts); per commit, each stage's
 // first mark after it is read back, and the medians are printed in path order.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../test/support/git.js';
-import { commit } from '../test/support/git.js';
 import { logged, twoPeers } from '../test/p2p/support.js';
 import { memoryOf } from './procfs.js';
 import { median, report, spread, verdict } from './report.js';
@@ -44,10 +43,12 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
       // a token: the max shows it, the median does not.
       await new Promise((r) => setTimeout(r, 100));
       const from = da.lines.length;
-      // Committed: taken before `git commit` starts, as git writes the ref at its very end.
+      // Stage marks count from before `git commit` starts: git writes the ref before it returns (its
+      // auto-maintenance comes after), so B's watcher may see it first. A sample counts from its return.
       const committedAt = performance.timeOrigin + performance.now();
-      const sha = commit(b, `bench ${i}`);
-      const committed = performance.now();
+      execFileSync('git', ['commit', '-q', '--allow-empty', '-m', `bench ${i}`], { cwd: b });
+      const committed = performance.now(); // git commit returned; reading its id below is not part of it
+      const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: b, encoding: 'utf8' }).trim();
       let done: number;
       for (let seen = from; ; ) {
         await da.waitFor('DONESYNCING b 1', { from: seen, timeoutMs: 10_000 });
@@ -78,7 +79,7 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
  * its return.
  */
 const STAGES: [string, string][] = [
-  ['watch', 'B: git commit writes the ref (its own time included), B\'s ref watcher notices it'],
+  ['watch', 'B: git commit writes the ref (its start-up included), B\'s ref watcher notices it'],
   ['offer-sent', 'B: offer sent on the held link'],
   ['offer-heard', 'A: offer heard by A\'s node (the link)'],
   ['offer-passed', 'A: offer gate passes it on'],
@@ -86,15 +87,21 @@ const STAGES: [string, string][] = [
   ['fetch-start', 'A: fetch decision (tracking refs, cat-file): the fetch starts'],
   ['helper-spawned', 'A: git fetch starts git-remote-p2p (when it gave way to git fetch)'],
   ['helper-main', 'A: Node helper start-up (Node, modules)'],
+  ['direct-begin', 'A: the daemon\'s own fetch (workers/direct/) starts'],
   ['socket-request', 'A: the fetch asks the node for a session (its socket)'],
   ['serve-start', 'B: session channel opened on the held link (warm, on the offer)'],
   ['session-open', 'A: session accepted (back over the link)'],
   ['helper-connected', 'A: Node helper has its session'],
+  ['direct-opened', 'A: the node hands the worker the session'],
   ['upload-pack-first-byte', 'B: upload-pack forked and started, first byte'],
   ['advertised', 'B: guard decides the shown set, advertises'],
+  ['direct-listed', 'A: the peer\'s ref list read'],
   ['request-heard', 'B: A read the listing, planned, sent its wants'],
+  ['direct-store-forked', 'A: wants sent, the store script forked (it waits for the pack)'],
+  ['direct-received', 'A: the whole pack received (unpack-objects --strict as it comes)'],
   ['upload-pack-exit', 'B: guard + upload-pack negotiate, pack-objects, pack sent, exits'],
-  ['watch#2', 'A: unpack-objects --strict, connectivity, update-ref (A\'s watcher)'],
+  ['direct-stored', 'A: unpack ends, connectivity check, update-ref: the refs moved'],
+  ['watch#2', 'A: A\'s node notices its tracking ref moved'],
   ['fetched', 'A: the fetch ends, DONESYNCING'],
 ];
 

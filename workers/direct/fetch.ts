@@ -19,6 +19,7 @@ import { isDestination, planFetch, refPrefixesOf, repoFallback, type DirectSetup
 import { UploadPackV0, UploadPackV2, type UploadPack, type WireChannel } from './protocol.js';
 import { readLocalRefs } from './localrefs.js';
 import { fetchReport, Store } from './store.js';
+import { mark } from '../timing.js'; // the bench's stage marks: nothing unless it runs
 
 /** A channel to an upload-pack, what it said before it was handed over, and its protocol (v2 unless said). */
 export interface OpenedUploadPack {
@@ -56,12 +57,16 @@ export async function directFetch(request: DirectFetchRequest, settings: DirectS
   let wire: UploadPack | undefined;
   let store: Store | undefined;
   try {
+    mark('direct-begin');
     const opened = await open();
+    mark('direct-opened');
     wire = opened.version === 0 ? new UploadPackV0(opened.channel, opened.early, request.onData) : new UploadPackV2(opened.channel, opened.early, request.onData);
     const listing = wire.refs(refPrefixesOf(setup));
     listing.catch(() => {}); // awaited below unless reading ours failed first
     const local = readLocalRefs(commonDir, destinationPrefixes(setup)); // while the list comes
-    const plan = planFetch(setup, await listing, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(setup, ref))), tags: local.tags });
+    const refs = await listing;
+    mark('direct-listed');
+    const plan = planFetch(setup, refs, { tracking: new Map([...local.tracking].filter(([ref]) => isDestination(setup, ref))), tags: local.tags });
     if ('fallback' in plan || 'upToDate' in plan) {
       if (wire instanceof UploadPackV0) wire.nothing(); // ends a v0 session cleanly: no wants
       return 'fallback' in plan ? { carried: false, why: plan.fallback } : { carried: true, report: '' };
@@ -72,11 +77,14 @@ export async function directFetch(request: DirectFetchRequest, settings: DirectS
     const receiving = receive(wire, plan.wants, plan.haves, setup, sink, request);
     receiving.catch(() => {});
     store = sink.store = new Store(cwd, request.remote, setup.fsck, signal);
+    mark('direct-store-forked');
     store.plan(plan.wants, plan.moves);
     await receiving;
+    mark('direct-received');
     // The session stays open until the refs moved: a peer's node judges, when it ends, whether
     // the fetch brought what the peer offered (workers/p2p/offers.ts).
     const stored = await store.finish();
+    mark('direct-stored');
     if (!stored.ok) return { carried: false, why: stored.why };
     return { carried: true, report: fetchReport(request.url, plan.moves) };
   } catch (err) {

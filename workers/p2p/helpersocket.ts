@@ -12,7 +12,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { fingerprint } from './address.js';
 import type { FromNode } from './nodeapi.js';
 import type { ChannelStream } from './channelstream.js';
-import { mark } from './timing.js';
+import { mark } from '../timing.js';
 
 /**
  * Opens a session with `peer`; `over` settles once it is over on both sides: the peer ended it and

@@ -21,7 +21,7 @@ import { DEFAULT_BUCKET, TokenBuckets } from '../tokenbucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelStream } from './channelstream.js';
 import { serveUploadPack } from './uploadpack.js';
-import { mark } from './timing.js';
+import { mark } from '../timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
 import { PeerConnection } from './wire.js';

@@ -22,7 +22,7 @@ import { repositoryOrUserIdentity } from './identity.js';
 import { NOT_A_PEER, socketPath } from './nodeapi.js';
 import { checkArrived, gitChecksFetches, snapshotObjects, strictArgument, type ObjectSnapshot } from './received.js';
 import { dhtOptions, readSettings } from './settings.js';
-import { mark } from './timing.js';
+import { mark } from '../timing.js';
 
 /** How long a session may take to open (remotedaemon.p2p.connectTimeout, in seconds). */
 const DEFAULT_CONNECT_TIMEOUT_S = 30;

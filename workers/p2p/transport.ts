@@ -11,7 +11,7 @@ import type { EndpointLink, TransportContext } from '../../shared/plugin.js';
 import { NeedsUser, type Connection, type FetchPlan, type RefMap, type Transport, type TransportEvents } from '../../shared/transport.js';
 import { keyOf } from './address.js';
 import { socketPath } from './nodeapi.js';
-import { mark } from './timing.js';
+import { mark } from '../timing.js';
 import { openHeldSession } from './heldsession.js';
 import { directFetch } from '../direct/fetch.js';
 import type { DirectSetup, Fallback } from '../direct/plan.js';

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import type { Transform } from 'node:stream';
 import { advertisementFilter, Refused, requestFilter } from './guard.js';
 import type { ChannelStream } from './channelstream.js';
-import { mark, timing } from './timing.js';
+import { mark, timing } from '../timing.js';
 import { reachableFrom, type ShownRefs } from './shown.js';
 
 /** Seconds of silence after which upload-pack gives up (its own --timeout). */

@@ -1,4 +1,4 @@
-// workers/p2p/timing.ts: the bench's stage marks. Unset (as everywhere but the bench), mark writes
+// workers/timing.ts: the bench's stage marks. Unset (as everywhere but the bench), mark writes
 // nothing; with GRD_P2P_TIMING=<file> each mark appends `<epoch ms> <pid> <stage>`, and a file it
 // cannot write is no reason to fail. The variable is read when the module loads: each case loads
 // its own copy (a query string makes a fresh module instance).
@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/git.js';
 
-type Timing = typeof import('../../workers/p2p/timing.js');
+type Timing = typeof import('../../workers/timing.js');
 
 let copies = 0;
 async function loadWith(t: TestContext, value: string | undefined): Promise<Timing> {
@@ -17,7 +17,7 @@ async function loadWith(t: TestContext, value: string | undefined): Promise<Timi
   if (value === undefined) delete process.env.GRD_P2P_TIMING;
   else process.env.GRD_P2P_TIMING = value;
   try {
-    const url = new URL(`../../workers/p2p/timing.js?copy=${++copies}`, import.meta.url).href;
+    const url = new URL(`../../workers/timing.js?copy=${++copies}`, import.meta.url).href;
     return (await import(url)) as Timing;
   } finally {
     if (before === undefined) delete process.env.GRD_P2P_TIMING;
