@@ -1,8 +1,9 @@
 // workers/p2p/node.ts: the peer node's logic, with two nodes in this process linked over an
 // in-memory stream pair that stands in for hyperdht's encrypted stream (no DHT, no UDP): which
 // refs a node offers a peer (only branches and tags the peer fetches, only values it lacks, each
-// once), what a peer's notices and remote URLs make it forward, how many connections one key
-// may have, and a key that is no longer allowed losing its link. The DHT itself, dialling and
+// once), the upload-pack an offer starts for the fetch it causes, what a peer's notices and remote
+// URLs make it forward, how many connections one key may have, and a key that is no longer
+// allowed losing its link. The DHT itself, dialling and
 // the per-peer byte budget are tested end to end in test/p2p/*.test.ts (rogue, reach, offers).
 
 import { test, type TestContext } from 'node:test';
@@ -14,7 +15,12 @@ import type { PeerConnection } from '../../workers/p2p/wire.js';
 import { parseShowRules } from '../../workers/p2p/shown.js';
 import type { NodeSettings } from '../../workers/p2p/settings.js';
 import { fingerprint } from '../../workers/p2p/address.js';
+import type { ChannelStream } from '../../workers/p2p/channelstream.js';
+import type { StartedUploadPack } from '../../workers/p2p/uploadpack.js';
 import { commit, git, tempDir } from '../support/git.js';
+import { eventually } from '../support/daemon.js';
+import { commandLine, descendantsOf } from '../support/procs.js';
+import { once } from 'node:events';
 
 const T = { timeout: 10_000 };
 const KA = 'a'.repeat(64);
@@ -201,4 +207,83 @@ test('a key that is no longer allowed loses its link, said in the log; the other
   await b.said.until((m) => m.type === 'down');
   assert.ok(a.said.logs().includes(`closing the link to ${fingerprint(KB)}: its key is no longer allowed`), a.said.logs().join('\n'));
   await a.said.until((m) => m.type === 'down');
+});
+
+/** This process's upload-pack children, by pid. */
+const uploadPacks = () => descendantsOf(process.pid).filter((pid) => commandLine(pid).includes('upload-pack'));
+
+/** Keeps `node` from opening sessions ahead on offers it hears: the test opens them itself. */
+const noWarmUp = (node: PeerNode) => Object.assign(node, { warmUp: () => {} });
+/** The upload-pack a node started for a linked peer's next session (private). */
+const earlyFor = (node: PeerNode, key: string) => (node as unknown as { held: Map<string, { early?: { started?: StartedUploadPack } }> }).held.get(key)!;
+
+/** The v0 advertisement a session starts with, as "<id> <ref>" lines, read up to its flush. */
+function advertisement(pipe: ChannelStream): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const lines: string[] = [];
+      for (let at = 0; at + 4 <= text.length; ) {
+        const length = parseInt(text.slice(at, at + 4), 16);
+        if (length === 0) {
+          pipe.off('data', onData);
+          return resolve(lines);
+        }
+        if (at + length > text.length) break;
+        lines.push(text.slice(at + 4, at + length).split('\0')[0]!.trimEnd());
+        at += length;
+      }
+    };
+    pipe.on('data', onData);
+    pipe.once('close', () => reject(new Error(`the session ended before its advertisement was whole: ${JSON.stringify(text)}`)));
+  });
+}
+
+test('an offer starts the upload-pack that the fetch it causes is served by: the peer\'s session takes it', T, async (t) => {
+  const { a, b } = pairOfNodes(t);
+  noWarmUp(b.node);
+  commit(a.dir);
+  await link(a, b);
+  await handledByA(a, b);
+  const held = earlyFor(a.node, KB);
+  const next = commit(a.dir);
+  assert.equal(a.node.offer(new Map([['refs/heads/main', next]])), 1);
+  await eventually(() => held.early?.started !== undefined, 'A started an upload-pack for the offer', 3000);
+  const early = held.early!.started!.child;
+
+  const pipe = await heldConn(b.node, KA)!.openSession({ service: 'git-upload-pack', v2: true });
+  assert.ok((await advertisement(pipe)).includes(`${next} refs/heads/main`));
+  assert.equal(held.early, undefined, 'the session took it');
+  assert.deepEqual(uploadPacks(), [early.pid], 'it serves the session: no other upload-pack was started');
+  const ended = once(early, 'close');
+  pipe.end('0000'); // no wants: the session is over
+  await ended;
+});
+
+test('an early upload-pack is ended when a later offer replaces it, when no session takes it within 2 s, and when the node stops', T, async (t) => {
+  const { a, b } = pairOfNodes(t);
+  noWarmUp(b.node);
+  const main = commit(a.dir);
+  await link(a, b);
+  await handledByA(a, b);
+  const held = earlyFor(a.node, KB);
+  const started = async () => {
+    await eventually(() => held.early?.started !== undefined, 'A started an upload-pack for the offer', 3000);
+    return held.early!.started!.child;
+  };
+  assert.equal(a.node.offer(new Map([['refs/heads/main', main]])), 1);
+  const replaced = await started();
+  assert.equal(a.node.offer(new Map([['refs/heads/main', commit(a.dir)]])), 1);
+  assert.deepEqual(await once(replaced, 'close'), [null, 'SIGTERM']);
+
+  const unclaimed = await started();
+  assert.deepEqual(await once(unclaimed, 'close'), [null, 'SIGTERM']); // after 2 s
+  assert.equal(held.early, undefined);
+
+  assert.equal(a.node.offer(new Map([['refs/heads/main', commit(a.dir)]])), 1);
+  const atStop = await started();
+  const ended = once(atStop, 'close');
+  await a.node.stop();
+  assert.deepEqual(await ended, [null, 'SIGTERM']);
 });

@@ -20,7 +20,7 @@ import { watchReachability, type ReachWatch } from './reach.js';
 import { DEFAULT_BUCKET, TokenBuckets } from '../tokenbucket.js';
 import { OfferGate, type Judged } from './offers.js';
 import type { ChannelStream } from './channelstream.js';
-import { serveUploadPack } from './uploadpack.js';
+import { serveUploadPack, startUploadPack, usable, type StartedUploadPack } from './uploadpack.js';
 import { mark } from '../timing.js';
 import { ShownRefs } from './shown.js';
 import { dhtOptions, type NodeSettings } from './settings.js';
@@ -55,6 +55,12 @@ export const CONNECTIONS_PER_KEY = 6;
  * closed (the offer needed no fetch: we had it already).
  */
 const WARM_SESSION_MS = 2000;
+/**
+ * Our side of the same: offering a peer a change, we start the upload-pack that the fetch it causes
+ * will be served by (a v0 advertisement is the refs when upload-pack starts, so not before the
+ * change), and its session takes it. Unclaimed for this long, it is ended.
+ */
+const EARLY_SERVE_MS = 2000;
 
 interface Held {
   conn: PeerConnection;
@@ -76,6 +82,8 @@ interface Held {
   offers: OfferGate;
   /** A session opened ahead of the fetch an offer will cause; the next session asked for takes it. */
   warm?: { pipe: Promise<ChannelStream | undefined>; timer: NodeJS.Timeout };
+  /** Our upload-pack, started when we offered this peer a change; the next session it opens takes it. */
+  early?: { started?: StartedUploadPack; start: NodeJS.Immediate; timer: NodeJS.Timeout };
 }
 
 /** Exported for its test (test/p2p/node.test.ts), which links two of them over an in-memory stream: no DHT. */
@@ -240,6 +248,7 @@ export class PeerNode {
   private localChange(refs: Map<string, string>): void {
     mark('watch');
     for (const [key, held] of this.held) {
+      this.dropEarly(held); // it advertises refs as they were: the offer below starts another if need be
       const mine = new FetchRefspecs(this.wantsFor(key));
       const have = [...refs].filter(([ref]) => mine.isDestination(ref));
       if (have.length) {
@@ -318,6 +327,7 @@ export class PeerNode {
       if (held?.conn !== conn) return;
       held.offers.close();
       this.coolDown(held);
+      this.dropEarly(held);
       this.held.delete(conn.key);
       this.say({ type: 'down', key: conn.key, reason: 'the link to the peer was lost' });
     });
@@ -333,7 +343,7 @@ export class PeerNode {
     this.sessions.set(key, active + 1);
     mark('serve-start');
     this.say({ type: 'log', text: `serving git-upload-pack to ${fingerprint(key)}` });
-    serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text })).finally(() => {
+    serveUploadPack(pipe, this.gitDir, this.shown, (text) => this.say({ type: 'log', text }), this.takeEarly(key)).finally(() => {
       const n = (this.sessions.get(key) ?? 1) - 1;
       if (n > 0) this.sessions.set(key, n);
       else this.sessions.delete(key);
@@ -352,12 +362,14 @@ export class PeerNode {
       if (dialer(current.conn) <= dialer(conn)) return conn.close();
       this.held.delete(conn.key); // its close must not report the new link down
       current.offers.close();
+      this.dropEarly(current);
       current.conn.close();
     } else if (current && current.conn !== conn) {
       // The peer restarted: what it did while we thought it linked needs a catch-up, which the
       // remote makes on reconnecting. So: down, then up on the new link.
       this.held.delete(conn.key);
       current.offers.close();
+      this.dropEarly(current);
       current.conn.close();
       this.say({ type: 'down', key: conn.key, reason: 'the peer restarted' });
     }
@@ -469,6 +481,7 @@ export class PeerNode {
       if (out.length) {
         told++;
         mark('offer-sent');
+        this.startEarly(held);
       }
     }
     return told;
@@ -486,6 +499,48 @@ export class PeerNode {
     }
     const told = this.offer(refs);
     this.say({ type: 'log', text: `CHANGED ${[...wanted].join(' ')}: offered to ${told} peer${told === 1 ? '' : 's'}` });
+  }
+
+  /**
+   * Starts the upload-pack that the fetch our offer causes will be served by (see EARLY_SERVE_MS).
+   * One started for an earlier offer advertises older refs: it is replaced.
+   */
+  private startEarly(held: Held): void {
+    this.dropEarly(held);
+    // Forking holds this process (~10 ms here): the offer goes out on the link first.
+    const early: NonNullable<Held['early']> = {
+      timer: setTimeout(() => held.early === early && this.dropEarly(held), EARLY_SERVE_MS),
+      start: setImmediate(() => {
+        if (held.early !== early) return;
+        early.started = startUploadPack(this.gitDir);
+        mark('upload-pack-early');
+      }),
+    };
+    early.timer.unref();
+    held.early = early;
+  }
+
+  /** Ends the upload-pack started ahead for `held`, unused. */
+  private dropEarly(held: Held): void {
+    const early = held.early;
+    if (!early) return;
+    held.early = undefined;
+    clearTimeout(early.timer);
+    clearImmediate(early.start);
+    early.started?.child.kill();
+  }
+
+  /** The upload-pack started ahead for `key`, if it can still serve; else undefined (and it is ended). */
+  private takeEarly(key: string): StartedUploadPack | undefined {
+    const held = this.held.get(key);
+    const early = held?.early;
+    if (!held || !early) return undefined;
+    held.early = undefined;
+    clearTimeout(early.timer);
+    clearImmediate(early.start);
+    if (early.started && usable(early.started)) return early.started;
+    early.started?.child.kill();
+    return undefined;
   }
 
   /** Opens a session to `key` ahead of the fetch its offer causes (see WARM_SESSION_MS). */
@@ -568,6 +623,7 @@ export class PeerNode {
   async stop(): Promise<void> {
     this.reach?.stop();
     this.watcher?.close();
+    for (const held of this.held.values()) this.dropEarly(held);
     this.helperSocket?.close();
     for (const conn of this.conns) conn.close();
     await this.server?.close().catch(() => {});

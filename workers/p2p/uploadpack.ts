@@ -5,9 +5,10 @@
 // (git-remote-p2p always does) gets v0, which git reads from the first line of the answer.
 // The peer's bytes go to upload-pack's stdin through the guard (git parses them); its output goes
 // back under the pipe's flow control, so a slow reader holds upload-pack back instead of filling
-// our memory.
+// our memory. The upload-pack may have been started before its session came (node.ts starts one
+// when it offers a peer a change): what it advertises is the refs when it started.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Transform } from 'node:stream';
 import { advertisementFilter, Refused, requestFilter } from './guard.js';
 import type { ChannelStream } from './channelstream.js';
@@ -33,15 +34,41 @@ export const UPLOAD_PACK_ARGS = [
   'upload-pack', '--strict', `--timeout=${IDLE_TIMEOUT_S}`,
 ];
 
-export function serveUploadPack(pipe: ChannelStream, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void): Promise<void> {
+/**
+ * A `git upload-pack` of ours, started. v0 advertises the refs as they are when it starts, so one
+ * may start before its session comes (when we offer a peer a change: the fetch the offer causes
+ * finds it advertising already), never before the change it is for.
+ */
+export interface StartedUploadPack {
+  child: ChildProcessWithoutNullStreams;
+  /** What it said on stderr so far (bounded). */
+  stderr(): string;
+  /** It could not be started (spawn's error), if so. */
+  failed(): Error | undefined;
+}
+
+export function startUploadPack(gitDir: string): StartedUploadPack {
   const env = { ...process.env };
   delete env.GIT_PROTOCOL; // v0: see above
   const child = spawn('git', [...UPLOAD_PACK_ARGS, gitDir], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
+  let error: Error | undefined;
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < MAX_STDERR) stderr += d.slice(0, MAX_STDERR - stderr.length);
   });
   child.stdin.on('error', () => {}); // upload-pack may be done reading before the peer is done writing
+  child.on('error', (err) => (error = err)); // said by whoever serves it (an unclaimed one: nobody)
+  return { child, stderr: () => stderr, failed: () => error };
+}
+
+/** Still worth handing a session: running, and not ended or failed. */
+export function usable({ child }: StartedUploadPack): boolean {
+  return child.exitCode === null && child.signalCode === null && !child.killed && child.pid !== undefined;
+}
+
+/** Serves `pipe` with `started` (one started ahead for this peer, unused) or a new upload-pack. */
+export function serveUploadPack(pipe: ChannelStream, gitDir: string, shownRefs: ShownRefs, log: (text: string) => void, started = startUploadPack(gitDir)): Promise<void> {
+  const { child } = started;
   const { filter: advertised, shown } = advertisementFilter((listing, head) => shownRefs.decide(listing, head));
   const request = requestFilter(shown, { reachable: (ids, tips) => reachableFrom(gitDir, ids, tips), log });
   let refused: string | undefined;
@@ -80,15 +107,19 @@ export function serveUploadPack(pipe: ChannelStream, gitDir: string, shownRefs: 
   pipe.on('error', hangUp);
   pipe.on('close', hangUp);
   return new Promise((resolve) => {
-    child.on('error', (err) => {
+    const cannotRun = (err: Error) => {
       log(`cannot run git upload-pack: ${err.message}`);
       pipe.destroy();
       resolve();
-    });
+    };
+    const spawnError = started.failed();
+    if (spawnError) return cannotRun(spawnError);
+    child.on('error', cannotRun);
     child.on('close', (code, signal) => {
       mark('upload-pack-exit');
       if (code === 0 || hungUp || refused) return resolve();
-      log(`git upload-pack ended with ${signal ?? code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+      const stderr = started.stderr().trim();
+      log(`git upload-pack ended with ${signal ?? code}${stderr ? `: ${stderr}` : ''}`);
       resolve();
     });
   });
