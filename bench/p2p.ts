@@ -9,34 +9,36 @@
 // first mark after it is read back, and the medians are printed in path order.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../test/support/git.js';
 import { logged, twoPeers } from '../test/p2p/support.js';
 import { memoryOf } from './procfs.js';
 import { median, report, spread, verdict } from './report.js';
 import { benchSshLatency } from './ssh.js';
+import { epochNow, medianOf, refWrittenAt, stageOffsets, stageRecord, type StageRecord } from './stages.js';
 
 /**
  * `sshMs`: the ssh section's push-to-fetched median from the same run, the floor a peer link is
  * held to (at most 1.3x: a held link to a peer should cost about what a held ssh connection does);
- * measured here first when not given.
+ * measured here first when not given. `sshStages`: that section's stage marks, if it took them,
+ * for the table of where the peers' figure parts from ssh's.
  */
-export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void> {
-  sshMs ??= await benchSshLatency();
+export async function benchP2p(sshMs?: number, sshStages?: StageRecord, samplesWanted = 20): Promise<void> {
   const cleanups: (() => unknown)[] = [];
   const dir = tempDir('grd-bench-p2p-');
   cleanups.push(() => dir.cleanup());
-  const marks = join(dir.path, 'stages');
-  writeFileSync(marks, '');
+  if (sshMs === undefined) {
+    sshStages = stageRecord(join(dir.path, 'ssh-stages'));
+    sshMs = await benchSshLatency(sshStages);
+  }
+  const record = stageRecord(join(dir.path, 'stages'));
   const before = process.env.GRD_P2P_TIMING;
-  process.env.GRD_P2P_TIMING = marks; // the daemons inherit it
+  process.env.GRD_P2P_TIMING = record.file; // the daemons inherit it
   try {
     const { a, b, da } = await twoPeers({ after: (fn) => cleanups.push(fn) });
     if (before === undefined) delete process.env.GRD_P2P_TIMING;
     else process.env.GRD_P2P_TIMING = before;
     const samples: number[] = [];
-    const windows: [number, number][] = [];
     for (let i = 0; i < samplesWanted; i++) {
       // A quiet gap, as the ssh section has. Commits this close spend a peer's offer budget (8 at
       // once, then 1 a second: workers/tokenbucket.ts), so about one sample a run waits ~1 s for
@@ -45,9 +47,10 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
       const from = da.lines.length;
       // Stage marks count from before `git commit` starts: git writes the ref before it returns (its
       // auto-maintenance comes after), so B's watcher may see it first. A sample counts from its return.
-      const committedAt = performance.timeOrigin + performance.now();
+      const committedAt = epochNow();
       execFileSync('git', ['commit', '-q', '--allow-empty', '-m', `bench ${i}`], { cwd: b });
       const committed = performance.now(); // git commit returned; reading its id below is not part of it
+      const returnedAt = epochNow();
       const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: b, encoding: 'utf8' }).trim();
       let done: number;
       for (let seen = from; ; ) {
@@ -57,10 +60,11 @@ export async function benchP2p(sshMs?: number, samplesWanted = 20): Promise<void
         if (execFileSync('git', ['rev-parse', 'refs/remotes/b/main'], { cwd: a, encoding: 'utf8' }).trim() === sha) break;
       }
       samples.push(done - committed);
-      windows.push([committedAt, performance.timeOrigin + done]);
+      record.windows.push({ from: committedAt, zero: returnedAt, to: performance.timeOrigin + done, written: refWrittenAt(join(b, '.git'), 'refs/heads/main') });
     }
     report(`peer: commit on B to fetched on A over the held link, median of ${samplesWanted}`, spread(samples));
-    stageReport(readFileSync(marks, 'utf8'), windows);
+    stageReport(record);
+    if (sshStages) gapReport(sshStages, record);
     if (sshMs === undefined) report('peer: ratio to ssh push-to-fetched (target <= 1.30)', 'not measured: no ssh figure in this run');
     else report(`peer: ratio to ssh push-to-fetched in this run (${sshMs.toFixed(1)} ms; target <= 1.30)`, verdict(median(samples) / sshMs, 1.3));
     const pid = Number(/peer node up \(pid (\d+)\)/.exec(await logged(da, /peer node up \(pid \d+\)/))![1]);
@@ -107,41 +111,66 @@ const STAGES: [string, string][] = [
 
 /**
  * Per commit, each stage's first mark in its window (`stage#2` its second: the watch on A after
- * B's). Printed in the order of their median time since the commit, each with the step from the
- * one before: stages that overlap (a session opened ahead of the fetch) show where they fall.
+ * B's). Printed in the order of their median time since the commit started, each with the step
+ * from the one before: stages that overlap (a session opened ahead of the fetch) show where they fall.
  */
-function stageReport(text: string, windows: [number, number][]): void {
-  const marks = text.split('\n').filter(Boolean).map((line) => {
-    const [at, , stage] = line.split(' ');
-    return { at: Number(at), stage: stage! };
-  });
-  const offsets = new Map<string, number[]>();
-  const extra = new Map<string, number>();
-  for (const [start, end] of windows) {
-    const first = new Map<string, number>();
-    for (const m of marks) {
-      if (m.at < start || m.at > end) continue;
-      let name = m.stage;
-      for (let n = 2; first.has(name); n++) name = `${m.stage}#${n}`;
-      first.set(name, m.at);
-    }
-    first.set('fetched', end);
-    for (const [name, at] of first) {
-      if (!STAGES.some(([s]) => s === name)) extra.set(name, (extra.get(name) ?? 0) + 1);
-      else (offsets.get(name) ?? offsets.set(name, []).get(name)!).push(at - start);
-    }
-  }
-  report('peer: where the time goes (step, median time since commit)', `${windows.length} commits`);
-  const rows = STAGES.filter(([stage]) => offsets.has(stage)).map(([stage, what]) => ({ what, at: median(offsets.get(stage)!), n: offsets.get(stage)!.length }));
+function stageReport(record: StageRecord): void {
+  // Counted from the commit's start here: B's watcher may see the ref before git commit returns.
+  const offsets = stageOffsets({ ...record, windows: record.windows.map((w) => ({ ...w, zero: w.from })) });
+  const commits = record.windows.length;
+  report('peer: where the time goes (step, median time since commit)', `${commits} commits`);
+  const rows = STAGES.filter(([stage]) => offsets.has(stage)).map(([stage, what]) => ({ what, at: medianOf(offsets, stage)!, n: offsets.get(stage)!.length }));
   rows.sort((x, y) => x.at - y.at);
   let previous = 0;
   for (const { what, at, n } of rows) {
-    const seen = n < windows.length ? ` [in ${n}/${windows.length}]` : '';
+    const seen = n < commits ? ` [in ${n}/${commits}]` : '';
     report(`  ${what}`, `${(at - previous).toFixed(1).padStart(6)} ms  @${at.toFixed(1).padStart(6)} ms${seen}`);
     previous = at;
   }
   // A stage seen more often than once per commit (a second session: git reconnecting, say).
-  for (const [name, n] of extra) report(`  also marked: ${name}`, `in ${n}/${windows.length} commits`);
+  for (const [name, all] of offsets) {
+    if (!STAGES.some(([s]) => s === name)) report(`  also marked: ${name}`, `in ${all.length}/${commits} commits`);
+  }
+}
+
+/** The daemon's own fetch, stage by stage: the same code over ssh and over a peer's link. */
+const SHARED: [string, string][] = [
+  ['written', 'the ref moved where the change was made (its file\'s mtime)'],
+  ['direct-begin', 'the daemon\'s own fetch starts'],
+  ['direct-listed', 'it has the remote\'s ref list'],
+  ['direct-store-forked', 'wants sent, store script forked'],
+  ['direct-received', 'the whole pack received'],
+  ['direct-stored', 'the refs moved'],
+  ['fetched', 'DONESYNCING'],
+];
+
+/**
+ * Where the peers' figure parts from ssh's: each shared stage's median time after the command that
+ * moved the ref returned (`git push`, `git commit`; negative: before), for both, and the difference.
+ */
+function gapReport(ssh: StageRecord, peer: StageRecord): void {
+  const ours = stageOffsets(ssh);
+  const theirs = stageOffsets(peer);
+  report('peer against ssh: median ms after git push / git commit returned', 'ssh / peer (peer - ssh)');
+  for (const [stage, what] of SHARED) {
+    const s = medianOf(ours, stage);
+    const p = medianOf(theirs, stage);
+    if (s === undefined || p === undefined) {
+      report(`  ${what}`, `not marked (${s === undefined ? 'ssh' : 'peer'})`);
+      continue;
+    }
+    report(`  ${what}`, `${s.toFixed(1).padStart(6)} / ${p.toFixed(1).padStart(6)} ms  (${(p - s >= 0 ? '+' : '') + (p - s).toFixed(1)})`);
+  }
+  // Not the target, which counts from the command's return: the same path from the ref's move,
+  // without the tail each command has after it (git push's is longer than git commit's).
+  const fromWrite = (offsets: Map<string, number[]>) => {
+    const fetched = offsets.get('fetched') ?? [];
+    const written = offsets.get('written') ?? [];
+    return written.length === fetched.length && fetched.length ? median(fetched.map((at, i) => at - written[i]!)) : undefined;
+  };
+  const s = fromWrite(ours);
+  const p = fromWrite(theirs);
+  if (s !== undefined && p !== undefined) report('peer against ssh: from the ref\'s move to DONESYNCING, ssh / peer', `${s.toFixed(1)} / ${p.toFixed(1)} ms, ratio ${(p / s).toFixed(2)}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchP2p();

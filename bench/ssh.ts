@@ -24,6 +24,7 @@ import { startDaemon } from '../test/support/daemon.js';
 import { tempDir } from '../test/support/git.js';
 import { connectClient, gitEnv, makeSshFixture, type SshFixture } from '../test/ssh/fixture.js';
 import { median, pairedRatio, report } from './report.js';
+import { epochNow, refWrittenAt, type StageRecord, type Window } from './stages.js';
 import { sqQuote } from '../shared/kit/shell.js';
 import { fetchArgs, fetchEnv } from '../workers/fetchargs.js';
 
@@ -198,6 +199,8 @@ async function protocolLatency(
   afterSample?: () => Promise<void>,
   /** Records, per sample, when the fetch began (`SYNCING`) relative to the push's return. */
   started?: { line: string; at: number[] },
+  /** Records each sample's window for its stage marks (bench/stages.ts): from the commit's start, counted from the push's return. */
+  windows?: Window[],
 ): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
@@ -224,10 +227,13 @@ async function protocolLatency(
       };
       const off = onLine(() => check());
     });
+    const pushStart = epochNow();
     sha = await pushOnce(fx);
     const pushed = performance.now();
     check();
-    samples.push(Math.max(0, (await arrived) - pushed));
+    const at = await arrived;
+    samples.push(Math.max(0, at - pushed));
+    windows?.push({ from: pushStart, zero: performance.timeOrigin + pushed, to: performance.timeOrigin + at, written: refWrittenAt(fx.remotePath, 'refs/heads/main') });
     if (started && syncingAt !== undefined) started.at.push(syncingAt - pushed);
     await afterSample?.();
   }
@@ -281,9 +287,9 @@ export async function startControlMaster(fx: SshFixture): Promise<{ env: Record<
  * 3a: the daemon itself, over ssh, next to its floor: after each push has reached the daemon's
  * tracking ref, a plain `git fetch origin` of the same change over an open ControlMaster.
  */
-async function daemonLatency(fx: SshFixture): Promise<{ ours: number[]; floor: number[]; syncing: number[] } | string> {
+async function daemonLatency(fx: SshFixture, stages?: StageRecord): Promise<{ ours: number[]; floor: number[]; syncing: number[] } | string> {
   gitEnv(fx.local, {}, 'config', 'core.sshCommand', fx.sshd.sshCommand);
-  const daemon = startDaemon(fx.local, ['--foreground', '--verbose']);
+  const daemon = startDaemon(fx.local, ['--foreground', '--verbose'], stages ? { GRD_P2P_TIMING: stages.file } : {});
   try {
     try {
       await daemon.waitFor('CONNECTED origin', { timeoutMs: 20_000 });
@@ -312,6 +318,7 @@ async function daemonLatency(fx: SshFixture): Promise<{ ours: number[]; floor: n
         },
         async () => void floor.push(await master.fetch()),
         started,
+        stages?.windows,
       );
       return { ours, floor, syncing: started.at };
     } finally {
@@ -419,14 +426,15 @@ async function shellCost(fx: SshFixture): Promise<void> {
 }
 
 /** Returns the daemon's median push-to-fetched (the floor of the p2p section), when measured. */
-export async function benchSsh(): Promise<number | undefined> {
+/** `stages`: where the daemon section marks its stages (the p2p section compares them with its own). */
+export async function benchSsh(stages?: StageRecord): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
     await fetchCost(fx);
     await fetchWays(fx);
     const transport = await transportLatency(fx);
     report(`ssh: push-to-fetched, transport in-process, median of ${LATENCY_SAMPLES}`, fmt(transport));
-    const ours = await daemonLatency(fx);
+    const ours = await daemonLatency(fx, stages);
     const annex = await annexLatency(fx);
     if (typeof ours === 'string') report('ssh: push-to-fetched, git-remote-daemon', ours);
     else reportAgainstFloor(ours);
@@ -449,10 +457,10 @@ function reportAgainstFloor(measured: { ours: number[]; floor: number[]; syncing
 }
 
 /** Section 3a alone, the daemon next to its ControlMaster floor: `node dist/bench/ssh.js latency`. */
-export async function benchSshLatency(): Promise<number | undefined> {
+export async function benchSshLatency(stages?: StageRecord): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
-    const ours = await daemonLatency(fx);
+    const ours = await daemonLatency(fx, stages);
     if (typeof ours === 'string') return void report('ssh: push-to-fetched, git-remote-daemon', ours);
     reportAgainstFloor(ours);
     return median(ours.ours);
