@@ -9,6 +9,7 @@
 // first mark after it is read back, and the medians are printed in path order.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../test/support/git.js';
 import { logged, twoPeers } from '../test/p2p/support.js';
@@ -49,9 +50,10 @@ export async function benchP2p(sshMs?: number, sshStages?: StageRecord, samplesW
       // auto-maintenance comes after), so B's watcher may see it first. A sample counts from its return.
       const committedAt = epochNow();
       execFileSync('git', ['commit', '-q', '--allow-empty', '-m', `bench ${i}`], { cwd: b });
-      const committed = performance.now(); // git commit returned; reading its id below is not part of it
+      const committed = performance.now(); // git commit returned
       const returnedAt = epochNow();
-      const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: b, encoding: 'utf8' }).trim();
+      // Read from its file: a git process here would take a core from the path being measured.
+      const sha = readFileSync(join(b, '.git', 'refs', 'heads', 'main'), 'utf8').trim();
       let done: number;
       for (let seen = from; ; ) {
         await da.waitFor('DONESYNCING b 1', { from: seen, timeoutMs: 10_000 });
