@@ -62,3 +62,14 @@ test("clear() ends the timer and the link to the caller's signal", async () => {
   assert.equal(d.signal.aborted, false, 'neither the caller nor the timer reaches it once cleared');
   assert.equal(d.timedOut, false);
 });
+
+test('without a caller\'s signal, only the deadline ends it, with the reason the caller gave', async (t) => {
+  const work = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(work));
+  const because = new Error('Timed out after 0.03 s reaching it (ConnectTimeout)');
+  const d = withDeadline(undefined, 30, () => because);
+  assert.equal(d.signal.aborted, false);
+  await new Promise((resolve) => d.signal.addEventListener('abort', resolve, { once: true }));
+  assert.equal(d.signal.reason, because);
+  assert.equal(d.timedOut, true);
+});

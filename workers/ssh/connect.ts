@@ -17,6 +17,7 @@ import ssh2, { type Client, type ConnectConfig, type ParsedKey, type AnyAuthMeth
 const { Client: SshClient, OpenSSHAgent, BaseAgent, utils } = ssh2;
 import { resolveSshSettings, parseSshCommand, splitHostPort, type ResolvedSettings, type SshTarget } from './config.js';
 import { shellQuote } from '../../shared/kit/shell.js';
+import { withDeadline } from '../../shared/kit/deadline.js';
 import { addKnownHost, checkHostKey, fingerprint, hostKeyAlgorithmsFor, knownHostsName, loadKnownHosts, type KnownHostEntry } from './knownhosts.js';
 import type { Duplex } from 'node:stream';
 import { startKeepalive, type Keepalive, type KeepaliveRide, type KeepaliveTiming } from './keepalive.js';
@@ -195,12 +196,12 @@ async function openThroughJump(
   // the handshake, which gets what is left.
   const timeoutMs = connectTimeoutMs(settings);
   const started = Date.now();
-  const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new Error(`ssh to ${settings.hostname}:${settings.port}: Timed out after ${timeoutMs / 1000} s reaching it through ${proxyJump} (ConnectTimeout)`)),
+  const deadline = withDeadline(
+    opts.signal,
     timeoutMs,
+    () => new Error(`ssh to ${settings.hostname}:${settings.port}: Timed out after ${timeoutMs / 1000} s reaching it through ${proxyJump} (ConnectTimeout)`),
   );
-  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
+  const signal = deadline.signal;
   let jump: SshConnection | undefined;
   let sock: Duplex;
   try {
@@ -215,7 +216,7 @@ async function openThroughJump(
     await jump?.close();
     throw err;
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
   // ssh2 takes a readyTimeout of 0 as none.
   return { sock, jump, readyTimeout: Math.max(1, timeoutMs - (Date.now() - started)) };
