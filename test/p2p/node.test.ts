@@ -209,8 +209,8 @@ test('a key that is no longer allowed loses its link, said in the log; the other
   await a.said.until((m) => m.type === 'down');
 });
 
-/** This process's upload-pack children, by pid. */
-const uploadPacks = () => descendantsOf(process.pid).filter((pid) => commandLine(pid).includes('upload-pack'));
+/** This process's upload-packs of the repository in `dir`, by pid. */
+const uploadPacks = (dir: string) => descendantsOf(process.pid).filter((pid) => commandLine(pid).includes('upload-pack') && commandLine(pid).includes(dir));
 
 /** Keeps `node` from opening sessions ahead on offers it hears: the test opens them itself. */
 const noWarmUp = (node: PeerNode) => Object.assign(node, { warmUp: () => {} });
@@ -255,7 +255,7 @@ test('an offer starts the upload-pack that the fetch it causes is served by: the
   const pipe = await heldConn(b.node, KA)!.openSession({ service: 'git-upload-pack', v2: true });
   assert.ok((await advertisement(pipe)).includes(`${next} refs/heads/main`));
   assert.equal(held.early, undefined, 'the session took it');
-  assert.deepEqual(uploadPacks(), [early.pid], 'it serves the session: no other upload-pack was started');
+  assert.deepEqual(uploadPacks(a.dir), [early.pid], 'it serves the session: no other upload-pack was started');
   const ended = once(early, 'close');
   pipe.end('0000'); // no wants: the session is over
   await ended;
