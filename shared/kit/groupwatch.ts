@@ -11,7 +11,8 @@
 // what is left.
 //
 // Why a FIFO and not the watcher's stdin: a worker thread lists its child's group itself, in the
-// turn that spawned it, by opening the FIFO by name and writing one line (atomic: < PIPE_BUF).
+// turn that spawned it, by opening the FIFO by name and writing one line (atomic: < PIPE_BUF; the
+// main thread's longer writes are cut at whole lines to stay atomic too).
 // Listed through the main thread, a group waited for a message to cross threads and for the main
 // thread's turn, and a `kill -9` in that window left it running (an `ls-remote` with its
 // `git-remote-p2p`, seen in test/p2p/orphans.test.ts). The main thread still hears of every child
@@ -129,10 +130,63 @@ function spawnWatcher(): void {
     if (watcher === child) watcher = undefined;
   });
   watcher = child;
-  if (listed.size > 0) write(fifo!.fd, [...listed].map((id) => `+${id}\n`).join(''));
+  // The whole list, which says all that the lines not written yet to the watcher before it would.
+  backlog = [];
+  send([...listed].map((id) => `+${id}\n`));
 }
 
-/** One write of whole lines; a full FIFO (a watcher that stopped reading) drops them. */
+/** A write to a pipe of at most this many bytes is atomic: all of it, together, or nothing. */
+const PIPE_BUF = 4096;
+
+/** `lines` as writes of whole lines, each at most PIPE_BUF bytes (so no other writer's line lands inside one). */
+export function atomicWrites(lines: readonly string[]): string[] {
+  const writes: string[] = [];
+  let current = '';
+  for (const line of lines) {
+    if (current && Buffer.byteLength(current) + Buffer.byteLength(line) > PIPE_BUF) {
+      writes.push(current);
+      current = '';
+    }
+    current += line;
+  }
+  if (current) writes.push(current);
+  return writes;
+}
+
+/**
+ * The main thread's writes the watcher has not taken yet: the FIFO holds 64 KiB, and the list told
+ * to a new watcher can be longer. Sent in order as the watcher reads, ahead of anything said later.
+ */
+let backlog: string[] = [];
+let retry: NodeJS.Timeout | undefined;
+const RETRY_MS = 10;
+
+function send(lines: readonly string[]): void {
+  backlog.push(...atomicWrites(lines));
+  flush();
+}
+
+function flush(): void {
+  clearTimeout(retry);
+  retry = undefined;
+  while (fifo && backlog.length > 0) {
+    try {
+      writeSync(fifo.fd, backlog[0]!);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        // Full: the watcher is reading what is there (or wedged, and a new one gets the whole list).
+        retry = setTimeout(flush, RETRY_MS);
+        retry.unref(); // our end ends the watch, whatever is still to say
+      } else {
+        backlog = [];
+      }
+      return;
+    }
+    backlog.shift();
+  }
+}
+
+/** A worker's one line; a full FIFO drops it (the main thread lists the group again when it hears of it). */
 function write(fd: number, text: string): void {
   try {
     writeSync(fd, text);
@@ -144,7 +198,7 @@ function write(fd: number, text: string): void {
 function say(line: string): void {
   if (!fifo) return;
   if (!watcher || watcher.exitCode !== null || watcher.signalCode !== null) spawnWatcher(); // someone ended it
-  write(fifo.fd, line);
+  send([line]);
 }
 
 /** From now on, listed groups are ended when this process ends. Called by the daemon as it starts. */
@@ -162,6 +216,8 @@ export function stopGroupWatch(): void {
   if (users > 0 || !fifo) return;
   publish(undefined);
   listed.clear();
+  backlog = [];
+  clearTimeout(retry);
   closeSync(fifo.fd);
   rmSync(fifo.dir, { recursive: true, force: true });
   fifo = undefined;
@@ -204,6 +260,11 @@ function sayFromWorker(line: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** For tests: the main thread's writes not taken by the watcher yet. */
+export function groupWatchBacklog(): number {
+  return backlog.length;
 }
 
 /** For tests: the watcher's pid, if it runs. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { groupWatchChannel, groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
+import { atomicWrites, groupWatchChannel, groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
 import { killGroup } from '../../shared/kit/group.js';
 import { eventually } from '../support/daemon.js';
 import { alive } from '../support/procs.js';
@@ -118,4 +118,16 @@ test('a worker thread lists its children itself in the turn that spawned them: e
   await eventually(() => !alive(listed), 'the group the worker listed was ended');
   await watcherGone(watcher); // done with every group it had listed
   assert.ok(alive(takenOff), 'a group the worker took off is not the watcher\'s to end');
+});
+
+test('the main thread writes whole lines, at most PIPE_BUF (4096) bytes a write, in their order', () => {
+  const lines = Array.from({ length: 1000 }, (_, i) => `+${9_000_000_000_000 + i}\n`); // 15 bytes each
+  const writes = atomicWrites(lines);
+  assert.ok(writes.length > 1);
+  for (const w of writes) {
+    assert.ok(Buffer.byteLength(w) <= 4096, `a write of ${Buffer.byteLength(w)} bytes`);
+    assert.ok(w.endsWith('\n'));
+  }
+  assert.equal(writes.join(''), lines.join(''));
+  assert.deepEqual(atomicWrites([]), []);
 });
