@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { groupWatchBacklog, groupWatcherPid, startGroupWatch, stopGroupWatch, watchGroup } from '../../shared/kit/groupwatch.js';
 import { eventually } from '../support/daemon.js';
+import { reaped } from '../support/procs.js';
 
 test('a list longer than the FIFO holds reaches a watcher started again, whole and in order', { timeout: 120_000 }, async (t) => {
   startGroupWatch();
@@ -17,14 +18,7 @@ test('a list longer than the FIFO holds reaches a watcher started again, whole a
   for (let i = 0; i < 4000; i++) watchGroup(9_000_000_000_000 + i);
   const first = groupWatcherPid()!;
   process.kill(first, 'SIGKILL');
-  await eventually(() => {
-    try {
-      process.kill(first, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'the first watcher is gone');
+  await eventually(() => reaped(first), 'the first watcher is gone');
   const last = spawn('sleep', ['120'], { detached: true, stdio: 'ignore' });
   t.after(() => last.kill('SIGKILL'));
   watchGroup(last.pid!); // starts another watcher: the whole list (~74 KB), then this

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { atomicWrites, groupWatchChannel, groupWatcherPid, startGroupWatch, stopGroupWatch, unwatchGroup, watchGroup } from '../../shared/kit/groupwatch.js';
 import { killGroup } from '../../shared/kit/group.js';
 import { eventually } from '../support/daemon.js';
-import { alive } from '../support/procs.js';
+import { alive, reaped } from '../support/procs.js';
 
 /** A process leading a group of its own, as every command a worker runs does. */
 function groupLeader(t: TestContext): ChildProcess {
@@ -33,14 +33,7 @@ function watching(t: TestContext): void {
  * reaped our watcher does groupwatch.ts see that it ended and start another.
  */
 async function watcherGone(pid: number): Promise<void> {
-  await eventually(() => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, `watcher ${pid} exited`);
+  await eventually(() => reaped(pid), `watcher ${pid} exited`);
 }
 
 test('when its pipe closes, the watcher ends the groups still listed with SIGTERM, and leaves the others', async (t) => {

@@ -61,6 +61,16 @@ export function descendantsOf(pid: number): number[] {
   return found.filter(alive);
 }
 
+/** True once no process has the id: exited and reaped (a zombie still has it, unlike for alive()). */
+export function reaped(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** A process's command line as /proc has it (NUL-separated), '' once it is gone. */
 export function commandLine(pid: number): string {
   try {

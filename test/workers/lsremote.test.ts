@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { LsRemoteFailed, runLsRemote, type LsRemoteRun } from '../../workers/lsremote.js';
 import { git, makeFixture, refValue } from '../support/git.js';
 import { eventually } from '../support/daemon.js';
+import { reaped } from '../support/procs.js';
 
 function options(cwd: string, args: string[], over: Partial<LsRemoteRun> = {}): LsRemoteRun {
   return { cwd, args, env: process.env, signal: new AbortController().signal, timeoutMs: 10_000, maxBytes: 1 << 20, display: 'the remote', ...over };
@@ -21,15 +22,6 @@ function silentUploadPack(root: string): { path: string; pid: () => number } {
   writeFileSync(path, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 600\n`, { mode: 0o755 });
   return { path, pid: () => Number(readFileSync(pidFile, 'utf8')) };
 }
-
-const gone = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-};
 
 test('lists the refs, peeled tag lines left out', async (t) => {
   const fx = makeFixture();
@@ -49,7 +41,7 @@ test('a remote that never answers: ended at the deadline, with its upload-pack',
   const started = Date.now();
   await assert.rejects(runLsRemote(options(fx.local, ['ls-remote', `--upload-pack=${silent.path}`, 'origin'], { timeoutMs: 500 })), /gave no answer within 0\.5 s/);
   assert.ok(Date.now() - started < 5000);
-  await eventually(() => gone(silent.pid()), 'the silent upload-pack was ended');
+  await eventually(() => reaped(silent.pid()), 'the silent upload-pack was ended');
 });
 
 test('ended by its signal (the connection closed): rejects with that reason at once', async (t) => {
@@ -67,7 +59,7 @@ test('ended by its signal (the connection closed): rejects with that reason at o
   }, 'the upload-pack started');
   over.abort(new Error('the link to the peer was lost'));
   await assert.rejects(listing, /the link to the peer was lost/);
-  await eventually(() => gone(silent.pid()), 'the upload-pack was ended');
+  await eventually(() => reaped(silent.pid()), 'the upload-pack was ended');
 });
 
 test('more than maxBytes of refs: refused, not held', async (t) => {
