@@ -520,26 +520,27 @@ export class PeerNode {
     held.early = early;
   }
 
-  /** Ends the upload-pack started ahead for `held`, unused. */
-  private dropEarly(held: Held): void {
+  /** Takes `held`'s upload-pack started ahead off it, its timers cleared: the process, if it was started. */
+  private detachEarly(held: Held): StartedUploadPack | undefined {
     const early = held.early;
-    if (!early) return;
+    if (!early) return undefined;
     held.early = undefined;
     clearTimeout(early.timer);
     clearImmediate(early.start);
-    early.started?.child.kill();
+    return early.started;
+  }
+
+  /** Ends the upload-pack started ahead for `held`, unused. */
+  private dropEarly(held: Held): void {
+    this.detachEarly(held)?.child.kill();
   }
 
   /** The upload-pack started ahead for `key`, if it can still serve; else undefined (and it is ended). */
   private takeEarly(key: string): StartedUploadPack | undefined {
     const held = this.held.get(key);
-    const early = held?.early;
-    if (!held || !early) return undefined;
-    held.early = undefined;
-    clearTimeout(early.timer);
-    clearImmediate(early.start);
-    if (early.started && usable(early.started)) return early.started;
-    early.started?.child.kill();
+    const started = held && this.detachEarly(held);
+    if (started && usable(started)) return started;
+    started?.child.kill();
     return undefined;
   }
 
