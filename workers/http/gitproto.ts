@@ -20,7 +20,7 @@ export interface GitListOptions {
 export function listRefsGit(options: GitListOptions): Promise<RefMap> {
   const { url } = options;
   return new Promise<RefMap>((resolve, reject) => {
-    const deadline = withDeadline(options.signal, options.timeoutMs);
+    const deadline = withDeadline(options.signal, options.timeoutMs, () => new Error(`no answer from ${url.display} within ${options.timeoutMs / 1000} s`));
     const signal = deadline.signal;
     const socket = net.connect({ host: url.host, port: url.port ?? 9418, noDelay: true });
     let settled = false;
@@ -33,8 +33,7 @@ export function listRefsGit(options: GitListOptions): Promise<RefMap> {
       if (err) reject(err);
       else resolve(refs!);
     };
-    const onAbort = () =>
-      done(!deadline.timedOut ? (options.signal.reason as Error) : new Error(`no answer from ${url.display} within ${options.timeoutMs / 1000} s`));
+    const onAbort = () => done(signal.reason as Error); // the caller's reason, or the deadline's
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) return onAbort();
 
