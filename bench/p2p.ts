@@ -51,7 +51,6 @@ export async function benchP2p(sshMs?: number, sshStages?: StageRecord, samplesW
       const committedAt = epochNow();
       execFileSync('git', ['commit', '-q', '--allow-empty', '-m', `bench ${i}`], { cwd: b });
       const committed = performance.now(); // git commit returned
-      const returnedAt = epochNow();
       // Read from its file: a git process here would take a core from the path being measured.
       const sha = readFileSync(join(b, '.git', 'refs', 'heads', 'main'), 'utf8').trim();
       let done: number;
@@ -62,7 +61,7 @@ export async function benchP2p(sshMs?: number, sshStages?: StageRecord, samplesW
         if (execFileSync('git', ['rev-parse', 'refs/remotes/b/main'], { cwd: a, encoding: 'utf8' }).trim() === sha) break;
       }
       samples.push(done - committed);
-      record.windows.push({ from: committedAt, zero: returnedAt, to: performance.timeOrigin + done, written: refWrittenAt(join(b, '.git'), 'refs/heads/main') });
+      record.windows.push({ from: committedAt, zero: performance.timeOrigin + committed, to: performance.timeOrigin + done, written: refWrittenAt(join(b, '.git'), 'refs/heads/main') });
     }
     report(`peer: commit on B to fetched on A over the held link, median of ${samplesWanted}`, spread(samples));
     stageReport(record);

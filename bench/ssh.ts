@@ -425,8 +425,10 @@ async function shellCost(fx: SshFixture): Promise<void> {
   }
 }
 
-/** Returns the daemon's median push-to-fetched (the floor of the p2p section), when measured. */
-/** `stages`: where the daemon section marks its stages (the p2p section compares them with its own). */
+/**
+ * Returns the daemon's median push-to-fetched (the floor of the p2p section), when measured.
+ * `stages`: where the daemon section marks its stages (the p2p section compares them with its own).
+ */
 export async function benchSsh(stages?: StageRecord): Promise<number | undefined> {
   const fx = await makeSshFixture({ serverBin: { gitRemoteDaemon: true } });
   try {
