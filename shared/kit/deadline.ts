@@ -1,6 +1,7 @@
 // A caller's signal with a deadline added, for work that must end either way and that more than a
-// single child's own `timeout` has to end (a socket, a process group, an ssh way through ProxyJump). Not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 the timeout signal
-// inside it is held only weakly, and a garbage collection before it fires takes it away
+// single child's own `timeout` has to end (a socket, a process group, an ssh way through
+// ProxyJump). Not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 the timeout
+// signal inside it is held only weakly, and a garbage collection before it fires takes it away
 // (nodejs/node#57736), so the deadline never comes. Seen here as a git:// listing of a server
 // that never answered waiting for ever, in one unit run of a dozen under load. A plain timer holds
 // what it aborts until it fires or is cleared.
